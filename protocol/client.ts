@@ -1,0 +1,271 @@
+// The one HTTP client of API v1, used by the agent, the CLIs and the renderer (fetch runs in all of them).
+import {
+  API_PREFIX,
+  type Assignment,
+  type ClaimResponse,
+  type CompleteRequest,
+  type ErrorBody,
+  type HeartbeatResponse,
+  type Job,
+  type JobEvent,
+  type JobList,
+  type JobSpec,
+  type JobState,
+  type OutputAck,
+  type OutputChunks,
+  type RegisterWorkerRequest,
+  type RegisterWorkerResponse,
+  type ReportedWorkerState,
+  type Worker,
+} from './api';
+
+/** An error answered by the coordinator (status + code), or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.token = options.token;
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  url(path: string): string {
+    return `${this.baseUrl}${path}`;
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}`, ...extra } : extra;
+  }
+
+  /** fetch with auth; throws ApiError on a non-2xx answer or a network failure. */
+  async request(path: string, init: RequestInit = {}): Promise<Response> {
+    let response: Response;
+    try {
+      response = await this.fetchImpl(this.url(path), {
+        ...init,
+        headers: this.headers((init.headers as Record<string, string> | undefined) ?? {}),
+      });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw new ApiError(0, 'unreachable', `cannot reach ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    if (!response.ok) throw await errorFrom(response);
+    return response;
+  }
+
+  async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const init: RequestInit = { method };
+    if (signal) init.signal = signal;
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'content-type': 'application/json' };
+    }
+    const response = await this.request(path, init);
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  // ---- submitters ----
+
+  submitJob(spec: JobSpec): Promise<Job> {
+    return this.json<{ job: Job }>('POST', `${API_PREFIX}/jobs`, spec).then((r) => r.job);
+  }
+
+  /** Multipart submit: `bundle` is a ZIP (Blob/File); returns the created job. */
+  async submitJobWithBundle(spec: JobSpec, bundle: Blob, filename = 'bundle.zip'): Promise<Job> {
+    const form = new FormData();
+    form.append('spec', JSON.stringify(spec));
+    form.append('bundle', bundle, filename);
+    const response = await this.request(`${API_PREFIX}/jobs`, { method: 'POST', body: form });
+    return ((await response.json()) as { job: Job }).job;
+  }
+
+  getJob(id: string): Promise<Job> {
+    return this.json<{ job: Job }>('GET', `${API_PREFIX}/jobs/${encodeURIComponent(id)}`).then((r) => r.job);
+  }
+
+  listJobs(query: { state?: JobState[]; limit?: number; cursor?: string; mine?: boolean } = {}): Promise<JobList> {
+    const params = new URLSearchParams();
+    if (query.state?.length) params.set('state', query.state.join(','));
+    if (query.limit) params.set('limit', String(query.limit));
+    if (query.cursor) params.set('cursor', query.cursor);
+    if (query.mine) params.set('mine', '1');
+    const qs = params.toString();
+    return this.json<JobList>('GET', `${API_PREFIX}/jobs${qs ? `?${qs}` : ''}`);
+  }
+
+  cancelJob(id: string): Promise<Job> {
+    return this.json<{ job: Job }>('POST', `${API_PREFIX}/jobs/${encodeURIComponent(id)}/cancel`).then((r) => r.job);
+  }
+
+  async getLog(id: string): Promise<string> {
+    return (await this.request(`${API_PREFIX}/jobs/${encodeURIComponent(id)}/log`)).text();
+  }
+
+  listWorkers(): Promise<Worker[]> {
+    return this.json<{ workers: Worker[] }>('GET', `${API_PREFIX}/workers`).then((r) => r.workers);
+  }
+
+  /**
+   * Follows a job's event stream until the job reaches a terminal state (or `signal` aborts),
+   * resuming after `afterId` on reconnect so nothing is lost or seen twice.
+   */
+  async *events(id: string, options: { afterId?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+    let lastId = options.afterId ?? 0;
+    for (;;) {
+      const init: RequestInit = { headers: { 'last-event-id': String(lastId), accept: 'text/event-stream' } };
+      if (options.signal) init.signal = options.signal;
+      const response = await this.request(`${API_PREFIX}/jobs/${encodeURIComponent(id)}/events`, init);
+      let ended = false;
+      for await (const event of parseEventStream(response)) {
+        lastId = event.id;
+        yield event;
+        if (event.type === 'state' && ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(event.data.state)) {
+          ended = true;
+        }
+      }
+      if (ended) return;
+    }
+  }
+
+  // ---- workers (agent side) ----
+
+  registerWorker(request: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
+    return this.json<RegisterWorkerResponse>('POST', `${API_PREFIX}/workers`, request);
+  }
+
+  heartbeat(workerId: string, state?: ReportedWorkerState): Promise<HeartbeatResponse> {
+    return this.json<HeartbeatResponse>(
+      'POST',
+      `${API_PREFIX}/workers/${encodeURIComponent(workerId)}/heartbeat`,
+      state ? { state } : {},
+    );
+  }
+
+  /** Long poll: resolves with an assignment, or null when `waitMs` passed with nothing to do. */
+  async claim(workerId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse | null> {
+    const result = await this.json<ClaimResponse | undefined>(
+      'POST',
+      `${API_PREFIX}/workers/${encodeURIComponent(workerId)}/claim`,
+      { waitMs },
+      signal,
+    );
+    return result ?? null;
+  }
+
+  deregisterWorker(workerId: string): Promise<void> {
+    return this.json<void>('DELETE', `${API_PREFIX}/workers/${encodeURIComponent(workerId)}`);
+  }
+
+  async downloadBundle(assignment: Assignment, signal?: AbortSignal): Promise<Response> {
+    if (!assignment.bundleUrl) throw new Error('this job has no bundle');
+    const init: RequestInit = {};
+    if (signal) init.signal = signal;
+    return this.request(assignment.bundleUrl, init);
+  }
+
+  private leasePath(leaseId: string, rest: string): string {
+    return `${API_PREFIX}/leases/${encodeURIComponent(leaseId)}/${rest}`;
+  }
+
+  setLeaseState(leaseId: string, state: 'running' | 'suspended'): Promise<void> {
+    return this.json<void>('POST', this.leasePath(leaseId, 'state'), { state });
+  }
+
+  sendOutput(leaseId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+    return this.json<OutputAck>('POST', this.leasePath(leaseId, 'output'), { chunks });
+  }
+
+  commandStart(leaseId: string, index: number): Promise<void> {
+    return this.json<void>('POST', this.leasePath(leaseId, `commands/${index}/start`), {});
+  }
+
+  commandEnd(
+    leaseId: string,
+    index: number,
+    result: { exitCode: number | null; signal: string | null; durationMs: number },
+  ): Promise<void> {
+    return this.json<void>('POST', this.leasePath(leaseId, `commands/${index}/end`), result);
+  }
+
+  /** Completes the lease; `artifacts` (a ZIP) goes up as multipart beside the result. */
+  async complete(leaseId: string, result: CompleteRequest, artifacts?: Blob): Promise<Job> {
+    if (!artifacts) {
+      return this.json<{ job: Job }>('POST', this.leasePath(leaseId, 'complete'), result).then((r) => r.job);
+    }
+    const form = new FormData();
+    form.append('result', JSON.stringify(result));
+    form.append('artifacts', artifacts, 'artifacts.zip');
+    const response = await this.request(this.leasePath(leaseId, 'complete'), { method: 'POST', body: form });
+    return ((await response.json()) as { job: Job }).job;
+  }
+
+  release(leaseId: string, reason: 'vacated' | 'shutdown'): Promise<void> {
+    return this.json<void>('POST', this.leasePath(leaseId, 'release'), { reason });
+  }
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  let code = `http_${response.status}`;
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = (await response.json()) as Partial<ErrorBody>;
+    if (body.error) {
+      code = body.error.code;
+      message = body.error.message;
+    }
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(response.status, code, message);
+}
+
+/** Parses a text/event-stream body into JobEvents (only `id`, `event` and `data` fields are used). */
+export async function* parseEventStream(response: Response): AsyncGenerator<JobEvent> {
+  if (!response.body) return;
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let boundary: number;
+      while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, boundary);
+        buffer = buffer.slice(boundary + 2);
+        let id = 0;
+        let type = 'message';
+        const data: string[] = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith('id:')) id = Number(line.slice(3).trim());
+          else if (line.startsWith('event:')) type = line.slice(6).trim();
+          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        }
+        if (data.length === 0) continue;
+        yield { id, type, data: JSON.parse(data.join('\n')) } as JobEvent;
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
