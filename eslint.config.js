@@ -28,9 +28,19 @@ export default tseslint.config(
     ),
   },
   {
+    files: ['common/**'],
+    rules: border('common/ holds plain Node helpers that the coordinator and the agent share: protocol/ only', [
+      ...part('coordinator'),
+      ...part('main'),
+      ...part('preload'),
+      ...part('renderer'),
+      'electron',
+    ]),
+  },
+  {
     files: ['coordinator/**'],
     ignores: ['coordinator/cli.ts', 'coordinator/**/*.test.ts'],
-    rules: border('coordinator/ is plain Node and imports only protocol/', [
+    rules: border('coordinator/ is plain Node and imports only protocol/ and common/', [
       ...part('main'),
       ...part('preload'),
       ...part('renderer'),
@@ -51,7 +61,7 @@ export default tseslint.config(
   },
   {
     files: ['main/agent/**'],
-    rules: border('main/agent/ is pure Node: it runs headless and in tests, never with Electron', [
+    rules: border('main/agent/ is pure Node (it runs headless and in tests): protocol/ and common/ only, never Electron or the coordinator', [
       ...part('preload'),
       ...part('renderer'),
       'electron',

@@ -1,0 +1,306 @@
+// The coordinator as a library: create, start, stop. The CLI (`node coordinator`), the tests and the
+// desktop app's "Host the pool on this PC" all use it.
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Koa from 'koa';
+import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
+import type { Role } from '../protocol/api';
+import { authenticate } from './middleware/auth';
+import type { AppState } from './middleware/context';
+import { errorHandler, type Logger } from './middleware/errors';
+import { jobRoutes } from './routes/jobs/jobs.routes';
+import { leaseRoutes } from './routes/leases/leases.routes';
+import { seedRoutes } from './routes/seed/seed.routes';
+import { staticUi } from './routes/system/static';
+import { systemRoutes } from './routes/system/system.routes';
+import { workerRoutes } from './routes/workers/workers.routes';
+import { BlobStore } from './services/blobs';
+import type { Services } from './services/container';
+import { EventHub } from './services/event-hub';
+import { JobLog } from './services/job-state';
+import { JobService } from './services/jobs';
+import { Metrics } from './services/metrics';
+import { Scheduler } from './services/scheduler';
+import { newToken, TokenService } from './services/tokens';
+import { SqliteStore } from './store/sqlite';
+import type { Store } from './store/types';
+
+export interface CoordinatorOptions {
+  dataDir: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  adminToken?: string;
+  joinToken?: string;
+  clock?: () => number;
+  leaseTtlSec?: number;
+  heartbeatIntervalSec?: number;
+  offlineAfterSec?: number;
+  defaultTimeoutSec?: number;
+  defaultMaxAttempts?: number;
+  /** Seconds after a job's timeout before the coordinator ends it without word from the worker. */
+  timeoutGraceSec?: number;
+  maxUploadBytes?: number;
+  maxOutputBytes?: number;
+  zipLimits?: ZipLimits;
+  /** The built UI to serve at `/`; null serves none. */
+  staticDir?: string | null;
+  logger?: Logger;
+  /** How often leases and timeouts are checked; 0 leaves it to explicit `sweep()` calls (tests with a fake clock). */
+  sweepIntervalMs?: number;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  synchronous?: 'normal' | 'full';
+  /** A client that has not sent its request headers by then is dropped. */
+  headersTimeoutMs?: number;
+  sseKeepAliveMs?: number;
+}
+
+export const DEFAULTS = {
+  port: 8080,
+  leaseTtlSec: 30,
+  heartbeatIntervalSec: 10,
+  offlineAfterSec: 30,
+  defaultTimeoutSec: 3600,
+  defaultMaxAttempts: 3,
+  maxUploadBytes: 1024 ** 3,
+  maxOutputBytes: 16 * 1024 ** 2,
+  sweepIntervalMs: 1000,
+  headersTimeoutMs: 20_000,
+  sseKeepAliveMs: 15_000,
+} as const;
+
+export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
+
+export const consoleLogger: Logger = {
+  info: (message, fields) => console.log(`[${new Date().toISOString()}] ${message}`, fields ?? ''),
+  warn: (message, fields) => console.warn(`[${new Date().toISOString()}] WARN ${message}`, fields ?? ''),
+  error: (message, fields) => console.error(`[${new Date().toISOString()}] ERROR ${message}`, fields ?? ''),
+};
+
+/** The data dir cannot be used: missing permissions, full disk, a file in the way. */
+export class DataDirError extends Error {
+  override name = 'DataDirError';
+}
+
+/** Reads the token kept in `file`, or makes one and keeps it there (mode 0600) for the operator to copy. */
+async function storedToken(file: string, make: () => string): Promise<string> {
+  try {
+    const existing = (await readFile(file, 'utf8')).trim();
+    if (existing) return existing;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const token = make();
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+export class Coordinator {
+  url = '';
+  adminToken = '';
+  joinToken = '';
+  readonly adminTokenFile: string;
+  readonly joinTokenFile: string;
+  private server: http.Server | undefined;
+  private store: Store | undefined;
+  private services: Services | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private readonly shutdown = new AbortController();
+
+  constructor(readonly options: CoordinatorOptions) {
+    this.adminTokenFile = join(options.dataDir, 'admin.token');
+    this.joinTokenFile = join(options.dataDir, 'join.token');
+  }
+
+  get scheduler(): Scheduler {
+    return this.started().scheduler;
+  }
+
+  private started(): Services {
+    if (!this.services) throw new Error('the coordinator is not started');
+    return this.services;
+  }
+
+  private async prepareDataDir(): Promise<{ tmpDir: string; blobDir: string }> {
+    const { dataDir } = this.options;
+    const tmpDir = join(dataDir, 'tmp');
+    const blobDir = join(dataDir, 'blobs');
+    try {
+      await mkdir(dataDir, { recursive: true });
+      await access(dataDir, fsConstants.W_OK);
+      // Leftovers of uploads cut off by a crash.
+      await rm(tmpDir, { recursive: true, force: true });
+      await mkdir(tmpDir, { recursive: true });
+      await mkdir(blobDir, { recursive: true });
+      const probe = join(tmpDir, '.write-probe');
+      await writeFile(probe, 'ok');
+      await rm(probe);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why =
+        e.code === 'ENOSPC'
+          ? 'the disk is full'
+          : e.code === 'EACCES' || e.code === 'EPERM'
+            ? 'permission denied'
+            : e.code === 'EROFS'
+              ? 'the file system is read-only'
+              : e.code === 'ENOTDIR' || e.code === 'EEXIST'
+                ? 'a file is in the way'
+                : e.message;
+      throw new DataDirError(`cannot use data dir ${dataDir}: ${why}`);
+    }
+    return { tmpDir, blobDir };
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    const now = o.clock ?? Date.now;
+    const logger = o.logger ?? consoleLogger;
+    const { tmpDir, blobDir } = await this.prepareDataDir();
+    let store: SqliteStore;
+    try {
+      store = new SqliteStore({ file: join(o.dataDir, 'coordinator.sqlite'), synchronous: o.synchronous ?? 'normal' });
+    } catch (err) {
+      throw new DataDirError(`cannot open the store in ${o.dataDir}: ${(err as Error).message}`);
+    }
+    this.store = store;
+    const hub = new EventHub();
+    const log = new JobLog(hub);
+    const tokens = new TokenService(store, now);
+    const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
+    let scheduler: Scheduler | undefined;
+    const jobs = new JobService(
+      store,
+      log,
+      now,
+      {
+        defaultTimeoutSec: o.defaultTimeoutSec ?? DEFAULTS.defaultTimeoutSec,
+        defaultMaxAttempts: o.defaultMaxAttempts ?? DEFAULTS.defaultMaxAttempts,
+        maxOutputBytes,
+      },
+      () => scheduler?.wakeWaiters(),
+    );
+    const metrics = new Metrics(store, () => scheduler!);
+    const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
+    scheduler = new Scheduler(
+      store,
+      log,
+      jobs,
+      tokens,
+      now,
+      {
+        leaseTtlMs,
+        heartbeatIntervalSec: o.heartbeatIntervalSec ?? DEFAULTS.heartbeatIntervalSec,
+        offlineAfterMs: (o.offlineAfterSec ?? DEFAULTS.offlineAfterSec) * 1000,
+        timeoutGraceMs: o.timeoutGraceSec !== undefined ? o.timeoutGraceSec * 1000 : leaseTtlMs,
+        maxOutputBytes,
+      },
+      metrics,
+    );
+    const blobs = new BlobStore(blobDir);
+    await blobs.init();
+
+    this.adminToken = o.adminToken ?? (await storedToken(this.adminTokenFile, () => newToken('admin')));
+    this.joinToken = o.joinToken ?? (await storedToken(this.joinTokenFile, () => newToken('join')));
+    await tokens.create('admin', 'admin', null, this.adminToken);
+    await tokens.create('join', 'join', null, this.joinToken);
+
+    const services: Services = {
+      store,
+      tokens,
+      jobs,
+      scheduler,
+      blobs,
+      hub,
+      metrics,
+      logger,
+      now,
+      uploads: { tmpDir, maxUploadBytes: o.maxUploadBytes ?? DEFAULTS.maxUploadBytes, zipLimits: o.zipLimits ?? DEFAULT_ZIP_LIMITS },
+      sse: { keepAliveMs: o.sseKeepAliveMs ?? DEFAULTS.sseKeepAliveMs },
+      shutdown: this.shutdown.signal,
+    };
+    this.services = services;
+
+    const app = new Koa<AppState>({ proxy: false });
+    app.silent = true;
+    app.use(errorHandler(logger));
+    app.use(async (ctx, next) => {
+      const end = metrics.httpDuration.startTimer({ method: ctx.method });
+      try {
+        await next();
+      } finally {
+        const route = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+        end({ route: route ? String(route) : 'unmatched', status: String(ctx.status) });
+      }
+    });
+    app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
+    app.use(authenticate(tokens));
+    for (const router of [systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes].map((make) => make(services))) {
+      app.use(router.routes());
+      app.use(router.allowedMethods());
+    }
+
+    const server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key }) : http.createServer();
+    server.on('request', app.callback());
+    server.headersTimeout = o.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs;
+    server.requestTimeout = 0;
+    server.timeout = 120_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port ?? DEFAULTS.port, o.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.url = `${o.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+
+    const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
+    if (interval > 0) {
+      this.sweepTimer = setInterval(() => void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) })), interval);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** Expires leases and enforces timeouts now (runs on a timer unless `sweepIntervalMs` is 0). */
+  async sweep(): Promise<void> {
+    if (!this.sweeping) {
+      this.sweeping = this.started().scheduler.sweep().finally(() => {
+        this.sweeping = undefined;
+      });
+    }
+    return this.sweeping;
+  }
+
+  async createToken(name: string, role: Role): Promise<string> {
+    return this.started().tokens.create(name, role);
+  }
+
+  /** Stops accepting, ends long polls and event streams, lets in-flight requests finish, closes the store. */
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.shutdown.abort();
+    const server = this.server;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+    }
+    await this.sweeping;
+    await this.store?.close();
+    this.server = undefined;
+    this.store = undefined;
+  }
+}
+
+export function createCoordinator(options: CoordinatorOptions): Coordinator {
+  return new Coordinator(options);
+}

@@ -1,0 +1,187 @@
+// `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
+import { createCoordinator, DataDirError, DEFAULTS } from './app';
+import { SqliteStore } from './store/sqlite';
+import { TokenService } from './services/tokens';
+
+const serveFlags = {
+  host: { type: 'string', env: 'CMDX_HOST', description: 'address to bind (0.0.0.0 for the LAN)', default: '127.0.0.1' },
+  port: { type: 'number', env: 'CMDX_PORT', description: 'port to listen on (0 picks a free one)', default: DEFAULTS.port },
+  'data-dir': { type: 'string', env: 'CMDX_DATA_DIR', description: 'where the store, blobs and tokens live', default: '.data/coordinator', placeholder: 'DIR' },
+  'admin-token': { type: 'string', env: 'CMDX_ADMIN_TOKEN', description: 'admin token (made and kept in DIR/admin.token if absent)', placeholder: 'T' },
+  'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', description: 'token workers join with (made and kept in DIR/join.token if absent)', placeholder: 'T' },
+  'with-worker': { type: 'boolean', env: 'CMDX_WITH_WORKER', description: 'also run one local worker agent in this process' },
+  'worker-slots': { type: 'number', env: 'CMDX_WORKER_SLOTS', description: 'job slots of the --with-worker agent', default: 1 },
+  'tls-cert': { type: 'string', env: 'CMDX_TLS_CERT', description: 'PEM certificate file: serve HTTPS', placeholder: 'FILE' },
+  'tls-key': { type: 'string', env: 'CMDX_TLS_KEY', description: 'PEM private key file for --tls-cert', placeholder: 'FILE' },
+  'max-upload-bytes': { type: 'number', env: 'CMDX_MAX_UPLOAD_BYTES', description: 'largest ZIP accepted', default: DEFAULTS.maxUploadBytes },
+  'max-output-bytes': { type: 'number', env: 'CMDX_MAX_OUTPUT_BYTES', description: 'output kept per job run (beginning + end)', default: DEFAULTS.maxOutputBytes },
+  'default-timeout': { type: 'number', env: 'CMDX_DEFAULT_TIMEOUT', description: 'timeoutSec of jobs that set none', default: DEFAULTS.defaultTimeoutSec, placeholder: 'SEC' },
+  'lease-ttl': { type: 'number', env: 'CMDX_LEASE_TTL', description: 'seconds a lease lives without a heartbeat', default: DEFAULTS.leaseTtlSec, placeholder: 'SEC' },
+  'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
+  'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
+} satisfies FlagTable;
+
+const tokenFlags = {
+  'data-dir': serveFlags['data-dir'],
+  name: { type: 'string', description: 'token name (who uses it)', placeholder: 'NAME' },
+  role: { type: 'string', description: 'submit or admin', default: 'submit', placeholder: 'ROLE' },
+  id: { type: 'string', description: 'token id (for revoke)', placeholder: 'ID' },
+} satisfies FlagTable;
+
+const USAGE = 'node coordinator [options]\n       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID';
+
+const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
+  if (value !== undefined && (!Number.isInteger(value) || value < min)) {
+    throw new UsageError(`--${name} must be a whole number of at least ${min}`);
+  }
+  return value;
+};
+
+async function tokenCommand(argv: string[]): Promise<number> {
+  const { flags, positionals, help } = parseCommandLine(tokenFlags, argv, process.env);
+  if (help) {
+    console.log(helpText('node coordinator token create|list|revoke [options]', tokenFlags));
+    return 0;
+  }
+  const action = positionals[0];
+  const dataDir = resolve(flags['data-dir']!);
+  const store = new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
+  const tokens = new TokenService(store, Date.now);
+  try {
+    switch (action) {
+      case 'create': {
+        if (!flags.name) throw new UsageError('token create needs --name (who will use it)');
+        if (flags.role !== 'submit' && flags.role !== 'admin') throw new UsageError('--role is submit or admin');
+        const token = await tokens.create(flags.name, flags.role);
+        console.log(token);
+        return 0;
+      }
+      case 'list':
+        for (const t of await tokens.list()) {
+          if (t.role === 'worker') continue;
+          const state = t.revokedAt ? `revoked ${new Date(t.revokedAt).toISOString()}` : 'active';
+          console.log(`${t.id}  ${t.role.padEnd(6)}  ${t.name.padEnd(20)}  created ${new Date(t.createdAt).toISOString()}  ${state}`);
+        }
+        return 0;
+      case 'revoke': {
+        if (!flags.name && !flags.id) throw new UsageError('token revoke needs --name or --id');
+        const count = await tokens.revoke(flags.id ? { id: flags.id } : { name: flags.name! });
+        console.log(`revoked ${count} token(s)`);
+        return count > 0 ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`unknown token action "${action ?? ''}": use create, list or revoke`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { flags, positionals, help } = parseCommandLine(serveFlags, argv, process.env);
+  if (help) {
+    console.log(helpText(USAGE, serveFlags));
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
+  if ((flags['tls-cert'] === undefined) !== (flags['tls-key'] === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together');
+  }
+  const port = positiveInt('port', flags.port, 0)!;
+  if (port > 65535) throw new UsageError('--port must be at most 65535');
+  const dataDir = resolve(flags['data-dir']!);
+  const tls =
+    flags['tls-cert'] && flags['tls-key']
+      ? { cert: await readFile(flags['tls-cert']), key: await readFile(flags['tls-key']) }
+      : undefined;
+  const coordinator = createCoordinator({
+    dataDir,
+    host: flags.host!,
+    port,
+    ...(flags['admin-token'] ? { adminToken: flags['admin-token'] } : {}),
+    ...(flags['join-token'] ? { joinToken: flags['join-token'] } : {}),
+    maxUploadBytes: positiveInt('max-upload-bytes', flags['max-upload-bytes'])!,
+    maxOutputBytes: positiveInt('max-output-bytes', flags['max-output-bytes'])!,
+    defaultTimeoutSec: positiveInt('default-timeout', flags['default-timeout'])!,
+    leaseTtlSec: positiveInt('lease-ttl', flags['lease-ttl'])!,
+    heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
+    synchronous: flags['sync-full'] ? 'full' : 'normal',
+    ...(tls ? { tls } : {}),
+  });
+  await coordinator.start();
+  console.log(`cmd-executor coordinator serving ${coordinator.url}`);
+  console.log(`  data dir:   ${dataDir}`);
+  console.log(`  admin token: ${flags['admin-token'] ? '(given with --admin-token)' : coordinator.adminTokenFile}`);
+  console.log(`  join token:  ${flags['join-token'] ? '(given with --join-token)' : coordinator.joinTokenFile}`);
+  console.log(`  sign in:    ${coordinator.url}/#token=${coordinator.adminToken}`);
+
+  let agent: { stop(options?: { graceMs?: number }): Promise<void> } | undefined;
+  if (flags['with-worker']) {
+    const { Agent } = await import('../main/agent');
+    const local = new Agent({
+      server: coordinator.url,
+      joinToken: coordinator.joinToken,
+      name: `${os.hostname()}-local`,
+      slots: positiveInt('worker-slots', flags['worker-slots'])!,
+      workDir: join(dataDir, 'worker'),
+    });
+    await local.start();
+    agent = local;
+    console.log(`  local worker "${os.hostname()}-local" joined the pool`);
+  }
+
+  await new Promise<void>((done) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        console.error(`${signal} again: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      console.log(`${signal}: stopping (in-flight requests finish; Ctrl-C again to force)`);
+      void (async () => {
+        await agent?.stop({ graceMs: 10_000 });
+        await coordinator.stop();
+        done();
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  return argv[0] === 'token' ? tokenCommand(argv.slice(1)) : serve(argv);
+}
+
+function explainStartError(err: unknown): string | null {
+  if (err instanceof UsageError) return `${err.message}\n(see node coordinator --help)`;
+  if (err instanceof DataDirError) return err.message;
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
+  if (e.code === 'EADDRNOTAVAIL') return `this machine has no such address to bind; check --host`;
+  if (e.code === 'EACCES' && e.syscall === 'listen') return 'not allowed to bind that port; use one above 1024';
+  if (e.code === 'ENOENT' && e.path) return `no such file: ${e.path}`;
+  return null;
+}
+
+const exit = (code: number) => {
+  process.exitCode = code;
+};
+
+main(process.argv.slice(2)).then(exit, (err: unknown) => {
+  const message = explainStartError(err);
+  if (message) {
+    console.error(`cmd-executor: ${message}`);
+    exit(err instanceof UsageError ? 2 : 1);
+  } else {
+    console.error(err);
+    exit(1);
+  }
+});
+

@@ -1,0 +1,53 @@
+// Typed errors the services throw; the error middleware maps each to its status and a message a person understands.
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends HttpError {
+  constructor(message: string, code = 'invalid_request') {
+    super(400, code, message);
+  }
+}
+export class AuthenticationError extends HttpError {
+  constructor(message = 'a valid bearer token is required (Authorization: Bearer <token>)') {
+    super(401, 'unauthenticated', message);
+  }
+}
+export class AuthorizationError extends HttpError {
+  constructor(message: string) {
+    super(403, 'forbidden', message);
+  }
+}
+export class NotFoundError extends HttpError {
+  constructor(message: string) {
+    super(404, 'not_found', message);
+  }
+}
+export class ConflictError extends HttpError {
+  constructor(message: string, code = 'conflict') {
+    super(409, code, message);
+  }
+}
+export class StaleLeaseError extends ConflictError {
+  constructor(leaseId: string, why: string) {
+    super(`lease ${leaseId} is no longer valid (${why}); this result is not recorded`, 'stale_lease');
+  }
+}
+export class PayloadTooLargeError extends HttpError {
+  constructor(message: string) {
+    super(413, 'payload_too_large', message);
+  }
+}
+export class UnsupportedMediaTypeError extends HttpError {
+  constructor(message: string) {
+    super(415, 'unsupported_media_type', message);
+  }
+}

@@ -1,0 +1,20 @@
+// Writes who did what, when and from where for each successful mutating call.
+import type { Next } from 'koa';
+import type { Store } from '../store/types';
+import type { AppContext } from './context';
+
+export function audited(store: Store, now: () => number, action: string, target?: (ctx: AppContext) => string | null) {
+  return async function writeAudit(ctx: AppContext, next: Next): Promise<void> {
+    await next();
+    if (ctx.status >= 400) return;
+    const principal = ctx.state.principal;
+    await store.insertAudit({
+      at: now(),
+      actor: principal?.name ?? 'anonymous',
+      role: principal?.role ?? 'none',
+      action,
+      target: target ? target(ctx) : ((ctx.params?.id as string | undefined) ?? null),
+      ip: ctx.ip,
+    });
+  };
+}

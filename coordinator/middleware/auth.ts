@@ -1,0 +1,56 @@
+// Bearer-token authentication and role checks. The admin role may do everything a submitter may; a worker
+// token acts only for its own worker (routes check the worker id and the lease's owner).
+import type { Next } from 'koa';
+import type { Role } from '../../protocol/api';
+import { AuthenticationError, AuthorizationError } from '../errors';
+import type { Principal, TokenService } from '../services/tokens';
+import type { AppContext } from './context';
+
+export function authenticate(tokens: TokenService) {
+  return async function readBearer(ctx: AppContext, next: Next): Promise<void> {
+    ctx.state.principal = null;
+    const header = ctx.get('authorization');
+    if (header) {
+      const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
+      if (!match) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
+      const principal = await tokens.authenticate(match[1]!);
+      if (!principal) throw new AuthenticationError('this token is unknown or revoked');
+      ctx.state.principal = principal;
+    }
+    await next();
+  };
+}
+
+const ROLE_NAMES: Record<Role, string> = {
+  admin: 'an admin token',
+  submit: 'a submit (or admin) token',
+  worker: 'a worker token',
+  join: 'the join token',
+};
+
+export function principalOf(ctx: AppContext): Principal {
+  if (!ctx.state.principal) throw new AuthenticationError();
+  return ctx.state.principal;
+}
+
+/** Allows the given roles; `submit` implies admin too. */
+export function allow(...roles: Role[]) {
+  const accepted = new Set<Role>(roles.includes('submit') ? [...roles, 'admin'] : roles);
+  return async function checkRole(ctx: AppContext, next: Next): Promise<void> {
+    const principal = principalOf(ctx);
+    if (!accepted.has(principal.role)) {
+      throw new AuthorizationError(`this needs ${roles.map((r) => ROLE_NAMES[r]).join(' or ')}; yours is a ${principal.role} token`);
+    }
+    await next();
+  };
+}
+
+/** For /workers/:id/...: the token must be that worker's own. */
+export function workerSelf(ctx: AppContext): string {
+  const principal = principalOf(ctx);
+  const id = ctx.params.id as string;
+  if (principal.role !== 'worker' || principal.workerId !== id) {
+    throw new AuthorizationError(`only worker ${id}'s own token may do this`);
+  }
+  return id;
+}

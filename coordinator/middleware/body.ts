@@ -1,0 +1,85 @@
+// Body parsers: JSON with a size cap, and multipart whose files stream to the data dir's tmp folder
+// (hashed with SHA-256 on the way) so an upload is never held whole in memory.
+import { rm } from 'node:fs/promises';
+import type { Next } from 'koa';
+import { koaBody } from 'koa-body';
+import { PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
+import type { AppContext } from './context';
+
+const JSON_LIMIT_BYTES = 1024 * 1024;
+
+const parseJson = koaBody({ multipart: false, urlencoded: false, text: false, jsonLimit: JSON_LIMIT_BYTES });
+
+function hasBody(ctx: AppContext): boolean {
+  return Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+}
+
+/** JSON bodies only (an empty body counts as `{}`). */
+export async function jsonBody(ctx: AppContext, next: Next): Promise<void> {
+  if (hasBody(ctx) && !ctx.is('application/json')) {
+    throw new UnsupportedMediaTypeError(`send the body as application/json (got ${ctx.get('content-type') || 'no content type'})`);
+  }
+  await parseJson(ctx, next);
+}
+
+export interface UploadOptions {
+  tmpDir: string;
+  maxUploadBytes: number;
+}
+
+/** JSON, or multipart/form-data with at most one file field (a ZIP) and small text fields. */
+export function jsonOrMultipart({ tmpDir, maxUploadBytes }: UploadOptions) {
+  const parse = koaBody({
+    multipart: true,
+    urlencoded: false,
+    text: false,
+    jsonLimit: JSON_LIMIT_BYTES,
+    formidable: {
+      uploadDir: tmpDir,
+      maxFiles: 1,
+      maxFileSize: maxUploadBytes,
+      maxTotalFileSize: maxUploadBytes,
+      maxFields: 8,
+      maxFieldsSize: JSON_LIMIT_BYTES,
+      allowEmptyFiles: true,
+      minFileSize: 0,
+      hashAlgorithm: 'sha256',
+    },
+  });
+  return async function parseUpload(ctx: AppContext, next: Next): Promise<void> {
+    const declared = Number(ctx.get('content-length') || 0);
+    if (declared > maxUploadBytes + JSON_LIMIT_BYTES) {
+      throw new PayloadTooLargeError(`the upload is ${declared} bytes; this coordinator accepts up to ${maxUploadBytes}`);
+    }
+    if (hasBody(ctx) && !ctx.is('application/json', 'multipart/form-data')) {
+      throw new UnsupportedMediaTypeError(
+        `send application/json, or multipart/form-data with a ZIP (got ${ctx.get('content-type') || 'no content type'})`,
+      );
+    }
+    try {
+      await parse(ctx, next);
+    } finally {
+      // Whatever the handler did not adopt into the blob store (refused, failed, cut off) is removed.
+      for (const file of uploadedFiles(ctx)) await rm(file.filepath, { force: true });
+    }
+  };
+}
+
+export interface UploadedFile {
+  filepath: string;
+  size: number;
+  hash?: string | null;
+  originalFilename?: string | null;
+}
+
+export function uploadedFiles(ctx: AppContext): UploadedFile[] {
+  const files = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files ?? {};
+  return Object.values(files).flat();
+}
+
+/** The one file sent in field `name`, if any. */
+export function uploadedFile(ctx: AppContext, name: string): UploadedFile | undefined {
+  const files = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files ?? {};
+  const value = files[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,151 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import Router from '@koa/router';
+import { API_PREFIX, isTerminal, type JobState } from '../../../protocol/api';
+import { NotFoundError, ValidationError } from '../../errors';
+import { audited } from '../../middleware/audit';
+import { allow, principalOf } from '../../middleware/auth';
+import { jsonOrMultipart, uploadedFile } from '../../middleware/body';
+import type { AppContext, AppState } from '../../middleware/context';
+import { inputOf, parseInput, validate } from '../../middleware/validate';
+import type { Services } from '../../services/container';
+import { acceptZip } from '../../services/uploads';
+import { createJobSchema, lastEventIdSchema, listJobsSchema } from './jobs.schema';
+
+const EVENT_BATCH = 500;
+
+export function jobRoutes(services: Services): Router<AppState> {
+  const { jobs, blobs, store, hub, now } = services;
+  const router = new Router<AppState>({ prefix: `${API_PREFIX}/jobs` });
+
+  router.post(
+    '/',
+    allow('submit'),
+    jsonOrMultipart(services.uploads),
+    audited(store, now, 'job.submit', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
+    async (ctx: AppContext) => {
+      let specValue: unknown = ctx.request.body;
+      let bundle: { sha256: string; size: number } | null = null;
+      if (ctx.is('multipart/form-data')) {
+        const fields = (ctx.request.body ?? {}) as Record<string, unknown>;
+        if (typeof fields.spec !== 'string') {
+          throw new ValidationError('multipart submissions need a "spec" field holding the job spec as JSON text');
+        }
+        try {
+          specValue = JSON.parse(fields.spec);
+        } catch (err) {
+          throw new ValidationError(`the "spec" field is not valid JSON: ${(err as Error).message}`, 'invalid_json');
+        }
+        const file = uploadedFile(ctx, 'bundle');
+        if (file) bundle = await acceptZip(file, blobs, 'bundle', services.uploads.zipLimits);
+      }
+      const spec = parseInput(createJobSchema, specValue ?? {}, 'job spec');
+      ctx.status = 201;
+      ctx.body = { job: await jobs.submit(spec, principalOf(ctx).name, bundle) };
+    },
+  );
+
+  router.get('/', allow('submit'), validate(listJobsSchema, 'query'), async (ctx: AppContext) => {
+    const query = inputOf(ctx, listJobsSchema);
+    const mine = query.mine === '1' || query.mine === 'true';
+    ctx.body = await jobs.list({
+      limit: query.limit,
+      ...(query.state ? { states: query.state as JobState[] } : {}),
+      ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      ...(mine ? { submittedBy: principalOf(ctx).name } : {}),
+    });
+  });
+
+  router.get('/:id', allow('submit'), async (ctx: AppContext) => {
+    ctx.body = { job: await jobs.get(ctx.params.id!) };
+  });
+
+  router.get('/:id/log', allow('submit'), async (ctx: AppContext) => {
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = await jobs.logText(ctx.params.id!);
+  });
+
+  router.get('/:id/artifacts', allow('submit'), async (ctx: AppContext) => {
+    const job = await jobs.require(ctx.params.id!);
+    if (!job.artifactsSha) throw new NotFoundError(`job ${job.id} has no artifacts (none matched its outputs, or it has not finished)`);
+    ctx.type = 'application/zip';
+    ctx.attachment(`${job.id}-artifacts.zip`);
+    if (job.artifactsSize !== null) ctx.length = job.artifactsSize;
+    ctx.body = blobs.open(job.artifactsSha);
+  });
+
+  router.post('/:id/cancel', allow('submit'), audited(store, now, 'job.cancel'), async (ctx: AppContext) => {
+    ctx.body = { job: await jobs.cancel(ctx.params.id!) };
+  });
+
+  router.get('/:id/events', allow('submit'), async (ctx: AppContext) => {
+    const job = await jobs.require(ctx.params.id!);
+    const resumeFrom = ctx.get('last-event-id') || (ctx.query.lastEventId as string | undefined) || '0';
+    let cursor = parseInput(lastEventIdSchema, resumeFrom, 'Last-Event-ID');
+
+    const stream = new PassThrough();
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-cache, no-transform');
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.req.socket.setTimeout(0);
+    ctx.req.socket.setNoDelay(true);
+    ctx.body = stream;
+
+    let closed = false;
+    let pumping = false;
+    let wokenWhilePumping = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      clearInterval(keepAlive);
+      services.shutdown.removeEventListener('abort', close);
+      stream.end();
+    };
+    // Reads from the store at this subscriber's own pace: a client that stops reading holds one batch.
+    const pump = async () => {
+      if (pumping) {
+        wokenWhilePumping = true;
+        return;
+      }
+      pumping = true;
+      try {
+        do {
+          wokenWhilePumping = false;
+          for (;;) {
+            if (closed) return;
+            const events = await store.eventsAfter(job.id, cursor, EVENT_BATCH);
+            if (events.length === 0) break;
+            let writable = true;
+            for (const event of events) {
+              cursor = event.id;
+              writable = stream.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
+              if (event.type === 'state' && isTerminal((event.data as { state: JobState }).state)) {
+                close();
+                return;
+              }
+            }
+            if (!writable) await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+          }
+        } while (wokenWhilePumping);
+      } catch (err) {
+        services.logger.warn('event stream stopped', { job: job.id, error: String(err) });
+        close();
+      } finally {
+        pumping = false;
+      }
+    };
+    const unsubscribe = hub.subscribe(job.id, () => void pump());
+    const keepAlive = setInterval(() => {
+      if (!closed && stream.writableLength === 0) stream.write(': keep-alive\n\n');
+    }, services.sse.keepAliveMs);
+    keepAlive.unref();
+    ctx.res.on('close', close);
+    services.shutdown.addEventListener('abort', close, { once: true });
+    stream.write('retry: 2000\n\n');
+    void pump();
+  });
+
+  return router;
+}

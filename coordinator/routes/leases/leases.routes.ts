@@ -1,0 +1,98 @@
+import Router from '@koa/router';
+import type { Next } from 'koa';
+import { API_PREFIX } from '../../../protocol/api';
+import { ValidationError } from '../../errors';
+import { audited } from '../../middleware/audit';
+import { allow, principalOf } from '../../middleware/auth';
+import { jsonBody, jsonOrMultipart, uploadedFile } from '../../middleware/body';
+import type { AppContext, AppState } from '../../middleware/context';
+import { inputOf, parseInput, validate } from '../../middleware/validate';
+import type { Services } from '../../services/container';
+import { acceptZip } from '../../services/uploads';
+import {
+  commandEndSchema,
+  commandIndexSchema,
+  commandStartSchema,
+  completeSchema,
+  leaseStateSchema,
+  outputChunksSchema,
+  releaseSchema,
+} from './leases.schema';
+
+export function leaseRoutes(services: Services): Router<AppState> {
+  const { scheduler, blobs, store, now } = services;
+  const router = new Router<AppState>({ prefix: `${API_PREFIX}/leases` });
+  router.use(allow('worker'));
+  const worker = (ctx: AppContext) => principalOf(ctx).workerId!;
+  const lease = (ctx: AppContext) => ctx.params.leaseId!;
+  const commandIndex = async (ctx: AppContext, next: Next) => {
+    ctx.params.index = String(parseInput(commandIndexSchema, ctx.params.index, 'command index'));
+    await next();
+  };
+
+  router.get('/:leaseId/bundle', async (ctx: AppContext) => {
+    const job = await scheduler.leaseForBundle(lease(ctx), worker(ctx));
+    if (!job.bundleSha) throw new ValidationError(`job ${job.id} has no bundle`, 'no_bundle');
+    ctx.type = 'application/zip';
+    if (job.bundleSize !== null) ctx.length = job.bundleSize;
+    ctx.set('X-Content-SHA256', job.bundleSha);
+    ctx.body = blobs.open(job.bundleSha);
+  });
+
+  router.post('/:leaseId/state', jsonBody, validate(leaseStateSchema), async (ctx: AppContext) => {
+    await scheduler.setLeaseState(lease(ctx), worker(ctx), inputOf(ctx, leaseStateSchema).state);
+    ctx.status = 204;
+  });
+
+  router.post('/:leaseId/output', jsonBody, validate(outputChunksSchema), async (ctx: AppContext) => {
+    ctx.body = await scheduler.appendOutput(lease(ctx), worker(ctx), inputOf(ctx, outputChunksSchema).chunks);
+  });
+
+  router.post('/:leaseId/commands/:index/start', commandIndex, jsonBody, validate(commandStartSchema), async (ctx: AppContext) => {
+    await scheduler.commandStart(lease(ctx), worker(ctx), Number(ctx.params.index));
+    ctx.status = 204;
+  });
+
+  router.post('/:leaseId/commands/:index/end', commandIndex, jsonBody, validate(commandEndSchema), async (ctx: AppContext) => {
+    await scheduler.commandEnd(lease(ctx), worker(ctx), Number(ctx.params.index), inputOf(ctx, commandEndSchema));
+    ctx.status = 204;
+  });
+
+  router.post(
+    '/:leaseId/complete',
+    jsonOrMultipart(services.uploads),
+    audited(store, now, 'lease.complete', (ctx) => ctx.params.leaseId ?? null),
+    async (ctx: AppContext) => {
+      let resultValue: unknown = ctx.request.body;
+      let artifacts: { sha256: string; size: number } | null = null;
+      if (ctx.is('multipart/form-data')) {
+        const fields = (ctx.request.body ?? {}) as Record<string, unknown>;
+        if (typeof fields.result !== 'string') {
+          throw new ValidationError('multipart completions need a "result" field holding the result as JSON text');
+        }
+        try {
+          resultValue = JSON.parse(fields.result);
+        } catch (err) {
+          throw new ValidationError(`the "result" field is not valid JSON: ${(err as Error).message}`, 'invalid_json');
+        }
+        const file = uploadedFile(ctx, 'artifacts');
+        if (file) artifacts = await acceptZip(file, blobs, 'artifacts ZIP', services.uploads.zipLimits);
+      }
+      const result = parseInput(completeSchema, resultValue ?? {}, 'result');
+      ctx.body = { job: await scheduler.complete(lease(ctx), worker(ctx), result, artifacts) };
+    },
+  );
+
+  router.post(
+    '/:leaseId/release',
+    jsonBody,
+    validate(releaseSchema),
+    audited(store, now, 'lease.release', (ctx) => ctx.params.leaseId ?? null),
+    async (ctx: AppContext) => {
+      await scheduler.release(lease(ctx), worker(ctx));
+      ctx.status = 204;
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,1 @@
+export { claimSchema, heartbeatSchema, registerWorkerSchema } from '../../../protocol/api';

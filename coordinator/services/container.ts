@@ -1,0 +1,26 @@
+import type { ZipLimits } from '../../common/zip-inspect';
+import type { Logger } from '../middleware/errors';
+import type { Store } from '../store/types';
+import type { BlobStore } from './blobs';
+import type { EventHub } from './event-hub';
+import type { JobService } from './jobs';
+import type { Metrics } from './metrics';
+import type { Scheduler } from './scheduler';
+import type { TokenService } from './tokens';
+
+/** What the routes are given: the services, none of which know about HTTP. */
+export interface Services {
+  store: Store;
+  tokens: TokenService;
+  jobs: JobService;
+  scheduler: Scheduler;
+  blobs: BlobStore;
+  hub: EventHub;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+  uploads: { tmpDir: string; maxUploadBytes: number; zipLimits: ZipLimits };
+  sse: { keepAliveMs: number };
+  /** Aborted when the coordinator stops: long polls and event streams end so shutdown is not held up. */
+  shutdown: AbortSignal;
+}

@@ -1,0 +1,79 @@
+// The job's state machine and its event log, written together in one transaction: whatever changes a job
+// also appends the event that SSE subscribers and the log replay.
+import type { JobEventType, JobState, StateEvent } from '../../protocol/api';
+import type { EventHub } from './event-hub';
+import type { JobRecord, StoreOps } from '../store/types';
+
+export type JobPatch = Partial<Omit<JobRecord, 'id' | 'seq' | 'lastEventId'>>;
+
+const ALLOWED: Record<JobState, readonly JobState[]> = {
+  queued: ['leased', 'cancelled', 'failed'],
+  leased: ['running', 'suspended', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
+  running: ['suspended', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
+  suspended: ['running', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+  timed_out: [],
+};
+
+export class JobLog {
+  constructor(private readonly hub: EventHub) {}
+
+  /** Appends one event to the job's log and returns the job with its new last event id. */
+  async append(
+    tx: StoreOps,
+    job: JobRecord,
+    type: JobEventType,
+    data: unknown,
+    output?: { bytes: number; part: 'head' | 'tail' },
+  ): Promise<JobRecord> {
+    const next = await this.insert(tx, job, type, data, output);
+    await tx.updateJob(job.id, { lastEventId: next.lastEventId });
+    return next;
+  }
+
+  private async insert(
+    tx: StoreOps,
+    job: JobRecord,
+    type: JobEventType,
+    data: unknown,
+    output?: { bytes: number; part: 'head' | 'tail' },
+  ): Promise<JobRecord> {
+    const id = job.lastEventId + 1;
+    await tx.insertEvent({
+      jobId: job.id,
+      id,
+      type,
+      attempt: job.attempt,
+      data,
+      bytes: output?.bytes ?? 0,
+      part: output?.part ?? null,
+    });
+    this.hub.notify(job.id);
+    return { ...job, lastEventId: id };
+  }
+
+  /** Changes a job's fields; when the state changes, also appends the `state` event. */
+  async update(tx: StoreOps, job: JobRecord, patch: JobPatch): Promise<JobRecord> {
+    let next: JobRecord = { ...job, ...patch };
+    if (patch.state && patch.state !== job.state) {
+      if (!ALLOWED[job.state].includes(patch.state)) {
+        throw new Error(`illegal job transition ${job.state} → ${patch.state} for ${job.id}`);
+      }
+      const worker = next.workerId ? await tx.getWorker(next.workerId) : undefined;
+      const event: StateEvent = {
+        state: next.state,
+        attempt: next.attempt,
+        reason: next.reason,
+        exitCode: next.exitCode,
+        workerId: next.workerId,
+        workerName: worker?.name ?? null,
+        error: next.error,
+      };
+      next = await this.insert(tx, next, 'state', event);
+    }
+    await tx.updateJob(job.id, { ...patch, lastEventId: next.lastEventId });
+    return next;
+  }
+}

@@ -1,0 +1,203 @@
+// Submitting, reading and cancelling jobs: the submitter's side of the pool. Knows nothing of HTTP.
+import { randomBytes } from 'node:crypto';
+import {
+  isTerminal,
+  type Job,
+  type JobList,
+  type JobSpec,
+  type JobState,
+  type ResolvedJobSpec,
+} from '../../protocol/api';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import type { JobRecord, Store, StoreOps } from '../store/types';
+import type { JobLog } from './job-state';
+
+export interface JobServiceConfig {
+  defaultTimeoutSec: number;
+  defaultMaxAttempts: number;
+  maxOutputBytes: number;
+}
+
+export const newJobId = (now: number): string => `job_${now.toString(36)}${randomBytes(5).toString('hex')}`;
+
+export class JobService {
+  constructor(
+    private readonly store: Store,
+    private readonly log: JobLog,
+    private readonly now: () => number,
+    private readonly config: JobServiceConfig,
+    private readonly onQueued: () => void,
+  ) {}
+
+  resolveSpec(spec: JobSpec): ResolvedJobSpec {
+    return {
+      commands: spec.commands,
+      name: spec.name?.trim() || spec.commands[0]!.slice(0, 80),
+      shell: spec.shell ?? null,
+      env: spec.env ?? {},
+      timeoutSec: spec.timeoutSec ?? this.config.defaultTimeoutSec,
+      labels: [...new Set(spec.labels ?? [])],
+      priority: spec.priority ?? 0,
+      maxAttempts: spec.maxAttempts ?? this.config.defaultMaxAttempts,
+      outputs: spec.outputs ?? [],
+      continueOnError: spec.continueOnError ?? false,
+    };
+  }
+
+  async submit(spec: JobSpec, submittedBy: string, bundle: { sha256: string; size: number } | null): Promise<Job> {
+    const now = this.now();
+    const resolved = this.resolveSpec(spec);
+    const job = await this.store.transaction(async (tx) => {
+      const created = await tx.insertJob({
+        id: newJobId(now),
+        name: resolved.name,
+        state: 'queued',
+        reason: null,
+        error: null,
+        exitCode: null,
+        spec: resolved,
+        bundleSha: bundle?.sha256 ?? null,
+        bundleSize: bundle?.size ?? null,
+        submittedBy,
+        createdAt: now,
+        queuedAt: now,
+        startedAt: null,
+        finishedAt: null,
+        attempt: 0,
+        failures: 0,
+        workerId: null,
+        leaseId: null,
+        cancelRequested: false,
+        artifactsSha: null,
+        artifactsSize: null,
+        timeoutAt: null,
+        outputHeadBytes: 0,
+        outputTailBytes: 0,
+        outputDroppedBytes: 0,
+        lastEventId: 0,
+      });
+      return this.log.append(tx, created, 'state', {
+        state: 'queued',
+        attempt: 0,
+        reason: null,
+        exitCode: null,
+        workerId: null,
+        workerName: null,
+        error: null,
+      });
+    });
+    this.onQueued();
+    return this.view(this.store, job);
+  }
+
+  async require(id: string, tx: StoreOps = this.store): Promise<JobRecord> {
+    const job = await tx.getJob(id);
+    if (!job) throw new NotFoundError(`no job with id "${id}"`);
+    return job;
+  }
+
+  async get(id: string): Promise<Job> {
+    return this.view(this.store, await this.require(id));
+  }
+
+  async list(query: { states?: JobState[]; limit: number; cursor?: string; submittedBy?: string }): Promise<JobList> {
+    let beforeSeq: number | undefined;
+    if (query.cursor !== undefined) {
+      beforeSeq = Number(query.cursor);
+      if (!Number.isSafeInteger(beforeSeq) || beforeSeq < 0) {
+        throw new ValidationError('cursor is not one this server gave out; pass nextCursor from the previous page');
+      }
+    }
+    const records = await this.store.listJobs({
+      ...(query.states ? { states: query.states } : {}),
+      ...(query.submittedBy !== undefined ? { submittedBy: query.submittedBy } : {}),
+      ...(beforeSeq !== undefined ? { beforeSeq } : {}),
+      limit: query.limit + 1,
+    });
+    const page = records.slice(0, query.limit);
+    const jobs = await Promise.all(page.map((r) => this.view(this.store, r)));
+    return { jobs, nextCursor: records.length > query.limit ? String(page.at(-1)!.seq) : null };
+  }
+
+  /** A queued job ends at once; a leased one is told to its worker and ends when the worker confirms. */
+  async cancel(id: string): Promise<Job> {
+    const job = await this.store.transaction(async (tx) => {
+      const job = await this.require(id, tx);
+      if (isTerminal(job.state)) {
+        throw new ConflictError(`job ${id} already ended (${job.state}); there is nothing to cancel`, 'job_finished');
+      }
+      if (job.state === 'queued') {
+        return this.log.update(tx, job, { state: 'cancelled', reason: 'cancelled', finishedAt: this.now() });
+      }
+      if (job.leaseId) {
+        const lease = await tx.getLease(job.leaseId);
+        if (lease && !lease.stopReason) await tx.updateLease(lease.id, { stopReason: 'cancelled' });
+      }
+      return this.log.update(tx, job, { cancelRequested: true });
+    });
+    return this.view(this.store, job);
+  }
+
+  /** The output of the latest attempt: its beginning, one marker where the middle was dropped, its end. */
+  async logText(id: string): Promise<string> {
+    const job = await this.require(id);
+    const text = (events: { data: unknown }[]) => events.map((e) => (e.data as { text: string }).text).join('');
+    const head = text(await this.store.outputOf(id, job.attempt, 'head'));
+    const tail = text(await this.store.outputOf(id, job.attempt, 'tail'));
+    const marker = job.outputDroppedBytes
+      ? `\n[cmd-executor: ${job.outputDroppedBytes} bytes of output dropped here: over the ${this.config.maxOutputBytes}-byte cap]\n`
+      : '';
+    return head + marker + tail;
+  }
+
+  async view(tx: StoreOps, job: JobRecord): Promise<Job> {
+    const [leases, commands, worker] = await Promise.all([
+      tx.leasesOfJob(job.id),
+      tx.commandsOf(job.id, job.attempt),
+      job.workerId ? tx.getWorker(job.workerId) : undefined,
+    ]);
+    const names = new Map<string, string>();
+    for (const lease of leases) {
+      if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? lease.workerId);
+    }
+    const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+    return {
+      id: job.id,
+      name: job.name,
+      state: job.state,
+      reason: job.reason,
+      error: job.error,
+      exitCode: job.exitCode,
+      spec: job.spec,
+      bundle: job.bundleSha ? { sha256: job.bundleSha, size: job.bundleSize ?? 0 } : null,
+      submittedBy: job.submittedBy,
+      createdAt: new Date(job.createdAt).toISOString(),
+      startedAt: iso(job.startedAt),
+      finishedAt: iso(job.finishedAt),
+      attempt: job.attempt,
+      workerId: job.workerId,
+      workerName: worker?.name ?? (job.workerId ? (names.get(job.workerId) ?? null) : null),
+      cancelRequested: job.cancelRequested,
+      hasArtifacts: job.artifactsSha !== null,
+      outputBytes: job.outputHeadBytes + job.outputTailBytes,
+      outputTruncated: job.outputDroppedBytes > 0,
+      commands: commands.map((c) => ({
+        index: c.index,
+        command: c.command,
+        exitCode: c.exitCode,
+        signal: c.signal,
+        startedAt: new Date(c.startedAt).toISOString(),
+        durationMs: c.durationMs,
+      })),
+      attempts: leases.map((l) => ({
+        attempt: l.attempt,
+        leaseId: l.id,
+        workerId: l.workerId,
+        workerName: names.get(l.workerId) ?? l.workerId,
+        leasedAt: new Date(l.leasedAt).toISOString(),
+        endedAt: iso(l.endedAt),
+        outcome: l.status,
+      })),
+    };
+  }
+}

@@ -1,0 +1,536 @@
+// The worker's side of the pool: registration, heartbeats, long-poll claims, leases and their expiry.
+// Knows nothing of HTTP; every state change is one store transaction.
+import { randomUUID } from 'node:crypto';
+import {
+  API_PREFIX,
+  type ClaimResponse,
+  type CompleteRequest,
+  type HeartbeatResponse,
+  type Job,
+  type LeaseDirective,
+  type OutputAck,
+  type OutputChunks,
+  type RegisterWorkerRequest,
+  type RegisterWorkerResponse,
+  type ReportedWorkerState,
+  type Worker,
+  type WorkerState,
+} from '../../protocol/api';
+import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
+import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
+import type { JobLog } from './job-state';
+import type { JobService } from './jobs';
+import type { TokenService } from './tokens';
+
+export interface SchedulerConfig {
+  leaseTtlMs: number;
+  heartbeatIntervalSec: number;
+  offlineAfterMs: number;
+  /** How long after a job's timeout the coordinator waits for the worker to report before ending it itself. */
+  timeoutGraceMs: number;
+  maxOutputBytes: number;
+}
+
+export interface SchedulerMetrics {
+  observeClaimLatency(seconds: number): void;
+  countLeaseExpiry(): void;
+}
+
+interface Waiter {
+  worker: WorkerRecord;
+  resolve: (result: ClaimResponse | null) => void;
+}
+
+const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
+
+export class Scheduler {
+  private readonly waiters = new Set<Waiter>();
+  private draining = false;
+  private drainAgain = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: JobLog,
+    private readonly jobs: JobService,
+    private readonly tokens: TokenService,
+    private readonly now: () => number,
+    private readonly config: SchedulerConfig,
+    private readonly metrics: SchedulerMetrics,
+  ) {}
+
+  // ---- workers ----
+
+  async register(request: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
+    const now = this.now();
+    const worker: WorkerRecord = {
+      id: `wkr_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
+      name: request.name,
+      os: request.os,
+      arch: request.arch ?? null,
+      cpus: request.cpus ?? null,
+      memoryBytes: request.memoryBytes ?? null,
+      labels: [...new Set(request.labels ?? [])],
+      slots: request.slots ?? 1,
+      version: request.version ?? null,
+      registeredAt: now,
+      lastSeenAt: now,
+      reportedState: 'active',
+    };
+    await this.store.insertWorker(worker);
+    const token = await this.tokens.create(`worker:${worker.name}`, 'worker', worker.id);
+    return {
+      worker: await this.workerView(worker),
+      token,
+      heartbeatIntervalSec: this.config.heartbeatIntervalSec,
+      leaseTtlSec: this.config.leaseTtlMs / 1000,
+    };
+  }
+
+  async requireWorker(id: string): Promise<WorkerRecord> {
+    const worker = await this.store.getWorker(id);
+    if (!worker) throw new NotFoundError(`no worker with id "${id}"`);
+    return worker;
+  }
+
+  /** Hands the worker's jobs back to the queue (not counted as failures) and forgets the worker. */
+  async deregister(id: string): Promise<void> {
+    await this.requireWorker(id);
+    await this.store.transaction(async (tx) => {
+      for (const lease of await tx.activeLeasesOfWorker(id)) await this.endLease(tx, lease, 'released');
+      await tx.deleteWorker(id);
+    });
+    await this.tokens.revoke({ workerId: id });
+    this.wakeWaiters();
+  }
+
+  workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
+    if (this.now() - worker.lastSeenAt > this.config.offlineAfterMs) return 'offline';
+    if (worker.reportedState === 'suspended') return 'suspended';
+    if (activeLeases > 0) return 'busy';
+    return worker.reportedState === 'paused' ? 'paused' : 'idle';
+  }
+
+  async workerView(worker: WorkerRecord, tx: StoreOps = this.store): Promise<Worker> {
+    const leases = await tx.activeLeasesOfWorker(worker.id);
+    const currentJobs = [];
+    for (const lease of leases) {
+      const job = await tx.getJob(lease.jobId);
+      if (job) currentJobs.push({ id: job.id, name: job.name, state: job.state });
+    }
+    return {
+      id: worker.id,
+      name: worker.name,
+      os: worker.os,
+      arch: worker.arch,
+      cpus: worker.cpus,
+      memoryBytes: worker.memoryBytes,
+      labels: worker.labels,
+      slots: worker.slots,
+      version: worker.version,
+      state: this.workerState(worker, leases.length),
+      registeredAt: new Date(worker.registeredAt).toISOString(),
+      lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
+      currentJobs,
+    };
+  }
+
+  async listWorkers(): Promise<Worker[]> {
+    return Promise.all((await this.store.listWorkers()).map((w) => this.workerView(w)));
+  }
+
+  async heartbeat(workerId: string, state: ReportedWorkerState | undefined): Promise<HeartbeatResponse> {
+    const now = this.now();
+    const leases = await this.store.transaction(async (tx) => {
+      await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
+      await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
+      return tx.activeLeasesOfWorker(workerId);
+    });
+    if (state !== 'paused') this.wakeWaiters();
+    return {
+      stop: this.directives(leases),
+      leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
+      heartbeatIntervalSec: this.config.heartbeatIntervalSec,
+    };
+  }
+
+  private directives(leases: LeaseRecord[]): LeaseDirective[] {
+    return leases
+      .filter((l) => l.stopReason)
+      .map((l) => ({ jobId: l.jobId, leaseId: l.id, reason: l.stopReason! }));
+  }
+
+  // ---- claims ----
+
+  /** Long poll: a job now if one fits, else waits up to `waitMs` for one to be submitted or requeued. */
+  async claim(workerId: string, waitMs: number, signal: AbortSignal): Promise<ClaimResponse | null> {
+    const worker = await this.requireWorker(workerId);
+    await this.store.updateWorker(workerId, { lastSeenAt: this.now() });
+    if (worker.reportedState === 'paused') await this.store.updateWorker(workerId, { reportedState: 'active' });
+    const immediate = await this.claimFirstFitting(worker);
+    if (immediate || waitMs === 0 || signal.aborted) return immediate;
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        worker,
+        resolve: (result) => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          this.waiters.delete(waiter);
+          resolve(result);
+        },
+      };
+      const onAbort = () => waiter.resolve(null);
+      const timer = setTimeout(onAbort, waitMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(waiter);
+    });
+  }
+
+  get waitingClaims(): number {
+    return this.waiters.size;
+  }
+
+  /** Something became claimable: hand it to waiting workers, first come first served. */
+  wakeWaiters(): void {
+    if (this.waiters.size === 0) return;
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    void (async () => {
+      try {
+        do {
+          this.drainAgain = false;
+          await this.drainOnce();
+        } while (this.drainAgain);
+      } finally {
+        this.draining = false;
+      }
+    })();
+  }
+
+  private async drainOnce(): Promise<void> {
+    let after: { priority: number; seq: number } | null = null;
+    while (this.waiters.size > 0) {
+      const page = await this.store.queuedJobs(after, 100);
+      if (page.length === 0) return;
+      for (const job of page) {
+        for (const waiter of this.waiters) {
+          if (!labelsCover(waiter.worker.labels, job.spec.labels)) continue;
+          const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
+          if (result === 'no_free_slot') continue;
+          if (result !== 'job_taken') waiter.resolve(result);
+          break;
+        }
+        if (this.waiters.size === 0) return;
+      }
+      const last = page.at(-1)!;
+      after = { priority: last.spec.priority, seq: last.seq };
+    }
+  }
+
+  private async claimFirstFitting(worker: WorkerRecord): Promise<ClaimResponse | null> {
+    return this.store.transaction(async (tx) => {
+      const active = await tx.activeLeasesOfWorker(worker.id);
+      if (active.length >= worker.slots) return null;
+      let after: { priority: number; seq: number } | null = null;
+      for (;;) {
+        const page = await tx.queuedJobs(after, 100);
+        if (page.length === 0) return null;
+        const job = page.find((j) => labelsCover(worker.labels, j.spec.labels));
+        if (job) {
+          const result = await this.leaseJob(tx, worker, job.id);
+          return typeof result === 'string' ? null : result;
+        }
+        const last = page.at(-1)!;
+        after = { priority: last.spec.priority, seq: last.seq };
+      }
+    });
+  }
+
+  private async leaseJob(
+    tx: StoreOps,
+    worker: WorkerRecord,
+    jobId: string,
+  ): Promise<ClaimResponse | 'job_taken' | 'no_free_slot'> {
+    const job = await tx.getJob(jobId);
+    if (!job || job.state !== 'queued') return 'job_taken';
+    const active = await tx.activeLeasesOfWorker(worker.id);
+    if (active.length >= worker.slots) return 'no_free_slot';
+    const now = this.now();
+    const lease: LeaseRecord = {
+      id: `lse_${randomUUID().replace(/-/g, '')}`,
+      jobId,
+      workerId: worker.id,
+      attempt: job.attempt + 1,
+      status: 'active',
+      leasedAt: now,
+      expiresAt: now + this.config.leaseTtlMs,
+      endedAt: null,
+      nextSeq: 0,
+      stopReason: null,
+    };
+    await tx.insertLease(lease);
+    const leased = await this.log.update(tx, job, {
+      state: 'leased',
+      attempt: lease.attempt,
+      workerId: worker.id,
+      leaseId: lease.id,
+      timeoutAt: now + job.spec.timeoutSec * 1000,
+      outputHeadBytes: 0,
+      outputTailBytes: 0,
+      outputDroppedBytes: 0,
+    });
+    this.metrics.observeClaimLatency(Math.max(0, now - job.queuedAt) / 1000);
+    return {
+      job: {
+        id: leased.id,
+        name: leased.name,
+        attempt: leased.attempt,
+        spec: leased.spec,
+        bundle: leased.bundleSha ? { sha256: leased.bundleSha, size: leased.bundleSize ?? 0 } : null,
+      },
+      lease: { id: lease.id, expiresAt: new Date(lease.expiresAt).toISOString(), ttlSec: this.config.leaseTtlMs / 1000 },
+      bundleUrl: leased.bundleSha ? `${API_PREFIX}/leases/${lease.id}/bundle` : null,
+      stop: this.directives(active),
+    };
+  }
+
+  // ---- lease calls ----
+
+  /** The lease, if it is this worker's and still active; otherwise the error that explains why not. */
+  private async activeLease(tx: StoreOps, leaseId: string, workerId: string): Promise<{ lease: LeaseRecord; job: JobRecord }> {
+    const lease = await tx.getLease(leaseId);
+    if (!lease) throw new NotFoundError(`no lease with id "${leaseId}"`);
+    if (lease.workerId !== workerId) throw new AuthorizationError(`lease ${leaseId} belongs to another worker`);
+    if (lease.status !== 'active') throw new StaleLeaseError(leaseId, `it is ${lease.status}`);
+    const job = await this.jobs.require(lease.jobId, tx);
+    return { lease, job };
+  }
+
+  async leaseForBundle(leaseId: string, workerId: string): Promise<JobRecord> {
+    return (await this.activeLease(this.store, leaseId, workerId)).job;
+  }
+
+  async setLeaseState(leaseId: string, workerId: string, state: 'running' | 'suspended'): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      const { job } = await this.activeLease(tx, leaseId, workerId);
+      if (job.state === state) return;
+      await this.log.update(tx, job, { state, ...(state === 'running' && !job.startedAt ? { startedAt: this.now() } : {}) });
+    });
+  }
+
+  async appendOutput(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+    const headLimit = Math.floor(this.config.maxOutputBytes / 2);
+    const tailLimit = this.config.maxOutputBytes - headLimit;
+    return this.store.transaction(async (tx) => {
+      const found = await this.activeLease(tx, leaseId, workerId);
+      let job = found.job;
+      let nextSeq = found.lease.nextSeq;
+      for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
+        if (chunk.seq < nextSeq) continue;
+        if (chunk.seq > nextSeq) {
+          throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
+        }
+        nextSeq++;
+        if (chunk.data.length === 0) continue;
+        const bytes = Buffer.byteLength(chunk.data);
+        const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
+        job = await this.log.append(
+          tx,
+          job,
+          'output',
+          { attempt: job.attempt, stream: chunk.stream, text: chunk.data, seq: chunk.seq },
+          { bytes, part },
+        );
+        if (part === 'head') job.outputHeadBytes += bytes;
+        else job.outputTailBytes += bytes;
+      }
+      if (job.outputTailBytes > tailLimit) {
+        const freed = await tx.dropOldestTail(job.id, job.attempt, job.outputTailBytes - tailLimit);
+        if (job.outputDroppedBytes === 0 && freed > 0) {
+          job = await this.log.append(tx, job, 'truncated', {
+            attempt: job.attempt,
+            droppedBytes: freed,
+            message: `[cmd-executor: output passed the ${this.config.maxOutputBytes}-byte cap; the middle is dropped, the beginning and the latest output are kept]`,
+          });
+        }
+        job.outputTailBytes -= freed;
+        job.outputDroppedBytes += freed;
+      }
+      await tx.updateJob(job.id, {
+        outputHeadBytes: job.outputHeadBytes,
+        outputTailBytes: job.outputTailBytes,
+        outputDroppedBytes: job.outputDroppedBytes,
+      });
+      if (nextSeq !== found.lease.nextSeq) await tx.updateLease(leaseId, { nextSeq });
+      return { nextSeq };
+    });
+  }
+
+  async commandStart(leaseId: string, workerId: string, index: number): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      let { job } = await this.activeLease(tx, leaseId, workerId);
+      const command = job.spec.commands[index];
+      if (command === undefined) throw new ValidationError(`job ${job.id} has no command ${index}`);
+      const existing = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
+      if (existing) return;
+      const now = this.now();
+      if (job.state === 'leased') job = await this.log.update(tx, job, { state: 'running', startedAt: job.startedAt ?? now });
+      await tx.upsertCommand({ jobId: job.id, attempt: job.attempt, index, command, exitCode: null, signal: null, startedAt: now, durationMs: null });
+      job = await this.log.append(tx, job, 'command', {
+        attempt: job.attempt, index, phase: 'start', command, exitCode: null, signal: null, durationMs: null,
+      });
+    });
+  }
+
+  async commandEnd(
+    leaseId: string,
+    workerId: string,
+    index: number,
+    result: { exitCode: number | null; signal?: string | null | undefined; durationMs: number },
+  ): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      let { job } = await this.activeLease(tx, leaseId, workerId);
+      const record = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
+      if (!record) throw new ConflictError(`command ${index} of job ${job.id} was never started`, 'command_not_started');
+      if (record.durationMs !== null) return;
+      const signal = result.signal ?? null;
+      await tx.upsertCommand({ ...record, exitCode: result.exitCode, signal, durationMs: result.durationMs });
+      job = await this.log.append(tx, job, 'command', {
+        attempt: job.attempt, index, phase: 'end', command: record.command, exitCode: result.exitCode, signal, durationMs: result.durationMs,
+      });
+    });
+  }
+
+  /** Records the result of a lease once; a retry of the same completion answers with the job again. */
+  async complete(
+    leaseId: string,
+    workerId: string,
+    result: CompleteRequest,
+    artifacts: { sha256: string; size: number } | null,
+  ): Promise<Job> {
+    const job = await this.store.transaction(async (tx) => {
+      const lease = await tx.getLease(leaseId);
+      if (lease && lease.workerId === workerId && lease.status === 'completed') {
+        return this.jobs.require(lease.jobId, tx);
+      }
+      const found = await this.activeLease(tx, leaseId, workerId);
+      const now = this.now();
+      await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+      const common = {
+        finishedAt: now,
+        exitCode: result.exitCode ?? null,
+        ...(artifacts ? { artifactsSha: artifacts.sha256, artifactsSize: artifacts.size } : {}),
+      };
+      switch (result.outcome) {
+        case 'succeeded':
+          return this.log.update(tx, found.job, { ...common, state: 'succeeded', reason: null });
+        case 'failed':
+          return this.log.update(tx, found.job, { ...common, state: 'failed', reason: 'command_failed' });
+        case 'cancelled':
+          return this.log.update(tx, found.job, { ...common, state: 'cancelled', reason: 'cancelled' });
+        case 'timed_out':
+          return this.log.update(tx, found.job, { ...common, state: 'timed_out', reason: 'timed_out' });
+        case 'error':
+          return this.log.update(tx, found.job, {
+            ...common,
+            state: 'failed',
+            reason: result.reason ?? 'worker_error',
+            error: result.error ?? 'the worker could not run the job',
+          });
+      }
+    });
+    this.wakeWaiters();
+    return this.jobs.view(this.store, job);
+  }
+
+  async release(leaseId: string, workerId: string): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      const { lease } = await this.activeLease(tx, leaseId, workerId);
+      await this.endLease(tx, lease, 'released');
+    });
+    this.wakeWaiters();
+  }
+
+  /**
+   * Ends a lease the worker did not complete: released (handed back, free) or expired (lost, counts as a
+   * failed attempt). A job that was being cancelled or had timed out ends that way instead of requeueing.
+   */
+  private async endLease(tx: StoreOps, lease: LeaseRecord, how: 'released' | 'expired'): Promise<void> {
+    const now = this.now();
+    const job = await this.jobs.require(lease.jobId, tx);
+    const ended = { finishedAt: now, leaseId: null };
+    if (job.cancelRequested) {
+      await tx.updateLease(lease.id, { status: 'cancelled', endedAt: now });
+      await this.log.update(tx, job, { ...ended, state: 'cancelled', reason: 'cancelled' });
+      return;
+    }
+    if (lease.stopReason === 'timed_out') {
+      await tx.updateLease(lease.id, { status: 'timed_out', endedAt: now });
+      await this.log.update(tx, job, { ...ended, state: 'timed_out', reason: 'timed_out' });
+      return;
+    }
+    await tx.updateLease(lease.id, { status: how, endedAt: now });
+    const failures = job.failures + (how === 'expired' ? 1 : 0);
+    if (failures >= job.spec.maxAttempts) {
+      await this.log.update(tx, job, {
+        ...ended,
+        failures,
+        state: 'failed',
+        reason: 'lost',
+        error: `lost ${failures} time(s): the worker stopped answering each time`,
+      });
+      return;
+    }
+    await this.log.update(tx, job, {
+      state: 'queued',
+      failures,
+      queuedAt: now,
+      workerId: null,
+      leaseId: null,
+      startedAt: null,
+      timeoutAt: null,
+    });
+  }
+
+  // ---- time passing ----
+
+  /** Expires leases whose worker stopped heartbeating and enforces timeouts; run every second. */
+  async sweep(): Promise<void> {
+    const now = this.now();
+    let requeued = false;
+    for (const lease of await this.store.expiredLeases(now)) {
+      await this.store.transaction(async (tx) => {
+        const current = await tx.getLease(lease.id);
+        if (!current || current.status !== 'active' || current.expiresAt > now) return;
+        this.metrics.countLeaseExpiry();
+        await this.endLease(tx, current, 'expired');
+        requeued = true;
+      });
+    }
+    for (const job of await this.store.jobsInFlight()) {
+      if (job.timeoutAt === null || job.timeoutAt > now || !job.leaseId) continue;
+      await this.store.transaction(async (tx) => {
+        const lease = await tx.getLease(job.leaseId!);
+        if (!lease || lease.status !== 'active') return;
+        if (lease.stopReason !== 'timed_out' && !job.cancelRequested) {
+          await tx.updateLease(lease.id, { stopReason: 'timed_out' });
+        }
+        if (now >= job.timeoutAt! + this.config.timeoutGraceMs) {
+          const fresh = await this.jobs.require(job.id, tx);
+          await tx.updateLease(lease.id, { status: 'timed_out', endedAt: now });
+          await this.log.update(tx, fresh, {
+            state: fresh.cancelRequested ? 'cancelled' : 'timed_out',
+            reason: fresh.cancelRequested ? 'cancelled' : 'timed_out',
+            finishedAt: now,
+            leaseId: null,
+            error: fresh.cancelRequested ? null : 'the worker did not stop the job after its timeout',
+          });
+          requeued = true;
+        }
+      });
+    }
+    if (requeued) this.wakeWaiters();
+  }
+}

@@ -1,0 +1,70 @@
+// Bearer tokens: random, shown once, stored as SHA-256. Lookups are cached briefly because every request
+// authenticates; `token revoke` run from the CLI (another process) takes effect within CACHE_TTL_MS.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Role } from '../../protocol/api';
+import type { Store, TokenRecord } from '../store/types';
+
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+export const newToken = (role: Role): string => `cmdx_${role}_${randomBytes(24).toString('base64url')}`;
+
+export interface Principal {
+  tokenId: string;
+  name: string;
+  role: Role;
+  workerId: string | null;
+}
+
+const CACHE_TTL_MS = 5000;
+
+export class TokenService {
+  private readonly cache = new Map<string, { record: TokenRecord | null; at: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+  ) {}
+
+  /** Creates a token and returns it in clear (the only time it is seen). */
+  async create(name: string, role: Role, workerId: string | null = null, token = newToken(role)): Promise<string> {
+    const record: TokenRecord = {
+      id: randomUUID(),
+      name,
+      role,
+      hash: hashToken(token),
+      workerId,
+      createdAt: this.now(),
+      revokedAt: null,
+    };
+    const existing = await this.store.findTokenByHash(record.hash);
+    if (existing && !existing.revokedAt) return token;
+    if (existing) throw new Error(`that ${role} token was revoked; choose another`);
+    await this.store.insertToken(record);
+    this.cache.delete(record.hash);
+    return token;
+  }
+
+  async authenticate(token: string): Promise<Principal | null> {
+    const hash = hashToken(token);
+    const now = this.now();
+    let cached = this.cache.get(hash);
+    if (!cached || now - cached.at > CACHE_TTL_MS || now < cached.at) {
+      cached = { record: (await this.store.findTokenByHash(hash)) ?? null, at: now };
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(hash, cached);
+    }
+    const record = cached.record;
+    if (!record || record.revokedAt) return null;
+    return { tokenId: record.id, name: record.name, role: record.role, workerId: record.workerId };
+  }
+
+  async revoke(filter: { id?: string; name?: string; workerId?: string }): Promise<number> {
+    const count = await this.store.revokeTokens(filter, this.now());
+    this.cache.clear();
+    return count;
+  }
+
+  list(): Promise<TokenRecord[]> {
+    return this.store.listTokens();
+  }
+}

@@ -1,0 +1,167 @@
+// The store interface: every method is async so a PostgreSQL backend can implement it without touching the
+// services or the routes. State transitions that must be atomic run inside `transaction()`.
+import type { JobEventType, JobReason, JobState, ReportedWorkerState, ResolvedJobSpec, Role } from '../../protocol/api';
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: Role;
+  /** sha256 of the token: the token itself is never stored. */
+  hash: string;
+  workerId: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface WorkerRecord {
+  id: string;
+  name: string;
+  os: string;
+  arch: string | null;
+  cpus: number | null;
+  memoryBytes: number | null;
+  labels: string[];
+  slots: number;
+  version: string | null;
+  registeredAt: number;
+  lastSeenAt: number;
+  reportedState: ReportedWorkerState;
+}
+
+export interface JobRecord {
+  id: string;
+  /** Insertion order, assigned by the store; newest-first listing and the age tie-break use it. */
+  seq: number;
+  name: string;
+  state: JobState;
+  reason: JobReason;
+  error: string | null;
+  exitCode: number | null;
+  spec: ResolvedJobSpec;
+  bundleSha: string | null;
+  bundleSize: number | null;
+  submittedBy: string;
+  createdAt: number;
+  /** When it last became claimable (created or requeued): the start of claim latency. */
+  queuedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  attempt: number;
+  /** Attempts lost to dead or cut-off workers; counts against maxAttempts (vacating does not). */
+  failures: number;
+  workerId: string | null;
+  leaseId: string | null;
+  cancelRequested: boolean;
+  artifactsSha: string | null;
+  artifactsSize: number | null;
+  timeoutAt: number | null;
+  outputHeadBytes: number;
+  outputTailBytes: number;
+  outputDroppedBytes: number;
+  lastEventId: number;
+}
+export type NewJobRecord = Omit<JobRecord, 'seq'>;
+
+export type LeaseStatus = 'active' | 'completed' | 'expired' | 'released' | 'cancelled' | 'timed_out';
+
+export interface LeaseRecord {
+  id: string;
+  jobId: string;
+  workerId: string;
+  attempt: number;
+  status: LeaseStatus;
+  leasedAt: number;
+  expiresAt: number;
+  endedAt: number | null;
+  /** Next output sequence number expected from the worker. */
+  nextSeq: number;
+  stopReason: 'cancelled' | 'timed_out' | null;
+}
+
+export interface CommandRecord {
+  jobId: string;
+  attempt: number;
+  index: number;
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  startedAt: number;
+  durationMs: number | null;
+}
+
+export interface EventRecord {
+  jobId: string;
+  id: number;
+  type: JobEventType;
+  attempt: number;
+  data: unknown;
+  /** Output bytes carried (0 for non-output events); output is capped per attempt. */
+  bytes: number;
+  /** For output: whether it belongs to the kept beginning ('head') or the rolling end ('tail'). */
+  part: 'head' | 'tail' | null;
+}
+
+export interface AuditRecord {
+  at: number;
+  actor: string;
+  role: string;
+  action: string;
+  target: string | null;
+  ip: string | null;
+}
+
+export interface JobListFilter {
+  states?: JobState[];
+  submittedBy?: string;
+  beforeSeq?: number;
+  limit: number;
+}
+
+export interface StoreOps {
+  insertToken(token: TokenRecord): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Revokes every live token matching the filter; returns how many. */
+  revokeTokens(filter: { id?: string; name?: string; workerId?: string }, at: number): Promise<number>;
+
+  insertWorker(worker: WorkerRecord): Promise<void>;
+  getWorker(id: string): Promise<WorkerRecord | undefined>;
+  listWorkers(): Promise<WorkerRecord[]>;
+  updateWorker(id: string, patch: Partial<Omit<WorkerRecord, 'id'>>): Promise<void>;
+  deleteWorker(id: string): Promise<void>;
+
+  insertJob(job: NewJobRecord): Promise<JobRecord>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void>;
+  listJobs(filter: JobListFilter): Promise<JobRecord[]>;
+  /** Queued jobs in scheduling order (priority desc, then age), a page at a time after `after`. */
+  queuedJobs(after: { priority: number; seq: number } | null, limit: number): Promise<JobRecord[]>;
+  /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
+  jobsInFlight(): Promise<JobRecord[]>;
+  countJobsByState(): Promise<Partial<Record<JobState, number>>>;
+
+  insertLease(lease: LeaseRecord): Promise<void>;
+  getLease(id: string): Promise<LeaseRecord | undefined>;
+  updateLease(id: string, patch: Partial<Omit<LeaseRecord, 'id'>>): Promise<void>;
+  activeLeasesOfWorker(workerId: string): Promise<LeaseRecord[]>;
+  leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
+  expiredLeases(now: number): Promise<LeaseRecord[]>;
+  renewLeases(workerId: string, expiresAt: number): Promise<void>;
+
+  upsertCommand(command: CommandRecord): Promise<void>;
+  commandsOf(jobId: string, attempt: number): Promise<CommandRecord[]>;
+
+  insertEvent(event: EventRecord): Promise<void>;
+  eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]>;
+  /** Deletes the oldest tail output of an attempt until at least `bytes` are freed; returns the bytes freed. */
+  dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number>;
+  outputOf(jobId: string, attempt: number, part: 'head' | 'tail'): Promise<EventRecord[]>;
+
+  insertAudit(entry: AuditRecord): Promise<void>;
+}
+
+export interface Store extends StoreOps {
+  /** Runs `fn` atomically. `fn` must not wait on I/O other than the store's own calls. */
+  transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

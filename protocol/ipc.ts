@@ -1,0 +1,217 @@
+// The desktop app's IPC contract: the one typed channel map shared by Electron main (handlers, validation),
+// preload (the `window.cmdx` bridge) and the renderer (its types).
+//
+// How the renderer reaches the coordinator in the desktop window: the window is served from `app://cmdx/` and the
+// main process proxies `app://cmdx/api/v1/*` to the coordinator this PC uses (the configured one, or the pool it
+// hosts), adding this PC's token when a request carries none. So the renderer uses `location.origin` as the API base
+// exactly as in a browser served by the coordinator, and the strict CSP needs no coordinator address in it.
+import { z } from 'zod';
+import { labelSchema, type JobState } from './api';
+
+// ---- settings (persisted as JSON in userData; main owns the file, the renderer edits through settings:set) ----
+
+const httpUrlSchema = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// address without credentials, like http://pool-pc:8787');
+
+const tokenSchema = z
+  .string()
+  .max(512, 'tokens are at most 512 characters')
+  .regex(/^[\x21-\x7e]*$/, 'tokens are printable characters without spaces');
+
+export const windowBoundsSchema = z.strictObject({
+  x: z.number().int(),
+  y: z.number().int(),
+  width: z.number().int().min(200).max(20_000),
+  height: z.number().int().min(200).max(20_000),
+  maximized: z.boolean(),
+});
+export type WindowBounds = z.infer<typeof windowBoundsSchema>;
+
+export const SETTINGS_VERSION = 1;
+
+/** Unknown keys are dropped (not an error) so a file written by a newer minor version still loads. */
+export const settingsSchema = z.object({
+  version: z.literal(SETTINGS_VERSION).default(SETTINGS_VERSION),
+  /** The pool to submit to and contribute to; ignored while this PC hosts the pool. */
+  coordinatorUrl: z.union([z.literal(''), httpUrlSchema]).default(''),
+  /** Submit token for the API calls of this PC's user. */
+  token: tokenSchema.default(''),
+  /** Join token that lets this PC's agent register as a worker. */
+  joinToken: tokenSchema.default(''),
+  /** Run the coordinator in this app, reachable from the LAN on hostPort (0 = any free port). */
+  hostPool: z.boolean().default(false),
+  hostPort: z.number().int().min(0).max(65_535).default(8787),
+  contributeWhenIdle: z.boolean().default(false),
+  idleMinutes: z.number().int().min(1).max(240).default(5),
+  onlyOnAC: z.boolean().default(true),
+  maxOthersCpuPercent: z.number().int().min(1).max(100).default(25),
+  /** Dedicated PCs: contribute regardless of keyboard, screen lock and other programs' load. */
+  alwaysContribute: z.boolean().default(false),
+  slots: z.number().int().min(1).max(64).default(1),
+  labels: z.array(labelSchema).max(32).default([]),
+  /** The worker name colleagues see; empty = the computer's host name. */
+  workerName: z.string().max(128).regex(/^[^\0\r\n]*$/, 'one line of text').default(''),
+  /** "Pause for 1 hour": no contribution until then (ISO time), null = not paused. */
+  pausedUntil: z.iso.datetime({ offset: true }).nullable().default(null),
+  windowBounds: windowBoundsSchema.nullable().default(null),
+});
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** What the renderer may change; pausedUntil and windowBounds belong to their own controls. */
+export const settingsPatchSchema = settingsSchema
+  .pick({
+    coordinatorUrl: true,
+    token: true,
+    joinToken: true,
+    hostPool: true,
+    hostPort: true,
+    contributeWhenIdle: true,
+    idleMinutes: true,
+    onlyOnAC: true,
+    maxOthersCpuPercent: true,
+    alwaysContribute: true,
+    slots: true,
+    labels: true,
+    workerName: true,
+  })
+  .partial()
+  .strict();
+export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
+
+// ---- live state of this PC (pushed on every change) ----
+
+export type ContributionAction = 'run' | 'suspend' | 'vacate' | 'stop';
+
+export interface ContributionStatus {
+  enabled: boolean;
+  alwaysContribute: boolean;
+  pausedUntil: string | null;
+  /** What the idle policy decided last, and why, in words for the user. */
+  action: ContributionAction;
+  reason: string;
+}
+
+/** The embedded agent's own status (the shape of the agent's `status()`). */
+export interface LocalAgentStatus {
+  state: 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
+  workerId: string | null;
+  /** This PC's worker name; a job pinned to this PC carries the label `host:<name>`. */
+  name: string;
+  connected: boolean;
+  jobs: { id: string; name: string; state: JobState; leaseId: string }[];
+}
+
+export interface PoolInfo {
+  /** What colleagues enter to join: the LAN address(es) of this PC and the join token. */
+  urls: string[];
+  joinToken: string;
+  /** A submit token to hand to colleagues who only submit. */
+  submitToken: string;
+}
+
+export interface DesktopStatus {
+  contribution: ContributionStatus;
+  agent: LocalAgentStatus;
+  /** Set while this PC hosts the pool. */
+  pool: PoolInfo | null;
+  connection: {
+    /** The coordinator behind app://cmdx/api/v1 ('' when none is configured yet). */
+    coordinatorUrl: string;
+    hosting: boolean;
+    /** Why the app cannot work normally, in words for the user (no coordinator set, host failed, ...). */
+    problem: string | null;
+  };
+  /** Something the user should know once, e.g. "the settings file was invalid and was reset (backup: ...)". */
+  notice: string | null;
+}
+
+// ---- dialogs ----
+
+export interface PickedFile {
+  name: string;
+  size: number;
+  bytes: Uint8Array;
+}
+
+/** A folder's regular files (links skipped), for the renderer to zip exactly as it zips a dropped folder. */
+export interface PickedFolder {
+  name: string;
+  files: { path: string; bytes: Uint8Array }[];
+}
+
+export const PICK_LIMITS = { maxBytes: 512 * 1024 * 1024, maxFiles: 20_000 } as const;
+
+// ---- the channel maps ----
+
+const noArgs = z.strictObject({});
+
+/** `request` validates the one argument object; `result` only carries the reply's type: `channel<Result>()(schema)`. */
+const channel =
+  <Result>() =>
+  <Request extends z.ZodType>(request: Request) => ({ request, result: undefined as Result });
+
+export const invokeChannels = {
+  'settings:get': channel<Settings>()(noArgs),
+  'settings:set': channel<Settings>()(settingsPatchSchema),
+  /** The whole live state: contribution, local agent, hosted pool (join info), connection. */
+  'status:get': channel<DesktopStatus>()(noArgs),
+  'contribution:set': channel<DesktopStatus>()(z.strictObject({ enabled: z.boolean() })),
+  /** minutes 0 ends a pause. */
+  'contribution:pause': channel<DesktopStatus>()(z.strictObject({ minutes: z.number().int().min(0).max(7 * 24 * 60) })),
+  'dialog:pick-file': channel<PickedFile | null>()(noArgs),
+  'dialog:pick-folder': channel<PickedFolder | null>()(noArgs),
+  'logs:open': channel<void>()(noArgs),
+  'clipboard:write-text': channel<void>()(z.strictObject({ text: z.string().max(64 * 1024) })),
+  /** Notify the user when this job ends (the main process follows its events). */
+  'jobs:watch': channel<void>()(z.strictObject({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a job id') })),
+  /** The renderer's log lines go to the app's log file. */
+  'log:write': channel<void>()(
+    z.strictObject({ level: z.enum(['info', 'warn', 'error']), message: z.string().max(16 * 1024) }),
+  ),
+} as const;
+
+export type InvokeChannel = keyof typeof invokeChannels;
+export type InvokeRequest<C extends InvokeChannel> = z.input<(typeof invokeChannels)[C]['request']>;
+export type InvokeResult<C extends InvokeChannel> = (typeof invokeChannels)[C]['result'];
+
+/** What every handler answers over the wire; preload turns `error` back into a thrown Error. */
+export type IpcReply<T> = { error: null; result: T } | { error: { code: string; message: string }; result: null };
+
+/** main → renderer. */
+export interface PushChannels {
+  'status:changed': DesktopStatus;
+  /** The user clicked a "job finished" notification. */
+  'job:open': { jobId: string };
+}
+export type PushChannel = keyof PushChannels;
+
+/** `window.cmdx` in the desktop window (absent in a browser: feature-detect it). */
+export interface CmdxApi {
+  getSettings(): Promise<Settings>;
+  updateSettings(patch: SettingsPatch): Promise<Settings>;
+  getStatus(): Promise<DesktopStatus>;
+  setContribution(enabled: boolean): Promise<DesktopStatus>;
+  /** Pause contributing for `minutes` (60 = the tray's "Pause for 1 hour"); 0 resumes. */
+  pauseContribution(minutes: number): Promise<DesktopStatus>;
+  pickFile(): Promise<PickedFile | null>;
+  pickFolder(): Promise<PickedFolder | null>;
+  openLogs(): Promise<void>;
+  copyText(text: string): Promise<void>;
+  watchJob(jobId: string): Promise<void>;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+  /** Returns a function that unsubscribes. */
+  onStatus(listener: (status: DesktopStatus) => void): () => void;
+  onOpenJob(listener: (jobId: string) => void): () => void;
+}
+
+/** The scheme and host the desktop window is served from. */
+export const APP_ORIGIN = 'app://cmdx';
