@@ -174,7 +174,8 @@ export class Coordinator {
     const log = new JobLog(hub);
     const tokens = new TokenService(store, now);
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
-    let scheduler: Scheduler | undefined;
+    // The job service wakes waiting claims through the scheduler, which needs the job service: a late binding.
+    const wakeWaiters = { current: () => {} };
     const jobs = new JobService(
       store,
       log,
@@ -184,11 +185,12 @@ export class Coordinator {
         defaultMaxAttempts: o.defaultMaxAttempts ?? DEFAULTS.defaultMaxAttempts,
         maxOutputBytes,
       },
-      () => scheduler?.wakeWaiters(),
+      () => wakeWaiters.current(),
     );
+    let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!);
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
-    scheduler = new Scheduler(
+    const pool = new Scheduler(
       store,
       log,
       jobs,
@@ -203,6 +205,8 @@ export class Coordinator {
       },
       metrics,
     );
+    scheduler = pool;
+    wakeWaiters.current = () => pool.wakeWaiters();
     const blobs = new BlobStore(blobDir);
     await blobs.init();
 
@@ -215,7 +219,7 @@ export class Coordinator {
       store,
       tokens,
       jobs,
-      scheduler,
+      scheduler: pool,
       blobs,
       hub,
       metrics,

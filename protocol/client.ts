@@ -266,6 +266,7 @@ export async function* parseEventStream(response: Response): AsyncGenerator<JobE
       }
     }
   } finally {
-    reader.releaseLock();
+    // Also when the consumer stops early: closes the connection instead of leaving it to the GC.
+    await reader.cancel().catch(() => undefined);
   }
 }

@@ -6,7 +6,7 @@
 // hosts), adding this PC's token when a request carries none. So the renderer uses `location.origin` as the API base
 // exactly as in a browser served by the coordinator, and the strict CSP needs no coordinator address in it.
 import { z } from 'zod';
-import { labelSchema, type JobState } from './api';
+import { labelSchema } from './api';
 
 // ---- settings (persisted as JSON in userData; main owns the file, the renderer edits through settings:set) ----
 
@@ -66,25 +66,24 @@ export const settingsSchema = z.object({
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
-/** What the renderer may change; pausedUntil and windowBounds belong to their own controls. */
-export const settingsPatchSchema = settingsSchema
-  .pick({
-    coordinatorUrl: true,
-    token: true,
-    joinToken: true,
-    hostPool: true,
-    hostPort: true,
-    contributeWhenIdle: true,
-    idleMinutes: true,
-    onlyOnAC: true,
-    maxOthersCpuPercent: true,
-    alwaysContribute: true,
-    slots: true,
-    labels: true,
-    workerName: true,
-  })
-  .partial()
-  .strict();
+/** What the renderer may change (pausedUntil and windowBounds belong to their own controls). Built from the fields
+ * without their defaults: a patch must not reset the fields it leaves out. */
+const field = settingsSchema.shape;
+export const settingsPatchSchema = z.strictObject({
+  coordinatorUrl: field.coordinatorUrl.unwrap().optional(),
+  token: field.token.unwrap().optional(),
+  joinToken: field.joinToken.unwrap().optional(),
+  hostPool: field.hostPool.unwrap().optional(),
+  hostPort: field.hostPort.unwrap().optional(),
+  contributeWhenIdle: field.contributeWhenIdle.unwrap().optional(),
+  idleMinutes: field.idleMinutes.unwrap().optional(),
+  onlyOnAC: field.onlyOnAC.unwrap().optional(),
+  maxOthersCpuPercent: field.maxOthersCpuPercent.unwrap().optional(),
+  alwaysContribute: field.alwaysContribute.unwrap().optional(),
+  slots: field.slots.unwrap().optional(),
+  labels: field.labels.unwrap().optional(),
+  workerName: field.workerName.unwrap().optional(),
+});
 export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
 
 // ---- live state of this PC (pushed on every change) ----
@@ -107,7 +106,8 @@ export interface LocalAgentStatus {
   /** This PC's worker name; a job pinned to this PC carries the label `host:<name>`. */
   name: string;
   connected: boolean;
-  jobs: { id: string; name: string; state: JobState; leaseId: string }[];
+  /** The agent's own phase of each job it holds. */
+  jobs: { id: string; name: string; state: 'preparing' | 'running' | 'suspended' | 'stopping' | 'reporting'; leaseId: string }[];
 }
 
 export interface PoolInfo {

@@ -378,7 +378,7 @@ export class Scheduler {
       const now = this.now();
       if (job.state === 'leased') job = await this.log.update(tx, job, { state: 'running', startedAt: job.startedAt ?? now });
       await tx.upsertCommand({ jobId: job.id, attempt: job.attempt, index, command, exitCode: null, signal: null, startedAt: now, durationMs: null });
-      job = await this.log.append(tx, job, 'command', {
+      await this.log.append(tx, job, 'command', {
         attempt: job.attempt, index, phase: 'start', command, exitCode: null, signal: null, durationMs: null,
       });
     });
@@ -391,13 +391,13 @@ export class Scheduler {
     result: { exitCode: number | null; signal?: string | null | undefined; durationMs: number },
   ): Promise<void> {
     await this.store.transaction(async (tx) => {
-      let { job } = await this.activeLease(tx, leaseId, workerId);
+      const { job } = await this.activeLease(tx, leaseId, workerId);
       const record = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
       if (!record) throw new ConflictError(`command ${index} of job ${job.id} was never started`, 'command_not_started');
       if (record.durationMs !== null) return;
       const signal = result.signal ?? null;
       await tx.upsertCommand({ ...record, exitCode: result.exitCode, signal, durationMs: result.durationMs });
-      job = await this.log.append(tx, job, 'command', {
+      await this.log.append(tx, job, 'command', {
         attempt: job.attempt, index, phase: 'end', command: record.command, exitCode: result.exitCode, signal, durationMs: result.durationMs,
       });
     });

@@ -1,0 +1,126 @@
+// The real `node coordinator` process: start, kill -9, restart on the same data dir; token sub-commands;
+// flag errors; an unusable data dir.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../protocol/client';
+import { makeTempDir, registerTestWorker } from '../../test/pool';
+import { waitFor } from '../../test/wait';
+
+const ENTRY = fileURLToPath(new URL('../index.js', import.meta.url));
+
+function runCli(args: string[]) {
+  const result = spawnSync(process.execPath, [ENTRY, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: string; adminToken: string }> {
+  const child = spawn(process.execPath, [ENTRY, '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await waitFor(() => /serving (http:\/\/\S+)/.exec(out)?.[1], { timeoutMs: 30_000, message: `coordinator to start: ${out}` });
+  const adminToken = /#token=(\S+)/.exec(out)![1]!;
+  return { child, url, adminToken };
+}
+
+describe('node coordinator', () => {
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+    for (const dir of dirs.splice(0)) {
+      await chmod(dir, 0o700).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('resumes after kill -9 with every accepted job and recorded result intact', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const first = await startCli(dataDir);
+    children.push(first.child);
+    const submitter = new ApiClient({ baseUrl: first.url, token: first.adminToken });
+    const joinToken = (await readFile(join(dataDir, 'join.token'), 'utf8')).trim();
+    const worker = await registerTestWorker(first.url, joinToken);
+    const done = await submitter.submitJob({ commands: ['echo done'] });
+    const claim = (await worker.client.claim(worker.id, 0))!;
+    await worker.client.sendOutput(claim.lease.id, [{ seq: 0, stream: 'stdout', data: 'recorded\n' }]);
+    await worker.client.complete(claim.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    const running = await submitter.submitJob({ commands: ['sleep 1000'] });
+    const runningClaim = (await worker.client.claim(worker.id, 0))!;
+    await worker.client.sendOutput(runningClaim.lease.id, [{ seq: 0, stream: 'stdout', data: 'partial\n' }]);
+    const queued = [];
+    for (let i = 0; i < 20; i++) queued.push((await submitter.submitJob({ commands: [`echo ${i}`] })).id);
+
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+
+    const second = await startCli(dataDir);
+    children.push(second.child);
+    expect(second.adminToken).toBe(first.adminToken);
+    const after = new ApiClient({ baseUrl: second.url, token: second.adminToken });
+    const doneAfter = await after.getJob(done.id);
+    expect(doneAfter.state).toBe('succeeded');
+    expect(await after.getLog(done.id)).toBe('recorded\n');
+    expect((await after.getJob(running.id)).state).toBe('leased');
+    expect(await after.getLog(running.id)).toBe('partial\n');
+    const workerAfter = new ApiClient({ baseUrl: second.url, token: worker.token });
+    await workerAfter.sendOutput(runningClaim.lease.id, [{ seq: 1, stream: 'stdout', data: 'more\n' }]);
+    await workerAfter.complete(runningClaim.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    expect(await after.getLog(running.id)).toBe('partial\nmore\n');
+    const states = await Promise.all(queued.map(async (id) => (await after.getJob(id)).state));
+    expect(new Set(states)).toEqual(new Set(['queued']));
+  });
+
+  it('creates, lists and revokes submit tokens', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const server = await startCli(dataDir);
+    children.push(server.child);
+    const created = runCli(['token', 'create', '--name', 'alice', '--data-dir', dataDir]);
+    expect(created.code).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^cmdx_submit_/);
+    const alice = new ApiClient({ baseUrl: server.url, token });
+    expect((await alice.listJobs()).jobs).toEqual([]);
+    const listed = runCli(['token', 'list', '--data-dir', dataDir]);
+    expect(listed.stdout).toMatch(/submit\s+alice\s+.*active/);
+    expect(listed.stdout).not.toContain(token);
+    expect(runCli(['token', 'revoke', '--name', 'alice', '--data-dir', dataDir]).code).toBe(0);
+    await waitFor(async () => (await alice.listJobs().then(() => false, (e: { status: number }) => e.status === 401)), {
+      timeoutMs: 15_000,
+      message: 'the revoked token to be refused',
+    });
+    expect(runCli(['token', 'create', '--data-dir', dataDir]).stderr).toMatch(/--name/);
+  });
+
+  it('explains bad flags and an unusable data dir without a stack trace', async () => {
+    const help = runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--data-dir DIR .*CMDX_DATA_DIR/);
+    for (const args of [['--port', 'abc'], ['--bogus'], ['--port'], ['--tls-cert', 'x.pem'], ['extra']]) {
+      const run = runCli(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr).toMatch(/^cmd-executor: /);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    }
+    const parent = await makeTempDir();
+    dirs.push(parent);
+    const fileInTheWay = join(parent, 'file');
+    await writeFile(fileInTheWay, 'x');
+    const blocked = runCli(['--port', '0', '--data-dir', join(fileInTheWay, 'data')]);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toMatch(/cannot use data dir .*a file is in the way/);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('refuses a read-only data dir (skipped as root, who may write anywhere)', async () => {
+    const readOnly = await makeTempDir();
+    dirs.push(readOnly);
+    await chmod(readOnly, 0o500);
+    const denied = runCli(['--port', '0', '--data-dir', readOnly]);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/permission denied/);
+});
