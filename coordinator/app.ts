@@ -295,8 +295,12 @@ export class Coordinator {
     const server = this.server;
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections turn idle as their last response ends (long polls, event streams): close
+      // each then, rather than waiting out the keep-alive timeout.
       server.closeIdleConnections();
+      const reaper = setInterval(() => server.closeIdleConnections(), 20);
       await closed;
+      clearInterval(reaper);
     }
     await this.sweeping;
     await this.store?.close();

@@ -1,7 +1,12 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import https from 'node:https';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobEvent } from '../../protocol/api';
 import { ApiClient } from '../../protocol/client';
-import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { makeTempDir, registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
 
 describe('job lifecycle over HTTP', () => {
@@ -119,5 +124,39 @@ describe('job lifecycle over HTTP', () => {
     expect(page3.nextCursor).toBeNull();
     const cancelled = await submitter.listJobs({ state: ['cancelled'] });
     expect(cancelled.jobs.map((j) => j.id)).toEqual([ids[1]]);
+  });
+});
+
+describe('serving', () => {
+  it('stops gracefully: waiting long polls end with 204 and stop() returns promptly', async () => {
+    const pool = await startTestCoordinator();
+    const worker = await registerTestWorker(pool.url, pool.joinToken);
+    const claiming = worker.client.claim(worker.id, 25_000);
+    await waitFor(() => pool.coordinator.scheduler.waitingClaims === 1, { message: 'claim to wait' });
+    const started = performance.now();
+    await pool.stop();
+    expect(await claiming).toBeNull();
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/openssl'))('serves HTTPS with --tls-cert/--tls-key (skipped without openssl)', async () => {
+    const dir = await makeTempDir();
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const pool = await startTestCoordinator({ tls: { cert: readFileSync(cert), key: readFileSync(key) } });
+    try {
+      expect(pool.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        https.get(`${pool.url}/healthz`, { ca: readFileSync(cert), checkServerIdentity: () => undefined }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        }).on('error', reject);
+      });
+      expect(status).toBe(200);
+    } finally {
+      await pool.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
