@@ -3,7 +3,7 @@
 import { rm } from 'node:fs/promises';
 import type { Next } from 'koa';
 import { koaBody } from 'koa-body';
-import { PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
 import type { AppContext } from './context';
 
 const JSON_LIMIT_BYTES = 1024 * 1024;
@@ -82,4 +82,25 @@ export function uploadedFile(ctx: AppContext, name: string): UploadedFile | unde
   const files = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files ?? {};
   const value = files[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * The JSON of a request that is either plain JSON, or multipart with that JSON as the text field `field`
+ * beside an optional file in `fileField`.
+ */
+export function jsonWithFile(
+  ctx: AppContext,
+  field: string,
+  fileField: string,
+): { value: unknown; file: UploadedFile | undefined } {
+  if (!ctx.is('multipart/form-data')) return { value: ctx.request.body ?? {}, file: undefined };
+  const text = ((ctx.request.body ?? {}) as Record<string, unknown>)[field];
+  if (typeof text !== 'string') {
+    throw new ValidationError(`multipart requests need a "${field}" field holding JSON text (beside the "${fileField}" file)`);
+  }
+  try {
+    return { value: JSON.parse(text), file: uploadedFile(ctx, fileField) };
+  } catch (err) {
+    throw new ValidationError(`the "${field}" field is not valid JSON: ${(err as Error).message}`, 'invalid_json');
+  }
 }

@@ -123,4 +123,5 @@ describe('node coordinator', () => {
     const denied = runCli(['--port', '0', '--data-dir', readOnly]);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/permission denied/);
+  });
 });

@@ -2,10 +2,10 @@ import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import { API_PREFIX, isTerminal, type JobState } from '../../../protocol/api';
-import { NotFoundError, ValidationError } from '../../errors';
+import { NotFoundError } from '../../errors';
 import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
-import { jsonOrMultipart, uploadedFile } from '../../middleware/body';
+import { jsonOrMultipart, jsonWithFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
@@ -24,22 +24,9 @@ export function jobRoutes(services: Services): Router<AppState> {
     jsonOrMultipart(services.uploads),
     audited(store, now, 'job.submit', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
     async (ctx: AppContext) => {
-      let specValue: unknown = ctx.request.body;
-      let bundle: { sha256: string; size: number } | null = null;
-      if (ctx.is('multipart/form-data')) {
-        const fields = (ctx.request.body ?? {}) as Record<string, unknown>;
-        if (typeof fields.spec !== 'string') {
-          throw new ValidationError('multipart submissions need a "spec" field holding the job spec as JSON text');
-        }
-        try {
-          specValue = JSON.parse(fields.spec);
-        } catch (err) {
-          throw new ValidationError(`the "spec" field is not valid JSON: ${(err as Error).message}`, 'invalid_json');
-        }
-        const file = uploadedFile(ctx, 'bundle');
-        if (file) bundle = await acceptZip(file, blobs, 'bundle', services.uploads.zipLimits);
-      }
-      const spec = parseInput(createJobSchema, specValue ?? {}, 'job spec');
+      const { value, file } = jsonWithFile(ctx, 'spec', 'bundle');
+      const spec = parseInput(createJobSchema, value, 'job spec');
+      const bundle = file ? await acceptZip(file, blobs, 'bundle', services.uploads.zipLimits) : null;
       ctx.status = 201;
       ctx.body = { job: await jobs.submit(spec, principalOf(ctx).name, bundle) };
     },

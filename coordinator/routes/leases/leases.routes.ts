@@ -4,7 +4,7 @@ import { API_PREFIX } from '../../../protocol/api';
 import { ValidationError } from '../../errors';
 import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
-import { jsonBody, jsonOrMultipart, uploadedFile } from '../../middleware/body';
+import { jsonBody, jsonOrMultipart, jsonWithFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
@@ -63,22 +63,9 @@ export function leaseRoutes(services: Services): Router<AppState> {
     jsonOrMultipart(services.uploads),
     audited(store, now, 'lease.complete', (ctx) => ctx.params.leaseId ?? null),
     async (ctx: AppContext) => {
-      let resultValue: unknown = ctx.request.body;
-      let artifacts: { sha256: string; size: number } | null = null;
-      if (ctx.is('multipart/form-data')) {
-        const fields = (ctx.request.body ?? {}) as Record<string, unknown>;
-        if (typeof fields.result !== 'string') {
-          throw new ValidationError('multipart completions need a "result" field holding the result as JSON text');
-        }
-        try {
-          resultValue = JSON.parse(fields.result);
-        } catch (err) {
-          throw new ValidationError(`the "result" field is not valid JSON: ${(err as Error).message}`, 'invalid_json');
-        }
-        const file = uploadedFile(ctx, 'artifacts');
-        if (file) artifacts = await acceptZip(file, blobs, 'artifacts ZIP', services.uploads.zipLimits);
-      }
-      const result = parseInput(completeSchema, resultValue ?? {}, 'result');
+      const { value, file } = jsonWithFile(ctx, 'result', 'artifacts');
+      const result = parseInput(completeSchema, value, 'result');
+      const artifacts = file ? await acceptZip(file, blobs, 'artifacts ZIP', services.uploads.zipLimits) : null;
       ctx.body = { job: await scheduler.complete(lease(ctx), worker(ctx), result, artifacts) };
     },
   );
