@@ -21,9 +21,11 @@ async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: st
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await waitFor(() => /serving (http:\/\/\S+)/.exec(out)?.[1], { timeoutMs: 30_000, message: `coordinator to start: ${out}` });
-  const adminToken = /#token=(\S+)/.exec(out)![1]!;
-  return { child, url, adminToken };
+  const [, url, adminToken] = await waitFor(() => /serving (http:\/\/\S+)[\s\S]*#token=(\S+)/.exec(out) ?? undefined, {
+    timeoutMs: 30_000,
+    message: 'the coordinator to print its URL and sign-in link',
+  });
+  return { child, url: url!, adminToken: adminToken! };
 }
 
 describe('node coordinator', () => {
