@@ -21,7 +21,7 @@ async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: st
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const [, url, adminToken] = await waitFor(() => /serving (http:\/\/\S+)[\s\S]*#token=(\S+)/.exec(out) ?? undefined, {
+  const [, url, adminToken] = await waitFor(() => /serving (http:\/\/\S+)[\s\S]*#token=(\S+)\n/.exec(out) ?? undefined, {
     timeoutMs: 30_000,
     message: 'the coordinator to print its URL and sign-in link',
   });
