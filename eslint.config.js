@@ -92,4 +92,10 @@ export default tseslint.config(
       'node:*',
     ]),
   },
+  {
+    // The renderer's tests drive it from Node: they build it, start a real coordinator and agents, read files.
+    files: ['renderer/**/*.test.ts', 'renderer/**/*.test.tsx', 'renderer/e2e/**'],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
+    rules: border('renderer tests never load Electron', ['electron', 'electron/*']),
+  },
 );

@@ -117,6 +117,11 @@ export class ApiClient {
     return this.json<{ job: Job }>('POST', `${API_PREFIX}/jobs/${encodeURIComponent(id)}/cancel`).then((r) => r.job);
   }
 
+  /** Submits the job again: same spec, same ZIP. */
+  rerunJob(id: string): Promise<Job> {
+    return this.json<{ job: Job }>('POST', `${API_PREFIX}/jobs/${encodeURIComponent(id)}/rerun`).then((r) => r.job);
+  }
+
   async getLog(id: string): Promise<string> {
     return (await this.request(`${API_PREFIX}/jobs/${encodeURIComponent(id)}/log`)).text();
   }

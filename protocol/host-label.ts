@@ -1,6 +1,5 @@
 // The label that pins a job to one PC ("This PC" in the desktop app). Every agent carries `host:<its name>`;
 // the renderer adds the same label to a job, so both sides must derive it the same way from the name.
-// (Added by the renderer's engineer; main/agent/index.ts has the same function and can import this one.)
 import { labelSchema } from './api';
 
 export function hostLabel(name: string): string {

@@ -28,7 +28,7 @@ export async function makeZip(entries: ZipEntry[]): Promise<Buffer> {
   zip.end();
   const chunks: Buffer[] = [];
   for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
-  let bytes = Buffer.concat(chunks);
+  let bytes: Buffer = Buffer.concat(chunks);
   for (const [placeholder, real] of renames) bytes = replaceAll(bytes, Buffer.from(placeholder), Buffer.from(real));
   return bytes;
 }

@@ -90,6 +90,14 @@ export class JobService {
     return this.view(this.store, job);
   }
 
+  /** A new job with the same spec and ZIP, submitted by whoever asks. */
+  async rerun(id: string, submittedBy: string): Promise<Job> {
+    const original = await this.require(id);
+    const spec: JobSpec = { ...original.spec, shell: original.spec.shell ?? undefined };
+    const bundle = original.bundleSha ? { sha256: original.bundleSha, size: original.bundleSize ?? 0 } : null;
+    return this.submit(spec, submittedBy, bundle);
+  }
+
   async require(id: string, tx: StoreOps = this.store): Promise<JobRecord> {
     const job = await tx.getJob(id);
     if (!job) throw new NotFoundError(`no job with id "${id}"`);

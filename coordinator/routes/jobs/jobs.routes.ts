@@ -65,6 +65,16 @@ export function jobRoutes(services: Services): Router<AppState> {
     ctx.body = { job: await jobs.cancel(ctx.params.id!) };
   });
 
+  router.post(
+    '/:id/rerun',
+    allow('submit'),
+    audited(store, now, 'job.rerun', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
+    async (ctx: AppContext) => {
+      ctx.status = 201;
+      ctx.body = { job: await jobs.rerun(ctx.params.id!, principalOf(ctx).name) };
+    },
+  );
+
   router.get('/:id/events', allow('submit'), async (ctx: AppContext) => {
     const job = await jobs.require(ctx.params.id!);
     const resumeFrom = ctx.get('last-event-id') || (ctx.query.lastEventId as string | undefined) || '0';

@@ -47,6 +47,18 @@ describe('jobs API: uploads, events, artifacts', () => {
     await expectApiError(worker.client.downloadBundle(claim), 409, 'stale_lease');
   });
 
+  it('re-runs a job with the same spec and ZIP', async () => {
+    const zip = await makeZip([{ name: 'in.txt', data: 'again' }]);
+    const original = await submitter.submitJobWithBundle({ commands: ['cat in.txt'], name: 'twice', labels: ['linux'] }, new Blob([zip]));
+    await submitter.cancelJob(original.id);
+    const rerun = await submitter.rerunJob(original.id);
+    expect(rerun.id).not.toBe(original.id);
+    expect(rerun.state).toBe('queued');
+    expect(rerun.spec).toEqual(original.spec);
+    expect(rerun.bundle).toEqual(original.bundle);
+    await expectApiError(submitter.rerunJob('job_nope'), 404);
+  });
+
   it('refuses non-ZIP and hostile bundles with 400 and keeps nothing of them', async () => {
     const before = (await blobFiles()).length;
     const cases: [string, Buffer][] = [

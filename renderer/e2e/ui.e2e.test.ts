@@ -1,0 +1,240 @@
+// The browser UI end to end: the built renderer served by a real coordinator, two real agents running real
+// commands, and Debian's Chromium clicking through it at 1024×700. Screenshots go to docs/screenshots/ (README)
+// and test-results/.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { unzipSync, zipSync } from 'fflate';
+import { chromium, type Browser, type Page } from 'playwright';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../main/agent';
+import { startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { waitFor } from '../../test/wait';
+import { formatBytes } from '../src/lib/format';
+
+const CHROMIUM = '/usr/bin/chromium';
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const screenshotDirs = [path.join(repo, 'docs/screenshots'), path.join(repo, 'test-results/renderer-e2e')];
+/** Each expectation on the page waits at most this long for its state. */
+const UI_WAIT_MS = 15_000;
+
+const haveChromium = existsSync(CHROMIUM);
+const suite = haveChromium ? describe : describe.skip;
+const suiteName = haveChromium
+  ? 'the UI in Chromium against a real pool'
+  : `the UI in Chromium (skipped: ${CHROMIUM} is missing; apt-get install -y chromium)`;
+
+let tmp: string;
+let pool: TestCoordinator;
+let agents: Agent[] = [];
+let browser: Browser;
+let page: Page;
+
+/** Controls a screen reader could not name: no text, no label, no aria-label(ledby). */
+function unnamedControls(): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll<HTMLElement>('button, input, select, textarea, a[href], [role="log"], [role="group"]')]
+      .filter((element) => {
+        const labelled = element.getAttribute('aria-label') || element.getAttribute('aria-labelledby') || element.title;
+        const labels = 'labels' in element ? (element as HTMLInputElement).labels : null;
+        const text = ['BUTTON', 'A'].includes(element.tagName) ? element.textContent?.trim() : '';
+        return !labelled && !labels?.length && !text;
+      })
+      .map((element) => element.outerHTML.slice(0, 120)),
+  );
+}
+
+/** Checks that the view fits 1024×700 without page scrolling and names every control, then keeps a screenshot. */
+async function screenshot(name: string): Promise<void> {
+  const overflow = await page.evaluate(() => ({
+    width: document.documentElement.scrollWidth - window.innerWidth,
+    height: document.documentElement.scrollHeight - window.innerHeight,
+  }));
+  expect(overflow, `${name}: the page must not scroll at 1024×700`).toEqual({ width: 0, height: 0 });
+  expect(await unnamedControls(), `${name}: controls without an accessible name`).toEqual([]);
+  const first = path.join(screenshotDirs[0] as string, `${name}.png`);
+  await page.screenshot({ path: first });
+  for (const dir of screenshotDirs.slice(1)) await copyFile(first, path.join(dir, `${name}.png`));
+}
+
+/** What the terminal shows now (xterm's DOM renderer draws non-breaking spaces). */
+async function terminalText(): Promise<string> {
+  const text = await page.locator('.terminal .xterm-rows').innerText();
+  return text.replace(/\u00a0/g, ' ');
+}
+
+async function expectTerminalToShow(...parts: string[]): Promise<void> {
+  await waitFor(async () => {
+    const text = await terminalText();
+    return parts.every((part) => text.includes(part));
+  }, { timeoutMs: UI_WAIT_MS, message: `the terminal to show ${parts.join(', ')}` });
+}
+
+async function highestTick(): Promise<number> {
+  const ticks = [...(await terminalText()).matchAll(/tick (\d+)/g)].map((match) => Number(match[1]));
+  return ticks.length ? Math.max(...ticks) : -1;
+}
+
+const workerRow = (name: string) => page.locator(`tr[data-worker="${name}"]`);
+
+suite(suiteName, () => {
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'cmdx-ui-e2e-'));
+    for (const dir of screenshotDirs) await mkdir(dir, { recursive: true });
+    const staticDir = path.join(tmp, 'ui');
+    await build({ configFile: path.join(repo, 'vite.config.ts'), logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+
+    pool = await startTestCoordinator({ staticDir, heartbeatIntervalSec: 1 });
+    agents = ['e2e-alpha', 'e2e-beta'].map(
+      (name) =>
+        new Agent({ server: pool.url, joinToken: pool.joinToken, name, workDir: path.join(tmp, name), killGraceMs: 1000, claimWaitMs: 5000 }),
+    );
+    await Promise.all(agents.map((agent) => agent.start()));
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all(agents.map((agent) => agent.stop({ graceMs: 1000 })));
+    await pool?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('signs in from the coordinator’s link and strips the token from the address bar', async () => {
+    await page.goto(`${pool.url}/#token=${encodeURIComponent(pool.adminToken)}`);
+    await page.getByRole('group', { name: /Bundle/ }).waitFor({ timeout: UI_WAIT_MS });
+    expect(page.url()).not.toContain(pool.adminToken);
+    expect(await page.evaluate(() => window.location.hash)).toBe('#/');
+    // Desktop-only controls are not offered in a browser.
+    await expect(page.getByRole('group', { name: 'Run on' }).count()).resolves.toBe(0);
+    await expect(page.getByRole('link', { name: 'Settings' }).count()).resolves.toBe(0);
+  });
+
+  it('asks for the token again after signing out, and refuses a wrong one', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Token').fill('wrong-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'did not accept this token' }).waitFor({ timeout: UI_WAIT_MS });
+    await screenshot('sign-in');
+    await page.getByLabel('Token').fill(pool.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('group', { name: /Bundle/ }).waitFor({ timeout: UI_WAIT_MS });
+  });
+
+  it('takes a dropped ZIP, runs its commands and shows the output live, stderr in red', async () => {
+    const zip = zipSync({
+      'greet.sh': new TextEncoder().encode(
+        "printf '\\033[35mhello from the bundle\\033[0m\\n'\necho 'to stderr' 1>&2\necho artifact-content > out.txt\n",
+      ),
+    });
+    const dataTransfer = await page.evaluateHandle((bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'greet.zip', { type: 'application/zip' }));
+      return transfer;
+    }, Array.from(zip));
+    const dropZone = page.getByRole('group', { name: /Bundle/ });
+    await dropZone.dispatchEvent('dragover', { dataTransfer });
+    await dropZone.dispatchEvent('drop', { dataTransfer });
+    await dropZone.getByText('greet.zip').waitFor({ timeout: UI_WAIT_MS });
+    await expect(dropZone.locator('.bundle-size').innerText()).resolves.toBe(formatBytes(zip.length));
+
+    await page.getByLabel('Commands (one per line)').fill('sh greet.sh\necho second-command');
+    await page.getByLabel('Name').fill('greeting');
+    await page.getByLabel('Outputs to keep (globs)').fill('out.txt');
+    await screenshot('submit');
+    await page.getByRole('button', { name: 'Run' }).click();
+
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+    await expectTerminalToShow('[1/2] $ sh greet.sh', 'hello from the bundle', 'to stderr', '[2/2] $ echo second-command', 'second-command');
+    await page.getByTestId('job-state').filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
+    await expectTerminalToShow('✔ exit 0', '● succeeded');
+    // ANSI colours reach the screen: the program's magenta, and our red for stderr.
+    await expect(page.locator('.xterm-rows span.xterm-fg-1', { hasText: 'to stderr' }).count()).resolves.toBe(1);
+    await expect(page.locator('.xterm-rows span.xterm-fg-5', { hasText: 'hello from the bundle' }).count()).resolves.toBe(1);
+    await expect(page.locator('.job-facts').innerText()).resolves.toMatch(/worker e2e-(alpha|beta)/);
+    await screenshot('job-finished');
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: UI_WAIT_MS }),
+      page.getByRole('button', { name: 'Download artifacts' }).click(),
+    ]);
+    const saved = await readFile(await download.path());
+    expect(new TextDecoder().decode(unzipSync(saved)['out.txt'])).toBe('artifact-content\n');
+  });
+
+  it('zips a picked folder, resumes the terminal after a reload, shows suspension and worker states, and cancels', async () => {
+    const folder = path.join(tmp, 'ticker');
+    await mkdir(folder);
+    await writeFile(
+      path.join(folder, 'tick.sh'),
+      'echo started-long\ni=0\nwhile [ $i -lt 200 ]; do echo "tick $i"; i=$((i+1)); sleep 0.3; done\n',
+    );
+    await page.getByRole('link', { name: 'Submit' }).click();
+    await page.getByRole('button', { name: 'Remove' }).click();
+    await page.getByLabel('Folder', { exact: true }).setInputFiles(folder);
+    await page.getByText('zipped from the folder ticker').waitFor({ timeout: UI_WAIT_MS });
+    await page.getByLabel('Commands (one per line)').fill('sh tick.sh');
+    await page.getByLabel('Name').fill('long ticker');
+    await page.getByLabel('Outputs to keep (globs)').fill('');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+    const jobUrl = page.url();
+
+    await expectTerminalToShow('started-long', 'tick 2');
+    await page.reload();
+    await expectTerminalToShow('[1/1] $ sh tick.sh', 'started-long', 'tick 2');
+    const afterReload = await highestTick();
+    await waitFor(async () => (await highestTick()) >= afterReload + 2, { timeoutMs: UI_WAIT_MS, message: 'new ticks after the reload' });
+    expect(page.url()).toBe(jobUrl);
+    await screenshot('job-running');
+
+    const busy = await waitFor(() => agents.find((agent) => agent.status().jobs.length > 0), { message: 'the agent running it' });
+    const other = agents.find((agent) => agent !== busy) as Agent;
+    await busy.suspend();
+    await page.getByTestId('job-state').filter({ hasText: "paused on the owner's PC" }).waitFor({ timeout: UI_WAIT_MS });
+    await expectTerminalToShow(`paused on the owner's PC (${busy.status().name})`);
+
+    await page.getByRole('link', { name: 'Workers' }).click();
+    const busyRow = workerRow(busy.status().name);
+    const otherRow = workerRow(other.status().name);
+    await busyRow.getByTestId('worker-state').filter({ hasText: 'owner is using it' }).waitFor({ timeout: UI_WAIT_MS });
+    await busyRow.getByRole('link', { name: 'long ticker' }).waitFor({ timeout: UI_WAIT_MS });
+    await otherRow.getByTestId('worker-state').filter({ hasText: 'idle' }).waitFor({ timeout: UI_WAIT_MS });
+    other.setPaused(true);
+    await otherRow.getByTestId('worker-state').filter({ hasText: 'paused' }).waitFor({ timeout: UI_WAIT_MS });
+    await screenshot('workers');
+    other.setPaused(false);
+    await busy.resume();
+    await busyRow.getByTestId('worker-state').filter({ hasText: 'busy' }).waitFor({ timeout: UI_WAIT_MS });
+    await otherRow.getByTestId('worker-state').filter({ hasText: 'idle' }).waitFor({ timeout: UI_WAIT_MS });
+
+    await busyRow.getByRole('link', { name: 'long ticker' }).click();
+    await page.getByTestId('job-state').filter({ hasText: 'running' }).waitFor({ timeout: UI_WAIT_MS });
+    await expectTerminalToShow('started-long');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByTestId('job-state').filter({ hasText: 'cancelled' }).waitFor({ timeout: UI_WAIT_MS });
+    await expectTerminalToShow('● cancelled');
+    await expect(page.getByRole('button', { name: 'Cancel' }).count()).resolves.toBe(0);
+  });
+
+  it('lists the jobs live and filters them by state', async () => {
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    const rows = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
+    await rows.filter({ hasText: 'long ticker' }).filter({ hasText: 'cancelled' }).waitFor({ timeout: UI_WAIT_MS });
+    await rows.filter({ hasText: 'greeting' }).filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
+    await screenshot('jobs');
+    await page.getByLabel('State').selectOption('cancelled');
+    await waitFor(async () => (await rows.count()) === 1 && (await rows.first().innerText()).includes('long ticker'), {
+      timeoutMs: UI_WAIT_MS,
+      message: 'only the cancelled job',
+    });
+  });
+});

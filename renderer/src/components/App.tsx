@@ -1,0 +1,95 @@
+import { useEffect } from 'react';
+import { useAppStore } from '../app-store';
+import { desktopBridge } from '../desktop';
+import { useRoute } from '../hooks';
+import { routeHash } from '../lib/route';
+import { DesktopBar, DesktopNotice } from './DesktopBar';
+import { JobsView } from './JobsView';
+import { JobView } from './JobView';
+import { SettingsView } from './SettingsView';
+import { SignIn } from './SignIn';
+import { SubmitView } from './SubmitView';
+import { WorkersView } from './WorkersView';
+
+export function App() {
+  const signInState = useAppStore((s) => s.signInState);
+  const isDesktop = useAppStore((s) => s.isDesktop);
+  const route = useRoute();
+
+  useEffect(() => {
+    const bridge = desktopBridge();
+    if (!bridge) return;
+    let unsubscribeStatus: (() => void) | null = null;
+    let cancelled = false;
+    void useAppStore
+      .getState()
+      .connectDesktop()
+      .then((unsubscribe) => {
+        if (cancelled) unsubscribe();
+        else unsubscribeStatus = unsubscribe;
+      });
+    // A click on a "job finished" notification opens that job.
+    const unsubscribeOpen = bridge.onOpenJob((jobId) => {
+      window.location.hash = routeHash({ view: 'job', jobId });
+    });
+    return () => {
+      cancelled = true;
+      unsubscribeStatus?.();
+      unsubscribeOpen();
+    };
+  }, []);
+
+  const signedIn = signInState === 'signed_in';
+  return (
+    <div className="app">
+      <header className="topbar">
+        <span className="brand">cmd-executor</span>
+        {signedIn && (
+          <nav aria-label="Views">
+            <NavLink hash="#/" active={route.view === 'submit'}>
+              Submit
+            </NavLink>
+            <NavLink hash="#/jobs" active={route.view === 'jobs' || route.view === 'job'}>
+              Jobs
+            </NavLink>
+            <NavLink hash="#/workers" active={route.view === 'workers'}>
+              Workers
+            </NavLink>
+            {isDesktop && (
+              <NavLink hash="#/settings" active={route.view === 'settings'}>
+                Settings
+              </NavLink>
+            )}
+          </nav>
+        )}
+        <div className="topbar-end">{isDesktop ? <DesktopBar /> : signedIn && <SignOutButton />}</div>
+      </header>
+      {isDesktop && <DesktopNotice />}
+      <main className="content">
+        {!signedIn && <SignIn />}
+        {signedIn && route.view === 'submit' && <SubmitView />}
+        {signedIn && route.view === 'jobs' && <JobsView />}
+        {signedIn && route.view === 'job' && <JobView jobId={route.jobId} />}
+        {signedIn && route.view === 'workers' && <WorkersView />}
+        {signedIn && route.view === 'settings' && isDesktop && <SettingsView />}
+      </main>
+    </div>
+  );
+}
+
+function NavLink({ hash, active, children }: { hash: string; active: boolean; children: string }) {
+  return (
+    <a href={hash} className={active ? 'nav-link active' : 'nav-link'} aria-current={active ? 'page' : undefined}>
+      {children}
+    </a>
+  );
+}
+
+function SignOutButton() {
+  const signOut = useAppStore((s) => s.signOut);
+  return (
+    <button type="button" className="quiet" onClick={() => signOut()}>
+      Sign out
+    </button>
+  );
+}

@@ -1,0 +1,60 @@
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+import { useEffect, useRef } from 'react';
+import { useAppStore } from '../app-store';
+import type { TerminalFeed } from '../store/job-view';
+
+/** Matches .terminal-frame in styles.css, so the padding around the text is the same colour. */
+const TERMINAL_BACKGROUND = '#16181d';
+
+/** Writes the store's terminal feed into xterm as it grows; a new feed generation starts a fresh screen. */
+export function JobTerminal() {
+  const host = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    const element = host.current;
+    if (!element) return;
+    const terminal = new Terminal({
+      convertEol: true,
+      disableStdin: true,
+      cursorBlink: false,
+      cursorStyle: 'bar',
+      cursorInactiveStyle: 'none',
+      scrollback: 100_000,
+      fontSize: 13,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      theme: { background: TERMINAL_BACKGROUND, foreground: '#d8dee9' },
+    });
+    const fit = new FitAddon();
+    terminal.loadAddon(fit);
+    terminal.open(element);
+    fit.fit();
+
+    let shown = { generation: -1, count: 0 };
+    const show = (feed: TerminalFeed) => {
+      if (feed.generation !== shown.generation) {
+        terminal.reset();
+        shown = { generation: feed.generation, count: 0 };
+      }
+      for (let i = shown.count; i < feed.chunks.length; i++) terminal.write(feed.chunks[i] as string);
+      shown.count = feed.chunks.length;
+    };
+    show(useAppStore.getState().terminal);
+    const unsubscribe = useAppStore.subscribe((state, previous) => {
+      if (state.terminal !== previous.terminal) show(state.terminal);
+    });
+    const resize = new ResizeObserver(() => fit.fit());
+    resize.observe(element);
+    return () => {
+      unsubscribe();
+      resize.disconnect();
+      terminal.dispose();
+    };
+  }, []);
+
+  return (
+    <div className="terminal-frame">
+      <div className="terminal" ref={host} role="log" aria-label="Job output" />
+    </div>
+  );
+}

@@ -1,0 +1,137 @@
+import { useEffect } from 'react';
+import { isTerminal, type Job } from '../../../protocol/api';
+import { useAppStore } from '../app-store';
+import { formatDuration, jobStateLabel } from '../lib/format';
+import { routeHash } from '../lib/route';
+import type { StreamStatus } from '../store/job-view';
+import { JobTerminal } from './JobTerminal';
+
+export function JobView({ jobId }: { jobId: string }) {
+  const openJob = useAppStore((s) => s.openJob);
+  const closeJob = useAppStore((s) => s.closeJob);
+  const viewError = useAppStore((s) => s.viewError);
+
+  useEffect(() => {
+    openJob(jobId);
+    return () => closeJob();
+  }, [jobId, openJob, closeJob]);
+
+  return (
+    <section className="job-view" aria-label="Job">
+      <JobHeader />
+      {viewError && (
+        <p className="error" role="alert">
+          {viewError}
+        </p>
+      )}
+      <JobTerminal />
+    </section>
+  );
+}
+
+function JobHeader() {
+  const job = useAppStore((s) => s.viewedJob);
+  const jobId = useAppStore((s) => s.viewedJobId);
+  const streamStatus = useAppStore((s) => s.streamStatus);
+  const actionError = useAppStore((s) => s.actionError);
+  if (!job) {
+    return (
+      <header className="job-header">
+        <h1>Job {jobId}</h1>
+        <StreamBadge status={streamStatus} />
+      </header>
+    );
+  }
+  return (
+    <header className="job-header">
+      <div className="job-title">
+        <h1 title={job.name}>{job.name}</h1>
+        <span className={`badge state-${job.state}`} data-testid="job-state">
+          {jobStateLabel(job.state)}
+        </span>
+        <StreamBadge status={streamStatus} />
+      </div>
+      <p className="job-facts">
+        <span>id {job.id}</span>
+        {job.workerName && <span>worker {job.workerName}</span>}
+        {job.attempt > 1 && <span>attempt {job.attempt}</span>}
+        {job.exitCode !== null && <span>exit code {job.exitCode}</span>}
+        <Elapsed job={job} />
+        {job.cancelRequested && !isTerminal(job.state) && <span>cancelling…</span>}
+      </p>
+      <JobActions job={job} />
+      {actionError && (
+        <p className="error" role="alert">
+          {actionError}
+        </p>
+      )}
+    </header>
+  );
+}
+
+function Elapsed({ job }: { job: Job }) {
+  if (!job.startedAt || !job.finishedAt) return null;
+  return <span>took {formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt))}</span>;
+}
+
+const STREAM_LABELS: Record<StreamStatus, string> = {
+  idle: '',
+  connecting: 'connecting…',
+  live: 'live',
+  reconnecting: 'reconnecting…',
+  ended: '',
+};
+
+function StreamBadge({ status }: { status: StreamStatus }) {
+  const label = STREAM_LABELS[status];
+  if (!label) return null;
+  return (
+    <span className={`stream stream-${status}`} role="status">
+      {label}
+    </span>
+  );
+}
+
+function JobActions({ job }: { job: Job }) {
+  const cancelViewedJob = useAppStore((s) => s.cancelViewedJob);
+  const rerunViewedJob = useAppStore((s) => s.rerunViewedJob);
+  const prefillFromJob = useAppStore((s) => s.prefillFromJob);
+  const downloadFromJob = useAppStore((s) => s.downloadFromJob);
+
+  return (
+    <div className="actions">
+      {!isTerminal(job.state) && (
+        <button type="button" className="danger" disabled={job.cancelRequested} onClick={() => void cancelViewedJob()}>
+          Cancel
+        </button>
+      )}
+      <button
+        type="button"
+        onClick={() =>
+          void rerunViewedJob().then((id) => {
+            if (id) window.location.hash = routeHash({ view: 'job', jobId: id });
+          })
+        }
+      >
+        Re-run
+      </button>
+      <button
+        type="button"
+        onClick={() => {
+          prefillFromJob(job);
+          window.location.hash = routeHash({ view: 'submit' });
+        }}
+      >
+        Edit and re-run…
+      </button>
+      <button type="button" onClick={() => void downloadFromJob('log')}>
+        Download log
+      </button>
+      {job.hasArtifacts && (
+        <button type="button" onClick={() => void downloadFromJob('artifacts')}>
+          Download artifacts
+        </button>
+      )}
+    </div>
+  );
+}

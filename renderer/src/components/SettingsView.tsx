@@ -1,0 +1,85 @@
+import { useState, type FormEvent } from 'react';
+import type { Settings, SettingsPatch } from '../../../protocol/ipc';
+import { useAppStore } from '../app-store';
+import { draftOf, patchOf, type Draft, type DraftErrors } from '../lib/settings-form';
+
+export function SettingsView() {
+  const settings = useAppStore((s) => s.settings);
+  if (!settings) return <p className="hint">Loading settings…</p>;
+  return <SettingsForm settings={settings} />;
+}
+
+function SettingsForm({ settings }: { settings: Settings }) {
+  const saveSettings = useAppStore((s) => s.saveSettings);
+  const [draft, setDraft] = useState<Draft>(() => draftOf(settings));
+  const [errors, setErrors] = useState<DraftErrors>({});
+  const [saved, setSaved] = useState(false);
+
+  const change = (field: keyof SettingsPatch, value: string | boolean) => {
+    setDraft({ ...draft, [field]: value });
+    setSaved(false);
+  };
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    const result = patchOf(draft);
+    if ('errors' in result) {
+      setErrors(result.errors);
+      return;
+    }
+    setErrors({});
+    setSaved(await saveSettings(result.patch));
+  };
+
+  const text = (field: keyof SettingsPatch, label: string, type: 'text' | 'password' | 'number' = 'text') => (
+    <div className="field">
+      <label htmlFor={`settings-${field}`}>{label}</label>
+      <input
+        id={`settings-${field}`}
+        type={type}
+        value={String(draft[field])}
+        spellCheck={false}
+        autoComplete="off"
+        aria-invalid={errors[field] ? true : undefined}
+        onChange={(event) => change(field, event.target.value)}
+      />
+      {errors[field] && <span className="field-error">{errors[field]}</span>}
+    </div>
+  );
+  const check = (field: keyof SettingsPatch, label: string) => (
+    <label className="check">
+      <input type="checkbox" checked={draft[field] === true} onChange={(event) => change(field, event.target.checked)} /> {label}
+    </label>
+  );
+
+  return (
+    <form className="settings" onSubmit={(event) => void onSubmit(event)} aria-label="Settings">
+      <fieldset>
+        <legend>Pool</legend>
+        {check('hostPool', 'Host the pool on this PC')}
+        {draft.hostPool ? text('hostPort', 'Port (0 = any free port)', 'number') : text('coordinatorUrl', 'Coordinator address')}
+        {text('token', 'Submit token', 'password')}
+        {text('joinToken', 'Join token (to contribute)', 'password')}
+      </fieldset>
+      <fieldset>
+        <legend>Contribute</legend>
+        {check('contributeWhenIdle', 'Contribute when idle')}
+        {check('alwaysContribute', 'Always contribute (dedicated PC)')}
+        {check('onlyOnAC', 'Only on AC power')}
+        {text('idleMinutes', 'Start after idle for (minutes)', 'number')}
+        {text('maxOthersCpuPercent', 'Only while other programs use less than (% CPU)', 'number')}
+      </fieldset>
+      <fieldset>
+        <legend>This worker</legend>
+        {text('workerName', 'Worker name (empty = computer name)')}
+        {text('labels', 'Labels')}
+        {text('slots', 'Jobs at a time', 'number')}
+      </fieldset>
+      <div className="settings-actions">
+        <button type="submit" className="primary">
+          Save
+        </button>
+        {saved && <span role="status">Saved.</span>}
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,86 @@
+import { useAppStore } from '../app-store';
+import { usePolling } from '../hooks';
+import { formatAgo, jobStateLabel, workerStateLabel } from '../lib/format';
+import { routeHash } from '../lib/route';
+import { PoolInfoPanel } from './PoolInfoPanel';
+
+export function WorkersView() {
+  const refreshWorkers = useAppStore((s) => s.refreshWorkers);
+  const workers = useAppStore((s) => s.workers);
+  const error = useAppStore((s) => s.workersError);
+  const refreshedAt = useAppStore((s) => s.workersRefreshedAt);
+  usePolling(refreshWorkers);
+  const now = refreshedAt ?? Date.now();
+
+  return (
+    <section className="list-view" aria-labelledby="workers-title">
+      <div className="list-head">
+        <h1 id="workers-title">Workers</h1>
+        <span className="hint">{workers.filter((w) => w.state !== 'offline').length} online</span>
+      </div>
+      <PoolInfoPanel />
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="table-wrap">
+        <table aria-label="Workers">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">OS</th>
+              <th scope="col">Labels</th>
+              <th scope="col">State</th>
+              <th scope="col">Current job</th>
+              <th scope="col">Last seen</th>
+            </tr>
+          </thead>
+          <tbody>
+            {workers.map((worker) => (
+              <tr key={worker.id} data-worker={worker.name}>
+                <td className="name-cell">{worker.name}</td>
+                <td>
+                  {worker.os}
+                  {worker.arch ? ` ${worker.arch}` : ''}
+                  {worker.cpus ? `, ${worker.cpus} CPUs` : ''}
+                </td>
+                <td>
+                  <div className="labels">
+                    {worker.labels.map((label) => (
+                      <span key={label} className="label">
+                        {label}
+                      </span>
+                    ))}
+                  </div>
+                </td>
+                <td>
+                  <span className={`badge worker-${worker.state}`} data-testid="worker-state">
+                    {workerStateLabel(worker.state)}
+                  </span>
+                </td>
+                <td>
+                  {worker.currentJobs.length === 0
+                    ? '–'
+                    : worker.currentJobs.map((job) => (
+                        <a key={job.id} href={routeHash({ view: 'job', jobId: job.id })} title={jobStateLabel(job.state)}>
+                          {job.name}
+                        </a>
+                      ))}
+                </td>
+                <td title={worker.lastSeenAt}>{formatAgo(worker.lastSeenAt, now)}</td>
+              </tr>
+            ))}
+            {workers.length === 0 && (
+              <tr>
+                <td colSpan={6} className="empty">
+                  No worker has joined yet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,37 @@
+// Small React hooks over browser state the store does not own.
+import { useEffect, useRef, useSyncExternalStore } from 'react';
+import { parseRoute, type Route } from './lib/route';
+
+function subscribeToHash(onChange: () => void): () => void {
+  window.addEventListener('hashchange', onChange);
+  return () => window.removeEventListener('hashchange', onChange);
+}
+
+export function useRoute(): Route {
+  const hash = useSyncExternalStore(subscribeToHash, () => window.location.hash);
+  return parseRoute(hash);
+}
+
+/** Live views: the jobs list and workers change without events of their own, so they are re-read on an interval. */
+export const LIVE_REFRESH_MS = 2000;
+
+/** Runs `refresh` now and every `intervalMs` while mounted, never two at a time. */
+export function usePolling(refresh: () => Promise<void>, intervalMs = LIVE_REFRESH_MS): void {
+  const latest = useRef(refresh);
+  useEffect(() => {
+    latest.current = refresh;
+  });
+  useEffect(() => {
+    let running = false;
+    const tick = () => {
+      if (running) return;
+      running = true;
+      void latest.current().finally(() => {
+        running = false;
+      });
+    };
+    tick();
+    const timer = setInterval(tick, intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { formatAgo, formatBytes, formatDuration, jobStateLabel } from './format';
+
+describe('format', () => {
+  it('shows sizes in binary units with sensible precision', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(250 * 1024)).toBe('250 KiB');
+    expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
+  });
+
+  it('shows durations from milliseconds to hours', () => {
+    expect(formatDuration(12)).toBe('12 ms');
+    expect(formatDuration(1234)).toBe('1.2 s');
+    expect(formatDuration(42_000)).toBe('42 s');
+    expect(formatDuration(125_000)).toBe('2 min 5 s');
+    expect(formatDuration(2 * 3600_000 + 60_000)).toBe('2 h 1 min');
+  });
+
+  it('shows ages against the time the data was read', () => {
+    const now = Date.parse('2026-01-01T12:00:00Z');
+    expect(formatAgo('2026-01-01T11:59:58Z', now)).toBe('just now');
+    expect(formatAgo('2026-01-01T11:59:30Z', now)).toBe('30 s ago');
+    expect(formatAgo('2026-01-01T11:57:00Z', now)).toBe('3 min 0 s ago');
+    // A clock slightly behind the server's never shows a negative age.
+    expect(formatAgo('2026-01-01T12:00:03Z', now)).toBe('just now');
+  });
+
+  it("says what a suspended job means to the person watching it", () => {
+    expect(jobStateLabel('suspended')).toBe("paused on the owner's PC");
+    expect(jobStateLabel('timed_out')).toBe('timed out');
+  });
+});

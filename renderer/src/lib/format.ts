@@ -1,0 +1,59 @@
+// Human-readable numbers for the views; pure so they are tested without a DOM.
+import type { JobState, WorkerState } from '../../../protocol/api';
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
+  const totalSeconds = Math.round(seconds);
+  const hours = Math.floor(totalSeconds / 3600);
+  const minutes = Math.floor((totalSeconds % 3600) / 60);
+  const rest = totalSeconds % 60;
+  return hours > 0 ? `${hours} h ${minutes} min` : `${minutes} min ${rest} s`;
+}
+
+/** "12 s ago" relative to `now`; the views pass the time of their last refresh so it never drifts from the data. */
+export function formatAgo(iso: string, now: number): string {
+  const ms = Math.max(0, now - Date.parse(iso));
+  if (ms < 5000) return 'just now';
+  return `${formatDuration(ms).replace(/\.\d/, '')} ago`;
+}
+
+const JOB_STATE_LABELS: Record<JobState, string> = {
+  queued: 'queued',
+  leased: 'starting',
+  running: 'running',
+  suspended: "paused on the owner's PC",
+  succeeded: 'succeeded',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  timed_out: 'timed out',
+};
+
+export function jobStateLabel(state: JobState): string {
+  return JOB_STATE_LABELS[state];
+}
+
+const WORKER_STATE_LABELS: Record<WorkerState, string> = {
+  idle: 'idle',
+  busy: 'busy',
+  suspended: 'owner is using it',
+  paused: 'paused',
+  offline: 'offline',
+};
+
+export function workerStateLabel(state: WorkerState): string {
+  return WORKER_STATE_LABELS[state];
+}

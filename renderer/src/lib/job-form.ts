@@ -1,0 +1,103 @@
+// The submit form as the user types it, and its translation into a JobSpec checked by the same zod schema
+// the coordinator uses, so mistakes are shown beside the field before anything is uploaded.
+import { jobSpecSchema, type JobSpec, type ResolvedJobSpec } from '../../../protocol/api';
+import { hostLabel } from '../../../protocol/host-label';
+
+export type Target = 'pool' | 'local';
+
+export interface JobForm {
+  name: string;
+  /** One command per line. */
+  commands: string;
+  target: Target;
+  /** Comma- or space-separated. */
+  labels: string;
+  /** Seconds; blank = the coordinator's default. */
+  timeoutSec: string;
+  priority: string;
+  /** Globs, comma- or space-separated. */
+  outputs: string;
+}
+
+export const emptyJobForm: JobForm = {
+  name: '',
+  commands: '',
+  target: 'pool',
+  labels: '',
+  timeoutSec: '',
+  priority: '',
+  outputs: '',
+};
+
+export type JobFormField = keyof JobForm;
+export type FieldErrors = Partial<Record<JobFormField, string>>;
+
+export type SpecResult = { ok: true; spec: JobSpec } | { ok: false; errors: FieldErrors };
+
+const words = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+
+function integer(text: string, field: JobFormField, errors: FieldErrors): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  if (!/^-?\d+$/.test(trimmed)) {
+    errors[field] = 'must be a whole number';
+    return undefined;
+  }
+  return Number(trimmed);
+}
+
+/** Spec fields the form has no control for; a re-run carries them over from the original job. */
+export type CarriedSpec = Pick<JobSpec, 'shell' | 'env' | 'maxAttempts' | 'continueOnError'>;
+
+/**
+ * `localAgentName` is the desktop's own agent; "This PC" needs it (the browser never offers that target).
+ */
+export function buildJobSpec(form: JobForm, localAgentName: string | null, carried: CarriedSpec = {}): SpecResult {
+  const errors: FieldErrors = {};
+  const commands = form.commands
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const labels = words(form.labels);
+  if (form.target === 'local') {
+    if (localAgentName) labels.push(hostLabel(localAgentName));
+    else errors.target = 'this PC has no running agent: turn on contributing or choose Pool';
+  }
+  const timeoutSec = integer(form.timeoutSec, 'timeoutSec', errors);
+  const priority = integer(form.priority, 'priority', errors);
+  const outputs = words(form.outputs);
+  const candidate: JobSpec = { ...carried, commands };
+  if (form.name.trim()) candidate.name = form.name.trim();
+  if (labels.length) candidate.labels = [...new Set(labels)];
+  if (timeoutSec !== undefined) candidate.timeoutSec = timeoutSec;
+  if (priority !== undefined) candidate.priority = priority;
+  if (outputs.length) candidate.outputs = outputs;
+
+  const parsed = jobSpecSchema.safeParse(candidate);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const field = issue.path[0] as JobFormField | undefined;
+      const key: JobFormField = field && field in emptyJobForm ? field : 'commands';
+      const where = issue.path.length > 1 && typeof issue.path[1] === 'number' ? ` (item ${issue.path[1] + 1})` : '';
+      errors[key] ??= `${issue.message}${where}`;
+    }
+  }
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  return { ok: true, spec: parsed.data as JobSpec };
+}
+
+/** The form (and the fields it has no control for) that would submit `spec` again: "Re-run". A pin to a host stays a label. */
+export function formFromSpec(spec: ResolvedJobSpec): { form: JobForm; carried: CarriedSpec } {
+  const carried: CarriedSpec = { env: spec.env, maxAttempts: spec.maxAttempts, continueOnError: spec.continueOnError };
+  if (spec.shell) carried.shell = spec.shell;
+  const form: JobForm = {
+    name: spec.name,
+    commands: spec.commands.join('\n'),
+    target: 'pool',
+    labels: spec.labels.join(', '),
+    timeoutSec: String(spec.timeoutSec),
+    priority: spec.priority === 0 ? '' : String(spec.priority),
+    outputs: spec.outputs.join(', '),
+  };
+  return { form, carried };
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { settingsSchema } from '../../../protocol/ipc';
+import { draftOf, patchOf } from './settings-form';
+
+describe('settings form', () => {
+  const defaults = settingsSchema.parse({});
+
+  it('saves what it shows: an untouched draft is the current settings', () => {
+    const result = patchOf(draftOf(defaults));
+    expect(result).toEqual({
+      patch: {
+        coordinatorUrl: '',
+        token: '',
+        joinToken: '',
+        hostPool: false,
+        hostPort: defaults.hostPort,
+        contributeWhenIdle: false,
+        idleMinutes: defaults.idleMinutes,
+        onlyOnAC: true,
+        maxOthersCpuPercent: defaults.maxOthersCpuPercent,
+        alwaysContribute: false,
+        slots: 1,
+        labels: [],
+        workerName: '',
+      },
+    });
+  });
+
+  it('turns typed numbers and label lists into values', () => {
+    const draft = { ...draftOf(defaults), idleMinutes: ' 15 ', labels: 'linux, big ram', coordinatorUrl: 'http://pool-pc:8787' };
+    const result = patchOf(draft);
+    expect('patch' in result && result.patch).toMatchObject({ idleMinutes: 15, labels: ['linux', 'big', 'ram'], coordinatorUrl: 'http://pool-pc:8787' });
+  });
+
+  it('explains each bad field', () => {
+    const result = patchOf({ ...draftOf(defaults), slots: 'two', coordinatorUrl: 'ftp://x', idleMinutes: '0' });
+    expect('errors' in result).toBe(true);
+    if (!('errors' in result)) return;
+    expect(result.errors.slots).toBe('must be a whole number');
+    expect(result.errors.coordinatorUrl).toMatch(/http:\/\/ or https:\/\//);
+    expect(result.errors.idleMinutes).toBeTruthy();
+  });
+});

@@ -1,0 +1,45 @@
+// The desktop settings form: text fields as typed, turned into a patch the main process accepts.
+import { settingsPatchSchema, type Settings, type SettingsPatch } from '../../../protocol/ipc';
+
+export type Draft = Record<keyof SettingsPatch, string | boolean>;
+export type DraftErrors = Partial<Record<keyof SettingsPatch, string>>;
+
+const NUMBER_FIELDS = ['hostPort', 'idleMinutes', 'maxOthersCpuPercent', 'slots'] as const;
+
+export function draftOf(settings: Settings): Draft {
+  return {
+    coordinatorUrl: settings.coordinatorUrl,
+    token: settings.token,
+    joinToken: settings.joinToken,
+    hostPool: settings.hostPool,
+    hostPort: String(settings.hostPort),
+    contributeWhenIdle: settings.contributeWhenIdle,
+    idleMinutes: String(settings.idleMinutes),
+    onlyOnAC: settings.onlyOnAC,
+    maxOthersCpuPercent: String(settings.maxOthersCpuPercent),
+    alwaysContribute: settings.alwaysContribute,
+    slots: String(settings.slots),
+    labels: settings.labels.join(', '),
+    workerName: settings.workerName,
+  };
+}
+
+/** The draft as a patch, checked by the same schema the main process applies. */
+export function patchOf(draft: Draft): { patch: SettingsPatch } | { errors: DraftErrors } {
+  const candidate: Record<string, unknown> = { ...draft };
+  for (const field of NUMBER_FIELDS) {
+    const text = String(draft[field]).trim();
+    candidate[field] = /^\d+$/.test(text) ? Number(text) : text;
+  }
+  candidate.labels = String(draft.labels)
+    .split(/[\s,]+/)
+    .filter(Boolean);
+  const parsed = settingsPatchSchema.safeParse(candidate);
+  if (parsed.success) return { patch: parsed.data };
+  const errors: DraftErrors = {};
+  for (const issue of parsed.error.issues) {
+    const field = issue.path[0] as keyof SettingsPatch;
+    errors[field] ??= issue.code === 'invalid_type' ? 'must be a whole number' : issue.message;
+  }
+  return { errors };
+}
