@@ -130,7 +130,7 @@ export interface DesktopStatus {
     /** Why the app cannot work normally, in words for the user (no coordinator set, host failed, ...). */
     problem: string | null;
   };
-  /** Something the user should know once, e.g. "the settings file was invalid and was reset (backup: ...)". */
+  /** Something the user should know since this start, e.g. "the settings file was invalid and was reset (backup: ...)". */
   notice: string | null;
 }
 

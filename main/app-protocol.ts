@@ -1,0 +1,145 @@
+// The desktop window's own origin, app://cmdx/: the built renderer's files, and /api/* passed through to the
+// coordinator this PC uses. Serving the UI and the API from one origin is what the browser gets from the coordinator
+// too, so the renderer has one code path, the CSP stays `connect-src 'self'` whatever the coordinator's address,
+// and no CORS is needed. A plain (Request) => Response function: Electron's protocol.handle takes it as is, and the
+// tests run it under Node against a real coordinator.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { API_PREFIX, type ErrorBody } from '../protocol/api';
+
+/** The renderer's only sources are the app itself; xterm.js injects <style> elements, hence 'unsafe-inline' for styles. */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "worker-src 'self' blob:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.wasm': 'application/wasm',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/** Headers that describe one hop, or an encoding fetch already undid: never forwarded. */
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'origin',
+  'referer',
+  'cookie',
+  'content-encoding',
+  'content-length',
+]);
+
+export interface Upstream {
+  /** The coordinator's base URL, e.g. http://pool-pc:8787 */
+  baseUrl: string;
+  /** This PC's token, added to requests that carry none. */
+  token: string;
+}
+
+export interface AppProtocolOptions {
+  rendererDir: string;
+  /** Where /api/* goes right now; null while no coordinator is configured. */
+  upstream(): Upstream | null;
+  fetch?: typeof fetch;
+}
+
+const errorResponse = (status: number, code: string, message: string): Response =>
+  new Response(JSON.stringify({ error: { code, message } } satisfies ErrorBody), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  });
+
+export function createAppProtocolHandler(options: AppProtocolOptions): (request: Request) => Promise<Response> {
+  const root = path.resolve(options.rendererDir);
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+
+  async function proxy(request: Request, url: URL): Promise<Response> {
+    const upstream = options.upstream();
+    if (!upstream) {
+      return errorResponse(
+        503,
+        'not_configured',
+        'No pool is set up yet: enter the coordinator address and token in Settings, or host the pool on this PC.',
+      );
+    }
+    const headers = new Headers();
+    request.headers.forEach((value, name) => {
+      if (!HOP_HEADERS.has(name)) headers.set(name, value);
+    });
+    if (!headers.has('authorization') && upstream.token) headers.set('authorization', `Bearer ${upstream.token}`);
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+    const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, redirect: 'manual', signal: request.signal };
+    if (hasBody && request.body) {
+      init.body = request.body;
+      init.duplex = 'half';
+    }
+    let response: Response;
+    try {
+      response = await fetchImpl(`${upstream.baseUrl.replace(/\/+$/, '')}${url.pathname}${url.search}`, init);
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      return errorResponse(502, 'unreachable', `cannot reach the coordinator at ${upstream.baseUrl}: ${(err as Error).message}`);
+    }
+    const responseHeaders = new Headers();
+    response.headers.forEach((value, name) => {
+      if (!HOP_HEADERS.has(name)) responseHeaders.set(name, value);
+    });
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+  }
+
+  async function serveFile(url: URL): Promise<Response> {
+    let relative: string;
+    try {
+      relative = decodeURIComponent(url.pathname);
+    } catch {
+      return errorResponse(400, 'bad_path', 'malformed path');
+    }
+    if (relative === '/' || relative === '') relative = '/index.html';
+    const file = path.resolve(root, `.${relative}`);
+    if (!file.startsWith(root + path.sep)) return errorResponse(404, 'not_found', 'not found');
+    let body: Buffer;
+    try {
+      body = await fs.readFile(file);
+    } catch {
+      return errorResponse(404, 'not_found', 'not found');
+    }
+    return new Response(new Uint8Array(body), {
+      status: 200,
+      headers: {
+        'content-type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+        'content-security-policy': CONTENT_SECURITY_POLICY,
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-cache',
+      },
+    });
+  }
+
+  return async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    if (url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)) return proxy(request, url);
+    if (request.method !== 'GET' && request.method !== 'HEAD') return errorResponse(405, 'method_not_allowed', 'method not allowed');
+    return serveFile(url);
+  };
+}

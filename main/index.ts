@@ -1,0 +1,347 @@
+// The Electron main process: glue only. Every decision lives in a plain module (idle-policy, contribution, runtime,
+// tray-menu, settings, ipc, app-protocol) tested under Node; this file wires Electron's events and objects to them.
+// Security settings are explained point by point in main/SECURITY.md.
+import path from 'node:path';
+import {
+  BrowserWindow,
+  Menu,
+  Notification,
+  Tray,
+  app,
+  clipboard,
+  dialog,
+  ipcMain,
+  nativeTheme,
+  powerMonitor,
+  protocol,
+  screen,
+  session,
+  shell,
+} from 'electron';
+import type { Job } from '../protocol/api';
+import { APP_ORIGIN } from '../protocol/ipc';
+import { CONTENT_SECURITY_POLICY, createAppProtocolHandler } from './app-protocol';
+import { CpuSampler } from './cpu-usage';
+import { IpcRouter, IpcUserError, isAppUrl, push } from './ipc';
+import { finishedNotice } from './job-watcher';
+import { setupLogging } from './logging';
+import { readPickedFile, readPickedFolder } from './picked-files';
+import { DesktopRuntime } from './runtime';
+import { SettingsStore } from './settings';
+import { TrayService } from './tray';
+import type { TrayCommand } from './tray-menu';
+import { initialBounds } from './window-bounds';
+
+const SAMPLE_INTERVAL_MS = 1000;
+const APP_SCHEME = new URL(APP_ORIGIN).protocol.slice(0, -1);
+const QUIT_GRACE_MS = 15_000;
+
+// Must happen before `ready`: app:// behaves like https (secure context, fetch, streaming responses).
+protocol.registerSchemesAsPrivileged([
+  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, stream: true } },
+]);
+// A second profile for tests and portable use.
+if (process.env.CMDX_USER_DATA) app.setPath('userData', path.resolve(process.env.CMDX_USER_DATA));
+app.enableSandbox();
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app
+    .whenReady()
+    .then(main)
+    .catch((err: Error) => {
+      dialog.showErrorBox('cmd-executor could not start', err.message);
+      app.exit(1);
+    });
+}
+
+async function main(): Promise<void> {
+  const root = app.getAppPath();
+  const rendererDir = path.join(root, 'dist', 'renderer');
+  const logging = setupLogging();
+  const log = logging.loggers.main;
+  log.info(`cmd-executor ${app.getVersion()} starting (Electron ${process.versions.electron}, ${process.platform})`);
+  if (process.platform === 'win32') app.setAppUserModelId('com.cmd-executor.app');
+
+  const { store: settings, notice } = await SettingsStore.open(path.join(app.getPath('userData'), 'settings.json'));
+  if (notice) log.warn(notice);
+
+  let mainWindow: BrowserWindow | null = null;
+  const notifications = new Set<Notification>();
+  const showWindow = () => {
+    mainWindow ??= createWindow();
+    if (mainWindow.isMinimized()) mainWindow.restore();
+    mainWindow.show();
+    mainWindow.focus();
+  };
+
+  const runtime = new DesktopRuntime({
+    settings,
+    dataDir: app.getPath('userData'),
+    // "Host the pool on this PC" serves the LAN; CMDX_POOL_HOST narrows it (the smoke test binds 127.0.0.1).
+    hostAddress: process.env.CMDX_POOL_HOST ?? '0.0.0.0',
+    staticDir: rendererDir,
+    loggers: logging.loggers,
+    notice,
+    notify: (job: Job) => {
+      if (!Notification.isSupported()) return;
+      const notification = new Notification(finishedNotice(job));
+      notifications.add(notification); // held until it is dealt with, or it may be collected before a click
+      const forget = () => notifications.delete(notification);
+      notification.on('click', () => {
+        forget();
+        showWindow();
+        if (mainWindow) push(mainWindow.webContents, 'job:open', { jobId: job.id });
+      });
+      notification.on('close', forget);
+      notification.show();
+    },
+  });
+
+  // ---- security defaults for every page the app could ever show ----
+  const ses = session.defaultSession;
+  ses.setPermissionRequestHandler((_contents, permission, callback) => {
+    log.warn(`denied a permission request: ${permission}`);
+    callback(false);
+  });
+  ses.setPermissionCheckHandler(() => false);
+  ses.webRequest.onHeadersReceived((details, callback) => {
+    const isDocument = details.resourceType === 'mainFrame' || details.resourceType === 'subFrame';
+    callback({
+      responseHeaders: isDocument
+        ? { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] }
+        : details.responseHeaders,
+    });
+  });
+  ses.protocol.handle(APP_SCHEME, createAppProtocolHandler({ rendererDir, upstream: () => runtime.upstream() }));
+  app.on('web-contents-created', (_event, contents) => {
+    const stayInApp = (event: { preventDefault(): void }, url: string) => {
+      if (!isAppUrl(url)) {
+        event.preventDefault();
+        log.warn(`blocked navigation to ${url}`);
+      }
+    };
+    contents.on('will-navigate', stayInApp);
+    contents.on('will-redirect', stayInApp);
+    contents.on('will-attach-webview', (event) => event.preventDefault());
+    contents.setWindowOpenHandler(({ url }) => {
+      log.warn(`blocked a new window for ${url}`);
+      return { action: 'deny' };
+    });
+  });
+
+  // ---- window ----
+  let quitting = false;
+  function createWindow(): BrowserWindow {
+    const bounds = initialBounds(
+      settings.get().windowBounds,
+      screen.getAllDisplays().map((display) => display.workArea),
+    );
+    const win = new BrowserWindow({
+      ...(bounds.position ?? {}),
+      width: bounds.width,
+      height: bounds.height,
+      minWidth: 900,
+      minHeight: 600,
+      show: false,
+      title: 'cmd-executor',
+      icon: path.join(root, 'build', 'icons', '512x512.png'),
+      webPreferences: {
+        preload: path.join(root, 'dist', 'electron', 'preload.cjs'),
+        contextIsolation: true,
+        sandbox: true,
+        nodeIntegration: false,
+        nodeIntegrationInWorker: false,
+        nodeIntegrationInSubFrames: false,
+        webSecurity: true,
+        allowRunningInsecureContent: false,
+        experimentalFeatures: false,
+        webviewTag: false,
+        navigateOnDragDrop: false,
+        devTools: !app.isPackaged,
+      },
+    });
+    if (bounds.maximized) win.maximize();
+    win.once('ready-to-show', () => win.show());
+    let saveTimer: NodeJS.Timeout | undefined;
+    const saveBounds = () => {
+      clearTimeout(saveTimer);
+      saveTimer = setTimeout(() => {
+        if (win.isDestroyed() || win.isMinimized()) return;
+        const { x, y, width, height } = win.getNormalBounds();
+        void settings
+          .update({ windowBounds: { x, y, width, height, maximized: win.isMaximized() } })
+          .catch((err: Error) => log.warn(`could not save the window size: ${err.message}`));
+      }, 500);
+    };
+    win.on('resize', saveBounds);
+    win.on('move', saveBounds);
+    win.on('maximize', saveBounds);
+    win.on('unmaximize', saveBounds);
+    win.on('close', (event) => {
+      if (quitting) return;
+      // Closing the window keeps the app (and its contribution) running in the tray.
+      event.preventDefault();
+      win.hide();
+    });
+    win.on('closed', () => {
+      clearTimeout(saveTimer);
+      mainWindow = null;
+    });
+    void win.loadURL(`${APP_ORIGIN}/index.html`);
+    return win;
+  }
+
+  // ---- tray ----
+  const onTrayCommand = (command: TrayCommand) => {
+    const failed = (err: Error) => log.error(`tray ${command} failed: ${err.message}`);
+    switch (command) {
+      case 'toggle-contribute':
+        void runtime.contribution.setEnabled(!settings.get().contributeWhenIdle).catch(failed);
+        break;
+      case 'pause-hour':
+        void runtime.contribution.pause(60).catch(failed);
+        break;
+      case 'resume':
+        void runtime.contribution.pause(0).catch(failed);
+        break;
+      case 'open':
+        showWindow();
+        break;
+      case 'open-logs':
+        void shell.openPath(logging.logDir);
+        break;
+      case 'quit':
+        app.quit();
+        break;
+    }
+  };
+  const tray = new TrayService<Menu>({
+    createTray: (icon) => {
+      const created = new Tray(icon);
+      created.on('click', showWindow);
+      return created;
+    },
+    buildMenu: (items, onClick) =>
+      Menu.buildFromTemplate(
+        items.map((item) =>
+          item.type === 'separator'
+            ? { type: 'separator' as const }
+            : {
+                type: item.type,
+                label: item.label,
+                enabled: item.enabled,
+                ...(item.type === 'checkbox' ? { checked: item.checked } : {}),
+                ...(item.id ? { click: () => onClick(item.id!) } : {}),
+              },
+        ),
+      ),
+    iconPath: (state, theme) => path.join(root, 'build', 'tray', `tray-${state}-${theme}.png`),
+    theme: () => (nativeTheme.shouldUseDarkColors ? 'dark' : 'light'),
+    onCommand: onTrayCommand,
+  });
+  nativeTheme.on('updated', () => tray.render(runtime.status()));
+  runtime.on('status', (status) => {
+    tray.render(status);
+    if (mainWindow && !mainWindow.isDestroyed()) push(mainWindow.webContents, 'status:changed', status);
+  });
+  tray.render(runtime.status());
+  if (process.env.CMDX_E2E === '1') {
+    // Read by main/electron.e2e.test.ts through electronApp.evaluate: Electron offers no way to list trays.
+    (globalThis as { cmdxDiagnostics?: unknown }).cmdxDiagnostics = { trayExists: () => tray.exists };
+  }
+
+  // ---- IPC: the preload's API, nothing else ----
+  const ipc = new IpcRouter(ipcMain, { warn: (m) => log.warn(m), error: (m) => log.error(m) });
+  const parentWindow = () => mainWindow ?? BrowserWindow.getFocusedWindow();
+  ipc.handle('settings:get', () => settings.get());
+  ipc.handle('settings:set', async (patch) => {
+    try {
+      return await settings.update(patch);
+    } catch (err) {
+      throw new IpcUserError('invalid_settings', (err as Error).message);
+    }
+  });
+  ipc.handle('status:get', () => runtime.status());
+  ipc.handle('contribution:set', async ({ enabled }) => {
+    await runtime.contribution.setEnabled(enabled);
+    return runtime.status();
+  });
+  ipc.handle('contribution:pause', async ({ minutes }) => {
+    await runtime.contribution.pause(minutes);
+    return runtime.status();
+  });
+  ipc.handle('dialog:pick-file', async () => {
+    const options = { title: 'Choose a ZIP', properties: ['openFile' as const], filters: [{ name: 'ZIP archives', extensions: ['zip'] }] };
+    const parent = parentWindow();
+    const picked = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
+    return picked.canceled || !picked.filePaths[0] ? null : readPickedFile(picked.filePaths[0]);
+  });
+  ipc.handle('dialog:pick-folder', async () => {
+    const options = { title: 'Choose a folder to send', properties: ['openDirectory' as const] };
+    const parent = parentWindow();
+    const picked = parent ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
+    return picked.canceled || !picked.filePaths[0] ? null : readPickedFolder(picked.filePaths[0]);
+  });
+  ipc.handle('logs:open', async () => {
+    const failure = await shell.openPath(logging.logDir);
+    if (failure) throw new IpcUserError('open_failed', `could not open ${logging.logDir}: ${failure}`);
+  });
+  ipc.handle('clipboard:write-text', ({ text }) => clipboard.writeText(text));
+  ipc.handle('jobs:watch', ({ jobId }) => {
+    try {
+      runtime.watchJob(jobId);
+    } catch (err) {
+      throw new IpcUserError('not_connected', (err as Error).message);
+    }
+  });
+  ipc.handle('log:write', ({ level, message }) => logging.renderer[level](message));
+
+  // ---- the PC, sampled every second into the idle policy ----
+  let screenLocked = false;
+  powerMonitor.on('lock-screen', () => {
+    screenLocked = true;
+  });
+  powerMonitor.on('unlock-screen', () => {
+    screenLocked = false;
+  });
+  const cpu = new CpuSampler({ runningJobs: () => runtime.runningJobs() });
+  const sampler = setInterval(() => {
+    runtime.sample({
+      idleSec: powerMonitor.getSystemIdleTime(),
+      onBattery: powerMonitor.isOnBatteryPower(),
+      screenLocked,
+      othersCpuPercent: cpu.sample(),
+    });
+  }, SAMPLE_INTERVAL_MS);
+
+  // ---- life cycle ----
+  app.on('second-instance', showWindow);
+  app.on('activate', showWindow);
+  app.on('window-all-closed', () => {
+    // stay in the tray
+  });
+  // Quitting hands running work back to the pool first (bounded by QUIT_GRACE_MS), then lets Electron quit.
+  let shutdown: 'running' | 'stopping' | 'done' = 'running';
+  app.on('before-quit', (event) => {
+    quitting = true;
+    if (shutdown === 'done') return;
+    event.preventDefault();
+    if (shutdown === 'stopping') return;
+    shutdown = 'stopping';
+    clearInterval(sampler);
+    log.info('quitting: handing running work back to the pool');
+    const stopped = runtime.stop().catch((err: Error) => log.error(`shutdown: ${err.message}`));
+    const deadline = new Promise((resolve) => setTimeout(resolve, QUIT_GRACE_MS));
+    void Promise.race([stopped, deadline]).finally(() => {
+      shutdown = 'done';
+      ipc.dispose();
+      tray.destroy();
+      app.quit();
+    });
+  });
+
+  await runtime.start();
+  if (!process.argv.includes('--hidden')) showWindow();
+}

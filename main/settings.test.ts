@@ -1,0 +1,108 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SettingsStore } from './settings';
+
+let dir: string;
+let file: string;
+const fixedNow = () => new Date('2025-03-03T09:15:00.000Z');
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cmdx-settings-'));
+  file = path.join(dir, 'settings.json');
+});
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const readJson = async (f: string) => JSON.parse(await fs.readFile(f, 'utf8')) as Record<string, unknown>;
+
+describe('SettingsStore', () => {
+  it('starts from the defaults when there is no file, and writes nothing until something changes', async () => {
+    const { store, notice } = await SettingsStore.open(file);
+    expect(notice).toBeNull();
+    expect(store.get()).toMatchObject({
+      contributeWhenIdle: false,
+      idleMinutes: 5,
+      onlyOnAC: true,
+      maxOthersCpuPercent: 25,
+      alwaysContribute: false,
+      slots: 1,
+      hostPool: false,
+      pausedUntil: null,
+    });
+    await expect(fs.access(file)).rejects.toThrow();
+  });
+
+  it('persists updates and reads them back', async () => {
+    const { store } = await SettingsStore.open(file);
+    await store.update({ coordinatorUrl: 'http://pool-pc:8787', idleMinutes: 15, labels: ['gpu', 'win'] });
+    const again = await SettingsStore.open(file);
+    expect(again.notice).toBeNull();
+    expect(again.store.get()).toMatchObject({ coordinatorUrl: 'http://pool-pc:8787', idleMinutes: 15, labels: ['gpu', 'win'] });
+    expect(await readJson(file)).toMatchObject({ version: 1, idleMinutes: 15 });
+    // the temp file of the atomic write is gone
+    expect(await fs.readdir(dir)).toEqual(['settings.json']);
+  });
+
+  it('refuses an invalid update with a clear message and keeps the old value', async () => {
+    const { store } = await SettingsStore.open(file);
+    await expect(store.update({ idleMinutes: 0 })).rejects.toThrow(/^invalid settings: idleMinutes: /);
+    await expect(store.update({ coordinatorUrl: 'ftp://x' })).rejects.toThrow(/http:\/\/ or https:\/\//);
+    expect(store.get().idleMinutes).toBe(5);
+  });
+
+  it('tells listeners about each change', async () => {
+    const { store } = await SettingsStore.open(file);
+    const seen: boolean[] = [];
+    const off = store.onChange((s) => seen.push(s.contributeWhenIdle));
+    await store.update({ contributeWhenIdle: true });
+    off();
+    await store.update({ contributeWhenIdle: false });
+    expect(seen).toEqual([true]);
+  });
+
+  it('serialises concurrent updates: the file ends with the last one', async () => {
+    const { store } = await SettingsStore.open(file);
+    await Promise.all([1, 2, 3, 4, 5].map((slots) => store.update({ slots })));
+    expect((await readJson(file)).slots).toBe(5);
+  });
+
+  it('backs up a corrupt file, restores the defaults and says so', async () => {
+    await fs.writeFile(file, '{"idleMinutes": 7,');
+    const { store, notice } = await SettingsStore.open(file, fixedNow);
+    expect(store.get().idleMinutes).toBe(5);
+    expect(notice).toMatch(/^The settings file was not valid JSON \(.+\)\. It was kept as settings\.json\.bad-2025-03-03T09-15-00-000Z and the defaults were restored\.$/);
+    expect(await fs.readFile(`${file}.bad-2025-03-03T09-15-00-000Z`, 'utf8')).toBe('{"idleMinutes": 7,');
+    expect(await readJson(file)).toMatchObject({ version: 1, idleMinutes: 5 });
+  });
+
+  it('backs up a file with invalid values and names the bad field', async () => {
+    await fs.writeFile(file, JSON.stringify({ version: 1, idleMinutes: 'soon', slots: 2 }));
+    const { store, notice } = await SettingsStore.open(file, fixedNow);
+    expect(notice).toMatch(/had invalid values \(idleMinutes: /);
+    expect(store.get().slots).toBe(1);
+  });
+
+  it('treats a file of another settings version as old: reported and replaced', async () => {
+    await fs.writeFile(file, JSON.stringify({ version: 0, idle: 3 }));
+    const { notice } = await SettingsStore.open(file, fixedNow);
+    expect(notice).toMatch(/written by another version of the app \(settings version 0\)/);
+  });
+
+  it('keeps working when the file cannot be read', async () => {
+    await fs.mkdir(file);
+    const { store, notice } = await SettingsStore.open(file);
+    expect(notice).toMatch(/^Could not read the settings file/);
+    expect(store.get().idleMinutes).toBe(5);
+  });
+
+  it('fills in fields a file from an older release lacks, and drops unknown ones', async () => {
+    await fs.writeFile(file, JSON.stringify({ version: 1, contributeWhenIdle: true, retiredOption: 1 }));
+    const { store, notice } = await SettingsStore.open(file);
+    expect(notice).toBeNull();
+    expect(store.get()).toMatchObject({ contributeWhenIdle: true, idleMinutes: 5 });
+    expect(store.get()).not.toHaveProperty('retiredOption');
+  });
+});

@@ -1,0 +1,128 @@
+// The app's settings: one JSON file in userData, validated with the shared schema, written atomically (temp file +
+// rename, so a crash mid-write leaves the old file), and never a reason to crash: a corrupt, invalid or too-old file
+// is kept aside as `settings.json.bad-<time>`, the defaults take its place, and the caller gets a notice to show.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
+import { settingsSchema, type Settings } from '../protocol/ipc';
+
+export interface LoadedSettings {
+  store: SettingsStore;
+  /** Set when the file was replaced by the defaults: what happened and where the old file went. */
+  notice: string | null;
+}
+
+export class SettingsStore {
+  private current: Settings;
+  private writes: Promise<void> = Promise.resolve();
+  private readonly listeners = new Set<(settings: Settings) => void>();
+
+  private constructor(
+    readonly file: string,
+    initial: Settings,
+  ) {
+    this.current = initial;
+  }
+
+  static async open(file: string, now: () => Date = () => new Date()): Promise<LoadedSettings> {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        return { store: new SettingsStore(file, settingsSchema.parse({})), notice: null };
+      }
+      // Unreadable (permissions, a folder in its place): work with defaults and leave the file alone.
+      return {
+        store: new SettingsStore(file, settingsSchema.parse({})),
+        notice: `Could not read the settings file ${file} (${(err as Error).message}); using the defaults for now.`,
+      };
+    }
+    const problem = problemWith(text);
+    if (problem === null) {
+      return { store: new SettingsStore(file, settingsSchema.parse(JSON.parse(text))), notice: null };
+    }
+    const store = new SettingsStore(file, settingsSchema.parse({}));
+    const backup = `${file}.bad-${now().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      await fs.rename(file, backup);
+      await store.save();
+      return {
+        store,
+        notice: `The settings file ${problem}. It was kept as ${path.basename(backup)} and the defaults were restored.`,
+      };
+    } catch (err) {
+      return {
+        store,
+        notice: `The settings file ${problem}, and it could not be replaced (${(err as Error).message}); using the defaults for now.`,
+      };
+    }
+  }
+
+  get(): Settings {
+    return this.current;
+  }
+
+  /** Applies `patch` and persists; throws (and keeps the old settings) when the result would be invalid. */
+  async update(patch: Partial<Settings>): Promise<Settings> {
+    const result = settingsSchema.safeParse({ ...this.current, ...patch });
+    if (!result.success) throw new Error(`invalid settings: ${describeIssues(result.error)}`);
+    this.current = result.data;
+    await this.save();
+    for (const listener of this.listeners) listener(this.current);
+    return this.current;
+  }
+
+  onChange(listener: (settings: Settings) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Writes are queued so two quick updates cannot interleave; each writes the settings as they are by then. */
+  private save(): Promise<void> {
+    const write = this.writes.then(() => writeAtomically(this.file, `${JSON.stringify(this.current, null, 2)}\n`));
+    this.writes = write.catch(() => undefined);
+    return write;
+  }
+}
+
+function problemWith(text: string): string | null {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    return `was not valid JSON (${(err as Error).message})`;
+  }
+  const result = settingsSchema.safeParse(data);
+  if (result.success) return null;
+  const version = (data as { version?: unknown } | null)?.version;
+  if (version !== undefined && version !== settingsSchema.shape.version.unwrap().value) {
+    return `was written by another version of the app (settings version ${JSON.stringify(version)})`;
+  }
+  return `had invalid values (${describeIssues(result.error)})`;
+}
+
+const describeIssues = (error: z.ZodError): string =>
+  error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`)
+    .join('; ');
+
+async function writeAtomically(file: string, content: string): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await fs.open(temp, 'w', 0o600);
+    try {
+      await handle.writeFile(content, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, file);
+  } catch (err) {
+    await fs.rm(temp, { force: true });
+    throw err;
+  }
+}
