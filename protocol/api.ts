@@ -235,6 +235,11 @@ export interface HeartbeatResponse {
 
 export const claimSchema = z.strictObject({
   waitMs: z.number().int().min(0).max(LIMITS.claimWaitMsMax).optional(),
+  /**
+   * Only jobs that require all of these labels: a desktop agent whose owner paused contribution still takes
+   * the jobs pinned to it (`host:<name>`, the "This PC" target).
+   */
+  onlyLabels: z.array(labelSchema).max(8).optional(),
 });
 
 export interface Assignment {

@@ -167,11 +167,16 @@ export class ApiClient {
   }
 
   /** Long poll: resolves with an assignment, or null when `waitMs` passed with nothing to do. */
-  async claim(workerId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimResponse | null> {
+  async claim(
+    workerId: string,
+    waitMs: number,
+    signal?: AbortSignal,
+    onlyLabels?: string[],
+  ): Promise<ClaimResponse | null> {
     const result = await this.json<ClaimResponse | undefined>(
       'POST',
       `${API_PREFIX}/workers/${encodeURIComponent(workerId)}/claim`,
-      { waitMs },
+      onlyLabels ? { waitMs, onlyLabels } : { waitMs },
       signal,
     );
     return result ?? null;

@@ -38,10 +38,15 @@ export interface SchedulerMetrics {
 
 interface Waiter {
   worker: WorkerRecord;
+  fits: (job: JobRecord) => boolean;
   resolve: (result: ClaimResponse | null) => void;
 }
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
+
+/** Whether a worker may take a job: it carries every label the job needs (and, if asked, the job needs `only`). */
+const fitsWorker = (worker: WorkerRecord, only: readonly string[]) => (job: JobRecord) =>
+  labelsCover(worker.labels, job.spec.labels) && labelsCover(job.spec.labels, only);
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
@@ -162,15 +167,21 @@ export class Scheduler {
   // ---- claims ----
 
   /** Long poll: a job now if one fits, else waits up to `waitMs` for one to be submitted or requeued. */
-  async claim(workerId: string, waitMs: number, signal: AbortSignal): Promise<ClaimResponse | null> {
+  async claim(
+    workerId: string,
+    waitMs: number,
+    signal: AbortSignal,
+    onlyLabels: readonly string[] = [],
+  ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
     await this.store.updateWorker(workerId, { lastSeenAt: this.now() });
-    if (worker.reportedState === 'paused') await this.store.updateWorker(workerId, { reportedState: 'active' });
-    const immediate = await this.claimFirstFitting(worker);
+    const fits = fitsWorker(worker, onlyLabels);
+    const immediate = await this.claimFirstFitting(worker, fits);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
     return new Promise((resolve) => {
       const waiter: Waiter = {
         worker,
+        fits,
         resolve: (result) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
@@ -216,7 +227,7 @@ export class Scheduler {
       if (page.length === 0) return;
       for (const job of page) {
         for (const waiter of this.waiters) {
-          if (!labelsCover(waiter.worker.labels, job.spec.labels)) continue;
+          if (!waiter.fits(job)) continue;
           const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
           if (result === 'no_free_slot') continue;
           if (result !== 'job_taken') waiter.resolve(result);
@@ -229,7 +240,7 @@ export class Scheduler {
     }
   }
 
-  private async claimFirstFitting(worker: WorkerRecord): Promise<ClaimResponse | null> {
+  private async claimFirstFitting(worker: WorkerRecord, fits: (job: JobRecord) => boolean): Promise<ClaimResponse | null> {
     return this.store.transaction(async (tx) => {
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
@@ -237,7 +248,7 @@ export class Scheduler {
       for (;;) {
         const page = await tx.queuedJobs(after, 100);
         if (page.length === 0) return null;
-        const job = page.find((j) => labelsCover(worker.labels, j.spec.labels));
+        const job = page.find(fits);
         if (job) {
           const result = await this.leaseJob(tx, worker, job.id);
           return typeof result === 'string' ? null : result;

@@ -111,6 +111,18 @@ describe('job lifecycle over HTTP', () => {
     expect((await submitter.getJob(young.id)).state).toBe('queued');
   });
 
+  it('a claim with onlyLabels takes only jobs pinned to those labels (a paused desktop runs its own "This PC" jobs)', async () => {
+    const desk = await registerTestWorker(pool.url, pool.joinToken, { name: 'desk', labels: ['host:desk'] });
+    await desk.client.heartbeat(desk.id, 'paused');
+    const poolJob = await submitter.submitJob({ commands: ['echo pool'] });
+    const waiting = desk.client.claim(desk.id, 20_000, undefined, ['host:desk']);
+    await waitFor(() => pool.coordinator.scheduler.waitingClaims === 1, { message: 'pinned claim to wait' });
+    const mine = await submitter.submitJob({ commands: ['echo mine'], labels: ['host:desk'] });
+    expect((await waiting)?.job.id).toBe(mine.id);
+    expect((await submitter.getJob(poolJob.id)).state).toBe('queued');
+    expect((await submitter.listWorkers())[0]!.state).toBe('busy');
+  });
+
   it('lists newest first with a state filter and cursor pagination', async () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push((await submitter.submitJob({ commands: [`echo ${i}`] })).id);

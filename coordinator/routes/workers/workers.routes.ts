@@ -51,7 +51,8 @@ export function workerRoutes(services: Services): Router<AppState> {
     ctx.req.socket.setTimeout(0);
     try {
       const signal = AbortSignal.any([abort.signal, services.shutdown]);
-      const assignment = await scheduler.claim(id, inputOf(ctx, claimSchema).waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal);
+      const input = inputOf(ctx, claimSchema);
+      const assignment = await scheduler.claim(id, input.waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, input.onlyLabels);
       if (assignment) ctx.body = assignment;
       else ctx.status = 204;
     } finally {
