@@ -4,7 +4,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
@@ -112,6 +112,8 @@ export class Coordinator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
+  /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
+  private readonly silentSockets = new Set<Socket>();
 
   constructor(readonly options: CoordinatorOptions) {
     this.adminTokenFile = join(options.dataDir, 'admin.token');
@@ -251,6 +253,11 @@ export class Coordinator {
     }
 
     const server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key }) : http.createServer();
+    server.on(o.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+      this.silentSockets.add(socket);
+      socket.once('close', () => this.silentSockets.delete(socket));
+    });
+    server.on('request', (req: http.IncomingMessage) => this.silentSockets.delete(req.socket));
     server.on('request', app.callback());
     server.headersTimeout = o.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs;
     server.requestTimeout = 0;
@@ -298,6 +305,7 @@ export class Coordinator {
       // Keep-alive connections turn idle as their last response ends (long polls, event streams): close
       // each then, rather than waiting out the keep-alive timeout.
       server.closeIdleConnections();
+      for (const socket of this.silentSockets) socket.destroy();
       const reaper = setInterval(() => server.closeIdleConnections(), 20);
       await closed;
       clearInterval(reaper);

@@ -121,13 +121,14 @@ async function serve(argv: string[]): Promise<number> {
 
   let agent: { stop(options?: { graceMs?: number }): Promise<void> } | undefined;
   if (flags['with-worker']) {
-    const { Agent } = await import('../main/agent');
+    const { Agent, createConsoleLogger } = await import('../main/agent');
     const local = new Agent({
       server: coordinator.url,
       joinToken: coordinator.joinToken,
       name: `${os.hostname()}-local`,
       slots: positiveInt('worker-slots', flags['worker-slots'])!,
       workDir: join(dataDir, 'worker'),
+      logger: createConsoleLogger({ write: (line) => process.stdout.write(line), colour: Boolean(process.stdout.isTTY) }),
     });
     await local.start();
     agent = local;

@@ -16,8 +16,11 @@ function runCli(args: string[]) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+const children: ChildProcess[] = [];
+
 async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: string; adminToken: string }> {
   const child = spawn(process.execPath, [ENTRY, '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -29,7 +32,6 @@ async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: st
 }
 
 describe('node coordinator', () => {
-  const children: ChildProcess[] = [];
   const dirs: string[] = [];
   afterEach(async () => {
     for (const child of children.splice(0)) child.kill('SIGKILL');
@@ -43,7 +45,6 @@ describe('node coordinator', () => {
     const dataDir = await makeTempDir();
     dirs.push(dataDir);
     const first = await startCli(dataDir);
-    children.push(first.child);
     const submitter = new ApiClient({ baseUrl: first.url, token: first.adminToken });
     const joinToken = (await readFile(join(dataDir, 'join.token'), 'utf8')).trim();
     const worker = await registerTestWorker(first.url, joinToken);
@@ -61,7 +62,6 @@ describe('node coordinator', () => {
     await new Promise((resolve) => first.child.once('exit', resolve));
 
     const second = await startCli(dataDir);
-    children.push(second.child);
     expect(second.adminToken).toBe(first.adminToken);
     const after = new ApiClient({ baseUrl: second.url, token: second.adminToken });
     const doneAfter = await after.getJob(done.id);
@@ -81,7 +81,6 @@ describe('node coordinator', () => {
     const dataDir = await makeTempDir();
     dirs.push(dataDir);
     const server = await startCli(dataDir);
-    children.push(server.child);
     const created = runCli(['token', 'create', '--name', 'alice', '--data-dir', dataDir]);
     expect(created.code).toBe(0);
     const token = created.stdout.trim();

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobEvent } from '../../protocol/api';
@@ -170,5 +171,19 @@ describe('serving', () => {
       await pool.stop();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('stopping with a silent client', () => {
+  it('drops a connection that never sent a request instead of waiting for it', async () => {
+    const pool = await startTestCoordinator();
+    const { port } = new URL(pool.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const started = performance.now();
+    await pool.stop();
+    await closed;
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 });

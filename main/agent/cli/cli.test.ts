@@ -1,0 +1,190 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../../protocol/client';
+import { startTestCoordinator, type TestCoordinator } from '../../../test/pool';
+import { waitFor } from '../../../test/wait';
+import { makeZip } from '../../../test/zips';
+import { AgentFleet, readZip, waitForJob } from '../test-support';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = (name: 'worker' | 'submit') => path.join(repo, 'bin', `${name}.js`);
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Launched {
+  child: ChildProcess;
+  finished: Promise<Finished>;
+  /** stdout so far */
+  output(): string;
+}
+
+/** A CLI as a real child process, with only the environment we give it. */
+function launch(name: 'worker' | 'submit', args: string[], env: Record<string, string> = {}): Launched {
+  const child = spawn(process.execPath, [bin(name), ...args], {
+    cwd: repo,
+    env: { PATH: process.env.PATH!, HOME: os.homedir(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const finished = new Promise<Finished>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, finished, output: () => stdout };
+}
+
+const run = (name: 'worker' | 'submit', args: string[], env?: Record<string, string>) => launch(name, args, env).finished;
+
+function expectCleanFailure(result: Finished, message: RegExp): void {
+  expect(result.code).toBe(2);
+  expect(result.stderr).toMatch(message);
+  expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+}
+
+describe('command lines without a pool', () => {
+  it('--help lists every flag with its environment variable', async () => {
+    const worker = await run('worker', ['--help']);
+    expect(worker.code).toBe(0);
+    expect(worker.stdout).toMatch(/Usage: npm run worker/);
+    expect(worker.stdout).toMatch(/--join-token TOKEN .*env CMDX_JOIN_TOKEN/);
+    const submit = await run('submit', ['--help']);
+    expect(submit.code).toBe(0);
+    expect(submit.stdout).toMatch(/--zip FILE .*env CMDX_ZIP/);
+    expect(submit.stdout).toMatch(/--detach/);
+  });
+
+  it('bad flags and bad input (from flags or environment variables) exit 2 with a message, never a stack', async () => {
+    const nowhere = ['--server', 'http://127.0.0.1:9', '--token', 't'];
+    const fromEnv = { CMDX_SERVER: 'http://127.0.0.1:9', CMDX_TOKEN: 't' };
+    const cases: [ReturnType<typeof run>, RegExp][] = [
+      [run('worker', ['--bogus']), /unknown flag --bogus/],
+      [run('worker', ['--join-token', 't']), /--server is required/],
+      [run('worker', ['--server', 'http://127.0.0.1:9', '--join-token', 't', '--labels', 'bad label']), /label "bad label"/],
+      [run('submit', nowhere), /give at least one command/],
+      [run('submit', [...nowhere, '--zip', '/nonexistent.zip', 'ls']), /--zip \/nonexistent\.zip: no such file/],
+      [run('submit', [...nowhere, '--env', 'NOEQUALS', 'ls']), /NAME=VALUE/],
+      // every flag also comes from its environment variable
+      [run('submit', ['echo hi'], fromEnv), /could not submit the job: cannot reach http:\/\/127\.0\.0\.1:9/],
+      [run('submit', ['echo hi'], { ...fromEnv, CMDX_TIMEOUT: '0' }), /the job is not valid: timeoutSec/],
+    ];
+    for (const [result, message] of cases) expectCleanFailure(await result, message);
+  });
+});
+
+describe('command lines on a real pool', () => {
+  let pool: TestCoordinator;
+  let admin: ApiClient;
+  const fleet = new AgentFleet();
+  let scratch: string;
+  const submit = (args: string[], env?: Record<string, string>) =>
+    launch('submit', ['--server', pool.url, '--token', pool.adminToken, ...args], env);
+
+  beforeAll(async () => {
+    pool = await startTestCoordinator({ leaseTtlSec: 5, heartbeatIntervalSec: 0.2 });
+    admin = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
+    await fleet.start({ server: pool.url, joinToken: pool.joinToken, name: 'in-process', killGraceMs: 500 });
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'cmdx-cli-'));
+  });
+  afterAll(async () => {
+    await fleet.stopAll();
+    await pool.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it("streams stdout and stderr apart and exits with the job's exit code", async () => {
+    const ok = await submit(['echo out', 'echo err >&2']).finished;
+    expect(ok).toMatchObject({ code: 0, stdout: 'out\n', stderr: 'err\n' });
+    const failed = await submit(['echo before', 'exit 3', 'echo never']).finished;
+    expect(failed.code).toBe(3);
+    expect(failed.stdout).toBe('before\n');
+    expect(failed.stderr).toMatch(/failed: exit code 3/);
+  });
+
+  it('exits 124 when the job times out', async () => {
+    const result = await submit(['--timeout', '1', 'sleep 30']).finished;
+    expect(result.code).toBe(124);
+    expect(result.stderr).toMatch(/timed out/);
+  });
+
+  it('sends a folder (zipped on the fly), passes --env values with commas, and brings back --output files', async () => {
+    const folder = path.join(scratch, 'project');
+    await mkdir(path.join(folder, 'src'), { recursive: true });
+    await writeFile(path.join(folder, 'src', 'input.txt'), 'from the folder\n');
+    const artifacts = path.join(scratch, 'artifacts.zip');
+    const result = await submit([
+      '--dir', folder,
+      '--env', 'GREETING=hello,world',
+      '--output', 'result.txt',
+      '--artifacts', artifacts,
+      'cat src/input.txt',
+      'echo "$GREETING" > result.txt',
+    ]).finished;
+    expect(result).toMatchObject({ code: 0, stdout: 'from the folder\n' });
+    expect(result.stderr).toMatch(/saved the artifacts/);
+    expect(await readZip(await readFile(artifacts))).toEqual({ 'result.txt': 'hello,world\n' });
+  });
+
+  it('--detach prints the job id and returns', async () => {
+    const result = await submit(['--detach', 'echo detached']).finished;
+    expect(result.code).toBe(0);
+    const id = result.stdout.trim();
+    expect(id).toMatch(/^job_/);
+    expect((await waitForJob(admin, id)).state).toBe('succeeded');
+  });
+
+  it('Ctrl-C cancels the job and exits 130', async () => {
+    const submitting = submit(['echo started; sleep 30']);
+    await waitFor(() => submitting.output().includes('started'), { message: 'the job to start' });
+    submitting.child.kill('SIGINT');
+    const result = await submitting.finished;
+    expect(result.code).toBe(130);
+    const [job] = (await admin.listJobs({ limit: 1 })).jobs;
+    expect((await waitForJob(admin, job!.id)).state).toBe('cancelled');
+  });
+
+  it.runIf(spawnSync('script', ['--version']).status === 0)('shows upload progress when stderr is a terminal', async () => {
+    const big = path.join(scratch, 'big.zip');
+    const random = Buffer.from(Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 2654435761) >>> 24));
+    await writeFile(big, await makeZip([{ name: 'noise.bin', data: random, compress: false }]));
+    const command = [process.execPath, bin('submit'), '--server', pool.url, '--token', pool.adminToken, '--zip', big, 'ls -l noise.bin']
+      .map((a) => `'${a}'`)
+      .join(' ');
+    // `script` gives the command a pseudo-terminal: stdout and stderr both arrive here, merged. Asynchronously:
+    // the pool runs in this process.
+    const terminal = spawn('script', ['-qec', command, '/dev/null'], { cwd: repo, env: { PATH: process.env.PATH!, HOME: os.homedir() } });
+    let output = '';
+    terminal.stdout.on('data', (d: Buffer) => (output += d));
+    const status = await new Promise((resolve) => terminal.on('close', resolve));
+    const result = { status, stdout: output };
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/uploading 3\.0 \/ 3\.0 MiB \(100%\)/);
+    expect(result.stdout).toMatch(/noise\.bin/);
+  });
+
+  it('the headless worker runs jobs and leaves the pool on SIGTERM', async () => {
+    const workDir = path.join(scratch, 'worker');
+    const worker = launch('worker', ['--name', 'headless', '--labels', 'cli'], {
+      CMDX_SERVER: pool.url,
+      CMDX_JOIN_TOKEN: pool.joinToken,
+      CMDX_WORK_DIR: workDir,
+    });
+    await waitFor(async () => (await admin.listWorkers()).some((w) => w.name === 'headless'), { message: 'the worker to join' });
+    const job = await admin.submitJob({ commands: ['echo on the headless worker'], labels: ['cli'] });
+    const done = await waitForJob(admin, job.id);
+    expect(done).toMatchObject({ state: 'succeeded', workerName: 'headless' });
+    worker.child.kill('SIGTERM');
+    const result = await worker.finished;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/\[\d{4}-\d\d-\d\dT[\d:.]+Z\] \[INFO\] registered as worker/);
+    expect(result.stdout).toMatch(/\[INFO\] stopped/);
+    expect((await admin.listWorkers()).map((w) => w.name)).toEqual(['in-process']);
+  });
+});

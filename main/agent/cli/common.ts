@@ -1,0 +1,54 @@
+// What the agent's command lines share: one way to end (exit codes, messages without stack traces) and the
+// package version they report.
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../../../protocol/cli';
+
+/** Usage errors and refused input: exit 2. */
+export const EXIT_USAGE = 2;
+
+/** Runs `main`, prints a failure as one line (never a stack) and exits with its code. */
+export function runMain(main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => exit(code),
+    (err: unknown) => {
+      if (err instanceof UsageError) {
+        process.stderr.write(`error: ${err.message}\n`);
+        exit(EXIT_USAGE);
+      } else {
+        process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+        exit(1);
+      }
+    },
+  );
+}
+
+/** Exits once stdout and stderr have drained (process.exit alone may cut piped output short). */
+function exit(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
+export function packageVersion(): string | undefined {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version;
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseServerUrl(raw: string | undefined, flag = '--server'): string {
+  if (!raw) throw new UsageError(`${flag} is required: the coordinator's URL, e.g. http://pool-host:8080`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`${flag} "${raw}" is not a URL; give one like http://pool-host:8080`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http:// or https:// URL`);
+  return raw.replace(/\/+$/, '');
+}

@@ -1,0 +1,235 @@
+// `npm run submit`: sends a job (a ZIP or a folder, and commands), streams its output live (stdout to
+// stdout, stderr to stderr) and exits with the job's exit code, so scripts and CI can use it like a local
+// command. Ctrl-C cancels the job. Exit codes: the job's own; failed without one → 1; timed out → 124;
+// cancelled → 130; could not submit or bad input → 2.
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { API_PREFIX, isTerminal, jobSpecSchema, type Job, type JobSpec, type JobState, type StateEvent } from '../../../protocol/api';
+import { ApiClient, ApiError } from '../../../protocol/client';
+import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
+import { zipMatchingFiles } from '../artifacts';
+import { backoffDelay, isTransient } from '../timing';
+import { parseServerUrl, runMain } from './common';
+import { submitWithBundle } from './upload';
+
+const submitFlags = {
+  server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
+  token: { type: 'string', env: 'CMDX_TOKEN', placeholder: 'TOKEN', description: 'your submit (or admin) token' },
+  zip: { type: 'string', env: 'CMDX_ZIP', placeholder: 'FILE', description: 'a ZIP extracted into the folder the commands run in' },
+  dir: { type: 'string', env: 'CMDX_DIR', placeholder: 'DIR', description: 'a folder, zipped on the fly (instead of --zip)' },
+  label: { type: 'list', env: 'CMDX_LABELS', placeholder: 'L', description: 'a label the worker must have (repeat, or comma-separate)' },
+  timeout: { type: 'number', env: 'CMDX_TIMEOUT', placeholder: 'SEC', description: 'seconds before the job is killed (default: the pool default)' },
+  name: { type: 'string', env: 'CMDX_JOB_NAME', placeholder: 'NAME', description: 'job name shown in the pool (default: the first command)' },
+  priority: { type: 'number', env: 'CMDX_PRIORITY', placeholder: 'P', description: 'higher runs first, -1000 to 1000 (default 0)' },
+  'max-attempts': { type: 'number', env: 'CMDX_MAX_ATTEMPTS', placeholder: 'N', description: 'tries when workers are lost (default: the pool default)' },
+  output: { type: 'list', env: 'CMDX_OUTPUTS', placeholder: 'GLOB', description: 'files to bring back, relative to the job folder (repeat)' },
+  artifacts: { type: 'string', env: 'CMDX_ARTIFACTS', placeholder: 'FILE', description: 'save the --output files as this ZIP when the job ends' },
+  env: { type: 'list', env: 'CMDX_ENV', placeholder: 'K=V', description: 'an environment variable for the commands (repeat)' },
+  shell: { type: 'string', env: 'CMDX_SHELL', placeholder: 'SHELL', description: 'run the commands with this shell, e.g. bash (default: sh / cmd.exe)' },
+  'continue-on-error': { type: 'boolean', env: 'CMDX_CONTINUE_ON_ERROR', description: 'run every command even after one fails' },
+  detach: { type: 'boolean', env: 'CMDX_DETACH', description: 'print the job id and return at once' },
+} satisfies FlagTable;
+
+const USAGE = 'npm run submit -- --server URL --token TOKEN [--zip FILE | --dir DIR] [options] "command 1" "command 2" ...';
+const FOOTER = `
+The commands run in order in the job's folder on a worker; the output streams here live. The exit code is the
+job's: its failing command's code, 1 if it failed without one, 124 if it timed out, 130 if cancelled (Ctrl-C
+cancels it), 2 if it could not be submitted.`;
+
+const EXIT_TIMED_OUT = 124;
+const EXIT_CANCELLED = 130;
+const PROGRESS_MIN_BYTES = 1024 * 1024;
+
+/** The exit code of this command for a job that ended in `state`. */
+function exitCodeFor(state: JobState, exitCode: number | null): number {
+  switch (state) {
+    case 'succeeded':
+      return 0;
+    case 'timed_out':
+      return EXIT_TIMED_OUT;
+    case 'cancelled':
+      return EXIT_CANCELLED;
+    default: {
+      // A process exit code is one byte; a failure must not wrap around to 0.
+      const code = (exitCode ?? 1) & 0xff;
+      return code === 0 ? 1 : code;
+    }
+  }
+}
+
+/** `--env A=1 --env B=x,y`: the flag parser splits on commas, so a piece without `=` belongs to the one before. */
+function parseEnv(pieces: readonly string[]): Record<string, string> {
+  const pairs: string[] = [];
+  for (const piece of pieces) {
+    if (piece.includes('=') || pairs.length === 0) pairs.push(piece);
+    else pairs[pairs.length - 1] += `,${piece}`;
+  }
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--env expects NAME=VALUE, got "${pair}"`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+function progressLine(sent: number, total: number): string {
+  const mib = (n: number) => (n / 1024 ** 2).toFixed(1);
+  return `uploading ${mib(sent)} / ${mib(total)} MiB (${Math.floor((sent / total) * 100)}%)`;
+}
+
+function note(message: string): void {
+  process.stderr.write(`cmdx: ${message}\n`);
+}
+
+async function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  if (!stream.write(text)) await once(stream, 'drain');
+}
+
+function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>>['flags'], commands: string[]): JobSpec {
+  const spec: JobSpec = { commands };
+  if (flags.name) spec.name = flags.name;
+  if (flags.shell) spec.shell = flags.shell;
+  if (flags.env?.length) spec.env = parseEnv(flags.env);
+  if (flags.timeout !== undefined) spec.timeoutSec = flags.timeout;
+  if (flags.label?.length) spec.labels = flags.label;
+  if (flags.priority !== undefined) spec.priority = flags.priority;
+  if (flags['max-attempts'] !== undefined) spec.maxAttempts = flags['max-attempts'];
+  if (flags.output?.length) spec.outputs = flags.output;
+  if (flags['continue-on-error']) spec.continueOnError = true;
+  const checked = jobSpecSchema.safeParse(spec);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
+    throw new UsageError(`the job is not valid: ${where}${issue.message}`);
+  }
+  return checked.data;
+}
+
+async function requireFile(flag: string, file: string, kind: 'file' | 'folder'): Promise<string> {
+  const info = await stat(file).catch(() => null);
+  if (!info || (kind === 'file' ? !info.isFile() : !info.isDirectory())) throw new UsageError(`--${flag} ${file}: no such ${kind}`);
+  return path.resolve(file);
+}
+
+/** Streams the job's output here until it ends, reconnecting (without repeats) when the connection drops. */
+async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
+  let afterId = 0;
+  let failures = 0;
+  for (;;) {
+    try {
+      for await (const event of client.events(jobId, { afterId })) {
+        afterId = event.id;
+        failures = 0;
+        if (event.type === 'output') await write(event.data.stream === 'stdout' ? process.stdout : process.stderr, event.data.text);
+        else if (event.type === 'truncated') note(event.data.message);
+        else if (event.type === 'state') {
+          if (event.data.state === 'queued' && event.data.attempt > 0) {
+            note(`attempt ${event.data.attempt} did not finish (its worker was lost or gave it back); the job is queued again`);
+          }
+          if (isTerminal(event.data.state)) return event.data;
+        }
+      }
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      if (failures === 0) note(`lost the connection to the coordinator (${(err as Error).message}); reconnecting`);
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(failures++, { baseMs: 250, maxMs: 5000 })));
+    }
+  }
+}
+
+async function saveArtifacts(client: ApiClient, job: Job, file: string): Promise<void> {
+  if (!job.hasArtifacts) {
+    note('the job brought back no artifacts (no file matched --output)');
+    return;
+  }
+  const response = await client.request(`${API_PREFIX}/jobs/${encodeURIComponent(job.id)}/artifacts`);
+  await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(file));
+  note(`saved the artifacts to ${file}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { flags, positionals: commands, help } = parseCommandLine(submitFlags, argv, process.env);
+  if (help) {
+    console.log(helpText(USAGE, submitFlags, FOOTER));
+    return 0;
+  }
+  const server = parseServerUrl(flags.server);
+  if (!flags.token) throw new UsageError('--token is required: a submit or admin token of the pool');
+  if (commands.length === 0) throw new UsageError('give at least one command, e.g. "make test" (see --help)');
+  if (flags.zip && flags.dir) throw new UsageError('give --zip or --dir, not both');
+  const spec = buildSpec(flags, commands);
+  const zip = flags.zip ? await requireFile('zip', flags.zip, 'file') : undefined;
+  const dir = flags.dir ? await requireFile('dir', flags.dir, 'folder') : undefined;
+  const client = new ApiClient({ baseUrl: server, token: flags.token });
+
+  let job: Job | undefined;
+  const upload = new AbortController();
+  let interrupts = 0;
+  process.on('SIGINT', () => {
+    if (++interrupts > 1 || !job) {
+      upload.abort();
+      process.exit(EXIT_CANCELLED);
+    }
+    const id = job.id;
+    note(`cancelling job ${id}`);
+    client.cancelJob(id).then(
+      () => process.exit(EXIT_CANCELLED),
+      (err: Error) => {
+        note(`could not cancel job ${id}: ${err.message}`);
+        process.exit(EXIT_CANCELLED);
+      },
+    );
+  });
+
+  const temp = dir ? await mkdtemp(path.join(os.tmpdir(), 'cmdx-submit-')) : undefined;
+  try {
+    let bundle = zip;
+    if (dir && temp) {
+      bundle = path.join(temp, 'bundle.zip');
+      if (!(await zipMatchingFiles(dir, ['**'], bundle))) throw new UsageError(`--dir ${dir} has no files to send`);
+    }
+    const showProgress = Boolean(process.stderr.isTTY) && bundle !== undefined && (await stat(bundle)).size >= PROGRESS_MIN_BYTES;
+    let shownAt = 0;
+    job = bundle
+      ? await submitWithBundle(client, spec, bundle, {
+          signal: upload.signal,
+          ...(showProgress
+            ? {
+                onProgress: (sent, total) => {
+                  if (sent < total && Date.now() - shownAt < 100) return;
+                  shownAt = Date.now();
+                  process.stderr.write(`\r${progressLine(sent, total)}${sent === total ? '\n' : ''}`);
+                },
+              }
+            : {}),
+        })
+      : await client.submitJob(spec);
+  } catch (err) {
+    if (err instanceof ApiError) throw new UsageError(`could not submit the job: ${err.message}`);
+    throw err;
+  } finally {
+    if (temp) await rm(temp, { recursive: true, force: true });
+  }
+
+  if (flags.detach) {
+    process.stdout.write(`${job.id}\n`);
+    return 0;
+  }
+  if (process.stderr.isTTY) note(`job ${job.id} submitted; Ctrl-C cancels it`);
+  const end = await follow(client, job.id);
+  if (end.state !== 'succeeded') {
+    const why = end.error ?? (end.exitCode !== null ? `exit code ${end.exitCode}` : end.reason ?? end.state);
+    note(`job ${job.id} ${end.state.replace('_', ' ')}: ${why}`);
+  }
+  if (flags.artifacts) await saveArtifacts(client, await client.getJob(job.id), path.resolve(flags.artifacts));
+  return exitCodeFor(end.state, end.exitCode);
+}
+
+runMain(main);

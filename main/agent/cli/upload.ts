@@ -1,0 +1,62 @@
+// Submits a job with its ZIP as multipart/form-data written by hand, so the file streams from disk (never
+// whole in memory) and the caller can follow the bytes as they go.
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { API_PREFIX, type Job, type JobSpec } from '../../../protocol/api';
+import type { ApiClient } from '../../../protocol/client';
+
+export type UploadProgress = (sentBytes: number, totalBytes: number) => void;
+
+export async function submitWithBundle(
+  client: ApiClient,
+  spec: JobSpec,
+  zipFile: string,
+  options: { onProgress?: UploadProgress; signal?: AbortSignal } = {},
+): Promise<Job> {
+  const boundary = `----cmdx${randomBytes(16).toString('hex')}`;
+  const head = Buffer.from(
+    // A part with a Content-Type counts as a file to the coordinator's multipart parser: the spec has none.
+    `--${boundary}\r\nContent-Disposition: form-data; name="spec"\r\n\r\n` +
+      `${JSON.stringify(spec)}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="bundle"; filename="bundle.zip"\r\nContent-Type: application/zip\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const fileBytes = (await stat(zipFile)).size;
+  const total = head.length + fileBytes + tail.length;
+  const { onProgress } = options;
+
+  async function* body(): AsyncGenerator<Uint8Array> {
+    let sent = head.length;
+    yield head;
+    for await (const chunk of createReadStream(zipFile, { highWaterMark: 256 * 1024 })) {
+      sent += (chunk as Buffer).length;
+      onProgress?.(sent, total);
+      yield chunk as Buffer;
+    }
+    yield tail;
+    onProgress?.(total, total);
+  }
+
+  const chunks = body();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    async cancel() {
+      await chunks.return(undefined);
+    },
+  });
+  // A streamed body must say so (`duplex`), which not every RequestInit typing knows yet.
+  const init: RequestInit & { duplex: 'half' } = {
+    method: 'POST',
+    body: stream,
+    duplex: 'half',
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(total) },
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const response = await client.request(`${API_PREFIX}/jobs`, init);
+  return ((await response.json()) as { job: Job }).job;
+}

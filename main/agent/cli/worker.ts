@@ -1,0 +1,128 @@
+// `npm run worker`: the agent without Electron, for build servers and spare boxes.
+// Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for bad flags or a refused join token, 1 otherwise.
+import os from 'node:os';
+import path from 'node:path';
+import { labelSchema } from '../../../protocol/api';
+import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
+import { Agent, RegistrationRefusedError } from '../index';
+import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
+import { packageVersion, parseServerUrl, runMain } from './common';
+
+const DEFAULT_WORK_DIR = '~/.cmd-executor/worker';
+
+const workerFlags = {
+  server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
+  'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', placeholder: 'TOKEN', description: "the pool's join token" },
+  name: { type: 'string', env: 'CMDX_NAME', placeholder: 'NAME', description: 'name shown in the pool (default: the host name)' },
+  labels: {
+    type: 'list',
+    env: 'CMDX_LABELS',
+    placeholder: 'A,B',
+    description: 'labels jobs may require; host:<name> is always added',
+  },
+  slots: { type: 'number', env: 'CMDX_SLOTS', placeholder: 'N', default: 1, description: 'jobs run at once' },
+  'work-dir': {
+    type: 'string',
+    env: 'CMDX_WORK_DIR',
+    placeholder: 'DIR',
+    default: DEFAULT_WORK_DIR,
+    description: 'identity, bundle cache and job workspaces',
+  },
+  'keep-workspaces': { type: 'boolean', env: 'CMDX_KEEP_WORKSPACES', description: "keep each job's folder after it ends (debugging)" },
+  'kill-grace': {
+    type: 'number',
+    env: 'CMDX_KILL_GRACE',
+    placeholder: 'SEC',
+    default: 10,
+    description: 'seconds between the polite signal and the hard kill of a job',
+  },
+  'stop-grace': {
+    type: 'number',
+    env: 'CMDX_STOP_GRACE',
+    placeholder: 'SEC',
+    default: 30,
+    description: 'on SIGINT/SIGTERM, seconds running jobs get to finish before they go back to the queue',
+  },
+  'log-level': { type: 'string', env: 'CMDX_LOG_LEVEL', placeholder: 'LEVEL', default: 'info', description: 'debug, info, warn or error' },
+} satisfies FlagTable;
+
+const USAGE = 'npm run worker -- --server URL --join-token TOKEN [options]';
+const FOOTER = `
+Runs jobs of the pool on this machine until SIGINT/SIGTERM (Ctrl-C), then lets running jobs finish within
+--stop-grace, hands the rest back to the queue and leaves the pool. A second Ctrl-C hands them back at once.`;
+
+function resolveHome(dir: string): string {
+  return path.resolve(dir === '~' || dir.startsWith('~/') ? path.join(os.homedir(), dir.slice(1)) : dir);
+}
+
+function seconds(flag: string, value: number | undefined): number {
+  if (value === undefined || !Number.isFinite(value) || value < 0) throw new UsageError(`--${flag} expects seconds (0 or more)`);
+  return value * 1000;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { flags, positionals, help } = parseCommandLine(workerFlags, argv, process.env);
+  if (help) {
+    console.log(helpText(USAGE, workerFlags, FOOTER));
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
+  const server = parseServerUrl(flags.server);
+  if (!flags['join-token']) throw new UsageError("--join-token is required: the pool's join token (the coordinator prints where it is)");
+  const slots = flags.slots!;
+  if (!Number.isInteger(slots) || slots < 1 || slots > 256) throw new UsageError('--slots expects a whole number from 1 to 256');
+  for (const label of flags.labels ?? []) {
+    const checked = labelSchema.safeParse(label);
+    if (!checked.success) throw new UsageError(`label "${label}": ${checked.error.issues[0]!.message}`);
+  }
+  const level = flags['log-level'] as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level expects one of ${LOG_LEVELS.join(', ')}`);
+  const killGraceMs = seconds('kill-grace', flags['kill-grace']);
+  const stopGraceMs = seconds('stop-grace', flags['stop-grace']);
+
+  const logger = createConsoleLogger({
+    write: (line) => process.stdout.write(line),
+    colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+    level,
+  });
+  const agent = new Agent({
+    server,
+    joinToken: flags['join-token'],
+    ...(flags.name ? { name: flags.name } : {}),
+    labels: flags.labels ?? [],
+    slots,
+    workDir: resolveHome(flags['work-dir']!),
+    logger,
+    killGraceMs,
+    keepWorkspaces: flags['keep-workspaces'] ?? false,
+    version: packageVersion(),
+  });
+
+  let signals = 0;
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals === 1) {
+        logger.info(`${signal}: stopping (again to hand running jobs back at once)`);
+        void agent.stop({ graceMs: stopGraceMs }).then(resolve);
+      } else {
+        logger.warn(`${signal} again: handing running jobs back now`);
+        void agent.vacate();
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+
+  try {
+    await agent.start();
+  } catch (err) {
+    if (err instanceof RegistrationRefusedError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (signals === 0) logger.info(`worker ready: ${agent.status().name} takes jobs from ${server}`, { slots });
+  await stopped;
+  return 0;
+}
+
+runMain(main);

@@ -1,0 +1,534 @@
+// The worker agent: registers with the coordinator, heartbeats, claims jobs with the long poll and runs up
+// to `slots` of them at once. Pure Node: the desktop app embeds it, `npm run worker` runs it headless, and
+// `node coordinator --with-worker` runs it beside the coordinator.
+import { EventEmitter } from 'node:events';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ClaimResponse, HeartbeatResponse, LeaseDirective, ReportedWorkerState } from '../../protocol/api';
+import { ApiClient, ApiError } from '../../protocol/client';
+import { hostLabel } from '../../protocol/host-label';
+import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';
+import { IdentityFile, type SavedIdentity } from './identity';
+import { JobExecution, type JobPhase } from './job';
+import { silentLogger, type AgentLogger } from './logger';
+import { DEFAULT_MAX_BUFFER_BYTES } from './output';
+import { Alarm, backoffDelay, isTransient, settlesWithin, type BackoffOptions } from './timing';
+import { DEFAULT_ZIP_LIMITS, type ZipLimits } from './zip';
+
+export { createConsoleLogger, type AgentLogger } from './logger';
+/** The label every agent carries (`host:<name>`), so a job can be pinned to one PC ("This PC"). */
+export { hostLabel };
+
+export interface AgentOptions {
+  server: string;
+  joinToken: string;
+  /** Shown in the pool; default the host name. */
+  name?: string;
+  labels?: string[];
+  /** Jobs at once; default 1. */
+  slots?: number;
+  /** Holds state/ (worker.json: id + token, mode 0600), cache/ (ZIPs by SHA-256) and jobs/ (workspaces). */
+  workDir: string;
+  logger?: AgentLogger;
+  /** Between the polite signal and the hard kill of a job's process tree; default 10000. */
+  killGraceMs?: number;
+  /** Keep each job's workspace after it ends (debugging). */
+  keepWorkspaces?: boolean;
+  cacheMaxBytes?: number;
+  /** Output held per job while the coordinator is slow; past it output is dropped with a marker. */
+  maxOutputBufferBytes?: number;
+  /** Long-poll length of a claim; default 25000 (the coordinator allows up to 30000). */
+  claimWaitMs?: number;
+  /** Retry delays while the coordinator is unreachable (jittered, doubling from baseMs up to maxMs). */
+  backoff?: BackoffOptions;
+  /** How long output may wait before it is sent; default 100. */
+  outputFlushMs?: number;
+  /** How long stop() waits for results to reach an unreachable coordinator before it gives up; default 10000. */
+  deliveryGraceMs?: number;
+  zipLimits?: ZipLimits;
+  /** Reported at registration (the package version). */
+  version?: string;
+}
+
+export type AgentState = 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
+
+export interface AgentJobStatus {
+  id: string;
+  name: string;
+  state: JobPhase;
+  leaseId: string;
+}
+
+export interface AgentStatus {
+  state: AgentState;
+  workerId: string | null;
+  name: string;
+  jobs: AgentJobStatus[];
+  connected: boolean;
+}
+
+/** The coordinator does not know this worker (or its token) any more. */
+const identityRejected = (err: unknown): boolean =>
+  err instanceof ApiError && (err.status === 401 || err.status === 403 || err.status === 404);
+
+/** Registration failed for a reason retrying will not fix (a wrong join token, a bad label). */
+export class RegistrationRefusedError extends Error {
+  override name = 'RegistrationRefusedError';
+}
+
+type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000 };
+const DEFAULT_KILL_GRACE_MS = 10_000;
+const DEFAULT_DELIVERY_GRACE_MS = 10_000;
+
+export class Agent extends EventEmitter {
+  private readonly logger: AgentLogger;
+  private readonly name: string;
+  private readonly labels: string[];
+  private readonly slots: number;
+  private readonly server: string;
+  private readonly backoff: BackoffOptions;
+  private readonly killGraceMs: number;
+  private readonly dirs: { state: string; cache: string; jobs: string };
+  private readonly identityFile: IdentityFile;
+  private readonly client: ApiClient;
+  private readonly cache: BundleCache;
+  private readonly jobs = new Map<string, JobExecution>();
+  private readonly heartbeatAlarm = new Alarm();
+  private readonly claimAlarm = new Alarm();
+  private phase: Phase = 'new';
+  private workerId: string | null = null;
+  private connected = false;
+  private paused = false;
+  private suspended = false;
+  private heartbeatMs = 10_000;
+  private beatRequested = false;
+  private claimAbort: AbortController | null = null;
+  private reconnecting: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private loops: Promise<void>[] = [];
+  private lastStatus = '';
+
+  constructor(private readonly options: AgentOptions) {
+    super();
+    this.logger = options.logger ?? silentLogger;
+    this.name = options.name?.trim() || os.hostname();
+    this.labels = [...new Set([...(options.labels ?? []), hostLabel(this.name)])];
+    this.slots = options.slots ?? 1;
+    this.server = options.server.replace(/\/+$/, '');
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.dirs = {
+      state: path.join(options.workDir, 'state'),
+      cache: path.join(options.workDir, 'cache'),
+      jobs: path.join(options.workDir, 'jobs'),
+    };
+    this.identityFile = new IdentityFile(this.dirs.state);
+    this.client = new ApiClient({ baseUrl: this.server });
+    this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
+  }
+
+  // ---- life cycle ----
+
+  /**
+   * Registers (or reuses the saved identity), then heartbeats and claims in the background. Waits for the
+   * coordinator while it is unreachable; rejects when it refuses the join token.
+   */
+  async start(): Promise<void> {
+    if (this.phase !== 'new') throw new Error('an agent starts only once');
+    this.phase = 'starting';
+    this.emitStatus();
+    await mkdir(this.dirs.state, { recursive: true, mode: 0o700 });
+    await mkdir(this.dirs.cache, { recursive: true });
+    await mkdir(this.dirs.jobs, { recursive: true });
+    // Workspaces left by a crash belong to leases the coordinator has long given away.
+    for (const leftover of await readdir(this.dirs.jobs)) await rm(path.join(this.dirs.jobs, leftover), { recursive: true, force: true });
+    try {
+      await this.connect();
+    } catch (err) {
+      this.phase = 'stopped';
+      this.emitStatus();
+      throw err;
+    }
+    if (this.phase !== 'starting') return; // stop() came first
+    this.phase = 'running';
+    this.emitStatus();
+    this.loops = [this.heartbeatLoop(), this.claimLoop()];
+  }
+
+  /**
+   * Stops claiming, lets running jobs finish within `graceMs` (frozen ones cannot, so they go back at once),
+   * hands back the rest, and deregisters.
+   */
+  stop({ graceMs = 30_000 }: { graceMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.shutDown(graceMs);
+    return this.stopping;
+  }
+
+  private async shutDown(graceMs: number): Promise<void> {
+    if (this.phase === 'new' || this.phase === 'stopped') {
+      this.phase = 'stopped';
+      this.emitStatus();
+      return;
+    }
+    this.logger.info(this.jobs.size > 0 ? `stopping: waiting up to ${graceMs} ms for ${this.jobs.size} job(s)` : 'stopping');
+    this.phase = 'stopping';
+    this.claimAbort?.abort();
+    this.claimAlarm.wake();
+    this.heartbeatAlarm.wake();
+    this.emitStatus();
+    const allDone = () => Promise.all([...this.jobs.values()].map((job) => job.done));
+    if (this.jobs.size > 0 && (this.suspended || !(await settlesWithin(allDone(), graceMs)))) {
+      for (const job of this.jobs.values()) void job.stop('shutdown');
+    }
+    // Killing takes up to the kill grace; then the results and hand-backs get their own grace to arrive.
+    if (!(await settlesWithin(allDone(), this.killGraceMs + (this.options.deliveryGraceMs ?? DEFAULT_DELIVERY_GRACE_MS)))) {
+      this.logger.warn('the coordinator did not take the last results in time; giving up on them');
+      for (const job of this.jobs.values()) job.abandon();
+      await allDone();
+    }
+    await this.deregister();
+    this.phase = 'stopped';
+    this.heartbeatAlarm.wake();
+    this.claimAlarm.wake();
+    await Promise.all(this.loops);
+    this.emitStatus();
+    this.logger.info('stopped');
+  }
+
+  private async deregister(): Promise<void> {
+    if (!this.workerId) return;
+    const gone = this.client.deregisterWorker(this.workerId).then(
+      () => true,
+      (err: Error) => {
+        // Unknown to the coordinator already: nothing left to undo.
+        if (identityRejected(err)) return true;
+        this.logger.warn(`could not deregister (${err.message}); the saved identity is kept for the next start`);
+        return false;
+      },
+    );
+    if ((await settlesWithin(gone, 5000)) && (await gone)) await this.identityFile.forget();
+  }
+
+  /** A getter, so the compiler does not assume the phase stayed what it was before an await. */
+  private get hasStopped(): boolean {
+    return this.phase === 'stopped';
+  }
+
+  // ---- owner controls (the desktop app's idle policy and tray) ----
+
+  /** Freezes the running jobs' process trees and tells the coordinator; no new job is claimed meanwhile. */
+  async suspend(): Promise<void> {
+    if (this.suspended) return;
+    this.suspended = true;
+    this.claimAbort?.abort();
+    for (const job of this.jobs.values()) job.suspend();
+    this.logger.info('suspended', { jobs: this.jobs.size });
+    this.requestHeartbeat();
+    this.emitStatus();
+  }
+
+  async resume(): Promise<void> {
+    if (!this.suspended) return;
+    this.suspended = false;
+    for (const job of this.jobs.values()) job.resume();
+    this.logger.info('resumed', { jobs: this.jobs.size });
+    this.requestHeartbeat();
+    this.claimAlarm.wake();
+    this.emitStatus();
+  }
+
+  /** Kills the running jobs and hands them back to the queue (not counted as failures). */
+  async vacate(): Promise<void> {
+    await Promise.all([...this.jobs.values()].map((job) => job.stop('vacated')));
+  }
+
+  /**
+   * Paused ("Pause" / contribute off): what runs finishes, and only jobs pinned to this PC (`host:<name>`)
+   * are taken; unpaused: any job that fits.
+   */
+  setPaused(paused: boolean): void {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    this.claimAbort?.abort(); // the claim on its way asks for the wrong jobs now
+    this.claimAlarm.wake();
+    this.logger.info(paused ? 'paused: only jobs pinned to this PC' : 'taking any job again');
+    this.requestHeartbeat();
+    this.emitStatus();
+  }
+
+  status(): AgentStatus {
+    const jobs = [...this.jobs.values()].map((job) => ({ id: job.id, name: job.name, state: job.phase, leaseId: job.leaseId }));
+    let state: AgentState;
+    if (this.phase === 'stopped') state = 'stopped';
+    else if (this.phase === 'new' || this.phase === 'starting') state = 'starting';
+    else if (!this.connected) state = 'disconnected';
+    else if (this.suspended) state = 'suspended';
+    else if (jobs.length > 0) state = 'busy';
+    else if (this.paused) state = 'paused';
+    else state = 'idle';
+    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected };
+  }
+
+  private emitStatus(): void {
+    const status = this.status();
+    const key = JSON.stringify(status);
+    if (key === this.lastStatus) return;
+    this.lastStatus = key;
+    try {
+      this.emit('status', status);
+    } catch (err) {
+      // A listener's bug must not break the job whose progress it was told about.
+      this.logger.error(`a status listener failed: ${(err as Error).message}`);
+    }
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    if (this.phase === 'starting' || this.phase === 'running') {
+      if (connected) this.logger.info('connected to the coordinator', { server: this.server, worker: this.workerId });
+      else this.logger.warn('the coordinator is unreachable; retrying with backoff', { server: this.server });
+    }
+    this.emitStatus();
+  }
+
+  // ---- registration ----
+
+  private registration(): string {
+    return JSON.stringify({ name: this.name, labels: this.labels, slots: this.slots });
+  }
+
+  /** The saved identity when it is for this coordinator and these settings; otherwise a new registration. */
+  private async identity(): Promise<{ identity: SavedIdentity; fresh: boolean }> {
+    const saved = await this.identityFile.load();
+    if (saved && saved.server === this.server && saved.registration === this.registration()) return { identity: saved, fresh: false };
+    if (saved && saved.server === this.server) {
+      // Settings changed: the old record goes so the pool does not show a ghost beside the new one.
+      await new ApiClient({ baseUrl: this.server, token: saved.token }).deregisterWorker(saved.workerId).catch(() => {});
+    }
+    let registered;
+    try {
+      registered = await new ApiClient({ baseUrl: this.server, token: this.options.joinToken }).registerWorker({
+        name: this.name,
+        os: process.platform,
+        arch: process.arch,
+        cpus: Math.max(1, os.availableParallelism()),
+        memoryBytes: os.totalmem(),
+        labels: this.labels,
+        slots: this.slots,
+        ...(this.options.version ? { version: this.options.version } : {}),
+      });
+    } catch (err) {
+      if (err instanceof ApiError && !isTransient(err)) {
+        throw new RegistrationRefusedError(
+          err.status === 401 || err.status === 403
+            ? `the coordinator at ${this.server} refused the join token (${err.message})`
+            : `the coordinator at ${this.server} refused the registration: ${err.message}`,
+        );
+      }
+      throw err;
+    }
+    const identity = { server: this.server, workerId: registered.worker.id, token: registered.token, registration: this.registration() };
+    await this.identityFile.save(identity);
+    this.heartbeatMs = registered.heartbeatIntervalSec * 1000;
+    this.logger.info(`registered as worker ${identity.workerId}`, { name: this.name, labels: this.labels.join(','), slots: this.slots });
+    return { identity, fresh: true };
+  }
+
+  /** Until the coordinator answers a heartbeat with our identity: register if needed, back off while unreachable. */
+  private async connect(): Promise<void> {
+    let failures = 0;
+    while (this.phase === 'starting' || this.phase === 'running') {
+      const { identity, fresh } = await this.identity().catch((err: unknown) => {
+        if (isTransient(err)) return { identity: null, fresh: false };
+        throw err;
+      });
+      try {
+        if (!identity) throw new ApiError(0, 'unreachable', 'the coordinator did not answer the registration');
+        this.workerId = identity.workerId;
+        this.client.token = identity.token;
+        const sentAt = Date.now();
+        const answer = await this.client.heartbeat(identity.workerId, this.reportedState());
+        this.setConnected(true);
+        this.applyHeartbeat(answer, sentAt);
+        return;
+      } catch (err) {
+        if (identityRejected(err)) {
+          if (fresh) throw new RegistrationRefusedError(`the coordinator refused the token it just issued: ${(err as Error).message}`);
+          this.logger.warn('the coordinator does not know the saved identity; registering again');
+          await this.identityFile.forget();
+          continue;
+        }
+        if (!isTransient(err)) throw err;
+        if (failures === 0) this.logger.warn(`cannot reach the coordinator: ${(err as Error).message}; retrying`);
+        this.setConnected(false);
+        await this.heartbeatAlarm.sleep(backoffDelay(failures++, this.backoff));
+      }
+    }
+  }
+
+  /** The coordinator forgot this worker: its leases went with the old identity, so its jobs are dropped. */
+  private reconnect(): Promise<void> {
+    this.reconnecting ??= (async () => {
+      this.logger.warn('the coordinator no longer knows this worker; registering again');
+      this.setConnected(false);
+      for (const job of this.jobs.values()) void job.stop('lost');
+      await this.identityFile.forget();
+      for (let failures = 0; this.phase === 'running'; failures++) {
+        try {
+          await this.connect();
+          return;
+        } catch (err) {
+          this.logger.error(`registering again failed: ${(err as Error).message}`);
+          await this.heartbeatAlarm.sleep(backoffDelay(failures, this.backoff));
+        }
+      }
+    })().finally(() => {
+      this.reconnecting = null;
+    });
+    return this.reconnecting;
+  }
+
+  // ---- heartbeats ----
+
+  private reportedState(): ReportedWorkerState {
+    if (this.suspended) return 'suspended';
+    return this.paused ? 'paused' : 'active';
+  }
+
+  private requestHeartbeat(): void {
+    this.beatRequested = true;
+    this.heartbeatAlarm.wake();
+  }
+
+  private async heartbeatLoop(): Promise<void> {
+    let failures = 0;
+    while (this.phase === 'running' || this.phase === 'stopping') {
+      if (!this.beatRequested) {
+        await this.heartbeatAlarm.sleep(failures > 0 ? backoffDelay(failures - 1, this.backoff) : this.heartbeatMs);
+      }
+      if (this.hasStopped) return;
+      this.beatRequested = false;
+      try {
+        const sentAt = Date.now();
+        const answer = await this.client.heartbeat(this.workerId!, this.reportedState());
+        failures = 0;
+        this.setConnected(true);
+        this.applyHeartbeat(answer, sentAt);
+      } catch (err) {
+        if (identityRejected(err) && this.phase === 'running') {
+          await this.reconnect();
+          continue;
+        }
+        failures++;
+        if (isTransient(err)) this.setConnected(false);
+        else this.logger.error(`heartbeat refused: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private applyHeartbeat(answer: HeartbeatResponse, sentAt: number): void {
+    this.heartbeatMs = answer.heartbeatIntervalSec * 1000;
+    for (const directive of answer.stop) this.applyDirective(directive);
+    const held = new Set(answer.leases.map((lease) => lease.leaseId));
+    for (const job of this.jobs.values()) {
+      // A job reporting its end may have just completed its lease; its own calls learn of a loss (409).
+      if (!held.has(job.leaseId) && job.claimedAt < sentAt && job.phase !== 'reporting') void job.stop('lost');
+    }
+    // A lease we do not know: a claim answered just as we aborted it. Hand it back rather than renew it forever.
+    if (!this.claimAbort) {
+      for (const lease of answer.leases) {
+        if (!this.jobs.has(lease.leaseId)) this.handBack(lease.leaseId, 'vacated');
+      }
+    }
+  }
+
+  private applyDirective(directive: LeaseDirective): void {
+    const job = this.jobs.get(directive.leaseId);
+    if (job) void job.stop(directive.reason);
+    else if (directive.reason !== 'lost') this.handBack(directive.leaseId, 'vacated');
+  }
+
+  private handBack(leaseId: string, reason: 'vacated' | 'shutdown'): void {
+    this.client.release(leaseId, reason).catch((err: Error) => this.logger.debug(`could not hand back lease ${leaseId}: ${err.message}`));
+  }
+
+  // ---- claims ----
+
+  /**
+   * Which jobs to claim now: null for none (stopping, suspended, every slot busy); [] for any job; while
+   * paused, only the jobs pinned to this PC (its owner's "This PC" jobs still run when it does not contribute).
+   */
+  private claimFilter(): string[] | null {
+    if (this.phase !== 'running' || this.suspended || this.jobs.size >= this.slots) return null;
+    return this.paused ? [hostLabel(this.name)] : [];
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (this.phase === 'running') {
+      const only = this.claimFilter();
+      if (!only || this.reconnecting) {
+        await (this.reconnecting ?? this.claimAlarm.sleep(60_000));
+        continue;
+      }
+      const abort = new AbortController();
+      this.claimAbort = abort;
+      try {
+        const waitMs = this.options.claimWaitMs ?? 25_000;
+        const claimed = await this.client.claim(this.workerId!, waitMs, abort.signal, only.length > 0 ? only : undefined);
+        failures = 0;
+        this.setConnected(true);
+        if (claimed) this.accept(claimed);
+      } catch (err) {
+        if (abort.signal.aborted) continue;
+        if (identityRejected(err)) {
+          await this.reconnect();
+          continue;
+        }
+        if (isTransient(err)) this.setConnected(false);
+        else this.logger.error(`claim refused: ${(err as Error).message}`);
+        await this.claimAlarm.sleep(backoffDelay(failures++, this.backoff));
+      } finally {
+        this.claimAbort = null;
+      }
+    }
+  }
+
+  private accept(claimed: ClaimResponse): void {
+    for (const directive of claimed.stop) this.applyDirective(directive);
+    const only = this.claimFilter();
+    if (!only || !only.every((label) => claimed.job.spec.labels.includes(label))) {
+      // Paused, suspended or stopping while the claim was on its way.
+      this.handBack(claimed.lease.id, this.phase === 'running' ? 'vacated' : 'shutdown');
+      return;
+    }
+    this.logger.info(`running job ${claimed.job.id}`, { name: claimed.job.name, attempt: claimed.job.attempt });
+    const job = new JobExecution(
+      claimed,
+      {
+        client: this.client,
+        logger: this.logger,
+        cache: this.cache,
+        jobsDir: this.dirs.jobs,
+        killGraceMs: this.killGraceMs,
+        keepWorkspaces: this.options.keepWorkspaces ?? false,
+        zipLimits: this.options.zipLimits ?? DEFAULT_ZIP_LIMITS,
+        backoff: this.backoff,
+        outputFlushMs: this.options.outputFlushMs ?? 100,
+        maxOutputBufferBytes: this.options.maxOutputBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES,
+        onChange: () => this.emitStatus(),
+      },
+    );
+    this.jobs.set(job.leaseId, job);
+    this.emitStatus();
+    void job.done.then(() => {
+      this.jobs.delete(job.leaseId);
+      this.emitStatus();
+      this.claimAlarm.wake();
+    });
+  }
+}

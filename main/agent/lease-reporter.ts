@@ -1,0 +1,224 @@
+// Everything the agent tells the coordinator about one lease, delivered in order and in the background:
+// output chunks, command start/end, suspended/running, and finally the result (or the hand-back). The job
+// never waits for the network: steps queue here and are retried with backoff while the coordinator is
+// unreachable, until they are delivered or the coordinator says the lease is gone (409), which ends the job.
+import { openAsBlob } from 'node:fs';
+import { LIMITS, type CompleteRequest, type OutputStream } from '../../protocol/api';
+import { ApiError, type ApiClient } from '../../protocol/client';
+import type { AgentLogger } from './logger';
+import { OutputBuffer } from './output';
+import type { CommandEnd } from './runner';
+import { Alarm, backoffDelay, isTransient, type BackoffOptions } from './timing';
+
+export interface LeaseReporterOptions {
+  client: ApiClient;
+  leaseId: string;
+  jobId: string;
+  logger: AgentLogger;
+  backoff: BackoffOptions;
+  /** The coordinator no longer takes reports for this lease: stop the job and drop its result. */
+  onLeaseGone: (why: string) => void;
+  flushIntervalMs?: number;
+  maxChunkBytes?: number;
+  maxBufferBytes?: number;
+}
+
+/** Raw output per request; JSON escaping of control characters can multiply it, and the body limit is ~1 MiB. */
+const MAX_OUTPUT_BYTES_PER_REQUEST = 128 * 1024;
+
+interface Step {
+  label: string;
+  /** Output cut before this step was queued (seq below `mark`) is delivered before it. */
+  mark: number;
+  call: () => Promise<unknown>;
+  settle: (delivered: boolean) => void;
+}
+
+/** The coordinator answers these when the lease (or this worker) is not valid any more. */
+function leaseIsGone(err: unknown): err is ApiError {
+  return err instanceof ApiError && (err.code === 'stale_lease' || err.status === 404 || err.status === 401 || err.status === 403);
+}
+
+export class LeaseReporter {
+  private readonly output: OutputBuffer;
+  private readonly steps: Step[] = [];
+  private readonly alarm = new Alarm();
+  private readonly flushIntervalMs: number;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private lastFlushAt = 0;
+  private pumping = false;
+  private failures = 0;
+  private ended: 'gone' | 'abandoned' | null = null;
+
+  constructor(private readonly options: LeaseReporterOptions) {
+    this.output = new OutputBuffer({
+      ...(options.maxChunkBytes !== undefined ? { maxChunkBytes: options.maxChunkBytes } : {}),
+      ...(options.maxBufferBytes !== undefined ? { maxBufferBytes: options.maxBufferBytes } : {}),
+    });
+    this.flushIntervalMs = options.flushIntervalMs ?? 100;
+  }
+
+  get leaseGone(): boolean {
+    return this.ended === 'gone';
+  }
+
+  write(stream: OutputStream, data: Buffer): void {
+    if (this.ended) return;
+    this.output.write(stream, data);
+    if (this.output.hasClosedChunks) this.pump();
+    if (this.output.hasOpenChunk && !this.flushTimer) {
+      // At most one timed cut per interval, and the first output after a quiet spell goes at once: a prompt
+      // first line for the person watching, batches for a chatty job.
+      const wait = Math.max(0, this.lastFlushAt + this.flushIntervalMs - Date.now());
+      this.flushTimer = setTimeout(() => this.flush(), wait);
+    }
+  }
+
+  private flush(): void {
+    this.flushTimer = null;
+    this.lastFlushAt = Date.now();
+    this.output.cut();
+    this.pump();
+  }
+
+  /** The job's streams are done: what is left of a split character, or a drop marker, goes out too. */
+  endOutput(): void {
+    this.output.end();
+    this.pump();
+  }
+
+  commandStarted(index: number): void {
+    void this.enqueue(`start of command ${index}`, () => this.options.client.commandStart(this.options.leaseId, index));
+  }
+
+  commandEnded(index: number, result: CommandEnd): void {
+    void this.enqueue(`end of command ${index}`, () => this.options.client.commandEnd(this.options.leaseId, index, result));
+  }
+
+  setState(state: 'running' | 'suspended'): void {
+    void this.enqueue(`state ${state}`, () => this.options.client.setLeaseState(this.options.leaseId, state));
+  }
+
+  /**
+   * Delivers the result, with the artifacts ZIP when there is one. Resolves true once the coordinator has
+   * it, false when the lease is gone (or the reporter was abandoned). Artifacts over the coordinator's upload
+   * limit are left out, with a line in the job's output saying so.
+   */
+  complete(result: CompleteRequest, artifactsZip: string | null): Promise<boolean> {
+    const { client, leaseId } = this.options;
+    let withArtifacts = artifactsZip;
+    return this.enqueue(`result ${result.outcome}`, async () => {
+      if (!withArtifacts) return client.complete(leaseId, result);
+      try {
+        return await client.complete(leaseId, result, await openAsBlob(withArtifacts));
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 413) throw err;
+        withArtifacts = null;
+        this.options.logger.warn('artifacts are over the coordinator upload limit; completing without them', {
+          job: this.options.jobId,
+        });
+        this.output.write('stderr', Buffer.from(`\n[cmd-executor: output artifacts not kept: ${err.message}]\n`));
+        this.output.end();
+        throw new RetryAfterOutput();
+      }
+    });
+  }
+
+  /** Hands the job back to the queue (not a failed attempt). */
+  release(reason: 'vacated' | 'shutdown'): Promise<boolean> {
+    return this.enqueue(`release (${reason})`, () => this.options.client.release(this.options.leaseId, reason));
+  }
+
+  /** Stops delivering; what is still queued is dropped (the job was lost, or the agent gives up on shutdown). */
+  abandon(): void {
+    this.finish('abandoned');
+  }
+
+  private finish(how: 'gone' | 'abandoned'): void {
+    if (this.ended) return;
+    this.ended = how;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    for (const step of this.steps.splice(0)) step.settle(false);
+    this.alarm.wake();
+  }
+
+  private enqueue(label: string, call: () => Promise<unknown>): Promise<boolean> {
+    if (this.ended) return Promise.resolve(false);
+    this.output.cut();
+    return new Promise((settle) => {
+      this.steps.push({ label, mark: this.output.cutSeq, call, settle });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.pumping || this.ended) return;
+    this.pumping = true;
+    void this.drain().finally(() => {
+      this.pumping = false;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.ended) {
+      const step = this.steps[0];
+      if (this.output.hasClosedChunks && (!step || this.output.unackedSeq < step.mark)) {
+        // Only what came before the next step: output cut after it must follow it.
+        await this.attempt('output', () => this.sendOutput(step?.mark));
+      } else if (step) {
+        const outcome = await this.attempt(step.label, step.call);
+        if (outcome === 'retry') {
+          step.mark = this.output.cutSeq; // a step that added output (see complete) sends it first
+        } else if (!this.ended) {
+          this.steps.shift();
+          step.settle(outcome === 'delivered');
+        }
+      } else {
+        return;
+      }
+    }
+  }
+
+  private async sendOutput(beforeSeq?: number): Promise<void> {
+    const chunks = this.output.take(LIMITS.chunksPerCall, MAX_OUTPUT_BYTES_PER_REQUEST, beforeSeq);
+    const ack = await this.options.client.sendOutput(this.options.leaseId, chunks);
+    this.output.ack(ack.nextSeq);
+  }
+
+  /** One try of one call: delivered, to be retried (after a pause), or refused for good. */
+  private async attempt(label: string, call: () => Promise<unknown>): Promise<'delivered' | 'retry' | 'refused'> {
+    const { logger, jobId, leaseId } = this.options;
+    try {
+      await call();
+      if (this.failures > 0) logger.info('coordinator reachable again; delivering what waited', { job: jobId });
+      this.failures = 0;
+      return 'delivered';
+    } catch (err) {
+      if (err instanceof RetryAfterOutput) return 'retry';
+      const message = (err as Error).message;
+      if (leaseIsGone(err)) {
+        logger.warn(`the coordinator refused the ${label}: ${message}; dropping this job's result`, { job: jobId, lease: leaseId });
+        this.finish('gone');
+        this.options.onLeaseGone(message);
+        return 'refused';
+      }
+      if (isTransient(err)) {
+        if (this.failures === 0) logger.warn(`could not deliver the ${label}; retrying: ${message}`, { job: jobId });
+        await this.alarm.sleep(backoffDelay(this.failures++, this.options.backoff));
+        return 'retry';
+      }
+      // A request the coordinator will never accept (our bug, or a newer coordinator): skip it, keep the rest;
+      // except output, whose numbering cannot go on past a hole.
+      logger.error(`the coordinator rejected the ${label}: ${message}`, { job: jobId });
+      if (label === 'output') {
+        this.finish('gone');
+        this.options.onLeaseGone(message);
+      }
+      return 'refused';
+    }
+  }
+}
+
+/** Thrown by a step that queued output of its own and wants it delivered before it is tried again. */
+class RetryAfterOutput extends Error {}

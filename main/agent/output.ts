@@ -1,0 +1,150 @@
+// What a job prints, cut into numbered chunks for the coordinator. Chunks stay here until the coordinator
+// acknowledges them, so a retry resends the same numbers (the coordinator ignores what it already has).
+// The buffer is bounded: when the coordinator cannot keep up, new output is dropped and one marker says how
+// much, instead of the child process being blocked or the agent's memory growing without end.
+import { StringDecoder } from 'node:string_decoder';
+import type { OutputStream } from '../../protocol/api';
+
+export interface OutputChunk {
+  seq: number;
+  stream: OutputStream;
+  data: string;
+}
+
+export interface OutputBufferOptions {
+  /** A chunk is closed when it reaches this many bytes (the "64 KiB" of "every 100 ms or 64 KiB"). */
+  maxChunkBytes?: number;
+  /** Bytes held (unacknowledged plus open) before new output is dropped. */
+  maxBufferBytes?: number;
+}
+
+export const DEFAULT_MAX_CHUNK_BYTES = 64 * 1024;
+export const DEFAULT_MAX_BUFFER_BYTES = 8 * 1024 * 1024;
+
+interface HeldChunk extends OutputChunk {
+  bytes: number;
+}
+
+export class OutputBuffer {
+  private readonly maxChunkBytes: number;
+  private readonly maxBufferBytes: number;
+  private readonly decoders: Record<OutputStream, StringDecoder> = {
+    stdout: new StringDecoder('utf8'),
+    stderr: new StringDecoder('utf8'),
+  };
+  /** Closed chunks not yet acknowledged, lowest seq first. */
+  private readonly closed: HeldChunk[] = [];
+  private open: { stream: OutputStream; parts: string[]; bytes: number } | null = null;
+  private nextSeq = 0;
+  private heldBytes = 0;
+  private droppedBytes = 0;
+  private totalDroppedBytes = 0;
+
+  constructor(options: OutputBufferOptions = {}) {
+    // At least one UTF-8 character must fit in a chunk.
+    this.maxChunkBytes = Math.max(4, options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES);
+    this.maxBufferBytes = options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
+  }
+
+  /** Takes output from the child; never blocks, drops (and counts) what does not fit. */
+  write(stream: OutputStream, data: Buffer): void {
+    this.append(stream, this.decoders[stream].write(data));
+  }
+
+  /** The streams ended: flush the bytes of a character split across the last reads. */
+  end(): void {
+    for (const stream of ['stdout', 'stderr'] as const) this.append(stream, this.decoders[stream].end());
+    if (this.droppedBytes > 0) this.addMarker();
+    this.cut();
+  }
+
+  private append(stream: OutputStream, text: string): void {
+    if (text.length === 0) return;
+    const encoded = Buffer.from(text);
+    if (this.heldBytes + encoded.length > this.maxBufferBytes) {
+      this.droppedBytes += encoded.length;
+      this.totalDroppedBytes += encoded.length;
+      return;
+    }
+    if (this.droppedBytes > 0) this.addMarker();
+    this.heldBytes += encoded.length;
+    let start = 0;
+    while (start < encoded.length) {
+      if (this.open && this.open.stream !== stream) this.cut();
+      this.open ??= { stream, parts: [], bytes: 0 };
+      const end = characterBoundary(encoded, Math.min(encoded.length, start + this.maxChunkBytes - this.open.bytes));
+      // No whole character fits in what is left of the open chunk: close it and start a fresh one.
+      if (end === start) {
+        this.cut();
+        continue;
+      }
+      this.open.parts.push(encoded.toString('utf8', start, end));
+      this.open.bytes += end - start;
+      start = end;
+      if (this.open.bytes >= this.maxChunkBytes) this.cut();
+    }
+  }
+
+  /** Marks, in the stream itself, where output was dropped; counted as held so it cannot push past the cap forever. */
+  private addMarker(): void {
+    const text = `\n[cmd-executor: ${this.droppedBytes} bytes of output dropped on the worker: the coordinator could not keep up]\n`;
+    this.droppedBytes = 0;
+    this.cut();
+    const bytes = Buffer.byteLength(text);
+    this.heldBytes += bytes;
+    this.closed.push({ seq: this.nextSeq++, stream: 'stderr', data: text, bytes });
+  }
+
+  /** Closes the open chunk so it can be sent (the timer's "every 100 ms"). */
+  cut(): void {
+    if (!this.open) return;
+    this.closed.push({ seq: this.nextSeq++, stream: this.open.stream, data: this.open.parts.join(''), bytes: this.open.bytes });
+    this.open = null;
+  }
+
+  /** Closed chunks from the oldest unacknowledged one (and below `beforeSeq`), up to the limits of one request. */
+  take(maxChunks: number, maxBytes: number, beforeSeq = Infinity): OutputChunk[] {
+    const batch: OutputChunk[] = [];
+    let bytes = 0;
+    for (const chunk of this.closed) {
+      if (chunk.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && bytes + chunk.bytes > maxBytes)) break;
+      batch.push({ seq: chunk.seq, stream: chunk.stream, data: chunk.data });
+      bytes += chunk.bytes;
+    }
+    return batch;
+  }
+
+  /** The coordinator has everything below `nextSeq`: forget it, which makes room for new output. */
+  ack(nextSeq: number): void {
+    while (this.closed.length > 0 && this.closed[0]!.seq < nextSeq) this.heldBytes -= this.closed.shift()!.bytes;
+  }
+
+  /** The seq the next closed chunk gets; everything below it has been cut. */
+  get cutSeq(): number {
+    return this.nextSeq;
+  }
+
+  get hasClosedChunks(): boolean {
+    return this.closed.length > 0;
+  }
+
+  get hasOpenChunk(): boolean {
+    return this.open !== null;
+  }
+
+  /** The lowest seq not yet acknowledged (= cutSeq when everything cut is acknowledged). */
+  get unackedSeq(): number {
+    return this.closed[0]?.seq ?? this.nextSeq;
+  }
+
+  get dropped(): number {
+    return this.totalDroppedBytes;
+  }
+}
+
+/** `end` moved back to the start of a UTF-8 character, so a chunk never splits one. */
+function characterBoundary(bytes: Buffer, end: number): number {
+  let boundary = end;
+  while (boundary > 0 && boundary < bytes.length && (bytes[boundary]! & 0xc0) === 0x80) boundary--;
+  return boundary;
+}

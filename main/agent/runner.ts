@@ -1,0 +1,229 @@
+// Runs a job's commands one after the other in its workspace, each in its own process tree, and tells the
+// hooks what happens; the hooks never make it wait (reporting to the coordinator is someone else's job).
+import type { OutputStream } from '../../protocol/api';
+import { ProcessTree } from './process-tree';
+
+/** The only variables of the agent's own environment a job sees; the rest (tokens, proxies, paths) stays home. */
+export const ENV_ALLOW_LIST = [
+  'PATH',
+  'HOME',
+  'USERPROFILE',
+  'TEMP',
+  'TMP',
+  'TMPDIR',
+  'LANG',
+  'LC_ALL',
+  'SystemRoot',
+  'ComSpec',
+  'PATHEXT',
+] as const;
+
+export interface RunnerJob {
+  id: string;
+  attempt: number;
+  commands: readonly string[];
+  shell: string | null;
+  env: Readonly<Record<string, string>>;
+  continueOnError: boolean;
+}
+
+export interface CommandEnd {
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number;
+}
+
+export interface CommandOutcome extends CommandEnd {
+  index: number;
+  startedAt: number;
+}
+
+export interface RunnerHooks {
+  commandStarted(index: number, startedAt: number): void;
+  output(stream: OutputStream, data: Buffer): void;
+  commandEnded(index: number, result: CommandEnd): void;
+}
+
+export interface RunResult {
+  /** Every command that ran exited 0 (and none was cut short by `stop()`). */
+  succeeded: boolean;
+  /** The first failing command's exit code, 0 on success, null when it died of a signal or never started. */
+  exitCode: number | null;
+  commands: CommandOutcome[];
+  /** `stop()` ended the run early. */
+  stopped: boolean;
+}
+
+export interface RunnerOptions {
+  killGraceMs: number;
+  /** Where the allow-listed variables come from (tests pass their own). */
+  baseEnv?: NodeJS.ProcessEnv;
+  platform?: NodeJS.Platform;
+}
+
+/** Exit code a shell gives for "command not found"; used when the shell itself could not start. */
+const CANNOT_START = 127;
+/** How long to wait for a finished command's last output to drain from its pipes. */
+const DRAIN_MS = 5000;
+
+export interface ShellInvocation {
+  file: string;
+  args: string[];
+  windowsVerbatimArguments: boolean;
+}
+
+/**
+ * The program and arguments that run `command`: `/bin/sh -c` on POSIX, `cmd.exe /d /s /c` on Windows, or the
+ * job's `shell` (a program plus optional arguments separated by spaces, e.g. `bash -eo pipefail`), which gets
+ * `-c` unless it is cmd (`/d /s /c`) or PowerShell (`-NoProfile -NonInteractive -Command`).
+ */
+export function shellInvocation(shell: string | null, command: string, platform: NodeJS.Platform, comSpec?: string): ShellInvocation {
+  const words = shell?.trim().split(/\s+/) ?? [platform === 'win32' ? (comSpec ?? 'cmd.exe') : '/bin/sh'];
+  const [file, ...extra] = words as [string, ...string[]];
+  const program = file.split(/[\\/]/).pop()!.toLowerCase().replace(/\.exe$/, '');
+  if (program === 'cmd') {
+    return { file, args: [...extra, '/d', '/s', '/c', `"${command}"`], windowsVerbatimArguments: true };
+  }
+  if (program === 'powershell' || program === 'pwsh') {
+    return { file, args: [...extra, '-NoProfile', '-NonInteractive', '-Command', command], windowsVerbatimArguments: false };
+  }
+  return { file, args: [...extra, '-c', command], windowsVerbatimArguments: false };
+}
+
+/** The allow-listed part of `base`, then the job's own variables, then the two the agent always sets. */
+export function jobEnvironment(base: NodeJS.ProcessEnv, job: RunnerJob): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ENV_ALLOW_LIST) {
+    const value = base[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...job.env, CMDX_JOB_ID: job.id, CMDX_ATTEMPT: String(job.attempt) };
+}
+
+export class JobRunner {
+  private readonly trees: ProcessTree[] = [];
+  private current: ProcessTree | null = null;
+  private stopped = false;
+  private suspended = false;
+  private resumed: (() => void) | null = null;
+  private readonly env: Record<string, string>;
+  private readonly platform: NodeJS.Platform;
+
+  constructor(
+    private readonly job: RunnerJob,
+    private readonly workspace: string,
+    private readonly hooks: RunnerHooks,
+    private readonly options: RunnerOptions,
+  ) {
+    const base = options.baseEnv ?? process.env;
+    this.env = jobEnvironment(base, job);
+    this.platform = options.platform ?? process.platform;
+  }
+
+  async run(): Promise<RunResult> {
+    const commands: CommandOutcome[] = [];
+    let firstFailure: CommandOutcome | null = null;
+    try {
+      for (let index = 0; index < this.job.commands.length; index++) {
+        await this.whileSuspended();
+        if (this.stopped) break;
+        const outcome = await this.runCommand(index, this.job.commands[index]!);
+        commands.push(outcome);
+        if (outcome.exitCode !== 0 && !firstFailure) firstFailure = outcome;
+        if (firstFailure && !this.job.continueOnError) break;
+      }
+    } finally {
+      await this.killLeftovers();
+    }
+    return {
+      succeeded: !firstFailure && !this.stopped,
+      exitCode: firstFailure ? firstFailure.exitCode : this.stopped ? null : 0,
+      commands,
+      stopped: this.stopped,
+    };
+  }
+
+  private async runCommand(index: number, command: string): Promise<CommandOutcome> {
+    const shell = shellInvocation(this.job.shell, command, this.platform, this.env.ComSpec);
+    const startedAt = Date.now();
+    const clock = performance.now();
+    this.hooks.commandStarted(index, startedAt);
+    const tree = new ProcessTree(shell.file, shell.args, {
+      cwd: this.workspace,
+      env: this.env,
+      windowsVerbatimArguments: shell.windowsVerbatimArguments,
+    });
+    this.trees.push(tree);
+    this.current = tree;
+    const closed = new Promise<void>((resolve) => tree.child.once('close', () => resolve()));
+    tree.child.stdout?.on('data', (data: Buffer) => this.hooks.output('stdout', data));
+    tree.child.stderr?.on('data', (data: Buffer) => this.hooks.output('stderr', data));
+    // The suspension may have come between the check in run() and this spawn.
+    if (this.suspended) tree.suspend();
+    const exit = await tree.exited;
+    this.current = null;
+    if (exit.spawnError) {
+      this.hooks.output('stderr', Buffer.from(`cmd-executor: cannot start ${shell.file}: ${exit.spawnError.message}\n`));
+    } else if (!(await tree.alive())) {
+      // Nothing holds the pipes any more, so the last output is on its way: let it arrive before the end.
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, DRAIN_MS))]);
+    }
+    const result: CommandEnd = {
+      exitCode: exit.spawnError ? CANNOT_START : exit.exitCode,
+      signal: exit.signal,
+      durationMs: Math.round(performance.now() - clock),
+    };
+    this.hooks.commandEnded(index, result);
+    return { index, startedAt, ...result };
+  }
+
+  /** Background processes a command left behind end with the job: no orphan outlives it. */
+  private async killLeftovers(): Promise<void> {
+    await Promise.all(
+      this.trees.map((tree) =>
+        tree.kill(this.options.killGraceMs).catch((err: Error) => {
+          this.hooks.output('stderr', Buffer.from(`cmd-executor: ${err.message}\n`));
+        }),
+      ),
+    );
+    for (const tree of this.trees) {
+      tree.child.stdout?.destroy();
+      tree.child.stderr?.destroy();
+    }
+  }
+
+  /** Kills the running command's tree (polite signal, grace, hard kill); no further command starts. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.releaseSuspension();
+    await this.current?.kill(this.options.killGraceMs);
+  }
+
+  /** Freezes the running tree; commands not yet started wait. False where the platform cannot freeze a tree. */
+  suspend(): boolean {
+    if (this.platform === 'win32') return false;
+    this.suspended = true;
+    this.current?.suspend();
+    return true;
+  }
+
+  resume(): void {
+    if (!this.suspended) return;
+    this.current?.resume();
+    this.releaseSuspension();
+  }
+
+  private releaseSuspension(): void {
+    this.suspended = false;
+    this.resumed?.();
+    this.resumed = null;
+  }
+
+  private async whileSuspended(): Promise<void> {
+    while (this.suspended && !this.stopped) {
+      await new Promise<void>((resolve) => {
+        this.resumed = resolve;
+      });
+    }
+  }
+}

@@ -1,0 +1,105 @@
+// Helpers shared by the agent's tests: agents with temp work dirs that clean up after themselves, a logger
+// that keeps lines for assertions, and readers of a job's output.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import yauzl from 'yauzl';
+import type { Job, JobState } from '../../protocol/api';
+import type { ApiClient } from '../../protocol/client';
+import { waitFor } from '../../test/wait';
+import { Agent, type AgentOptions } from './index';
+import { formatFields, type AgentLogger } from './logger';
+
+export interface MemoryLogger extends AgentLogger {
+  lines: string[];
+}
+
+export function memoryLogger(): MemoryLogger {
+  const lines: string[] = [];
+  const add = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    lines.push(`${level} ${message}${formatFields(fields)}`);
+  };
+  return { lines, debug: add('debug'), info: add('info'), warn: add('warn'), error: add('error') };
+}
+
+export interface TestAgent {
+  agent: Agent;
+  logger: MemoryLogger;
+  workDir: string;
+}
+
+/** Agents started here are stopped and their work dirs removed by `stopAll()`. */
+export class AgentFleet {
+  private readonly started: TestAgent[] = [];
+
+  async start(options: Partial<AgentOptions> & { server: string; joinToken: string }): Promise<TestAgent> {
+    const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'cmdx-agent-')));
+    const logger = memoryLogger();
+    const agent = new Agent({
+      killGraceMs: 2000,
+      claimWaitMs: 5000,
+      backoff: { baseMs: 50, maxMs: 500 },
+      logger,
+      ...options,
+      workDir,
+    });
+    const entry = { agent, logger, workDir };
+    this.started.push(entry);
+    await agent.start();
+    return entry;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.started.map(({ agent }) => agent.stop({ graceMs: 0 })));
+    await Promise.all(this.started.map(({ workDir }) => rm(workDir, { recursive: true, force: true })));
+    this.started.length = 0;
+  }
+}
+
+const TERMINAL: JobState[] = ['succeeded', 'failed', 'cancelled', 'timed_out'];
+
+export function waitForJob(client: ApiClient, id: string, states: JobState[] = TERMINAL, timeoutMs = 20_000): Promise<Job> {
+  return waitFor(
+    async () => {
+      const job = await client.getJob(id);
+      return states.includes(job.state) ? job : undefined;
+    },
+    { timeoutMs, intervalMs: 25, message: `job ${id} to be ${states.join('/')}` },
+  );
+}
+
+/** Waits until the job's log contains `text`, and returns the log. */
+export function waitForOutput(client: ApiClient, id: string, text: string | RegExp, timeoutMs = 20_000): Promise<string> {
+  return waitFor(
+    async () => {
+      const log = await client.getLog(id);
+      return (typeof text === 'string' ? log.includes(text) : text.test(log)) ? log : undefined;
+    },
+    { timeoutMs, intervalMs: 25, message: `output ${String(text)} of job ${id}` },
+  );
+}
+
+/** A ZIP's entries as name → text. */
+export async function readZip(bytes: Buffer): Promise<Record<string, string>> {
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.fromBuffer(bytes, { lazyEntries: true }, (err, z) => (err || !z ? reject(err) : resolve(z))),
+  );
+  const entries: Record<string, string> = {};
+  await new Promise<void>((resolve, reject) => {
+    zip.on('end', () => resolve());
+    zip.on('error', reject);
+    zip.on('entry', (entry: yauzl.Entry) => {
+      zip.openReadStream(entry, (err, stream) => {
+        if (err || !stream) return reject(err);
+        const parts: Buffer[] = [];
+        stream.on('data', (c: Buffer) => parts.push(c));
+        stream.on('end', () => {
+          entries[entry.fileName] = Buffer.concat(parts).toString();
+          zip.readEntry();
+        });
+      });
+    });
+    zip.readEntry();
+  });
+  return entries;
+}
