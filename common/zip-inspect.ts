@@ -53,6 +53,42 @@ export function symlinkEscapes(entryName: string, target: string): boolean {
   return unsafeEntryPath(parent ? `${parent}/${normalized}` : normalized) !== null;
 }
 
+/** Path segments as a key; lower-cased because Windows and macOS file systems ignore case. */
+const keyOf = (segments: readonly string[]) => segments.join('/').toLowerCase();
+
+function segmentsOf(name: string): string[] {
+  return name
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((s) => s !== '' && s !== '.');
+}
+
+/**
+ * Refuses entries written through a symlink of the same archive, and links whose target passes through
+ * another link: text alone cannot tell where those end up (`a -> ..` then `a/b -> ..` climbs two levels).
+ */
+function refuseLinksThroughLinks(names: readonly string[], links: readonly { name: string; target: string }[]): void {
+  const linkKeys = new Set(links.map((l) => keyOf(segmentsOf(l.name))));
+  for (const name of names) {
+    const segments = segmentsOf(name);
+    for (let depth = 1; depth < segments.length; depth++) {
+      if (linkKeys.has(keyOf(segments.slice(0, depth)))) {
+        throw new ZipRejectedError(`entry "${name}" would be written through the symlink "${segments.slice(0, depth).join('/')}"`);
+      }
+    }
+  }
+  for (const link of links) {
+    const at = segmentsOf(link.name).slice(0, -1);
+    for (const segment of segmentsOf(link.target)) {
+      if (at.length > 0 && linkKeys.has(keyOf(at))) {
+        throw new ZipRejectedError(`symlink "${link.name}" points through another symlink ("${at.join('/')}")`);
+      }
+      if (segment === '..') at.pop();
+      else at.push(segment);
+    }
+  }
+}
+
 function open(file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true, validateEntrySizes: true, strictFileNames: false }, (err, zip) =>
@@ -88,6 +124,8 @@ export async function inspectZip(file: string, limits: ZipLimits = DEFAULT_ZIP_L
   }
   let entries = 0;
   let uncompressedBytes = 0;
+  const names: string[] = [];
+  const links: { name: string; target: string }[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error) => reject(err instanceof ZipRejectedError ? err : new ZipRejectedError(err.message));
@@ -96,6 +134,7 @@ export async function inspectZip(file: string, limits: ZipLimits = DEFAULT_ZIP_L
       zip.on('entry', (entry: yauzl.Entry) => {
         (async () => {
           entries++;
+          names.push(entry.fileName);
           const why = unsafeEntryPath(entry.fileName);
           if (why) throw new ZipRejectedError(`entry "${entry.fileName}" ${why}`);
           uncompressedBytes += entry.uncompressedSize;
@@ -117,6 +156,7 @@ export async function inspectZip(file: string, limits: ZipLimits = DEFAULT_ZIP_L
             if (symlinkEscapes(entry.fileName, target)) {
               throw new ZipRejectedError(`symlink "${entry.fileName}" points outside the archive's folder (${target})`);
             }
+            links.push({ name: entry.fileName, target });
           }
           zip.readEntry();
         })().catch(fail);
@@ -126,5 +166,6 @@ export async function inspectZip(file: string, limits: ZipLimits = DEFAULT_ZIP_L
   } finally {
     zip.close();
   }
+  refuseLinksThroughLinks(names, links);
   return { entries, uncompressedBytes };
 }

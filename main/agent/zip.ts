@@ -1,5 +1,5 @@
 // ZIPs in and out of the agent. In: a job's bundle is checked entry by entry before a single byte is written
-// (the shared rules of common/zip-inspect, plus links that lead through other links), then extracted with
+// (the rules of common/zip-inspect, which the coordinator applies to uploads too), then extracted with
 // yauzl 3, which checks every entry's real size against its header while it inflates. (extract-zip was the
 // first choice, but its yauzl 2 stalls for ever on an entry that lies about its size: a job would hang.)
 // Out: artifacts and submitted folders are written with yazl.
@@ -18,21 +18,6 @@ const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;
 const MAX_LINK_TARGET_BYTES = 4096;
-
-/** Path segments as a key; lower-cased because Windows and macOS file systems ignore case. */
-const keyOf = (segments: readonly string[]) => segments.join('/').toLowerCase();
-
-function segmentsOf(name: string): string[] {
-  return name
-    .replace(/\\/g, '/')
-    .split('/')
-    .filter((s) => s !== '' && s !== '.');
-}
-
-interface ArchivedLink {
-  name: string;
-  target: string;
-}
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) =>
@@ -71,44 +56,6 @@ async function forEachEntry(file: string, visit: (zip: yauzl.ZipFile, entry: yau
   }
 }
 
-/** Names of all entries and the targets of the symlinks among them. */
-async function listEntries(file: string): Promise<{ names: string[]; links: ArchivedLink[] }> {
-  const names: string[] = [];
-  const links: ArchivedLink[] = [];
-  await forEachEntry(file, async (zip, entry) => {
-    names.push(entry.fileName);
-    if (isLink(entry)) links.push({ name: entry.fileName, target: await readLinkTarget(zip, entry) });
-  });
-  return { names, links };
-}
-
-/**
- * Refuses entries written through a symlink of the same archive, and links whose target passes through
- * another link: text alone cannot tell where those end up (`a -> ..` then `a/b -> ..` climbs two levels),
- * and extract-zip would create a folder through such a link before its own check.
- */
-function refuseLinksThroughLinks(names: readonly string[], links: readonly ArchivedLink[]): void {
-  const linkKeys = new Set(links.map((l) => keyOf(segmentsOf(l.name))));
-  for (const name of names) {
-    const segments = segmentsOf(name);
-    for (let depth = 1; depth < segments.length; depth++) {
-      if (linkKeys.has(keyOf(segments.slice(0, depth)))) {
-        throw new ZipRejectedError(`entry "${name}" would be written through the symlink "${segments.slice(0, depth).join('/')}"`);
-      }
-    }
-  }
-  for (const link of links) {
-    const at = segmentsOf(link.name).slice(0, -1);
-    for (const segment of segmentsOf(link.target)) {
-      if (at.length > 0 && linkKeys.has(keyOf(at))) {
-        throw new ZipRejectedError(`symlink "${link.name}" points through another symlink ("${at.join('/')}")`);
-      }
-      if (segment === '..') at.pop();
-      else at.push(segment);
-    }
-  }
-}
-
 /** Writes one (already checked) entry under `root`; files are created exclusively, so nothing is overwritten. */
 async function writeEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, root: string): Promise<void> {
   const dest = path.join(root, entry.fileName);
@@ -137,8 +84,6 @@ async function writeEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, root: string):
  */
 export async function extractZipSafely(zipFile: string, destDir: string, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Promise<ZipSummary> {
   const summary = await inspectZip(zipFile, limits);
-  const { names, links } = await listEntries(zipFile);
-  refuseLinksThroughLinks(names, links);
   await mkdir(destDir, { recursive: true });
   const root = await realpath(destDir);
   try {
