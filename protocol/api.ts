@@ -5,7 +5,7 @@ import { z } from 'zod';
 export const API_PREFIX = '/api/v1';
 
 /** Strings that reach a shell, a file name or a log line must not carry NUL. */
-const text = (max: number) =>
+export const text = (max: number) =>
   z
     .string()
     .max(max, `must be at most ${max} characters`)

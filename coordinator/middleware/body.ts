@@ -1,6 +1,7 @@
 // Body parsers: JSON with a size cap, and multipart whose files stream to the data dir's tmp folder
 // (hashed with SHA-256 on the way) so an upload is never held whole in memory.
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Next } from 'koa';
 import { koaBody } from 'koa-body';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
@@ -29,23 +30,16 @@ export interface UploadOptions {
 
 /** JSON, or multipart/form-data with at most one file field (a ZIP) and small text fields. */
 export function jsonOrMultipart({ tmpDir, maxUploadBytes }: UploadOptions) {
-  const parse = koaBody({
-    multipart: true,
-    urlencoded: false,
-    text: false,
-    jsonLimit: JSON_LIMIT_BYTES,
-    formidable: {
-      uploadDir: tmpDir,
-      maxFiles: 1,
-      maxFileSize: maxUploadBytes,
-      maxTotalFileSize: maxUploadBytes,
-      maxFields: 8,
-      maxFieldsSize: JSON_LIMIT_BYTES,
-      allowEmptyFiles: true,
-      minFileSize: 0,
-      hashAlgorithm: 'sha256',
-    },
-  });
+  const limits = {
+    maxFiles: 1,
+    maxFileSize: maxUploadBytes,
+    maxTotalFileSize: maxUploadBytes,
+    maxFields: 8,
+    maxFieldsSize: JSON_LIMIT_BYTES,
+    allowEmptyFiles: true,
+    minFileSize: 0,
+    hashAlgorithm: 'sha256' as const,
+  };
   return async function parseUpload(ctx: AppContext, next: Next): Promise<void> {
     const declared = Number(ctx.get('content-length') || 0);
     if (declared > maxUploadBytes + JSON_LIMIT_BYTES) {
@@ -56,11 +50,14 @@ export function jsonOrMultipart({ tmpDir, maxUploadBytes }: UploadOptions) {
         `send application/json, or multipart/form-data with a ZIP (got ${ctx.get('content-type') || 'no content type'})`,
       );
     }
+    if (!ctx.is('multipart/form-data')) return parseJson(ctx, next);
+    // A folder per request: whatever the handler did not adopt into the blob store (refused, failed, or cut
+    // off mid-parse, when formidable has not reported the file yet) goes with it.
+    const uploadDir = await mkdtemp(join(tmpDir, 'upload-'));
     try {
-      await parse(ctx, next);
+      await koaBody({ multipart: true, json: false, urlencoded: false, text: false, formidable: { ...limits, uploadDir } })(ctx, next);
     } finally {
-      // Whatever the handler did not adopt into the blob store (refused, failed, cut off) is removed.
-      for (const file of uploadedFiles(ctx)) await rm(file.filepath, { force: true });
+      await rm(uploadDir, { recursive: true, force: true });
     }
   };
 }
@@ -70,11 +67,6 @@ export interface UploadedFile {
   size: number;
   hash?: string | null;
   originalFilename?: string | null;
-}
-
-export function uploadedFiles(ctx: AppContext): UploadedFile[] {
-  const files = (ctx.request as { files?: Record<string, UploadedFile | UploadedFile[]> }).files ?? {};
-  return Object.values(files).flat();
 }
 
 /** The one file sent in field `name`, if any. */

@@ -32,6 +32,25 @@ function fromLibrary(err: LibraryError): HttpError | null {
   return new HttpError(status, 'bad_request', err.message || 'the request could not be read');
 }
 
+const DISCARD_LIMIT_MS = 5000;
+
+/**
+ * The client is still sending a body we refused (an upload over the cap, or with a bad token). Closing the
+ * socket at once would make the kernel answer its next bytes with a reset that can destroy our answer before
+ * the client reads it; so the rest is read and dropped while the client reads the answer and stops, and the
+ * connection is cut only if it keeps sending past a limit.
+ */
+function discardRestOfBody(ctx: AppContext): void {
+  const { req } = ctx;
+  const timer = setTimeout(() => {
+    if (!req.complete) req.socket.destroy();
+  }, DISCARD_LIMIT_MS);
+  timer.unref();
+  req.once('end', () => clearTimeout(timer));
+  req.socket.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
 export function errorHandler(logger: Logger) {
   return async function handleErrors(ctx: AppContext, next: Next): Promise<void> {
     try {
@@ -45,8 +64,7 @@ export function errorHandler(logger: Logger) {
       if (known) {
         ctx.status = known.status;
         ctx.body = { error: { code: known.code, message: known.message } };
-        // The client may still be sending a body we refused (an upload over the cap): do not keep reading it.
-        if (known.status === 413) ctx.set('Connection', 'close');
+        if (!ctx.req.complete) discardRestOfBody(ctx);
         return;
       }
       logger.error('request failed', { method: ctx.method, path: ctx.path, error: err.stack ?? String(err) });

@@ -2,7 +2,7 @@
 // added. Same auth as v1; every call goes through the same services.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { isTerminal } from '../../../protocol/api';
+import { isTerminal, jobSpecSchema, labelSchema, LIMITS, text } from '../../../protocol/api';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
@@ -12,26 +12,28 @@ import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
 
+// The seed's bodies carry a few fields v1 has no use for (fileUrl, filename, workerId): accepted, ignored,
+// but held to the same rules as every v1 string.
 const seedRegisterSchema = z.looseObject({
-  workerId: z.string().max(128).optional(),
-  hostname: z.string().max(128).optional(),
-  os: z.string().max(64).optional(),
-  labels: z.array(z.string()).max(64).optional(),
+  workerId: text(128).optional(),
+  hostname: text(128).min(1).optional(),
+  os: text(64).min(1).optional(),
+  labels: z.array(labelSchema).max(64).optional(),
 });
 const seedCreateSchema = z.looseObject({
-  command: z.string().min(1, 'command is required').max(16 * 1024),
-  filename: z.string().max(256).optional(),
-  fileUrl: z.string().max(2048).optional(),
+  command: text(LIMITS.commandLength).min(1, 'command is required'),
+  filename: text(256).optional(),
+  fileUrl: text(2048).optional(),
 });
 const seedResultSchema = z.looseObject({
-  jobId: z.string().min(1).max(200),
-  workerId: z.string().max(200).optional(),
+  jobId: text(200).min(1),
+  workerId: text(200).optional(),
   stdout: z.string().max(16 * 1024 * 1024).optional(),
   stderr: z.string().max(16 * 1024 * 1024).optional(),
   exitCode: z.number().int().optional(),
-  errorMessage: z.string().max(4096).optional(),
+  errorMessage: text(4096).optional(),
 });
-const jobIdQuery = z.looseObject({ jobId: z.string().min(1, 'jobId is required').max(200) });
+const jobIdQuery = z.looseObject({ jobId: text(200).min(1, 'jobId is required') });
 
 export function seedRoutes(services: Services): Router<AppState> {
   const { jobs, scheduler, store, blobs, now } = services;
@@ -166,7 +168,7 @@ export function seedRoutes(services: Services): Router<AppState> {
       const file = uploadedFile(ctx, 'file') ?? uploadedFile(ctx, 'bundle');
       const bundle = file ? await acceptZip(file, blobs, 'file', services.uploads.zipLimits) : null;
       const commands = fields.command.split('\n').filter((c) => c.trim());
-      const spec = parseInput(z.object({ commands: z.array(z.string().max(16 * 1024)).min(1).max(100) }), { commands }, 'command');
+      const spec = parseInput(jobSpecSchema, { commands }, 'command');
       const job = await jobs.submit(spec, principalOf(ctx).name, bundle);
       ctx.status = 201;
       ctx.body = { success: true, mode: 'distributed', jobId: job.id, job };
