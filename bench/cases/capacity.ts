@@ -1,0 +1,102 @@
+// Case 3: the coordinator alone, without process spawning. A separate load process plays N workers over the
+// real protocol; jobs/s and claim latency at N = 100 and 10,000 connected workers, and the coordinator's RSS
+// at the end with 100,000 finished jobs in its history.
+import type { LoadConfig, LoadResult } from '../load/simulated-workers';
+import { MiB, profileArgs, type BenchCase, type CaseContext, type CaseResult } from '../lib/case';
+import { seedHistory } from '../lib/history';
+import { lastJsonLine, rssBytes, startCoordinator, startTsProcess } from '../lib/processes';
+import { figure, type Figure } from '../lib/report';
+
+const HISTORY_JOBS = 100_000;
+const TARGET_JOBS_PER_SEC = 1000;
+const CLAIM_P99_LIMIT_MS = 100;
+const RSS_LIMIT_MIB = 300;
+
+async function run(ctx: CaseContext): Promise<CaseResult> {
+  const history = ctx.quick ? 20_000 : HISTORY_JOBS;
+  const sizes = ctx.quick ? [{ workers: 100, jobs: 1000 }, { workers: 2000, jobs: 2000 }] : [{ workers: 100, jobs: 4000 }, { workers: 10_000, jobs: 10_000 }];
+  const dataDir = await ctx.tempDir('capacity');
+  const seedStart = performance.now();
+  await seedHistory(dataDir, history);
+  const seedSec = (performance.now() - seedStart) / 1000;
+  ctx.log(`seeded ${history} finished jobs in ${seedSec.toFixed(1)} s`);
+
+  const coordinator = await startCoordinator({ dataDir, nodeArgs: profileArgs(ctx, 'capacity-coordinator') });
+  const figures: Figure[] = [];
+  const runs: (LoadResult & { coordinatorRssMiB: number })[] = [];
+  try {
+    for (const size of sizes) {
+      const config: LoadConfig = {
+        url: coordinator.url,
+        joinToken: coordinator.joinToken,
+        submitToken: coordinator.adminToken,
+        workers: size.workers,
+        jobs: size.jobs,
+        window: 64,
+        probes: ctx.quick ? 200 : 300,
+        probeRatePerSec: 50,
+        claimWaitMs: 25_000,
+        coordinatorPid: coordinator.run.pid,
+      };
+      const load = startTsProcess(`load (${size.workers} workers)`, 'load/simulated-workers.ts', config);
+      try {
+        await load.waitFor(/^RESULT /m, 600_000);
+        const result = lastJsonLine<LoadResult>(load, 'RESULT ');
+        const coordinatorRssMiB = rssBytes(coordinator.run.pid) / MiB;
+        runs.push({ ...result, coordinatorRssMiB });
+        ctx.log(
+          `${size.workers} workers: ${result.throughput.jobsPerSec.toFixed(0)} jobs/s (coordinator ${(result.throughput.coordinatorCpu * 100).toFixed(0)}% ` +
+            `of a core, load ${(result.throughput.loadCpu * 100).toFixed(0)}%); at ${result.latency.ratePerSec} jobs/s claim p50/p99 ` +
+            `${result.latency.claimMs.p50.toFixed(1)}/${result.latency.claimMs.p99.toFixed(1)} ms; ` +
+            `coordinator RSS ${coordinatorRssMiB.toFixed(0)} MiB, errors ${JSON.stringify(result.errors)}`,
+        );
+        const who = `${size.workers.toLocaleString('en-US')} workers`;
+        figures.push(
+          figure(
+            {
+              case: '3. capacity',
+              figure: `protocol jobs/s, ${who} (submit, claim, output, complete; every state change committed)`,
+              value: result.throughput.jobsPerSec,
+              unit: 'jobs/s',
+              reference: { label: 'target', value: TARGET_JOBS_PER_SEC, unit: 'jobs/s' },
+              target: `≥ ${TARGET_JOBS_PER_SEC.toLocaleString('en-US')} jobs/s`,
+            },
+            (v, ref) => v >= ref,
+          ),
+          figure(
+            {
+              case: '3. capacity',
+              figure: `claim p99 (submit → waiting long poll answered) at ${result.latency.ratePerSec} jobs/s, ${who} connected`,
+              value: result.latency.claimMs.p99,
+              unit: 'ms',
+              reference: { label: 'limit', value: CLAIM_P99_LIMIT_MS, unit: 'ms' },
+              target: `< ${CLAIM_P99_LIMIT_MS} ms`,
+            },
+            (v, ref) => v < ref,
+          ),
+        );
+      } finally {
+        await load.stop();
+      }
+    }
+    const last = runs.at(-1)!;
+    figures.push(
+      figure(
+        {
+          case: '3. capacity',
+          figure: `coordinator RSS with ${last.workers.toLocaleString('en-US')} workers connected and ${(history + runs.reduce((n, r) => n + r.throughput.jobs + r.latency.jobs, 0)).toLocaleString('en-US')} jobs in its history`,
+          value: last.coordinatorRssMiB,
+          unit: 'MiB',
+          reference: { label: 'limit', value: RSS_LIMIT_MIB, unit: 'MiB' },
+          target: `< ${RSS_LIMIT_MIB} MiB`,
+        },
+        (v, ref) => v < ref,
+      ),
+    );
+  } finally {
+    await coordinator.run.stop();
+  }
+  return { figures, details: { historyJobs: history, seedSec, runs } };
+}
+
+export const capacityCase: BenchCase = { id: '3', title: 'coordinator capacity (simulated workers)', run };
