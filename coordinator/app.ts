@@ -5,7 +5,7 @@ import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
@@ -87,6 +87,28 @@ export class DataDirError extends Error {
   override name = 'DataDirError';
 }
 
+/**
+ * A recursive mkdir that fails on a read-only or locked-down parent reports only ENOENT; ask the nearest
+ * folder that exists why it cannot be written.
+ */
+async function explainMissing(dir: string, err: NodeJS.ErrnoException): Promise<NodeJS.ErrnoException> {
+  if (err.code !== 'ENOENT') return err;
+  for (let parent = dirname(dir); ; parent = dirname(parent)) {
+    try {
+      await access(parent, fsConstants.F_OK);
+    } catch {
+      if (parent === dirname(parent)) return err;
+      continue;
+    }
+    try {
+      await access(parent, fsConstants.W_OK);
+      return err;
+    } catch (why) {
+      return why as NodeJS.ErrnoException;
+    }
+  }
+}
+
 /** Reads the token kept in `file`, or makes one and keeps it there (mode 0600) for the operator to copy. */
 async function storedToken(file: string, make: () => string): Promise<string> {
   try {
@@ -144,7 +166,7 @@ export class Coordinator {
       await writeFile(probe, 'ok');
       await rm(probe);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
+      const e = await explainMissing(dataDir, err as NodeJS.ErrnoException);
       const why =
         e.code === 'ENOSPC'
           ? 'the disk is full'
@@ -252,14 +274,19 @@ export class Coordinator {
       app.use(router.allowedMethods());
     }
 
-    const server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key }) : http.createServer();
+    const headersTimeout = o.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs;
+    // Node looks for overdue headers only this often (30 s by default): silent clients would outlive the timeout.
+    const serverOptions = { connectionsCheckingInterval: Math.min(1000, headersTimeout) };
+    const server = o.tls
+      ? https.createServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key })
+      : http.createServer(serverOptions);
     server.on(o.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.silentSockets.add(socket);
       socket.once('close', () => this.silentSockets.delete(socket));
     });
     server.on('request', (req: http.IncomingMessage) => this.silentSockets.delete(req.socket));
     server.on('request', app.callback());
-    server.headersTimeout = o.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs;
+    server.headersTimeout = headersTimeout;
     server.requestTimeout = 0;
     server.timeout = 120_000;
     this.server = server;

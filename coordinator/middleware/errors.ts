@@ -46,8 +46,8 @@ function discardRestOfBody(ctx: AppContext): void {
     if (!req.complete) req.socket.destroy();
   }, DISCARD_LIMIT_MS);
   timer.unref();
-  req.once('end', () => clearTimeout(timer));
-  req.socket.once('close', () => clearTimeout(timer));
+  // The request's own 'close' also fires when its socket goes: no listener left on a keep-alive socket.
+  req.once('close', () => clearTimeout(timer));
   req.resume();
 }
 

@@ -42,6 +42,9 @@ interface Waiter {
   resolve: (result: ClaimResponse | null) => void;
 }
 
+/** Queued jobs are read a few at a time: most claims take the first that fits. */
+const QUEUE_PAGE = 16;
+
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
 /** Whether a worker may take a job: it carries every label the job needs (and, if asked, the job needs `only`). */
@@ -150,7 +153,6 @@ export class Scheduler {
       await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
       return tx.activeLeasesOfWorker(workerId);
     });
-    if (state !== 'paused') this.wakeWaiters();
     return {
       stop: this.directives(leases),
       leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
@@ -174,7 +176,6 @@ export class Scheduler {
     onlyLabels: readonly string[] = [],
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
-    await this.store.updateWorker(workerId, { lastSeenAt: this.now() });
     const fits = fitsWorker(worker, onlyLabels);
     const immediate = await this.claimFirstFitting(worker, fits);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
@@ -223,7 +224,7 @@ export class Scheduler {
   private async drainOnce(): Promise<void> {
     let after: { priority: number; seq: number } | null = null;
     while (this.waiters.size > 0) {
-      const page = await this.store.queuedJobs(after, 100);
+      const page = await this.store.queuedJobs(after, QUEUE_PAGE);
       if (page.length === 0) return;
       for (const job of page) {
         for (const waiter of this.waiters) {
@@ -242,11 +243,12 @@ export class Scheduler {
 
   private async claimFirstFitting(worker: WorkerRecord, fits: (job: JobRecord) => boolean): Promise<ClaimResponse | null> {
     return this.store.transaction(async (tx) => {
+      await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
       let after: { priority: number; seq: number } | null = null;
       for (;;) {
-        const page = await tx.queuedJobs(after, 100);
+        const page = await tx.queuedJobs(after, QUEUE_PAGE);
         if (page.length === 0) return null;
         const job = page.find(fits);
         if (job) {

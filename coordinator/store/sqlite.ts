@@ -289,14 +289,14 @@ export class SqliteStore implements Store {
   async queuedJobs(after: { priority: number; seq: number } | null, limit: number): Promise<JobRecord[]> {
     const rows = after
       ? this.all(
-          `SELECT * FROM jobs WHERE state = 'queued' AND (priority < ? OR (priority = ? AND seq > ?))
+          `SELECT * FROM jobs INDEXED BY jobs_queue WHERE state = 'queued' AND (priority < ? OR (priority = ? AND seq > ?))
            ORDER BY priority DESC, seq LIMIT ?`,
           after.priority,
           after.priority,
           after.seq,
           limit,
         )
-      : this.all(`SELECT * FROM jobs WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT ?`, limit);
+      : this.all(`SELECT * FROM jobs INDEXED BY jobs_queue WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT ?`, limit);
     return rows.map((r) => jobMap.fromRow(r));
   }
   async jobsInFlight(): Promise<JobRecord[]> {
