@@ -1,26 +1,62 @@
-// Wakes the SSE streams of a job when its events change. Subscribers read the events from the store
-// themselves, at their own pace, so a slow subscriber costs memory for one batch and never slows a worker.
+// Wakes the SSE streams of a job when its events change, and shares the serialized frames of the job's latest
+// store read between them: subscribers at the same place (the usual case: all caught up) cost one read and one
+// serialization per batch, not one each. Each subscriber still pulls at its own pace, so a slow one holds
+// at most a batch and never slows a worker or the others.
+import { isTerminal, type JobState } from '../../protocol/api';
+import type { StoreOps } from '../store/types';
 
-type Wake = () => void;
+/** Events per store read: small enough that a subscriber stuck on a full socket holds little. */
+export const EVENT_BATCH = 64;
+
+export interface EventFrame {
+  id: number;
+  /** `id/event/data` lines as sent; one Buffer shared by every subscriber that writes it. */
+  bytes: Buffer;
+  /** The job's final `state` event: the stream ends after it. */
+  terminal: boolean;
+}
+
+export interface EventStream {
+  wake(): void;
+  close(): void;
+}
+
+type EventSource = Pick<StoreOps, 'eventsAfter'>;
+
+interface Batch {
+  after: number;
+  /** The job's notification count when the read started: a later notification may have added events it lacks. */
+  generation: number;
+  read: Promise<EventFrame[]>;
+  frames?: EventFrame[];
+}
+
+interface JobChannel {
+  streams: Set<EventStream>;
+  generation: number;
+  latest?: Batch;
+}
 
 export class EventHub {
-  private readonly subscribers = new Map<string, Set<Wake>>();
+  private readonly channels = new Map<string, JobChannel>();
   private readonly pending = new Set<string>();
   private scheduled = false;
 
-  subscribe(jobId: string, wake: Wake): () => void {
-    let set = this.subscribers.get(jobId);
-    if (!set) this.subscribers.set(jobId, (set = new Set()));
-    set.add(wake);
+  subscribe(jobId: string, stream: EventStream): () => void {
+    let channel = this.channels.get(jobId);
+    if (!channel) this.channels.set(jobId, (channel = { streams: new Set(), generation: 0 }));
+    const { streams } = channel;
+    streams.add(stream);
     return () => {
-      set.delete(wake);
-      if (set.size === 0) this.subscribers.delete(jobId);
+      streams.delete(stream);
+      // Dropping the channel drops its cached batch: with nobody subscribed, no notification would mark it stale.
+      if (streams.size === 0 && this.channels.get(jobId)?.streams === streams) this.channels.delete(jobId);
     };
   }
 
   /** Coalesced and deferred past the current transaction, so subscribers only read committed events. */
   notify(jobId: string): void {
-    if (!this.subscribers.has(jobId)) return;
+    if (!this.channels.has(jobId)) return;
     this.pending.add(jobId);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -28,13 +64,69 @@ export class EventHub {
       this.scheduled = false;
       const jobs = [...this.pending];
       this.pending.clear();
-      for (const id of jobs) for (const wake of this.subscribers.get(id) ?? []) wake();
+      for (const id of jobs) {
+        const channel = this.channels.get(id);
+        if (!channel) continue;
+        channel.generation++;
+        for (const stream of channel.streams) stream.wake();
+      }
     });
+  }
+
+  /**
+   * The frames of the job's events after `cursor`, at most a batch, from the latest read when it covers the
+   * cursor. `caughtUp`: nothing followed them when they were read and no event was notified since, so the
+   * subscriber can wait for its next wake instead of reading again.
+   */
+  async framesAfter(source: EventSource, jobId: string, cursor: number): Promise<{ frames: EventFrame[]; caughtUp: boolean }> {
+    const channel = this.channels.get(jobId);
+    const latest = channel?.latest;
+    const batch = channel && latest && this.covers(channel, latest, cursor) ? latest : this.read(source, jobId, cursor, channel);
+    const frames = await batch.read;
+    const caughtUp = frames.length < EVENT_BATCH && batch.generation === (channel?.generation ?? 0);
+    const first = frames.findIndex((frame) => frame.id > cursor);
+    return { frames: first < 0 ? [] : frames.slice(first), caughtUp };
+  }
+
+  /** Ends every stream (the coordinator is stopping). */
+  closeAll(): void {
+    for (const channel of [...this.channels.values()]) for (const stream of [...channel.streams]) stream.close();
   }
 
   get subscriberCount(): number {
     let count = 0;
-    for (const set of this.subscribers.values()) count += set.size;
+    for (const channel of this.channels.values()) count += channel.streams.size;
     return count;
+  }
+
+  private covers(channel: JobChannel, batch: Batch, cursor: number): boolean {
+    if (!batch.frames) return batch.after === cursor;
+    const end = batch.frames.at(-1)?.id ?? batch.after;
+    if (cursor < batch.after || cursor > end) return false;
+    // At its end, a batch only answers if it is known complete; otherwise the store may hold more.
+    return cursor < end || (batch.frames.length < EVENT_BATCH && batch.generation === channel.generation);
+  }
+
+  private read(source: EventSource, jobId: string, after: number, channel: JobChannel | undefined): Batch {
+    const batch: Batch = {
+      after,
+      generation: channel?.generation ?? 0,
+      read: source.eventsAfter(jobId, after, EVENT_BATCH).then((events) =>
+        events.map((event) => ({
+          id: event.id,
+          bytes: Buffer.from(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`),
+          terminal: event.type === 'state' && isTerminal((event.data as { state: JobState }).state),
+        })),
+      ),
+    };
+    if (!channel) return batch;
+    channel.latest = batch;
+    batch.read.then(
+      (frames) => (batch.frames = frames),
+      () => {
+        if (channel.latest === batch) channel.latest = undefined;
+      },
+    );
+    return batch;
   }
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
-import { API_PREFIX, isTerminal, type JobState } from '../../../protocol/api';
+import { API_PREFIX, type JobState } from '../../../protocol/api';
 import { NotFoundError } from '../../errors';
 import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
@@ -11,8 +11,6 @@ import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
 import { createJobSchema, lastEventIdSchema, listJobsSchema } from './jobs.schema';
-
-const EVENT_BATCH = 500;
 
 export function jobRoutes(services: Services): Router<AppState> {
   const { jobs, blobs, store, hub, now } = services;
@@ -75,6 +73,9 @@ export function jobRoutes(services: Services): Router<AppState> {
     },
   );
 
+  // One shutdown listener for every stream (not one each), so many subscribers raise no MaxListeners warning.
+  services.shutdown.addEventListener('abort', () => hub.closeAll(), { once: true });
+
   router.get('/:id/events', allow('submit'), async (ctx: AppContext) => {
     const job = await jobs.require(ctx.params.id!);
     const resumeFrom = ctx.get('last-event-id') || (ctx.query.lastEventId as string | undefined) || '0';
@@ -92,15 +93,17 @@ export function jobRoutes(services: Services): Router<AppState> {
     let closed = false;
     let pumping = false;
     let wokenWhilePumping = false;
+    let resolveClosed = () => {};
+    const whenClosed = new Promise<void>((resolve) => (resolveClosed = resolve));
     const close = () => {
       if (closed) return;
       closed = true;
       unsubscribe();
       clearInterval(keepAlive);
-      services.shutdown.removeEventListener('abort', close);
+      resolveClosed();
       stream.end();
     };
-    // Reads from the store at this subscriber's own pace: a client that stops reading holds one batch.
+    // Pulls at this subscriber's own pace, one frame at a time: a client that stops reading holds one batch.
     const pump = async () => {
       if (pumping) {
         wokenWhilePumping = true;
@@ -110,20 +113,20 @@ export function jobRoutes(services: Services): Router<AppState> {
       try {
         do {
           wokenWhilePumping = false;
-          for (;;) {
+          for (let caughtUp = false; !caughtUp; ) {
             if (closed) return;
-            const events = await store.eventsAfter(job.id, cursor, EVENT_BATCH);
-            if (events.length === 0) break;
-            let writable = true;
-            for (const event of events) {
-              cursor = event.id;
-              writable = stream.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
-              if (event.type === 'state' && isTerminal((event.data as { state: JobState }).state)) {
+            const batch = await hub.framesAfter(store, job.id, cursor);
+            for (const frame of batch.frames) {
+              if (closed) return;
+              cursor = frame.id;
+              const writable = stream.write(frame.bytes);
+              if (frame.terminal) {
                 close();
                 return;
               }
+              if (!writable) await Promise.race([once(stream, 'drain'), whenClosed]);
             }
-            if (!writable) await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+            caughtUp = batch.caughtUp;
           }
         } while (wokenWhilePumping);
       } catch (err) {
@@ -133,15 +136,15 @@ export function jobRoutes(services: Services): Router<AppState> {
         pumping = false;
       }
     };
-    const unsubscribe = hub.subscribe(job.id, () => void pump());
+    const unsubscribe = hub.subscribe(job.id, { wake: () => void pump(), close });
     const keepAlive = setInterval(() => {
       if (!closed && stream.writableLength === 0) stream.write(': keep-alive\n\n');
     }, services.sse.keepAliveMs);
     keepAlive.unref();
     ctx.res.on('close', close);
-    services.shutdown.addEventListener('abort', close, { once: true });
     stream.write('retry: 2000\n\n');
-    void pump();
+    if (services.shutdown.aborted) close();
+    else void pump();
   });
 
   return router;

@@ -116,6 +116,42 @@ describe('jobs API: uploads, events, artifacts', () => {
     expect(all.at(-1)).toMatchObject({ type: 'state', data: { state: 'succeeded' } });
   });
 
+  it('gives each of many subscribers every event once, in order, across batches, without a listener warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'crowd' });
+      const job = await submitter.submitJob({ commands: ['echo'] });
+      const lease = (await worker.client.claim(worker.id, 0))!.lease.id;
+      const collect = async (afterId?: number) => {
+        const ids: number[] = [];
+        let last: JobEvent | undefined;
+        for await (const event of submitter.events(job.id, afterId === undefined ? {} : { afterId })) {
+          ids.push(event.id);
+          last = event;
+        }
+        return { ids, last };
+      };
+      const crowd = Array.from({ length: 12 }, () => collect());
+      // 150 events: more than two store batches, so subscribers share some reads and page through others.
+      for (let seq = 0; seq < 150; seq++) await worker.client.sendOutput(lease, [{ seq, stream: 'stdout', data: 'x' }]);
+      const resumed = collect(70);
+      await worker.client.complete(lease, { outcome: 'succeeded', exitCode: 0 });
+      const results = await Promise.all(crowd);
+      const lastId = results[0]!.last!.id;
+      expect(lastId).toBeGreaterThan(150);
+      for (const { ids, last } of results) {
+        expect(ids).toEqual(Array.from({ length: lastId }, (_, i) => i + 1));
+        expect(last).toMatchObject({ type: 'state', data: { state: 'succeeded' } });
+      }
+      expect((await resumed).ids).toEqual(Array.from({ length: lastId - 70 }, (_, i) => i + 71));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('rejects a Last-Event-ID that is not a number', async () => {
     const job = await submitter.submitJob({ commands: ['true'] });
     const response = await fetch(`${pool.url}/api/v1/jobs/${job.id}/events`, {
