@@ -70,8 +70,19 @@ describe('Agent on a real coordinator', () => {
     const byWorker = new Set(done.map((j) => j.workerName));
     expect(byWorker).toEqual(new Set(['alpha', 'beta']));
     for (const [i, j] of done.entries()) expect(await submitter.getLog(j.id)).toBe(`job ${i} attempt 1\n`);
-    // The coordinator has the results; each agent is idle once it has also cleared the workspaces.
+    // The coordinator has the results; each agent is idle once its jobs are done with.
     await waitFor(() => a.agent.status().state === 'idle' && b.agent.status().state === 'idle', { message: 'both agents idle' });
+  });
+
+  it('a job printing far more than the output buffer loses nothing: its pipes wait for the coordinator', async () => {
+    const { logger } = await agentOn(pool, { maxOutputBufferBytes: 1024 * 1024 });
+    const size = 6_000_000;
+    const job = await submitter.submitJob({ commands: [`yes 0123456789abcdef | head -c ${size}`] });
+    expect((await waitForJob(submitter, job.id)).state).toBe('succeeded');
+    const log = await submitter.getLog(job.id);
+    expect(log).not.toContain('dropped on the worker');
+    expect(logger.lines.join('\n')).not.toMatch(/took no output/);
+    expect(log.length).toBe(size);
   });
 
   it('runs `slots` jobs at once', async () => {

@@ -36,8 +36,13 @@ export interface AgentOptions {
   /** Keep each job's workspace after it ends (debugging). */
   keepWorkspaces?: boolean;
   cacheMaxBytes?: number;
-  /** Output held per job while the coordinator is slow; past it output is dropped with a marker. */
+  /**
+   * Output held per job while the coordinator is slow: past half of it the job's pipes are paused until the
+   * coordinator catches up; past all of it (the coordinator took nothing for `maxOutputPausedMs`) output is dropped with a marker.
+   */
   maxOutputBufferBytes?: number;
+  /** How long a job's output may stay paused while the coordinator takes none, before the job runs on and output is dropped; default 30000. */
+  maxOutputPausedMs?: number;
   /** Long-poll length of a claim; default 25000 (the coordinator allows up to 30000). */
   claimWaitMs?: number;
   /** Retry delays while the coordinator is unreachable (jittered, doubling from baseMs up to maxMs). */
@@ -96,6 +101,8 @@ export class Agent extends EventEmitter {
   private readonly client: ApiClient;
   private readonly cache: BundleCache;
   private readonly jobs = new Map<string, JobExecution>();
+  /** Workspaces of finished jobs being removed in the background; stop() waits for them. */
+  private readonly cleanups = new Set<Promise<void>>();
   private readonly heartbeatAlarm = new Alarm();
   private readonly claimAlarm = new Alarm();
   private phase: Phase = 'new';
@@ -189,6 +196,7 @@ export class Agent extends EventEmitter {
       for (const job of this.jobs.values()) job.abandon();
       await allDone();
     }
+    await Promise.all(this.cleanups);
     await this.deregister();
     this.phase = 'stopped';
     this.heartbeatAlarm.wake();
@@ -520,10 +528,13 @@ export class Agent extends EventEmitter {
         backoff: this.backoff,
         outputFlushMs: this.options.outputFlushMs ?? 100,
         maxOutputBufferBytes: this.options.maxOutputBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES,
+        ...(this.options.maxOutputPausedMs !== undefined ? { maxOutputPausedMs: this.options.maxOutputPausedMs } : {}),
         onChange: () => this.emitStatus(),
       },
     );
     this.jobs.set(job.leaseId, job);
+    const cleanup = job.cleanedUp.finally(() => this.cleanups.delete(cleanup));
+    this.cleanups.add(cleanup);
     this.emitStatus();
     void job.done.then(() => {
       this.jobs.delete(job.leaseId);

@@ -27,6 +27,8 @@ export interface JobContext {
   backoff: BackoffOptions;
   outputFlushMs: number;
   maxOutputBufferBytes: number;
+  /** How long a job's output may stay paused while the coordinator takes none (see LeaseReporterOptions.maxPausedMs). */
+  maxOutputPausedMs?: number;
   /** Something in `phase` changed (the agent re-emits its status). */
   onChange: () => void;
 }
@@ -42,6 +44,8 @@ export class JobExecution {
   readonly claimedAt = Date.now();
   /** Resolves when the lease is finished with (result delivered, handed back, or dropped); never rejects. */
   readonly done: Promise<void>;
+  /** Resolves after `done` once the workspace is gone (in the background: the next claim does not wait for it); never rejects. */
+  readonly cleanedUp: Promise<void>;
   private phaseNow: JobPhase = 'preparing';
   private stopReason: JobStopReason | null = null;
   private stopping: Promise<void> = Promise.resolve();
@@ -68,9 +72,12 @@ export class JobExecution {
       backoff: ctx.backoff,
       flushIntervalMs: ctx.outputFlushMs,
       maxBufferBytes: ctx.maxOutputBufferBytes,
+      ...(ctx.maxOutputPausedMs !== undefined ? { maxPausedMs: ctx.maxOutputPausedMs } : {}),
+      onBackpressure: (pause) => (pause ? this.runner?.pauseOutput() : this.runner?.resumeOutput()),
       onLeaseGone: () => void this.stop('lost'),
     });
     this.done = this.execute();
+    this.cleanedUp = this.done.then(() => this.removeWorkspace());
   }
 
   get phase(): JobPhase {
@@ -83,7 +90,6 @@ export class JobExecution {
   }
 
   private async execute(): Promise<void> {
-    const { logger } = this.ctx;
     const timeoutMs = this.assignment.job.spec.timeoutSec * 1000 - (Date.now() - this.claimedAt);
     const timeout = setTimeout(() => void this.stop('timed_out'), Math.max(0, timeoutMs));
     const workspace = path.join(this.jobDir, 'workspace');
@@ -101,9 +107,12 @@ export class JobExecution {
       await (this.stopReason ? this.endStopped() : this.fail(err as Error));
     } finally {
       clearTimeout(timeout);
-      if (this.ctx.keepWorkspaces) logger.info(`kept the workspace of job ${this.id}`, { dir: workspace });
-      else await rm(this.jobDir, { recursive: true, force: true }).catch(() => {});
     }
+  }
+
+  private async removeWorkspace(): Promise<void> {
+    if (this.ctx.keepWorkspaces) this.ctx.logger.info(`kept the workspace of job ${this.id}`, { dir: path.join(this.jobDir, 'workspace') });
+    else await rm(this.jobDir, { recursive: true, force: true }).catch(() => {});
   }
 
   private async fetchBundle(workspace: string): Promise<void> {

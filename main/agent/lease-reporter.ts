@@ -2,11 +2,14 @@
 // output chunks, command start/end, suspended/running, and finally the result (or the hand-back). The job
 // never waits for the network: steps queue here and are retried with backoff while the coordinator is
 // unreachable, until they are delivered or the coordinator says the lease is gone (409), which ends the job.
+// Output is the exception to "never waits": past half its buffer the reporter asks for the child's pipes to be
+// paused until the coordinator catches up, so a chatty job slows down instead of losing output; only if the
+// coordinator takes nothing for `maxPausedMs` does the job run on and output past the cap get dropped.
 import { openAsBlob } from 'node:fs';
 import { LIMITS, type CompleteRequest, type OutputStream } from '../../protocol/api';
 import { ApiError, type ApiClient } from '../../protocol/client';
 import type { AgentLogger } from './logger';
-import { OutputBuffer } from './output';
+import { DEFAULT_MAX_BUFFER_BYTES, DEFAULT_MAX_CHUNK_BYTES, OutputBuffer } from './output';
 import type { CommandEnd } from './runner';
 import { Alarm, backoffDelay, isTransient, type BackoffOptions } from './timing';
 
@@ -18,13 +21,23 @@ export interface LeaseReporterOptions {
   backoff: BackoffOptions;
   /** The coordinator no longer takes reports for this lease: stop the job and drop its result. */
   onLeaseGone: (why: string) => void;
+  /** true: stop reading the job's output pipes (the buffer is filling up); false: read them again. */
+  onBackpressure?: (pause: boolean) => void;
   flushIntervalMs?: number;
   maxChunkBytes?: number;
   maxBufferBytes?: number;
+  /** How long the pipes may stay paused while the coordinator takes nothing, before output is dropped instead; default 30000. */
+  maxPausedMs?: number;
 }
 
-/** Raw output per request; JSON escaping of control characters can multiply it, and the body limit is ~1 MiB. */
-const MAX_OUTPUT_BYTES_PER_REQUEST = 128 * 1024;
+/**
+ * JSON-encoded output per request: the coordinator's body limit is 1 MiB; the margin covers the envelope and
+ * rounding. A chunk's data is far below LIMITS.outputChunkBytes (see MAX_CHUNK_BYTES).
+ */
+const MAX_OUTPUT_JSON_BYTES_PER_REQUEST = 900 * 1024;
+/** Escaping (`\u0001` for one control byte) grows output at most 6×: even the worst chunk fits in one request. */
+const MAX_CHUNK_BYTES = Math.floor(MAX_OUTPUT_JSON_BYTES_PER_REQUEST / 6);
+const DEFAULT_MAX_PAUSED_MS = 30_000;
 
 interface Step {
   label: string;
@@ -49,12 +62,21 @@ export class LeaseReporter {
   private pumping = false;
   private failures = 0;
   private ended: 'gone' | 'abandoned' | null = null;
+  /** Held output at which the pipes are paused, and below which they are read again. */
+  private readonly pauseAtBytes: number;
+  private readonly resumeBelowBytes: number;
+  private paused = false;
+  /** Ends a pause the coordinator did not relieve in time; while it has fired, output past the cap is dropped. */
+  private pauseTimer: NodeJS.Timeout | null = null;
+  private pauseGaveUp = false;
 
   constructor(private readonly options: LeaseReporterOptions) {
-    this.output = new OutputBuffer({
-      ...(options.maxChunkBytes !== undefined ? { maxChunkBytes: options.maxChunkBytes } : {}),
-      ...(options.maxBufferBytes !== undefined ? { maxBufferBytes: options.maxBufferBytes } : {}),
-    });
+    const maxBufferBytes = options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
+    this.output = new OutputBuffer({ maxChunkBytes: Math.min(options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES, MAX_CHUNK_BYTES), maxBufferBytes });
+    // Pausing at half the cap leaves the other half for what paused pipes still deliver (the read under way,
+    // and what Node drains from a pipe when its command exits), so nothing is dropped.
+    this.pauseAtBytes = Math.floor(maxBufferBytes / 2);
+    this.resumeBelowBytes = Math.floor(maxBufferBytes / 4);
     this.flushIntervalMs = options.flushIntervalMs ?? 100;
   }
 
@@ -65,6 +87,7 @@ export class LeaseReporter {
   write(stream: OutputStream, data: Buffer): void {
     if (this.ended) return;
     this.output.write(stream, data);
+    if (this.output.held >= this.pauseAtBytes && !this.paused && !this.pauseGaveUp) this.pause();
     if (this.output.hasClosedChunks) this.pump();
     if (this.output.hasOpenChunk && !this.flushTimer) {
       // At most one timed cut per interval, and the first output after a quiet spell goes at once: a prompt
@@ -72,6 +95,38 @@ export class LeaseReporter {
       const wait = Math.max(0, this.lastFlushAt + this.flushIntervalMs - Date.now());
       this.flushTimer = setTimeout(() => this.flush(), wait);
     }
+  }
+
+  private pause(): void {
+    this.paused = true;
+    this.pauseTimer = setTimeout(() => {
+      this.options.logger.warn(
+        `the coordinator took no output for ${this.maxPausedMs / 1000} s; the job runs on and output past the buffer is dropped`,
+        { job: this.options.jobId },
+      );
+      this.pauseGaveUp = true;
+      this.unpause();
+    }, this.maxPausedMs);
+    this.options.onBackpressure?.(true);
+  }
+
+  private unpause(): void {
+    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    this.pauseTimer = null;
+    if (!this.paused) return;
+    this.paused = false;
+    this.options.onBackpressure?.(false);
+  }
+
+  private get maxPausedMs(): number {
+    return this.options.maxPausedMs ?? DEFAULT_MAX_PAUSED_MS;
+  }
+
+  /** The coordinator took output: read the pipes again once there is room, and pause them again next time. */
+  private relieved(): void {
+    if (this.output.held >= this.resumeBelowBytes) return;
+    this.pauseGaveUp = false;
+    this.unpause();
   }
 
   private flush(): void {
@@ -139,6 +194,7 @@ export class LeaseReporter {
     this.ended = how;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    this.unpause(); // nothing is delivered any more: the job's output flows (into nowhere) so it can end
     for (const step of this.steps.splice(0)) step.settle(false);
     this.alarm.wake();
   }
@@ -155,35 +211,39 @@ export class LeaseReporter {
   private pump(): void {
     if (this.pumping || this.ended) return;
     this.pumping = true;
-    void this.drain().finally(() => {
-      this.pumping = false;
-    });
+    void this.drain();
   }
 
   private async drain(): Promise<void> {
-    while (!this.ended) {
-      const step = this.steps[0];
-      if (this.output.hasClosedChunks && (!step || this.output.unackedSeq < step.mark)) {
-        // Only what came before the next step: output cut after it must follow it.
-        await this.attempt('output', () => this.sendOutput(step?.mark));
-      } else if (step) {
-        const outcome = await this.attempt(step.label, step.call);
-        if (outcome === 'retry') {
-          step.mark = this.output.cutSeq; // a step that added output (see complete) sends it first
-        } else if (!this.ended) {
-          this.steps.shift();
-          step.settle(outcome === 'delivered');
+    // The flag drops in the same tick the loop sees nothing left to do: a step queued after that starts a new drain.
+    try {
+      while (!this.ended) {
+        const step = this.steps[0];
+        if (this.output.hasClosedChunks && (!step || this.output.unackedSeq < step.mark)) {
+          // Only what came before the next step: output cut after it must follow it.
+          await this.attempt('output', () => this.sendOutput(step?.mark));
+        } else if (step) {
+          const outcome = await this.attempt(step.label, step.call);
+          if (outcome === 'retry') {
+            step.mark = this.output.cutSeq; // a step that added output (see complete) sends it first
+          } else if (!this.ended) {
+            this.steps.shift();
+            step.settle(outcome === 'delivered');
+          }
+        } else {
+          return;
         }
-      } else {
-        return;
       }
+    } finally {
+      this.pumping = false;
     }
   }
 
   private async sendOutput(beforeSeq?: number): Promise<void> {
-    const chunks = this.output.take(LIMITS.chunksPerCall, MAX_OUTPUT_BYTES_PER_REQUEST, beforeSeq);
+    const chunks = this.output.take(LIMITS.chunksPerCall, MAX_OUTPUT_JSON_BYTES_PER_REQUEST, beforeSeq);
     const ack = await this.options.client.sendOutput(this.options.leaseId, chunks);
     this.output.ack(ack.nextSeq);
+    this.relieved();
   }
 
   /** One try of one call: delivered, to be retried (after a pause), or refused for good. */

@@ -43,6 +43,20 @@ describe('OutputBuffer', () => {
     expect(buffer.unackedSeq).toBe(3);
   });
 
+  it('sizes a request by the JSON it becomes, so escape-heavy output goes in smaller batches', () => {
+    const buffer = new OutputBuffer({ maxChunkBytes: 1000 });
+    buffer.write('stdout', Buffer.from('a'.repeat(3000)));
+    buffer.write('stderr', Buffer.from('\u0001'.repeat(3000))); // 1 byte each, 6 once escaped as \u0001
+    buffer.cut();
+    // 4000 raw bytes would fit in 5000, but the escaped chunk is ~6 KiB of JSON: only the plain ones go.
+    expect(buffer.take(100, 5000).map((c) => c.stream)).toEqual(['stdout', 'stdout', 'stdout']);
+    buffer.ack(3);
+    // Escaped chunks: ~6 KiB each, so one per request even though each holds only 1000 raw bytes.
+    const escaped = buffer.take(100, 7000);
+    expect(escaped).toHaveLength(1);
+    expect(Buffer.byteLength(JSON.stringify(escaped[0]!.data))).toBeGreaterThan(6000);
+  });
+
   it('drops what does not fit while the coordinator lags, and marks the gap once', () => {
     const buffer = new OutputBuffer({ maxChunkBytes: 64, maxBufferBytes: 20 });
     buffer.write('stdout', Buffer.from('0123456789'));

@@ -1,7 +1,8 @@
 // What a job prints, cut into numbered chunks for the coordinator. Chunks stay here until the coordinator
 // acknowledges them, so a retry resends the same numbers (the coordinator ignores what it already has).
-// The buffer is bounded: when the coordinator cannot keep up, new output is dropped and one marker says how
-// much, instead of the child process being blocked or the agent's memory growing without end.
+// The buffer is bounded: the reporter pauses the child's pipes well before the cap (backpressure); only when
+// the coordinator stays unreachable is new output dropped past the cap, with one marker saying how much,
+// instead of the child process being blocked forever or the agent's memory growing without end.
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream } from '../../protocol/api';
 
@@ -23,6 +24,15 @@ export const DEFAULT_MAX_BUFFER_BYTES = 8 * 1024 * 1024;
 
 interface HeldChunk extends OutputChunk {
   bytes: number;
+  /** Its share of a request body: the data JSON-encoded (escapes grow it) plus the seq and stream around it. */
+  jsonBytes: number;
+}
+
+/** `{"seq":…,"stream":"stdout","data":},` around each chunk's encoded data, rounded up. */
+const CHUNK_JSON_OVERHEAD_BYTES = 64;
+
+function chunkJsonBytes(data: string): number {
+  return Buffer.byteLength(JSON.stringify(data)) + CHUNK_JSON_OVERHEAD_BYTES;
 }
 
 export class OutputBuffer {
@@ -92,24 +102,28 @@ export class OutputBuffer {
     this.cut();
     const bytes = Buffer.byteLength(text);
     this.heldBytes += bytes;
-    this.closed.push({ seq: this.nextSeq++, stream: 'stderr', data: text, bytes });
+    this.closed.push({ seq: this.nextSeq++, stream: 'stderr', data: text, bytes, jsonBytes: chunkJsonBytes(text) });
   }
 
   /** Closes the open chunk so it can be sent (the timer's "every 100 ms"). */
   cut(): void {
     if (!this.open) return;
-    this.closed.push({ seq: this.nextSeq++, stream: this.open.stream, data: this.open.parts.join(''), bytes: this.open.bytes });
+    const data = this.open.parts.join('');
+    this.closed.push({ seq: this.nextSeq++, stream: this.open.stream, data, bytes: this.open.bytes, jsonBytes: chunkJsonBytes(data) });
     this.open = null;
   }
 
-  /** Closed chunks from the oldest unacknowledged one (and below `beforeSeq`), up to the limits of one request. */
-  take(maxChunks: number, maxBytes: number, beforeSeq = Infinity): OutputChunk[] {
+  /**
+   * Closed chunks from the oldest unacknowledged one (and below `beforeSeq`), up to the limits of one request:
+   * `maxJsonBytes` counts the chunks as they are encoded in the request body, not their raw bytes.
+   */
+  take(maxChunks: number, maxJsonBytes: number, beforeSeq = Infinity): OutputChunk[] {
     const batch: OutputChunk[] = [];
-    let bytes = 0;
+    let jsonBytes = 0;
     for (const chunk of this.closed) {
-      if (chunk.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && bytes + chunk.bytes > maxBytes)) break;
+      if (chunk.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && jsonBytes + chunk.jsonBytes > maxJsonBytes)) break;
       batch.push({ seq: chunk.seq, stream: chunk.stream, data: chunk.data });
-      bytes += chunk.bytes;
+      jsonBytes += chunk.jsonBytes;
     }
     return batch;
   }
@@ -117,6 +131,11 @@ export class OutputBuffer {
   /** The coordinator has everything below `nextSeq`: forget it, which makes room for new output. */
   ack(nextSeq: number): void {
     while (this.closed.length > 0 && this.closed[0]!.seq < nextSeq) this.heldBytes -= this.closed.shift()!.bytes;
+  }
+
+  /** Output held (unacknowledged plus open), in UTF-8 bytes. */
+  get held(): number {
+    return this.heldBytes;
   }
 
   /** The seq the next closed chunk gets; everything below it has been cut. */

@@ -105,6 +105,7 @@ export class JobRunner {
   private current: ProcessTree | null = null;
   private stopped = false;
   private suspended = false;
+  private outputPaused = false;
   private resumed: (() => void) | null = null;
   private readonly env: Record<string, string>;
   private readonly platform: NodeJS.Platform;
@@ -158,6 +159,7 @@ export class JobRunner {
     const closed = new Promise<void>((resolve) => tree.child.once('close', () => resolve()));
     tree.child.stdout?.on('data', (data: Buffer) => this.hooks.output('stdout', data));
     tree.child.stderr?.on('data', (data: Buffer) => this.hooks.output('stderr', data));
+    if (this.outputPaused) this.setReading(tree, false);
     // The suspension may have come between the check in run() and this spawn.
     if (this.suspended) tree.suspend();
     const exit = await tree.exited;
@@ -175,6 +177,27 @@ export class JobRunner {
     };
     this.hooks.commandEnded(index, result);
     return { index, startedAt, ...result };
+  }
+
+  /**
+   * Stops reading the commands' output pipes (backpressure: a command that prints more blocks until resumeOutput).
+   * Node reads a paused pipe to its end once the command exits, so up to a pipe's worth can still arrive.
+   */
+  pauseOutput(): void {
+    this.outputPaused = true;
+    for (const tree of this.trees) this.setReading(tree, false);
+  }
+
+  resumeOutput(): void {
+    this.outputPaused = false;
+    for (const tree of this.trees) this.setReading(tree, true);
+  }
+
+  private setReading(tree: ProcessTree, reading: boolean): void {
+    for (const pipe of [tree.child.stdout, tree.child.stderr]) {
+      if (reading) pipe?.resume();
+      else pipe?.pause();
+    }
   }
 
   /** Background processes a command left behind end with the job: no orphan outlives it. */
