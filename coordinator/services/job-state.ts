@@ -17,29 +17,28 @@ const ALLOWED: Record<JobState, readonly JobState[]> = {
   timed_out: [],
 };
 
+/** An event for a job's log; output events also carry their size and which part of the capped log they are in. */
+type NewEvent = [
+  tx: StoreOps,
+  job: JobRecord,
+  type: JobEventType,
+  data: unknown,
+  output?: { bytes: number; part: 'head' | 'tail' },
+];
+
 export class JobLog {
   constructor(private readonly hub: EventHub) {}
 
   /** Appends one event to the job's log and returns the job with its new last event id. */
-  async append(
-    tx: StoreOps,
-    job: JobRecord,
-    type: JobEventType,
-    data: unknown,
-    output?: { bytes: number; part: 'head' | 'tail' },
-  ): Promise<JobRecord> {
-    const next = await this.insert(tx, job, type, data, output);
+  async append(...event: NewEvent): Promise<JobRecord> {
+    const next = await this.insert(...event);
+    const [tx, job] = event;
     await tx.updateJob(job.id, { lastEventId: next.lastEventId });
     return next;
   }
 
-  private async insert(
-    tx: StoreOps,
-    job: JobRecord,
-    type: JobEventType,
-    data: unknown,
-    output?: { bytes: number; part: 'head' | 'tail' },
-  ): Promise<JobRecord> {
+  /** Writes the event row only: `update` saves the new last event id together with the job's other fields. */
+  private async insert(...[tx, job, type, data, output]: NewEvent): Promise<JobRecord> {
     const id = job.lastEventId + 1;
     await tx.insertEvent({
       jobId: job.id,
