@@ -31,14 +31,17 @@ export class JobLog {
 
   /** Appends one event to the job's log and returns the job with its new last event id. */
   async append(...event: NewEvent): Promise<JobRecord> {
-    const next = await this.insert(...event);
+    const next = await this.record(...event);
     const [tx, job] = event;
     await tx.updateJob(job.id, { lastEventId: next.lastEventId });
     return next;
   }
 
-  /** Writes the event row only: `update` saves the new last event id together with the job's other fields. */
-  private async insert(...[tx, job, type, data, output]: NewEvent): Promise<JobRecord> {
+  /**
+   * Writes the event row only; the caller saves the returned job's `lastEventId` with its other fields (one
+   * UPDATE for a whole batch of output chunks instead of one per chunk).
+   */
+  async record(...[tx, job, type, data, output]: NewEvent): Promise<JobRecord> {
     const id = job.lastEventId + 1;
     await tx.insertEvent({
       jobId: job.id,
@@ -70,7 +73,7 @@ export class JobLog {
         workerName: worker?.name ?? null,
         error: next.error,
       };
-      next = await this.insert(tx, next, 'state', event);
+      next = await this.record(tx, next, 'state', event);
     }
     await tx.updateJob(job.id, { ...patch, lastEventId: next.lastEventId });
     return next;

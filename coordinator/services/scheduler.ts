@@ -349,7 +349,7 @@ export class Scheduler {
         if (chunk.data.length === 0) continue;
         const bytes = Buffer.byteLength(chunk.data);
         const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
-        job = await this.log.append(
+        job = await this.log.record(
           tx,
           job,
           'output',
@@ -362,7 +362,7 @@ export class Scheduler {
       if (job.outputTailBytes > tailLimit) {
         const freed = await tx.dropOldestTail(job.id, job.attempt, job.outputTailBytes - tailLimit);
         if (job.outputDroppedBytes === 0 && freed > 0) {
-          job = await this.log.append(tx, job, 'truncated', {
+          job = await this.log.record(tx, job, 'truncated', {
             attempt: job.attempt,
             droppedBytes: freed,
             message: `[cmd-executor: output passed the ${this.config.maxOutputBytes}-byte cap; the middle is dropped, the beginning and the latest output are kept]`,
@@ -371,12 +371,15 @@ export class Scheduler {
         job.outputTailBytes -= freed;
         job.outputDroppedBytes += freed;
       }
+      // A retried batch (every chunk already stored) changes nothing and writes nothing.
+      if (nextSeq === found.lease.nextSeq) return { nextSeq };
       await tx.updateJob(job.id, {
+        lastEventId: job.lastEventId,
         outputHeadBytes: job.outputHeadBytes,
         outputTailBytes: job.outputTailBytes,
         outputDroppedBytes: job.outputDroppedBytes,
       });
-      if (nextSeq !== found.lease.nextSeq) await tx.updateLease(leaseId, { nextSeq });
+      await tx.updateLease(leaseId, { nextSeq });
       return { nextSeq };
     });
   }

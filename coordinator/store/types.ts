@@ -1,6 +1,6 @@
 // The store interface: every method is async so a PostgreSQL backend can implement it without touching the
 // services or the routes. State transitions that must be atomic run inside `transaction()`.
-import type { JobEventType, JobReason, JobState, ReportedWorkerState, ResolvedJobSpec, Role } from '../../protocol/api';
+import type { JobEventType, JobReason, JobState, ReportedWorkerState, ResolvedJobSpec, Role, Worker } from '../../protocol/api';
 
 export interface TokenRecord {
   id: string;
@@ -13,16 +13,8 @@ export interface TokenRecord {
   revokedAt: number | null;
 }
 
-export interface WorkerRecord {
-  id: string;
-  name: string;
-  os: string;
-  arch: string | null;
-  cpus: number | null;
-  memoryBytes: number | null;
-  labels: string[];
-  slots: number;
-  version: string | null;
+/** The API's Worker as stored: times as epoch ms, and what the worker said of itself instead of the derived state. */
+export interface WorkerRecord extends Omit<Worker, 'state' | 'registeredAt' | 'lastSeenAt' | 'currentJobs'> {
   registeredAt: number;
   lastSeenAt: number;
   reportedState: ReportedWorkerState;
