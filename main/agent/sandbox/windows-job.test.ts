@@ -13,6 +13,7 @@ import {
   extendedLimitInformation,
   freezeInRounds,
   jobObjectTypes,
+  limitOfMessage,
   processIdsFromList,
   win32Declarations,
 } from './windows-job';
@@ -62,6 +63,9 @@ describe.skipIf(koffi.sizeof('uintptr_t') !== 8)('the limit structure in memory 
     expect(buffer.readUInt32LE(56)).toBe(IDLE_PRIORITY_CLASS); // BasicLimitInformation.PriorityClass
     expect(buffer.readBigUInt64LE(112)).toBe(BigInt(GiB)); // ProcessMemoryLimit
     expect(buffer.readBigUInt64LE(120)).toBe(BigInt(3 * GiB)); // JobMemoryLimit
+    const port = Buffer.alloc(16);
+    koffi.encode(port, jobObjectTypes(koffi).ASSOCIATE_COMPLETION_PORT, { CompletionKey: 0, CompletionPort: 0x1234n });
+    expect(port.readBigUInt64LE(8)).toBe(0x1234n); // JOBOBJECT_ASSOCIATE_COMPLETION_PORT.CompletionPort
     const everythingElse = Buffer.concat([buffer.subarray(0, 16), buffer.subarray(20, 40), buffer.subarray(44, 56), buffer.subarray(60, 112), buffer.subarray(128)]);
     expect(everythingElse.equals(Buffer.alloc(everythingElse.length))).toBe(true);
   });
@@ -73,8 +77,10 @@ describe('win32Declarations', () => {
     expect(Object.keys(declarations.kernel32).sort()).toEqual([
       'AssignProcessToJobObject',
       'CloseHandle',
+      'CreateIoCompletionPort',
       'CreateJobObjectW',
       'GetLastError',
+      'GetQueuedCompletionStatus',
       'OpenProcess',
       'QueryInformationJobObject',
       'SetInformationJobObject',
@@ -87,6 +93,15 @@ describe('win32Declarations', () => {
         expect([name, proto.proto?.arguments.length]).toEqual([name, args.length]);
       }
     }
+  });
+});
+
+describe('limitOfMessage', () => {
+  it('names the limit of each JOB_OBJECT_MSG_* that reports one, and nothing for the others', () => {
+    expect(limitOfMessage(3)).toBe('processes'); // ACTIVE_PROCESS_LIMIT
+    expect(limitOfMessage(9)).toBe('processMemoryBytes'); // PROCESS_MEMORY_LIMIT
+    expect(limitOfMessage(10)).toBe('memoryBytes'); // JOB_MEMORY_LIMIT
+    for (const other of [1, 2, 4, 6, 7, 8, 11, 0]) expect(limitOfMessage(other)).toBeNull(); // new process, exit...
   });
 });
 
@@ -185,6 +200,21 @@ describe.skipIf(process.platform !== 'win32')('WindowsJob, for real (Windows onl
       job.terminate(7);
       expect((await exited)[0]).toBe(7);
       expect(job.processIds()).toEqual([]);
+      expect(job.limitsReached()).toEqual([]);
+    } finally {
+      job.dispose();
+    }
+  });
+
+  it('reports the process limit when the command cannot start its child', async () => {
+    // Two children one after the other: even if the first started before the assign (see the module's comment),
+    // the second is refused.
+    const child = spawn('cmd.exe', ['/d', '/c', 'ping -n 2 127.0.0.1 >nul & ping -n 2 127.0.0.1 >nul'], { stdio: 'ignore', windowsHide: true });
+    const job = WindowsJob.create({ processes: 1 });
+    try {
+      job.assign(child.pid!);
+      await once(child, 'exit');
+      expect(job.limitsReached()).toEqual(['processes']);
     } finally {
       job.dispose();
     }

@@ -9,15 +9,15 @@
  * - limits: committed memory of the whole job and of each process, processes alive at once; the idle priority
  *   class for all of them (a job cannot raise it); a crash ends the process instead of waiting on an error dialog;
  * - no clipboard, no desktop switching, no system-wide settings, no handles of other processes' windows (UI limits);
- * - suspend and resume of the whole job (`NtSuspendProcess` on each member, in rounds until no new one appears).
+ * - suspend and resume of the whole job (`NtSuspendProcess` on each member, in rounds until no new one appears);
+ * - which limit a job hit: the kernel posts it to the job's completion port, read by `limitsReached()`.
  *
  * Does not guarantee:
  * - file system or network isolation: the job runs as the PC's owner and sees what they see (AppContainer process
  *   creation would add that; it is not built yet);
  * - what runs before `assign`: Node cannot start a process suspended, so a program the command starts within its
  *   first instants, before the agent assigns the command's process, is outside the job;
- * - open-file and file-size limits: Job Objects have none; the workspace disk cap is watched by the runner;
- * - which limit was hit: the job's processes fail their allocation or creation, the kernel does not say why here.
+ * - open-file and file-size limits: Job Objects have none; the workspace disk cap is watched by the runner.
  */
 import { createRequire } from 'node:module';
 import type * as Koffi from 'koffi';
@@ -50,13 +50,32 @@ export const IDLE_PRIORITY_CLASS = 0x0000_0040;
 export const JOB_OBJECT_UILIMIT_ALL = 0x0000_00ff;
 
 /** `JOBOBJECTINFOCLASS` values. */
-const JobObjectInfoClass = { BasicProcessIdList: 3, BasicUIRestrictions: 4, ExtendedLimitInformation: 9 } as const;
+const JobObjectInfoClass = {
+  BasicProcessIdList: 3,
+  BasicUIRestrictions: 4,
+  AssociateCompletionPortInformation: 7,
+  ExtendedLimitInformation: 9,
+} as const;
+
+/** `JOB_OBJECT_MSG_*` the kernel posts when a limit stops a process, by the limit it names. */
+const LIMIT_MESSAGES: Readonly<Record<number, keyof JobObjectLimits>> = {
+  3: 'processes', // JOB_OBJECT_MSG_ACTIVE_PROCESS_LIMIT
+  9: 'processMemoryBytes', // JOB_OBJECT_MSG_PROCESS_MEMORY_LIMIT
+  10: 'memoryBytes', // JOB_OBJECT_MSG_JOB_MEMORY_LIMIT
+};
+
+/** Which of our limits a completion-port message reports, or null for the other messages (process start, exit...). */
+export function limitOfMessage(messageId: number): keyof JobObjectLimits | null {
+  return LIMIT_MESSAGES[messageId] ?? null;
+}
 
 /** `OpenProcess` access rights: assigning needs SET_QUOTA and TERMINATE; suspending needs SUSPEND_RESUME. */
 const PROCESS_TERMINATE = 0x0001;
 const PROCESS_SET_QUOTA = 0x0100;
 const PROCESS_SUSPEND_RESUME = 0x0800;
 const ERROR_MORE_DATA = 234;
+/** `INVALID_HANDLE_VALUE`: CreateIoCompletionPort's "no file, just a port". */
+const INVALID_HANDLE_VALUE = -1;
 
 /** `JOBOBJECT_BASIC_LIMIT_INFORMATION`, field by field. */
 export interface BasicLimitInformation {
@@ -169,7 +188,7 @@ export function freezeInRounds<Frozen>(
 }
 
 /** The koffi types of the structures above, laid out as the Windows headers do (checked against them in the tests). */
-export function jobObjectTypes(koffi: Pick<KoffiModule, 'pointer' | 'opaque' | 'struct'>) {
+export function jobObjectTypes(koffi: Pick<KoffiModule, 'pointer' | 'opaque' | 'struct' | 'out'>) {
   const HANDLE = koffi.pointer(koffi.opaque());
   const IO_COUNTERS = koffi.struct(Object.fromEntries(IO_COUNTERS_FIELDS.map((field) => [field, 'uint64_t'])));
   const BASIC_LIMIT_INFORMATION = koffi.struct({
@@ -192,16 +211,20 @@ export function jobObjectTypes(koffi: Pick<KoffiModule, 'pointer' | 'opaque' | '
     PeakJobMemoryUsed: 'size_t',
   });
   const BASIC_UI_RESTRICTIONS = koffi.struct({ UIRestrictionsClass: 'uint32_t' });
-  return { HANDLE, EXTENDED_LIMIT_INFORMATION, BASIC_UI_RESTRICTIONS };
+  const ASSOCIATE_COMPLETION_PORT = koffi.struct({ CompletionKey: 'uintptr_t', CompletionPort: 'uintptr_t' });
+  const OUT_UINT32 = koffi.out(koffi.pointer('uint32_t'));
+  const OUT_UINTPTR = koffi.out(koffi.pointer('uintptr_t'));
+  return { HANDLE, EXTENDED_LIMIT_INFORMATION, BASIC_UI_RESTRICTIONS, ASSOCIATE_COMPLETION_PORT, OUT_UINT32, OUT_UINTPTR };
 }
 
 type JobObjectTypes = ReturnType<typeof jobObjectTypes>;
 
 /** One Win32 declaration in koffi's notation: result type and argument types. */
-type Declaration = readonly [result: Koffi.TypeObject | string, args: readonly (Koffi.TypeObject | string)[]];
+type TypeSpec = Parameters<KoffiModule['out']>[0];
+type Declaration = readonly [result: TypeSpec, args: readonly TypeSpec[]];
 
 /** Every function we call, by DLL: the tests have koffi parse each one (`koffi.proto`) on any OS. */
-export function win32Declarations({ HANDLE }: Pick<JobObjectTypes, 'HANDLE'>) {
+export function win32Declarations({ HANDLE, OUT_UINT32, OUT_UINTPTR }: Pick<JobObjectTypes, 'HANDLE' | 'OUT_UINT32' | 'OUT_UINTPTR'>) {
   return {
     kernel32: {
       CreateJobObjectW: [HANDLE, ['void *', 'const char16_t *']],
@@ -212,6 +235,9 @@ export function win32Declarations({ HANDLE }: Pick<JobObjectTypes, 'HANDLE'>) {
       TerminateJobObject: ['bool', [HANDLE, 'uint32_t']],
       CloseHandle: ['bool', [HANDLE]],
       GetLastError: ['uint32_t', []],
+      // The file handle is INVALID_HANDLE_VALUE (-1), hence an integer rather than a HANDLE.
+      CreateIoCompletionPort: [HANDLE, ['intptr_t', HANDLE, 'uintptr_t', 'uint32_t']],
+      GetQueuedCompletionStatus: ['bool', [HANDLE, OUT_UINT32, OUT_UINTPTR, OUT_UINTPTR, 'uint32_t']],
     },
     ntdll: {
       NtSuspendProcess: ['int32_t', [HANDLE]],
@@ -233,6 +259,9 @@ interface Win32 {
   TerminateJobObject(job: Handle, exitCode: number): boolean;
   CloseHandle(handle: Handle): boolean;
   GetLastError(): number;
+  CreateIoCompletionPort(file: number, existingPort: null, key: number, threads: number): Handle | null;
+  /** Out parameters are one-element arrays koffi fills in. */
+  GetQueuedCompletionStatus(port: Handle, message: [number], key: [number | bigint], overlapped: [number | bigint], timeoutMs: number): boolean;
   NtSuspendProcess(process: Handle): number;
   NtResumeProcess(process: Handle): number;
 }
@@ -266,6 +295,8 @@ function win32Bindings(): Bindings {
 export class WindowsJob {
   private frozen: Handle[] = [];
   private handle: Handle | null;
+  private port: Handle | null = null;
+  private readonly reached = new Set<keyof JobObjectLimits>();
 
   private constructor(
     private readonly api: Bindings,
@@ -286,6 +317,12 @@ export class WindowsJob {
       job.setInformation(JobObjectInfoClass.ExtendedLimitInformation, types.EXTENDED_LIMIT_INFORMATION, values);
       job.setInformation(JobObjectInfoClass.BasicUIRestrictions, types.BASIC_UI_RESTRICTIONS, {
         UIRestrictionsClass: JOB_OBJECT_UILIMIT_ALL,
+      });
+      job.port = win32.CreateIoCompletionPort(INVALID_HANDLE_VALUE, null, 0, 1);
+      if (job.port === null) throw win32Error(api, 'CreateIoCompletionPort');
+      job.setInformation(JobObjectInfoClass.AssociateCompletionPortInformation, types.ASSOCIATE_COMPLETION_PORT, {
+        CompletionKey: 0,
+        CompletionPort: api.koffi.address(job.port),
       });
     } catch (error) {
       job.dispose();
@@ -360,6 +397,20 @@ export class WindowsJob {
     this.frozen = [];
   }
 
+  /** The limits the job has hit so far (the kernel's messages, drained without waiting). */
+  limitsReached(): (keyof JobObjectLimits)[] {
+    const { win32 } = this.api;
+    if (this.port !== null) {
+      const message: [number] = [0];
+      for (;;) {
+        if (!win32.GetQueuedCompletionStatus(this.port, message, [0], [0], 0)) break; // empty (WAIT_TIMEOUT)
+        const limit = limitOfMessage(message[0]);
+        if (limit) this.reached.add(limit);
+      }
+    }
+    return [...this.reached];
+  }
+
   /** Ends every process of the job now, with this exit code. */
   terminate(exitCode: number): void {
     if (!this.api.win32.TerminateJobObject(this.open, exitCode)) throw win32Error(this.api, 'TerminateJobObject');
@@ -368,6 +419,8 @@ export class WindowsJob {
   /** Closes the job; the kernel then ends whatever of it still runs (kill on close). */
   dispose(): void {
     this.resume();
+    if (this.port !== null) this.api.win32.CloseHandle(this.port);
+    this.port = null;
     if (this.handle === null) return;
     this.api.win32.CloseHandle(this.handle);
     this.handle = null;
