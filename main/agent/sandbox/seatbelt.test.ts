@@ -165,6 +165,8 @@ describe('seatbeltProfile', () => {
     expect(write(profile, '/dev/null')).toBe('allow');
     expect(decide(profile, { operation: 'file-read-metadata', path: '/Users/owner' })).toBe('allow');
     expect(read(profile, '/Users/owner')).toBe('deny');
+    expect(decide(profile, { operation: 'file-read-metadata', path: '/opt/homebrew' })).toBe('allow');
+    expect(decide(profile, { operation: 'file-read-metadata', path: '/opt/homebrew/var' })).toBe('deny');
   });
 
   it('opens readOnlyPaths for reading and executing only', () => {

@@ -181,8 +181,8 @@ export function seatbeltProfile(options: SeatbeltOptions): string {
     '; the job\'s own folders (after the denials above, so they win where they overlap)',
     ...(readOnly.length > 0 ? [rule('allow', 'file-read* file-map-executable', filters('subpath', readOnly))] : []),
     rule('allow', 'file-read* file-write* file-map-executable', filters('subpath', readWrite)),
-    '; stat() of the folders above them, to open them by absolute path; no listing',
-    rule('allow', 'file-read-metadata', filters('path-ancestors', [...readOnly, ...readWrite])),
+    '; stat() of the folders above them (realpath() walks each one), without listing them',
+    rule('allow', 'file-read-metadata', filters('path-ancestors', [...homebrew, ...readOnly, ...readWrite])),
     ...(options.allowNetwork ? networkRules() : ['; network: none (deny default)']),
   ];
   return `${sections.join('\n')}\n`;
