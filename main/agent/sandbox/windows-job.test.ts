@@ -199,6 +199,7 @@ describe.skipIf(process.platform !== 'win32')('WindowsJob, for real (Windows onl
       const exited = once(child, 'exit');
       job.terminate(7);
       expect((await exited)[0]).toBe(7);
+      while (job.processIds().length > 0 && Date.now() < deadline + 10_000) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(job.processIds()).toEqual([]);
       expect(job.limitsReached()).toEqual([]);
     } finally {
