@@ -243,8 +243,12 @@ export function win32Declarations({ HANDLE, OUT_UINT32, OUT_UINTPTR }: Pick<JobO
       NtSuspendProcess: ['int32_t', [HANDLE]],
       NtResumeProcess: ['int32_t', [HANDLE]],
     },
-  } as const satisfies Record<string, Record<string, Declaration>>;
+  } as const satisfies Record<string, Partial<Record<keyof Win32, Declaration>>>;
 }
+
+type Declarations = ReturnType<typeof win32Declarations>;
+type DeclaredName = { [Dll in keyof Declarations]: keyof Declarations[Dll] }[keyof Declarations];
+type KoffiFunction = ReturnType<Koffi.LibraryHandle['func']>;
 
 /** A kernel handle as koffi hands it over: opaque to us. */
 type Handle = { readonly __brand: 'HANDLE' };
@@ -280,14 +284,16 @@ function win32Bindings(): Bindings {
   if (bindings) return bindings;
   const koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
   const types = jobObjectTypes(koffi);
-  const functions: Record<string, ReturnType<Koffi.LibraryHandle['func']>> = {};
+  const functions: Partial<Record<DeclaredName, KoffiFunction>> = {};
   for (const [dll, declarations] of Object.entries(win32Declarations(types))) {
     const library = koffi.load(`${dll}.dll`);
     for (const [name, [result, args]] of Object.entries(declarations)) {
-      functions[name] = library.func('__stdcall', name, result, [...args]);
+      functions[name as DeclaredName] = library.func('__stdcall', name, result, [...args]);
     }
   }
-  bindings = { koffi, types, win32: functions as unknown as Win32 };
+  // Every function of the typed face is declared (and nothing else is): checked here at compile time.
+  const declared = functions as Record<DeclaredName, KoffiFunction> satisfies Record<keyof Win32, KoffiFunction>;
+  bindings = { koffi, types, win32: declared as unknown as Win32 };
   return bindings;
 }
 
