@@ -178,6 +178,17 @@ describe('seatbeltProfile', () => {
     expect(read(seatbeltProfile(base), clang)).toBe('deny');
   });
 
+  it('keeps a read-only path inside the workspace read-only, and refuses one that holds the workspace', () => {
+    const bundle = `${WORKSPACE}/bundle`;
+    const profile = seatbeltProfile({ ...base, readOnlyPaths: [bundle] });
+    expect(read(profile, `${bundle}/run.sh`)).toBe('allow');
+    expect(write(profile, `${bundle}/run.sh`)).toBe('deny');
+    expect(decide(profile, { operation: 'file-write-unlink', path: `${bundle}/run.sh` })).toBe('deny');
+    expect(write(profile, `${WORKSPACE}/out.txt`)).toBe('allow');
+    expect(() => seatbeltProfile({ ...base, readOnlyPaths: ['/Users/owner'] })).toThrow(/holds the job's read-write folder/);
+    expect(() => seatbeltProfile({ ...base, readOnlyPaths: [TMP] })).toThrow(/holds the job's read-write folder/);
+  });
+
   it('has no network without permission, and never the loopback with it', () => {
     const offline = seatbeltProfile(base);
     const online = seatbeltProfile({ ...base, allowNetwork: true });

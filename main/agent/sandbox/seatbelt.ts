@@ -35,7 +35,10 @@ export interface SeatbeltOptions {
   tmpDir: string;
   /** Outbound IP connections, still never to the loopback addresses. */
   allowNetwork: boolean;
-  /** Toolchains and other folders the job may read and execute from, never write. */
+  /**
+   * Toolchains and other folders the job may read and execute from, never write, even inside the workspace (a
+   * read-only view of the bundle there stays read-only). One may not hold the workspace or the tmp dir.
+   */
   readOnlyPaths?: readonly string[];
 }
 
@@ -151,6 +154,11 @@ export function seatbeltProfile(options: SeatbeltOptions): string {
   const readWrite = [...new Set([options.workspace, options.tmpDir].map(seatbeltPath))];
   const readOnly = [...new Set((options.readOnlyPaths ?? []).map(seatbeltPath))];
   if (readWrite.includes('/') || readOnly.includes('/')) throw new Error('a sandbox path may not be the root folder');
+  const within = (inner: string, outer: string) => inner === outer || inner.startsWith(`${outer}/`);
+  for (const folder of readWrite) {
+    const holder = readOnly.find((p) => within(folder, p));
+    if (holder) throw new Error(`the read-only path ${holder} holds the job's read-write folder ${folder}`);
+  }
   const homebrew = HOMEBREW_PREFIXES.flatMap((prefix) => HOMEBREW_SOFTWARE.map((dir) => `${prefix}/${dir}`));
 
   const sections = [
@@ -181,6 +189,7 @@ export function seatbeltProfile(options: SeatbeltOptions): string {
     '; the job\'s own folders (after the denials above, so they win where they overlap)',
     ...(readOnly.length > 0 ? [rule('allow', 'file-read* file-map-executable', filters('subpath', readOnly))] : []),
     rule('allow', 'file-read* file-write* file-map-executable', filters('subpath', readWrite)),
+    ...(readOnly.length > 0 ? [rule('deny', 'file-write*', filters('subpath', readOnly))] : []),
     '; stat() of the folders above them (realpath() walks each one), without listing them',
     rule('allow', 'file-read-metadata', filters('path-ancestors', [...homebrew, ...readOnly, ...readWrite])),
     ...(options.allowNetwork ? networkRules() : ['; network: none (deny default)']),
