@@ -134,10 +134,16 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
 }
 
+/** The store's own methods: called on the transaction's handle they run in it, called standalone they queue. */
+const STORE_OPS = new Set<string | symbol>();
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** The handle a transaction's `fn` gets: the store itself, unqueued (the transaction already holds the connection). */
+  private readonly txHandle: this;
+  private open = false;
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.file);
@@ -146,6 +152,23 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    this.txHandle = this;
+    // One connection serves every caller. A standalone call made while another caller's transaction is open
+    // would join it (and vanish with its rollback, or read what may never commit): it waits its turn instead.
+    return new Proxy(this, {
+      get: (target, key, receiver) => {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (!STORE_OPS.has(key) || typeof value !== 'function') return value;
+        return (...args: unknown[]) => target.standalone(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+      },
+    });
+  }
+
+  private standalone<T>(op: () => Promise<T>): Promise<T> {
+    if (!this.open) return op();
+    const run = this.queue.then(op);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private migrate(): void {
@@ -198,13 +221,16 @@ export class SqliteStore implements Store {
     // at once, so a transaction holds the write lock for microseconds.
     const run = this.queue.then(async () => {
       this.db.exec('BEGIN IMMEDIATE');
+      this.open = true;
       try {
-        const result = await fn(this);
+        const result = await fn(this.txHandle);
         this.db.exec('COMMIT');
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
+      } finally {
+        this.open = false;
       }
     });
     this.queue = run.catch(() => undefined);
@@ -398,4 +424,10 @@ export class SqliteStore implements Store {
   async insertAudit(entry: AuditRecord): Promise<void> {
     this.insert('audit', auditMap.toRow(entry));
   }
+}
+
+// The StoreOps are the async methods (the private helpers they use are synchronous).
+for (const key of Object.getOwnPropertyNames(SqliteStore.prototype)) {
+  const value = (SqliteStore.prototype as unknown as Record<string, unknown>)[key];
+  if (key !== 'transaction' && key !== 'close' && typeof value === 'function' && value.constructor.name === 'AsyncFunction') STORE_OPS.add(key);
 }
