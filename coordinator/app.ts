@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
+import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import type { Role } from '../protocol/api';
 import { authenticate } from './middleware/auth';
@@ -131,6 +132,7 @@ export class Coordinator {
   private server: http.Server | undefined;
   private store: Store | undefined;
   private services: Services | undefined;
+  private lock: DirLock | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
@@ -158,7 +160,9 @@ export class Coordinator {
     try {
       await mkdir(dataDir, { recursive: true });
       await access(dataDir, fsConstants.W_OK);
-      // Leftovers of uploads cut off by a crash.
+      // Before anything is touched: a second coordinator here would share the store and wipe the first's uploads.
+      this.lock = await lockDir(dataDir, 'data dir');
+      // Leftovers of uploads cut off by a crash (the lock says no live coordinator owns them).
       await rm(tmpDir, { recursive: true, force: true });
       await mkdir(tmpDir, { recursive: true });
       await mkdir(blobDir, { recursive: true });
@@ -166,6 +170,9 @@ export class Coordinator {
       await writeFile(probe, 'ok');
       await rm(probe);
     } catch (err) {
+      if (err instanceof DirLockedError) throw new DataDirError(err.message);
+      await this.lock?.release();
+      this.lock = undefined;
       const e = await explainMissing(dataDir, err as NodeJS.ErrnoException);
       const why =
         e.code === 'ENOSPC'
@@ -183,6 +190,21 @@ export class Coordinator {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.startUp();
+    } catch (err) {
+      // Whatever was opened goes, so the folder can be used again (by a retry, or another coordinator).
+      this.server?.close();
+      await this.store?.close();
+      await this.lock?.release();
+      this.server = undefined;
+      this.store = undefined;
+      this.lock = undefined;
+      throw err;
+    }
+  }
+
+  private async startUp(): Promise<void> {
     const o = this.options;
     const now = o.clock ?? Date.now;
     const logger = o.logger ?? consoleLogger;
@@ -340,8 +362,10 @@ export class Coordinator {
     }
     await this.sweeping;
     await this.store?.close();
+    await this.lock?.release();
     this.server = undefined;
     this.store = undefined;
+    this.lock = undefined;
   }
 }
 

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { lockDir, type DirLock } from '../../common/dir-lock';
 import type { ClaimResponse, HeartbeatResponse, LeaseDirective, ReportedWorkerState } from '../../protocol/api';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
@@ -106,6 +107,7 @@ export class Agent extends EventEmitter {
   private readonly heartbeatAlarm = new Alarm();
   private readonly claimAlarm = new Alarm();
   private phase: Phase = 'new';
+  private lock: DirLock | null = null;
   private workerId: string | null = null;
   private connected = false;
   private paused = false;
@@ -147,6 +149,15 @@ export class Agent extends EventEmitter {
     if (this.phase !== 'new') throw new Error('an agent starts only once');
     this.phase = 'starting';
     this.emitStatus();
+    await mkdir(this.options.workDir, { recursive: true });
+    try {
+      // Before anything is touched: two agents on one work dir would share one identity and hand each other's leases back.
+      this.lock = await lockDir(this.options.workDir, 'work dir');
+    } catch (err) {
+      this.phase = 'stopped';
+      this.emitStatus();
+      throw err;
+    }
     await mkdir(this.dirs.state, { recursive: true, mode: 0o700 });
     await mkdir(this.dirs.cache, { recursive: true });
     await mkdir(this.dirs.jobs, { recursive: true });
@@ -156,6 +167,7 @@ export class Agent extends EventEmitter {
       await this.connect();
     } catch (err) {
       this.phase = 'stopped';
+      await this.releaseLock();
       this.emitStatus();
       throw err;
     }
@@ -177,6 +189,7 @@ export class Agent extends EventEmitter {
   private async shutDown(graceMs: number): Promise<void> {
     if (this.phase === 'new' || this.phase === 'stopped') {
       this.phase = 'stopped';
+      await this.releaseLock();
       this.emitStatus();
       return;
     }
@@ -202,8 +215,14 @@ export class Agent extends EventEmitter {
     this.heartbeatAlarm.wake();
     this.claimAlarm.wake();
     await Promise.all(this.loops);
+    await this.releaseLock();
     this.emitStatus();
     this.logger.info('stopped');
+  }
+
+  private async releaseLock(): Promise<void> {
+    await this.lock?.release();
+    this.lock = null;
   }
 
   private async deregister(): Promise<void> {
