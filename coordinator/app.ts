@@ -25,6 +25,7 @@ import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
 import { JobLog } from './services/job-state';
 import { JobService } from './services/jobs';
+import { LeaseClock, StallWatch } from './services/lease-clock';
 import { Metrics } from './services/metrics';
 import { Scheduler } from './services/scheduler';
 import { newToken, TokenService } from './services/tokens';
@@ -38,7 +39,10 @@ export interface CoordinatorOptions {
   port?: number;
   adminToken?: string;
   joinToken?: string;
+  /** Wall clock (epoch ms): stamps records. */
   clock?: () => number;
+  /** Monotonic ms that deadlines are measured with; default performance.now, or `clock` when only that is given (tests). */
+  monotonicClock?: () => number;
   leaseTtlSec?: number;
   heartbeatIntervalSec?: number;
   offlineAfterSec?: number;
@@ -207,6 +211,7 @@ export class Coordinator {
   private async startUp(): Promise<void> {
     const o = this.options;
     const now = o.clock ?? Date.now;
+    const mono = o.monotonicClock ?? o.clock ?? (() => performance.now());
     const logger = o.logger ?? consoleLogger;
     const { tmpDir, blobDir } = await this.prepareDataDir();
     let store: SqliteStore;
@@ -250,6 +255,8 @@ export class Coordinator {
         maxOutputBytes,
       },
       metrics,
+      new LeaseClock({ wall: now, mono }),
+      logger,
     );
     scheduler = pool;
     wakeWaiters.current = () => pool.wakeWaiters();
@@ -326,7 +333,17 @@ export class Coordinator {
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
     if (interval > 0) {
-      this.sweepTimer = setInterval(() => void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) })), interval);
+      // A stall shorter than this costs nothing; a longer one gives every lease a fresh TTL.
+      const stalls = new StallWatch(mono, interval, Math.max(1000, leaseTtlMs / 2));
+      this.sweepTimer = setInterval(() => {
+        const lateMs = stalls.tick();
+        if (lateMs !== null) {
+          pool.stalled(lateMs);
+          // Heartbeats that queued up during the stall are served before leases are looked at again.
+          return;
+        }
+        void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) }));
+      }, interval);
       this.sweepTimer.unref();
     }
   }

@@ -7,7 +7,8 @@ import type { JobRecord, StoreOps } from '../store/types';
 export type JobPatch = Partial<Omit<JobRecord, 'id' | 'seq' | 'lastEventId'>>;
 
 const ALLOWED: Record<JobState, readonly JobState[]> = {
-  queued: ['leased', 'cancelled', 'failed'],
+  // queued → running: a worker whose lease expired was heard again before anyone else took the job.
+  queued: ['leased', 'running', 'cancelled', 'failed'],
   leased: ['running', 'suspended', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
   running: ['suspended', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
   suspended: ['running', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],

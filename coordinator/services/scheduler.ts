@@ -17,8 +17,10 @@ import {
   type WorkerState,
 } from '../../protocol/api';
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
+import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
 import type { JobLog } from './job-state';
+import type { LeaseClock } from './lease-clock';
 import type { JobService } from './jobs';
 import type { TokenService } from './tokens';
 
@@ -64,6 +66,8 @@ export class Scheduler {
     private readonly now: () => number,
     private readonly config: SchedulerConfig,
     private readonly metrics: SchedulerMetrics,
+    private readonly leaseClock: LeaseClock,
+    private readonly logger: Logger,
   ) {}
 
   // ---- workers ----
@@ -85,6 +89,7 @@ export class Scheduler {
       reportedState: 'active',
     };
     await this.store.insertWorker(worker);
+    this.leaseClock.heard(worker.id);
     const token = await this.tokens.create(`worker:${worker.name}`, 'worker', worker.id);
     return {
       worker: await this.workerView(worker),
@@ -107,12 +112,13 @@ export class Scheduler {
       for (const lease of await tx.activeLeasesOfWorker(id)) await this.endLease(tx, lease, 'released');
       await tx.deleteWorker(id);
     });
+    this.leaseClock.forgetWorker(id);
     await this.tokens.revoke({ workerId: id });
     this.wakeWaiters();
   }
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
-    if (this.now() - worker.lastSeenAt > this.config.offlineAfterMs) return 'offline';
+    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
     if (worker.reportedState === 'suspended') return 'suspended';
     if (activeLeases > 0) return 'busy';
     return worker.reportedState === 'paused' ? 'paused' : 'idle';
@@ -148,8 +154,13 @@ export class Scheduler {
 
   async heartbeat(workerId: string, state: ReportedWorkerState | undefined): Promise<HeartbeatResponse> {
     const now = this.now();
+    this.leaseClock.heard(workerId);
     const leases = await this.store.transaction(async (tx) => {
       await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
+      for (const leaseId of this.leaseClock.takeExpired(workerId)) {
+        const lease = await tx.getLease(leaseId);
+        if (lease) await this.revive(tx, lease);
+      }
       await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
       return tx.activeLeasesOfWorker(workerId);
     });
@@ -242,6 +253,7 @@ export class Scheduler {
   }
 
   private async claimFirstFitting(worker: WorkerRecord, fits: (job: JobRecord) => boolean): Promise<ClaimResponse | null> {
+    this.leaseClock.heard(worker.id);
     return this.store.transaction(async (tx) => {
       await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
@@ -284,6 +296,7 @@ export class Scheduler {
       stopReason: null,
     };
     await tx.insertLease(lease);
+    this.leaseClock.granted(lease.id, job.spec.timeoutSec);
     const leased = await this.log.update(tx, job, {
       state: 'leased',
       attempt: lease.attempt,
@@ -313,12 +326,37 @@ export class Scheduler {
 
   /** The lease, if it is this worker's and still active; otherwise the error that explains why not. */
   private async activeLease(tx: StoreOps, leaseId: string, workerId: string): Promise<{ lease: LeaseRecord; job: JobRecord }> {
-    const lease = await tx.getLease(leaseId);
+    let lease = await tx.getLease(leaseId);
     if (!lease) throw new NotFoundError(`no lease with id "${leaseId}"`);
     if (lease.workerId !== workerId) throw new AuthorizationError(`lease ${leaseId} belongs to another worker`);
+    this.leaseClock.heard(workerId);
+    if (lease.status === 'expired' && (await this.revive(tx, lease))) lease = (await tx.getLease(leaseId))!;
     if (lease.status !== 'active') throw new StaleLeaseError(leaseId, `it is ${lease.status}`);
     const job = await this.jobs.require(lease.jobId, tx);
     return { lease, job };
+  }
+
+  /**
+   * A worker whose lease expired is heard from again, and nobody else has taken the job since: its run goes on
+   * (its result, its output) instead of being thrown away. The lost attempt it was counted as is given back.
+   */
+  private async revive(tx: StoreOps, lease: LeaseRecord): Promise<boolean> {
+    if (lease.status !== 'expired') return false;
+    const job = await tx.getJob(lease.jobId);
+    if (!job || job.state !== 'queued' || job.attempt !== lease.attempt || job.leaseId !== null || job.cancelRequested) return false;
+    const now = this.now();
+    await tx.updateLease(lease.id, { status: 'active', endedAt: null, expiresAt: now + this.config.leaseTtlMs });
+    this.leaseClock.granted(lease.id, Math.max(0, job.spec.timeoutSec - (now - lease.leasedAt) / 1000));
+    await this.log.update(tx, job, {
+      state: 'running',
+      failures: Math.max(0, job.failures - 1),
+      workerId: lease.workerId,
+      leaseId: lease.id,
+      startedAt: lease.leasedAt,
+      timeoutAt: lease.leasedAt + job.spec.timeoutSec * 1000,
+    });
+    this.logger.info('lease renewed after expiry', { job: job.id, lease: lease.id, worker: lease.workerId, reason: 'worker heard again before the job was taken' });
+    return true;
   }
 
   async leaseForBundle(leaseId: string, workerId: string): Promise<JobRecord> {
@@ -434,6 +472,7 @@ export class Scheduler {
       const found = await this.activeLease(tx, leaseId, workerId);
       const now = this.now();
       await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+      this.leaseClock.ended(leaseId);
       const common = {
         finishedAt: now,
         exitCode: result.exitCode ?? null,
@@ -476,6 +515,8 @@ export class Scheduler {
   private async endLease(tx: StoreOps, lease: LeaseRecord, how: 'released' | 'expired'): Promise<void> {
     const now = this.now();
     const job = await this.jobs.require(lease.jobId, tx);
+    this.leaseClock.ended(lease.id);
+    if (how === 'expired') this.leaseClock.expired(lease);
     const ended = { finishedAt: now, leaseId: null };
     if (job.cancelRequested) {
       await tx.updateLease(lease.id, { status: 'cancelled', endedAt: now });
@@ -512,30 +553,45 @@ export class Scheduler {
 
   // ---- time passing ----
 
-  /** Expires leases whose worker stopped heartbeating and enforces timeouts; run every second. */
+  /** The coordinator could not listen for `forMs`: that time does not count against any lease. */
+  stalled(forMs: number): void {
+    this.leaseClock.stalled();
+    this.logger.warn('the coordinator stood still; every lease gets a fresh TTL to be renewed', { stalledMs: Math.round(forMs) });
+  }
+
+  /**
+   * Expires leases whose worker has not been heard from for a lease TTL (of time this process was listening)
+   * and enforces timeouts; run every second.
+   */
   async sweep(): Promise<void> {
-    const now = this.now();
     let requeued = false;
-    for (const lease of await this.store.expiredLeases(now)) {
-      await this.store.transaction(async (tx) => {
-        const current = await tx.getLease(lease.id);
-        if (!current || current.status !== 'active' || current.expiresAt > now) return;
-        this.metrics.countLeaseExpiry();
-        await this.endLease(tx, current, 'expired');
-        requeued = true;
-      });
-    }
     for (const job of await this.store.jobsInFlight()) {
-      if (job.timeoutAt === null || job.timeoutAt > now || !job.leaseId) continue;
+      if (!job.leaseId || !job.workerId) continue;
+      const leaseId = job.leaseId;
+      if (this.leaseClock.leaseSilentMs({ id: leaseId, workerId: job.workerId }) > this.config.leaseTtlMs) {
+        await this.store.transaction(async (tx) => {
+          const current = await tx.getLease(leaseId);
+          if (!current || current.status !== 'active') return;
+          this.metrics.countLeaseExpiry();
+          await this.endLease(tx, current, 'expired');
+          requeued = true;
+        });
+        continue;
+      }
+      if (job.timeoutAt === null) continue;
+      const pastTimeoutMs = this.leaseClock.pastTimeoutMs(leaseId, job.timeoutAt);
+      if (pastTimeoutMs < 0) continue;
       await this.store.transaction(async (tx) => {
-        const lease = await tx.getLease(job.leaseId!);
+        const lease = await tx.getLease(leaseId);
         if (!lease || lease.status !== 'active') return;
         if (lease.stopReason !== 'timed_out' && !job.cancelRequested) {
           await tx.updateLease(lease.id, { stopReason: 'timed_out' });
         }
-        if (now >= job.timeoutAt! + this.config.timeoutGraceMs) {
+        if (pastTimeoutMs >= this.config.timeoutGraceMs) {
+          const now = this.now();
           const fresh = await this.jobs.require(job.id, tx);
           await tx.updateLease(lease.id, { status: 'timed_out', endedAt: now });
+          this.leaseClock.ended(lease.id);
           await this.log.update(tx, fresh, {
             state: fresh.cancelRequested ? 'cancelled' : 'timed_out',
             reason: fresh.cancelRequested ? 'cancelled' : 'timed_out',

@@ -355,11 +355,6 @@ export class SqliteStore implements Store {
   async leasesOfJob(jobId: string): Promise<LeaseRecord[]> {
     return this.all('SELECT * FROM leases WHERE job_id = ? ORDER BY attempt', jobId).map((r) => leaseMap.fromRow(r));
   }
-  async expiredLeases(now: number): Promise<LeaseRecord[]> {
-    return this.all(`SELECT * FROM leases WHERE status = 'active' AND expires_at <= ?`, now).map((r) =>
-      leaseMap.fromRow(r),
-    );
-  }
   async renewLeases(workerId: string, expiresAt: number): Promise<void> {
     this.stmt(`UPDATE leases SET expires_at = ? WHERE worker_id = ? AND status = 'active'`).run(expiresAt, workerId);
   }

@@ -137,7 +137,6 @@ export interface StoreOps {
   updateLease(id: string, patch: Partial<Omit<LeaseRecord, 'id'>>): Promise<void>;
   activeLeasesOfWorker(workerId: string): Promise<LeaseRecord[]>;
   leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
-  expiredLeases(now: number): Promise<LeaseRecord[]>;
   renewLeases(workerId: string, expiresAt: number): Promise<void>;
 
   upsertCommand(command: CommandRecord): Promise<void>;

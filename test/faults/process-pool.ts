@@ -65,6 +65,19 @@ export class ProcessPool {
     return agent;
   }
 
+  /**
+   * Keeps agent `name` busy with a job pinned to it until the returned function cancels that job: how a test
+   * steers a job onto another agent, then hands this one the next, with no race against the clock.
+   */
+  async occupy(name: string): Promise<() => Promise<void>> {
+    const blocker = await this.client.submitJob({ commands: ['sleep 600'], name: `keeps ${name} busy`, labels: [`host:${name}`] });
+    await this.waitForJob(blocker.id, (j) => j.state === 'running', `to keep ${name} busy`);
+    return async () => {
+      await this.client.cancelJob(blocker.id);
+      await this.waitForState(blocker.id, ['cancelled']);
+    };
+  }
+
   agentDir(name: string): string {
     return join(this.dir, `agent-${name}`);
   }
