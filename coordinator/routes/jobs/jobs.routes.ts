@@ -19,7 +19,7 @@ export function jobRoutes(services: Services): Router<AppState> {
   router.post(
     '/',
     allow('submit'),
-    jsonOrMultipart(services.uploads),
+    jsonOrMultipart(services.uploads, { text: ['spec'], files: ['bundle'] }),
     audited(store, now, 'job.submit', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
     async (ctx: AppContext) => {
       const { value, file } = jsonWithFile(ctx, 'spec', 'bundle');
