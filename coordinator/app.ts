@@ -27,6 +27,7 @@ import { JobLog } from './services/job-state';
 import { JobService } from './services/jobs';
 import { LeaseClock, StallWatch } from './services/lease-clock';
 import { Metrics } from './services/metrics';
+import { Revocations } from './services/revocations';
 import { Scheduler } from './services/scheduler';
 import { newToken, TokenService } from './services/tokens';
 import { SqliteStore } from './store/sqlite';
@@ -137,6 +138,7 @@ export class Coordinator {
   private store: Store | undefined;
   private services: Services | undefined;
   private lock: DirLock | undefined;
+  private revocations: Revocations | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
@@ -268,9 +270,12 @@ export class Coordinator {
     await tokens.create('admin', 'admin', null, this.adminToken);
     await tokens.create('join', 'join', null, this.joinToken);
 
+    const revocations = new Revocations(store);
+    this.revocations = revocations;
     const services: Services = {
       store,
       tokens,
+      revocations,
       jobs,
       scheduler: pool,
       blobs,
@@ -365,6 +370,7 @@ export class Coordinator {
   /** Stops accepting, ends long polls and event streams, lets in-flight requests finish, closes the store. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.revocations?.stop();
     this.shutdown.abort();
     const server = this.server;
     if (server) {

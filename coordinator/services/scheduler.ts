@@ -114,6 +114,8 @@ export class Scheduler {
     });
     this.leaseClock.forgetWorker(id);
     await this.tokens.revoke({ workerId: id });
+    for (const waiter of this.waiters) if (waiter.worker.id === id) waiter.resolve(null);
+    this.logger.info('worker deregistered', { worker: id });
     this.wakeWaiters();
   }
 

@@ -78,6 +78,9 @@ export interface AgentStatus {
 const identityRejected = (err: unknown): boolean =>
   err instanceof ApiError && (err.status === 401 || err.status === 403 || err.status === 404);
 
+/** An administrator removed this worker from the pool (its token was revoked): it stops instead of joining again. */
+const removedFromPool = (err: unknown): boolean => err instanceof ApiError && err.code === 'token_revoked';
+
 /** Registration failed for a reason retrying will not fix (a wrong join token, a bad label). */
 export class RegistrationRefusedError extends Error {
   override name = 'RegistrationRefusedError';
@@ -119,6 +122,7 @@ export class Agent extends EventEmitter {
   private stopping: Promise<void> | null = null;
   private loops: Promise<void>[] = [];
   private lastStatus = '';
+  private wasRemoved = false;
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -226,7 +230,7 @@ export class Agent extends EventEmitter {
   }
 
   private async deregister(): Promise<void> {
-    if (!this.workerId) return;
+    if (!this.workerId || this.wasRemoved) return;
     const gone = this.client.deregisterWorker(this.workerId).then(
       () => true,
       (err: Error) => {
@@ -383,6 +387,7 @@ export class Agent extends EventEmitter {
         this.applyHeartbeat(answer, sentAt);
         return;
       } catch (err) {
+        if (removedFromPool(err)) throw new RegistrationRefusedError(this.removedMessage());
         if (identityRejected(err)) {
           if (fresh) throw new RegistrationRefusedError(`the coordinator refused the token it just issued: ${(err as Error).message}`);
           this.logger.warn('the coordinator does not know the saved identity; registering again');
@@ -395,6 +400,23 @@ export class Agent extends EventEmitter {
         await this.heartbeatAlarm.sleep(backoffDelay(failures++, this.backoff));
       }
     }
+  }
+
+  private removedMessage(): string {
+    return `an administrator removed this worker from the pool (its token was revoked); to join again, delete ${this.identityFile.file} and start it`;
+  }
+
+  /**
+   * Removed from the pool: its jobs are already back in the queue, so they stop here, and the agent stops
+   * rather than joining again as a new worker. The saved identity stays, so a restart is refused the same way.
+   */
+  private removed(): void {
+    if (this.wasRemoved) return;
+    this.wasRemoved = true;
+    const message = this.removedMessage();
+    this.logger.error(message);
+    for (const job of this.jobs.values()) void job.stop('lost');
+    void this.stop({ graceMs: 0 }).then(() => this.emit('removed', new RegistrationRefusedError(message)));
   }
 
   /** The coordinator forgot this worker: its leases went with the old identity, so its jobs are dropped. */
@@ -446,6 +468,10 @@ export class Agent extends EventEmitter {
         this.setConnected(true);
         this.applyHeartbeat(answer, sentAt);
       } catch (err) {
+        if (removedFromPool(err)) {
+          this.removed();
+          continue;
+        }
         if (identityRejected(err) && this.phase === 'running') {
           await this.reconnect();
           continue;
@@ -512,6 +538,10 @@ export class Agent extends EventEmitter {
         if (claimed) this.accept(claimed);
       } catch (err) {
         if (abort.signal.aborted) continue;
+        if (removedFromPool(err)) {
+          this.removed();
+          continue;
+        }
         if (identityRejected(err)) {
           await this.reconnect();
           continue;

@@ -99,6 +99,7 @@ export function jobRoutes(services: Services): Router<AppState> {
       if (closed) return;
       closed = true;
       unsubscribe();
+      unwatch();
       clearInterval(keepAlive);
       resolveClosed();
       stream.end();
@@ -137,6 +138,8 @@ export function jobRoutes(services: Services): Router<AppState> {
       }
     };
     const unsubscribe = hub.subscribe(job.id, { wake: () => void pump(), close });
+    // A revoked token's stream ends: what it could read is no longer its to read.
+    const unwatch = services.revocations.watch(principalOf(ctx).tokenId, close);
     const keepAlive = setInterval(() => {
       if (!closed && stream.writableLength === 0) stream.write(': keep-alive\n\n');
     }, services.sse.keepAliveMs);
