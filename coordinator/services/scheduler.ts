@@ -55,6 +55,8 @@ const fitsWorker = (worker: WorkerRecord, only: readonly string[]) => (job: JobR
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
+  /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
+  private readonly problems = new Map<string, string>();
   private draining = false;
   private drainAgain = false;
 
@@ -113,6 +115,7 @@ export class Scheduler {
       await tx.deleteWorker(id);
     });
     this.leaseClock.forgetWorker(id);
+    this.problems.delete(id);
     await this.tokens.revoke({ workerId: id });
     for (const waiter of this.waiters) if (waiter.worker.id === id) waiter.resolve(null);
     this.logger.info('worker deregistered', { worker: id });
@@ -121,6 +124,7 @@ export class Scheduler {
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
     if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
+    if (this.problems.has(worker.id)) return 'unhealthy';
     if (worker.reportedState === 'suspended') return 'suspended';
     if (activeLeases > 0) return 'busy';
     return worker.reportedState === 'paused' ? 'paused' : 'idle';
@@ -144,6 +148,7 @@ export class Scheduler {
       slots: worker.slots,
       version: worker.version,
       state: this.workerState(worker, leases.length),
+      ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
       registeredAt: new Date(worker.registeredAt).toISOString(),
       lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
       currentJobs,
@@ -154,9 +159,10 @@ export class Scheduler {
     return Promise.all((await this.store.listWorkers()).map((w) => this.workerView(w)));
   }
 
-  async heartbeat(workerId: string, state: ReportedWorkerState | undefined): Promise<HeartbeatResponse> {
+  async heartbeat(workerId: string, state: ReportedWorkerState | undefined, problem?: string | null): Promise<HeartbeatResponse> {
     const now = this.now();
     this.leaseClock.heard(workerId);
+    if (problem !== undefined) this.setProblem(workerId, problem);
     const leases = await this.store.transaction(async (tx) => {
       await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
       for (const leaseId of this.leaseClock.takeExpired(workerId)) {
@@ -171,6 +177,19 @@ export class Scheduler {
       leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
       heartbeatIntervalSec: this.config.heartbeatIntervalSec,
     };
+  }
+
+  private setProblem(workerId: string, problem: string | null): void {
+    if ((this.problems.get(workerId) ?? null) === problem) return;
+    if (problem) {
+      this.problems.set(workerId, problem);
+      for (const waiter of this.waiters) if (waiter.worker.id === workerId) waiter.resolve(null);
+      this.logger.warn('worker unhealthy: it takes no job until fixed', { worker: workerId, reason: problem });
+    } else {
+      this.problems.delete(workerId);
+      this.logger.info('worker healthy again', { worker: workerId });
+      this.wakeWaiters();
+    }
   }
 
   private directives(leases: LeaseRecord[]): LeaseDirective[] {
@@ -189,6 +208,8 @@ export class Scheduler {
     onlyLabels: readonly string[] = [],
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
+    // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
+    if (this.problems.has(workerId)) return null;
     const fits = fitsWorker(worker, onlyLabels);
     const immediate = await this.claimFirstFitting(worker, fits);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
@@ -241,7 +262,7 @@ export class Scheduler {
       if (page.length === 0) return;
       for (const job of page) {
         for (const waiter of this.waiters) {
-          if (!waiter.fits(job)) continue;
+          if (!waiter.fits(job) || this.problems.has(waiter.worker.id)) continue;
           const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
           if (result === 'no_free_slot') continue;
           if (result !== 'job_taken') waiter.resolve(result);

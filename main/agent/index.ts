@@ -10,6 +10,7 @@ import type { ClaimResponse, HeartbeatResponse, LeaseDirective, ReportedWorkerSt
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
 import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';
+import { handingBackWorkerFaults, WorkerHealth } from './health';
 import { IdentityFile, type SavedIdentity } from './identity';
 import { JobExecution, type JobPhase } from './job';
 import { silentLogger, type AgentLogger } from './logger';
@@ -55,6 +56,8 @@ export interface AgentOptions {
   zipLimits?: ZipLimits;
   /** Reported at registration (the package version). */
   version?: string;
+  /** Below this much free space on the work dir's disk no job is taken; default 1 MiB. */
+  minFreeBytes?: number;
 }
 
 export type AgentState = 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
@@ -91,6 +94,8 @@ type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000 };
 const DEFAULT_KILL_GRACE_MS = 10_000;
 const DEFAULT_DELIVERY_GRACE_MS = 10_000;
+/** How often an unhealthy worker looks again whether its problem is gone. */
+const PROBLEM_CHECK_MS = 5_000;
 
 export class Agent extends EventEmitter {
   private readonly logger: AgentLogger;
@@ -103,6 +108,10 @@ export class Agent extends EventEmitter {
   private readonly dirs: { state: string; cache: string; jobs: string };
   private readonly identityFile: IdentityFile;
   private readonly client: ApiClient;
+  private readonly health: WorkerHealth;
+  /** What jobs report through: a job that could not run for this worker's own reasons is handed back. */
+  private readonly jobClient: ApiClient;
+  private reportedProblem: string | null = null;
   private readonly cache: BundleCache;
   private readonly jobs = new Map<string, JobExecution>();
   /** Workspaces of finished jobs being removed in the background; stop() waits for them. */
@@ -140,6 +149,8 @@ export class Agent extends EventEmitter {
     };
     this.identityFile = new IdentityFile(this.dirs.state);
     this.client = new ApiClient({ baseUrl: this.server });
+    this.health = new WorkerHealth(options.workDir, options.minFreeBytes);
+    this.jobClient = handingBackWorkerFaults(this.client, this.health, (problem) => this.problemFound(problem));
     this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
   }
 
@@ -463,7 +474,9 @@ export class Agent extends EventEmitter {
       this.beatRequested = false;
       try {
         const sentAt = Date.now();
-        const answer = await this.client.heartbeat(this.workerId!, this.reportedState());
+        const problem = this.health.problem;
+        const answer = await this.client.heartbeat(this.workerId!, this.reportedState(), problem);
+        this.reportedProblem = problem;
         failures = 0;
         this.setConnected(true);
         this.applyHeartbeat(answer, sentAt);
@@ -509,6 +522,17 @@ export class Agent extends EventEmitter {
     this.client.release(leaseId, reason).catch((err: Error) => this.logger.debug(`could not hand back lease ${leaseId}: ${err.message}`));
   }
 
+  // ---- health ----
+
+  /** This worker cannot run jobs (a full disk): the pool is told why, and nothing is claimed until it is fixed. */
+  private problemFound(problem: string): void {
+    if (problem === this.reportedProblem) return;
+    this.logger.warn(`unhealthy, taking no jobs: ${problem}`);
+    this.reportedProblem = problem;
+    this.claimAbort?.abort();
+    this.requestHeartbeat();
+  }
+
   // ---- claims ----
 
   /**
@@ -527,6 +551,16 @@ export class Agent extends EventEmitter {
       if (!only || this.reconnecting) {
         await (this.reconnecting ?? this.claimAlarm.sleep(60_000));
         continue;
+      }
+      if (await this.health.check()) {
+        this.problemFound(this.health.problem!);
+        await this.claimAlarm.sleep(PROBLEM_CHECK_MS);
+        continue;
+      }
+      if (this.reportedProblem) {
+        this.logger.info('healthy again: taking jobs');
+        this.reportedProblem = null;
+        this.requestHeartbeat();
       }
       const abort = new AbortController();
       this.claimAbort = abort;
@@ -567,7 +601,7 @@ export class Agent extends EventEmitter {
     const job = new JobExecution(
       claimed,
       {
-        client: this.client,
+        client: this.jobClient,
         logger: this.logger,
         cache: this.cache,
         jobsDir: this.dirs.jobs,

@@ -48,13 +48,13 @@ export class ProcessPool {
   }
 
   /** Starts an agent and waits until the coordinator lists it idle. */
-  async startAgent(name: string, slots = 1): Promise<ChildRun> {
+  async startAgent(name: string, slots = 1, workDir = this.agentDir(name)): Promise<ChildRun> {
     const agent = startAgent({
       url: this.coordinator.url,
       joinToken: this.coordinator.joinToken,
       name,
       slots,
-      workDir: this.agentDir(name),
+      workDir,
       args: ['--kill-grace', '1', '--stop-grace', '0'],
     });
     this.agents.set(name, agent);
