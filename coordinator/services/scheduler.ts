@@ -44,8 +44,12 @@ interface Waiter {
   resolve: (result: ClaimResponse | null) => void;
 }
 
-/** Queued jobs are read a few at a time: most claims take the first that fits. */
-const QUEUE_PAGE = 16;
+/** The job to run first: highest priority, then oldest. */
+const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
+  jobs.reduce<JobRecord | undefined>(
+    (best, job) => (!best || job.spec.priority > best.spec.priority || (job.spec.priority === best.spec.priority && job.seq < best.seq) ? job : best),
+    undefined,
+  );
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
@@ -255,23 +259,26 @@ export class Scheduler {
     })();
   }
 
+  /** Hands each waiting worker, first come first served, the best queued job it fits. */
   private async drainOnce(): Promise<void> {
-    let after: { priority: number; seq: number } | null = null;
-    while (this.waiters.size > 0) {
-      const page = await this.store.queuedJobs(after, QUEUE_PAGE);
-      if (page.length === 0) return;
-      for (const job of page) {
-        for (const waiter of this.waiters) {
-          if (!waiter.fits(job) || this.problems.has(waiter.worker.id)) continue;
-          const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
-          if (result === 'no_free_slot') continue;
-          if (result !== 'job_taken') waiter.resolve(result);
-          break;
-        }
-        if (this.waiters.size === 0) return;
+    // Workers whose slots turned out full (a claim answered meanwhile) wait for the next wake.
+    const full = new Set<Waiter>();
+    for (;;) {
+      const candidates = [...this.waiters].filter((w) => !full.has(w) && !this.problems.has(w.worker.id));
+      if (candidates.length === 0) return;
+      const heads = await this.store.queueHeads();
+      let progressed = false;
+      for (const waiter of candidates) {
+        const job = bestOf(heads.filter(waiter.fits));
+        if (!job) continue;
+        const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
+        if (result === 'no_free_slot') full.add(waiter);
+        else if (result !== 'job_taken') waiter.resolve(result);
+        // The heads changed (or were stale): read them again.
+        progressed = true;
+        break;
       }
-      const last = page.at(-1)!;
-      after = { priority: last.spec.priority, seq: last.seq };
+      if (!progressed) return;
     }
   }
 
@@ -281,18 +288,10 @@ export class Scheduler {
       await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
-      let after: { priority: number; seq: number } | null = null;
-      for (;;) {
-        const page = await tx.queuedJobs(after, QUEUE_PAGE);
-        if (page.length === 0) return null;
-        const job = page.find(fits);
-        if (job) {
-          const result = await this.leaseJob(tx, worker, job.id);
-          return typeof result === 'string' ? null : result;
-        }
-        const last = page.at(-1)!;
-        after = { priority: last.spec.priority, seq: last.seq };
-      }
+      const job = bestOf((await tx.queueHeads()).filter(fits));
+      if (!job) return null;
+      const result = await this.leaseJob(tx, worker, job.id);
+      return typeof result === 'string' ? null : result;
     });
   }
 

@@ -15,7 +15,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -64,6 +64,20 @@ CREATE TABLE audit (
   action TEXT NOT NULL, target TEXT, ip TEXT
 );
 `;
+
+// The queue in buckets by label set, so a claim looks at the head of each bucket, not at every queued job: 5,000
+// jobs for a label nobody has are one bucket whose head does not fit. A bucket found empty is dropped; a job
+// queued into it (submitted or requeued) brings it back.
+const MIGRATION_2 = `
+ALTER TABLE jobs ADD COLUMN labels_key TEXT NOT NULL DEFAULT '';
+UPDATE jobs SET labels_key = coalesce((SELECT group_concat(value, ',') FROM (SELECT value FROM json_each(jobs.spec, '$.labels') ORDER BY value)), '');
+CREATE INDEX jobs_bucket ON jobs (labels_key, priority DESC, seq) WHERE state = 'queued';
+CREATE TABLE queue_buckets (labels_key TEXT PRIMARY KEY) WITHOUT ROWID;
+INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE state = 'queued';
+`;
+
+/** A job's bucket: its labels, sorted (labels hold no comma). */
+const labelsKey = (labels: readonly string[]) => [...new Set(labels)].sort().join(',');
 
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
@@ -176,9 +190,10 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    if (version < 1) {
+    if (version < SCHEMA_VERSION) {
       this.db.transaction(() => {
-        this.db.exec(MIGRATION_1);
+        if (version < 1) this.db.exec(MIGRATION_1);
+        if (version < 2) this.db.exec(MIGRATION_2);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }
@@ -282,7 +297,9 @@ export class SqliteStore implements Store {
 
   // ---- jobs ----
   async insertJob(job: NewJobRecord): Promise<JobRecord> {
-    const result = this.insert('jobs', jobMap.toRow({ ...job, priority: job.spec.priority }));
+    const labels_key = labelsKey(job.spec.labels);
+    const result = this.insert('jobs', { ...jobMap.toRow({ ...job, priority: job.spec.priority }), labels_key });
+    if (job.state === 'queued') this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) VALUES (?)').run(labels_key);
     return { ...job, seq: Number(result.lastInsertRowid) };
   }
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -291,6 +308,9 @@ export class SqliteStore implements Store {
   }
   async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
     this.update('jobs', { id }, jobMap.toRow(patch));
+    if (patch.state === 'queued') {
+      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) SELECT labels_key FROM jobs WHERE id = ?').run(id);
+    }
   }
   async listJobs(filter: JobListFilter): Promise<JobRecord[]> {
     const conds: string[] = [];
@@ -312,18 +332,17 @@ export class SqliteStore implements Store {
       jobMap.fromRow(r),
     );
   }
-  async queuedJobs(after: { priority: number; seq: number } | null, limit: number): Promise<JobRecord[]> {
-    const rows = after
-      ? this.all(
-          `SELECT * FROM jobs INDEXED BY jobs_queue WHERE state = 'queued' AND (priority < ? OR (priority = ? AND seq > ?))
-           ORDER BY priority DESC, seq LIMIT ?`,
-          after.priority,
-          after.priority,
-          after.seq,
-          limit,
-        )
-      : this.all(`SELECT * FROM jobs INDEXED BY jobs_queue WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT ?`, limit);
-    return rows.map((r) => jobMap.fromRow(r));
+  async queueHeads(): Promise<JobRecord[]> {
+    const heads: JobRecord[] = [];
+    for (const { labels_key } of this.all('SELECT labels_key FROM queue_buckets')) {
+      const head = this.get(
+        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ? ORDER BY priority DESC, seq LIMIT 1`,
+        labels_key,
+      );
+      if (head) heads.push(jobMap.fromRow(head));
+      else this.stmt('DELETE FROM queue_buckets WHERE labels_key = ?').run(labels_key);
+    }
+    return heads;
   }
   async jobsInFlight(): Promise<JobRecord[]> {
     return this.all(`SELECT * FROM jobs WHERE state IN ('leased', 'running', 'suspended')`).map((r) => jobMap.fromRow(r));

@@ -126,8 +126,11 @@ export interface StoreOps {
   getJob(id: string): Promise<JobRecord | undefined>;
   updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void>;
   listJobs(filter: JobListFilter): Promise<JobRecord[]>;
-  /** Queued jobs in scheduling order (priority desc, then age), a page at a time after `after`. */
-  queuedJobs(after: { priority: number; seq: number } | null, limit: number): Promise<JobRecord[]>;
+  /**
+   * The first queued job (priority desc, then age) of each set of labels jobs ask for: the best job a worker
+   * can take is the best of the heads it fits. As many as there are label sets in the queue, not jobs.
+   */
+  queueHeads(): Promise<JobRecord[]>;
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;
