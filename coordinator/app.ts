@@ -28,6 +28,7 @@ import { JobService } from './services/jobs';
 import { LeaseClock, StallWatch } from './services/lease-clock';
 import { Metrics } from './services/metrics';
 import { Revocations } from './services/revocations';
+import { DEFAULT_RETENTION_DAYS, Retention } from './services/retention';
 import { Scheduler } from './services/scheduler';
 import { newToken, TokenService } from './services/tokens';
 import { SqliteStore } from './store/sqlite';
@@ -61,6 +62,8 @@ export interface CoordinatorOptions {
   sweepIntervalMs?: number;
   tls?: { cert: string | Buffer; key: string | Buffer };
   synchronous?: 'normal' | 'full';
+  /** Days a finished job (with its log and events) is kept; 0 keeps everything. Default 30. */
+  retentionDays?: number;
   /** A client that has not sent its request headers by then is dropped. */
   headersTimeoutMs?: number;
   sseKeepAliveMs?: number;
@@ -79,6 +82,8 @@ export const DEFAULTS = {
   headersTimeoutMs: 20_000,
   sseKeepAliveMs: 15_000,
 } as const;
+
+const RETENTION_INTERVAL_MS = 3600 * 1000;
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
@@ -140,6 +145,8 @@ export class Coordinator {
   private lock: DirLock | undefined;
   private revocations: Revocations | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private retention: Retention | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
@@ -241,7 +248,7 @@ export class Coordinator {
       () => wakeWaiters.current(),
     );
     let scheduler: Scheduler | undefined = undefined;
-    const metrics = new Metrics(store, () => scheduler!);
+    const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
     const pool = new Scheduler(
       store,
@@ -264,6 +271,16 @@ export class Coordinator {
     wakeWaiters.current = () => pool.wakeWaiters();
     const blobs = new BlobStore(blobDir);
     await blobs.init();
+    const storeFile = join(o.dataDir, 'coordinator.sqlite');
+    const retention = new Retention(
+      store,
+      blobs,
+      [storeFile, `${storeFile}-wal`, `${storeFile}-shm`],
+      now,
+      o.retentionDays ?? DEFAULT_RETENTION_DAYS,
+      logger,
+    );
+    this.retention = retention;
 
     this.adminToken = o.adminToken ?? (await storedToken(this.adminTokenFile, () => newToken('admin')));
     this.joinToken = o.joinToken ?? (await storedToken(this.joinTokenFile, () => newToken('join')));
@@ -350,7 +367,16 @@ export class Coordinator {
         void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) }));
       }, interval);
       this.sweepTimer.unref();
+      const retain = () => void retention.apply().catch((err) => logger.error('retention failed', { error: String(err) }));
+      this.retentionTimer = setInterval(retain, RETENTION_INTERVAL_MS).unref();
+      retain();
     }
+  }
+
+  /** Deletes what the retention no longer keeps (runs at start and hourly). */
+  async applyRetention(): Promise<{ jobs: number; blobs: number }> {
+    this.started();
+    return this.retention!.apply();
   }
 
   /** Expires leases and enforces timeouts now (runs on a timer unless `sweepIntervalMs` is 0). */
@@ -370,6 +396,7 @@ export class Coordinator {
   /** Stops accepting, ends long polls and event streams, lets in-flight requests finish, closes the store. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.revocations?.stop();
     this.shutdown.abort();
     const server = this.server;

@@ -355,6 +355,24 @@ export class SqliteStore implements Store {
     return counts;
   }
 
+  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number> {
+    const ended = this.all(
+      `SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'timed_out') AND finished_at < ? LIMIT ?`,
+      cutoff,
+      limit,
+    );
+    for (const { id } of ended) {
+      for (const table of ['events', 'commands', 'leases']) this.stmt(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
+      this.stmt('DELETE FROM jobs WHERE id = ?').run(id);
+    }
+    return ended.length;
+  }
+  async referencedBlobs(): Promise<string[]> {
+    return this.all(
+      `SELECT bundle_sha AS sha FROM jobs WHERE bundle_sha IS NOT NULL UNION SELECT artifacts_sha FROM jobs WHERE artifacts_sha IS NOT NULL`,
+    ).map((r) => r.sha as string);
+  }
+
   // ---- leases ----
   async insertLease(lease: LeaseRecord): Promise<void> {
     this.insert('leases', leaseMap.toRow(lease));
@@ -425,12 +443,14 @@ export class SqliteStore implements Store {
     }
     return freed;
   }
-  async outputOf(jobId: string, attempt: number, part: 'head' | 'tail'): Promise<EventRecord[]> {
+  async outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]> {
     return this.all(
-      `SELECT * FROM events WHERE job_id = ? AND attempt = ? AND part = ? ORDER BY id`,
+      `SELECT * FROM events WHERE job_id = ? AND attempt = ? AND part = ? AND id > ? ORDER BY id LIMIT ?`,
       jobId,
       attempt,
       part,
+      afterId,
+      limit,
     ).map((r) => eventMap.fromRow(r));
   }
 

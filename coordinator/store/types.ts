@@ -134,6 +134,10 @@ export interface StoreOps {
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;
+  /** Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns how many. */
+  deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number>;
+  /** The blobs (bundles, artifacts) some job still refers to. */
+  referencedBlobs(): Promise<string[]>;
 
   insertLease(lease: LeaseRecord): Promise<void>;
   getLease(id: string): Promise<LeaseRecord | undefined>;
@@ -149,7 +153,8 @@ export interface StoreOps {
   eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]>;
   /** Deletes the oldest tail output of an attempt until at least `bytes` are freed; returns the bytes freed. */
   dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number>;
-  outputOf(jobId: string, attempt: number, part: 'head' | 'tail'): Promise<EventRecord[]>;
+  /** An attempt's output of one part, a page at a time after event `afterId`. */
+  outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
 }

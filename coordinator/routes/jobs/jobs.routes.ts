@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import Router from '@koa/router';
 import { API_PREFIX, type JobState } from '../../../protocol/api';
 import { NotFoundError } from '../../errors';
@@ -46,8 +46,9 @@ export function jobRoutes(services: Services): Router<AppState> {
   });
 
   router.get('/:id/log', allow('submit'), async (ctx: AppContext) => {
+    const job = await jobs.require(ctx.params.id!);
     ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = await jobs.logText(ctx.params.id!);
+    ctx.body = Readable.from(jobs.logPieces(job));
   });
 
   router.get('/:id/artifacts', allow('submit'), async (ctx: AppContext) => {
