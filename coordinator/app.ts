@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
+import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import type { Role } from '../protocol/api';
 import { authenticate } from './middleware/auth';
@@ -87,11 +88,11 @@ const RETENTION_INTERVAL_MS = 3600 * 1000;
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
-export const consoleLogger: Logger = {
-  info: (message, fields) => console.log(`[${new Date().toISOString()}] ${message}`, fields ?? ''),
-  warn: (message, fields) => console.warn(`[${new Date().toISOString()}] WARN ${message}`, fields ?? ''),
-  error: (message, fields) => console.error(`[${new Date().toISOString()}] ERROR ${message}`, fields ?? ''),
-};
+/** Operator lines on stdout, one per event, in the agent's shape: `[time] [LEVEL] message key=value`. */
+export const consoleLogger: Logger = createConsoleLogger({
+  write: (line) => process.stdout.write(line),
+  colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+});
 
 /** The data dir cannot be used: missing permissions, full disk, a file in the way. */
 export class DataDirError extends Error {
@@ -231,7 +232,7 @@ export class Coordinator {
     }
     this.store = store;
     const hub = new EventHub();
-    const log = new JobLog(hub);
+    const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     // The job service wakes waiting claims through the scheduler, which needs the job service: a late binding.
@@ -352,6 +353,7 @@ export class Coordinator {
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.url = `${o.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    logger.info('coordinator started', { url: this.url, dataDir: o.dataDir, pid: process.pid });
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
     if (interval > 0) {
@@ -413,6 +415,7 @@ export class Coordinator {
     await this.sweeping;
     await this.store?.close();
     await this.lock?.release();
+    if (this.services) this.services.logger.info('coordinator stopped', { dataDir: this.options.dataDir });
     this.server = undefined;
     this.store = undefined;
     this.lock = undefined;

@@ -96,6 +96,7 @@ export class Scheduler {
     };
     await this.store.insertWorker(worker);
     this.leaseClock.heard(worker.id);
+    this.logger.info('worker registered', { worker: worker.id, name: worker.name, labels: worker.labels.join(','), slots: worker.slots });
     const token = await this.tokens.create(`worker:${worker.name}`, 'worker', worker.id);
     return {
       worker: await this.workerView(worker),
@@ -590,11 +591,15 @@ export class Scheduler {
     for (const job of await this.store.jobsInFlight()) {
       if (!job.leaseId || !job.workerId) continue;
       const leaseId = job.leaseId;
-      if (this.leaseClock.leaseSilentMs({ id: leaseId, workerId: job.workerId }) > this.config.leaseTtlMs) {
+      const silentMs = this.leaseClock.leaseSilentMs({ id: leaseId, workerId: job.workerId });
+      if (silentMs > this.config.leaseTtlMs) {
         await this.store.transaction(async (tx) => {
           const current = await tx.getLease(leaseId);
           if (!current || current.status !== 'active') return;
           this.metrics.countLeaseExpiry();
+          this.logger.warn('lease expired', {
+            job: job.id, lease: leaseId, worker: job.workerId, reason: `no word from the worker for ${Math.round(silentMs / 1000)} s`,
+          });
           await this.endLease(tx, current, 'expired');
           requeued = true;
         });
@@ -608,6 +613,7 @@ export class Scheduler {
         if (!lease || lease.status !== 'active') return;
         if (lease.stopReason !== 'timed_out' && !job.cancelRequested) {
           await tx.updateLease(lease.id, { stopReason: 'timed_out' });
+          this.logger.info('job timeout reached: the worker is told to stop it', { job: job.id, worker: job.workerId, timeoutSec: job.spec.timeoutSec });
         }
         if (pastTimeoutMs >= this.config.timeoutGraceMs) {
           const now = this.now();
