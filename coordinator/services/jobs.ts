@@ -18,8 +18,8 @@ export interface JobServiceConfig {
   maxOutputBytes: number;
 }
 
-/** Output events per store read of a log (each at most an output chunk). */
-const LOG_PAGE_EVENTS = 64;
+/** Output events per store read of a log: each is at most an output chunk (64 KiB), so a read is at most 512 KiB. */
+const LOG_PAGE_EVENTS = 8;
 
 export const newJobId = (now: number): string => `job_${now.toString(36)}${randomBytes(5).toString('hex')}`;
 
