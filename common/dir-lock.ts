@@ -16,7 +16,10 @@ export class DirLockedError extends Error {
     readonly holderPid: number,
     what: string,
   ) {
-    super(`${what} ${dir} is in use by process ${holderPid}; stop that process or use another folder`);
+    super(
+      `${what} ${dir} is in use by process ${holderPid}; stop that process or use another folder ` +
+        `(if that process is not cmd-executor, delete ${join(dir, LOCK_FILE_NAME)})`,
+    );
   }
 }
 
