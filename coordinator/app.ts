@@ -357,8 +357,10 @@ export class Coordinator {
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
     if (interval > 0) {
-      // A stall shorter than this costs nothing; a longer one gives every lease a fresh TTL.
-      const stalls = new StallWatch(mono, interval, Math.max(1000, leaseTtlMs / 2));
+      // A stall shorter than half what a lease has left after a heartbeat interval cannot expire a healthy
+      // worker's lease; a longer one gives every lease a fresh TTL.
+      const heartbeatMs = (o.heartbeatIntervalSec ?? DEFAULTS.heartbeatIntervalSec) * 1000;
+      const stalls = new StallWatch(mono, interval, Math.max(1000, (leaseTtlMs - heartbeatMs) / 2));
       this.sweepTimer = setInterval(() => {
         const lateMs = stalls.tick();
         if (lateMs !== null) {
