@@ -8,6 +8,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
+import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
+import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import type { Role } from '../protocol/api';
 import { authenticate } from './middleware/auth';
@@ -24,7 +26,10 @@ import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
 import { JobLog } from './services/job-state';
 import { JobService } from './services/jobs';
+import { LeaseClock, StallWatch } from './services/lease-clock';
 import { Metrics } from './services/metrics';
+import { Revocations } from './services/revocations';
+import { DEFAULT_RETENTION_DAYS, Retention } from './services/retention';
 import { Scheduler } from './services/scheduler';
 import { newToken, TokenService } from './services/tokens';
 import { SqliteStore } from './store/sqlite';
@@ -37,7 +42,10 @@ export interface CoordinatorOptions {
   port?: number;
   adminToken?: string;
   joinToken?: string;
+  /** Wall clock (epoch ms): stamps records. */
   clock?: () => number;
+  /** Monotonic ms that deadlines are measured with; default performance.now, or `clock` when only that is given (tests). */
+  monotonicClock?: () => number;
   leaseTtlSec?: number;
   heartbeatIntervalSec?: number;
   offlineAfterSec?: number;
@@ -55,6 +63,8 @@ export interface CoordinatorOptions {
   sweepIntervalMs?: number;
   tls?: { cert: string | Buffer; key: string | Buffer };
   synchronous?: 'normal' | 'full';
+  /** Days a finished job (with its log and events) is kept; 0 keeps everything. Default 30. */
+  retentionDays?: number;
   /** A client that has not sent its request headers by then is dropped. */
   headersTimeoutMs?: number;
   sseKeepAliveMs?: number;
@@ -74,13 +84,15 @@ export const DEFAULTS = {
   sseKeepAliveMs: 15_000,
 } as const;
 
+const RETENTION_INTERVAL_MS = 3600 * 1000;
+
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
-export const consoleLogger: Logger = {
-  info: (message, fields) => console.log(`[${new Date().toISOString()}] ${message}`, fields ?? ''),
-  warn: (message, fields) => console.warn(`[${new Date().toISOString()}] WARN ${message}`, fields ?? ''),
-  error: (message, fields) => console.error(`[${new Date().toISOString()}] ERROR ${message}`, fields ?? ''),
-};
+/** Operator lines on stdout, one per event, in the agent's shape: `[time] [LEVEL] message key=value`. */
+export const consoleLogger: Logger = createConsoleLogger({
+  write: (line) => process.stdout.write(line),
+  colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+});
 
 /** The data dir cannot be used: missing permissions, full disk, a file in the way. */
 export class DataDirError extends Error {
@@ -131,7 +143,11 @@ export class Coordinator {
   private server: http.Server | undefined;
   private store: Store | undefined;
   private services: Services | undefined;
+  private lock: DirLock | undefined;
+  private revocations: Revocations | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private retention: Retention | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
@@ -158,7 +174,9 @@ export class Coordinator {
     try {
       await mkdir(dataDir, { recursive: true });
       await access(dataDir, fsConstants.W_OK);
-      // Leftovers of uploads cut off by a crash.
+      // Before anything is touched: a second coordinator here would share the store and wipe the first's uploads.
+      this.lock = await lockDir(dataDir, 'data dir');
+      // Leftovers of uploads cut off by a crash (the lock says no live coordinator owns them).
       await rm(tmpDir, { recursive: true, force: true });
       await mkdir(tmpDir, { recursive: true });
       await mkdir(blobDir, { recursive: true });
@@ -166,6 +184,9 @@ export class Coordinator {
       await writeFile(probe, 'ok');
       await rm(probe);
     } catch (err) {
+      if (err instanceof DirLockedError) throw new DataDirError(err.message);
+      await this.lock?.release();
+      this.lock = undefined;
       const e = await explainMissing(dataDir, err as NodeJS.ErrnoException);
       const why =
         e.code === 'ENOSPC'
@@ -183,8 +204,24 @@ export class Coordinator {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.startUp();
+    } catch (err) {
+      // Whatever was opened goes, so the folder can be used again (by a retry, or another coordinator).
+      this.server?.close();
+      await this.store?.close();
+      await this.lock?.release();
+      this.server = undefined;
+      this.store = undefined;
+      this.lock = undefined;
+      throw err;
+    }
+  }
+
+  private async startUp(): Promise<void> {
     const o = this.options;
     const now = o.clock ?? Date.now;
+    const mono = o.monotonicClock ?? o.clock ?? (() => performance.now());
     const logger = o.logger ?? consoleLogger;
     const { tmpDir, blobDir } = await this.prepareDataDir();
     let store: SqliteStore;
@@ -195,7 +232,7 @@ export class Coordinator {
     }
     this.store = store;
     const hub = new EventHub();
-    const log = new JobLog(hub);
+    const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     // The job service wakes waiting claims through the scheduler, which needs the job service: a late binding.
@@ -212,7 +249,7 @@ export class Coordinator {
       () => wakeWaiters.current(),
     );
     let scheduler: Scheduler | undefined = undefined;
-    const metrics = new Metrics(store, () => scheduler!);
+    const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
     const pool = new Scheduler(
       store,
@@ -228,20 +265,35 @@ export class Coordinator {
         maxOutputBytes,
       },
       metrics,
+      new LeaseClock({ wall: now, mono }),
+      logger,
     );
     scheduler = pool;
     wakeWaiters.current = () => pool.wakeWaiters();
     const blobs = new BlobStore(blobDir);
     await blobs.init();
+    const storeFile = join(o.dataDir, 'coordinator.sqlite');
+    const retention = new Retention(
+      store,
+      blobs,
+      [storeFile, `${storeFile}-wal`, `${storeFile}-shm`],
+      now,
+      o.retentionDays ?? DEFAULT_RETENTION_DAYS,
+      logger,
+    );
+    this.retention = retention;
 
     this.adminToken = o.adminToken ?? (await storedToken(this.adminTokenFile, () => newToken('admin')));
     this.joinToken = o.joinToken ?? (await storedToken(this.joinTokenFile, () => newToken('join')));
     await tokens.create('admin', 'admin', null, this.adminToken);
     await tokens.create('join', 'join', null, this.joinToken);
 
+    const revocations = new Revocations(store);
+    this.revocations = revocations;
     const services: Services = {
       store,
       tokens,
+      revocations,
       jobs,
       scheduler: pool,
       blobs,
@@ -301,12 +353,34 @@ export class Coordinator {
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.url = `${o.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    logger.info('coordinator started', { url: this.url, dataDir: o.dataDir, pid: process.pid });
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
     if (interval > 0) {
-      this.sweepTimer = setInterval(() => void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) })), interval);
+      // A stall shorter than half what a lease has left after a heartbeat interval cannot expire a healthy
+      // worker's lease; a longer one gives every lease a fresh TTL.
+      const heartbeatMs = (o.heartbeatIntervalSec ?? DEFAULTS.heartbeatIntervalSec) * 1000;
+      const stalls = new StallWatch(mono, interval, Math.max(1000, (leaseTtlMs - heartbeatMs) / 2));
+      this.sweepTimer = setInterval(() => {
+        const lateMs = stalls.tick();
+        if (lateMs !== null) {
+          pool.stalled(lateMs);
+          // Heartbeats that queued up during the stall are served before leases are looked at again.
+          return;
+        }
+        void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) }));
+      }, interval);
       this.sweepTimer.unref();
+      const retain = () => void retention.apply().catch((err) => logger.error('retention failed', { error: String(err) }));
+      this.retentionTimer = setInterval(retain, RETENTION_INTERVAL_MS).unref();
+      retain();
     }
+  }
+
+  /** Deletes what the retention no longer keeps (runs at start and hourly). */
+  async applyRetention(): Promise<{ jobs: number; blobs: number }> {
+    this.started();
+    return this.retention!.apply();
   }
 
   /** Expires leases and enforces timeouts now (runs on a timer unless `sweepIntervalMs` is 0). */
@@ -326,6 +400,8 @@ export class Coordinator {
   /** Stops accepting, ends long polls and event streams, lets in-flight requests finish, closes the store. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.revocations?.stop();
     this.shutdown.abort();
     const server = this.server;
     if (server) {
@@ -340,8 +416,11 @@ export class Coordinator {
     }
     await this.sweeping;
     await this.store?.close();
+    await this.lock?.release();
+    if (this.services) this.services.logger.info('coordinator stopped', { dataDir: this.options.dataDir });
     this.server = undefined;
     this.store = undefined;
+    this.lock = undefined;
   }
 }
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
 import { createCoordinator, DataDirError, DEFAULTS } from './app';
+import { DEFAULT_RETENTION_DAYS } from './services/retention';
 import { SqliteStore } from './store/sqlite';
 import { TokenService } from './services/tokens';
 
@@ -22,6 +23,7 @@ const serveFlags = {
   'default-timeout': { type: 'number', env: 'CMDX_DEFAULT_TIMEOUT', description: 'timeoutSec of jobs that set none', default: DEFAULTS.defaultTimeoutSec, placeholder: 'SEC' },
   'lease-ttl': { type: 'number', env: 'CMDX_LEASE_TTL', description: 'seconds a lease lives without a heartbeat', default: DEFAULTS.leaseTtlSec, placeholder: 'SEC' },
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
+  retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 
@@ -110,6 +112,7 @@ async function serve(argv: string[]): Promise<number> {
     leaseTtlSec: positiveInt('lease-ttl', flags['lease-ttl'])!,
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
+    retentionDays: positiveInt('retention', flags.retention, 0)!,
     ...(tls ? { tls } : {}),
   });
   await coordinator.start();

@@ -17,8 +17,8 @@ export class ValidationError extends HttpError {
   }
 }
 export class AuthenticationError extends HttpError {
-  constructor(message = 'a valid bearer token is required (Authorization: Bearer <token>)') {
-    super(401, 'unauthenticated', message);
+  constructor(message = 'a valid bearer token is required (Authorization: Bearer <token>)', code = 'unauthenticated') {
+    super(401, code, message);
   }
 }
 export class AuthorizationError extends HttpError {

@@ -173,7 +173,8 @@ export const listJobsQuerySchema = z.strictObject({
 
 // ---- workers ----
 
-export const WORKER_STATES = ['idle', 'busy', 'suspended', 'paused', 'offline'] as const;
+/** unhealthy: the worker reported a problem of its own (a full disk) and takes no job until it is fixed. */
+export const WORKER_STATES = ['idle', 'busy', 'suspended', 'paused', 'unhealthy', 'offline'] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
 /** What an agent may say about itself; busy and offline are derived by the coordinator. */
 export const reportedWorkerStateSchema = z.enum(['active', 'suspended', 'paused']);
@@ -202,6 +203,8 @@ export interface Worker {
   slots: number;
   version: string | null;
   state: WorkerState;
+  /** Why an unhealthy worker takes no job, in its own words ("the disk holding /srv/cmdx is full …"). */
+  problem?: string;
   registeredAt: string;
   lastSeenAt: string;
   currentJobs: { id: string; name: string; state: JobState }[];
@@ -217,6 +220,8 @@ export interface RegisterWorkerResponse {
 
 export const heartbeatSchema = z.strictObject({
   state: reportedWorkerStateSchema.optional(),
+  /** A problem of the worker's own that keeps it from running jobs; null once it is gone. */
+  problem: text(2000).nullable().optional(),
 });
 
 export interface LeaseDirective {

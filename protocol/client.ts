@@ -158,11 +158,11 @@ export class ApiClient {
     return this.json<RegisterWorkerResponse>('POST', `${API_PREFIX}/workers`, request);
   }
 
-  heartbeat(workerId: string, state?: ReportedWorkerState): Promise<HeartbeatResponse> {
+  heartbeat(workerId: string, state?: ReportedWorkerState, problem?: string | null): Promise<HeartbeatResponse> {
     return this.json<HeartbeatResponse>(
       'POST',
       `${API_PREFIX}/workers/${encodeURIComponent(workerId)}/heartbeat`,
-      state ? { state } : {},
+      { ...(state ? { state } : {}), ...(problem !== undefined ? { problem } : {}) },
     );
   }
 

@@ -14,7 +14,12 @@ export function authenticate(tokens: TokenService) {
       const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
       if (!match) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
       const principal = await tokens.authenticate(match[1]!);
-      if (!principal) throw new AuthenticationError('this token is unknown or revoked');
+      if (!principal) {
+        // A removed worker must stop rather than join again as a new one: it needs to know it was revoked.
+        throw (await tokens.wasRevoked(match[1]!))
+          ? new AuthenticationError('this token was revoked', 'token_revoked')
+          : new AuthenticationError('this token is unknown');
+      }
       ctx.state.principal = principal;
     }
     await next();

@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Next } from 'koa';
+import type { Part } from 'formidable';
 import { koaBody } from 'koa-body';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
 import type { AppContext } from './context';
@@ -28,8 +29,17 @@ export interface UploadOptions {
   maxUploadBytes: number;
 }
 
-/** JSON, or multipart/form-data with at most one file field (a ZIP) and small text fields. */
-export function jsonOrMultipart({ tmpDir, maxUploadBytes }: UploadOptions) {
+/** The parts a multipart request may hold; any other part is refused, never silently dropped. */
+export interface MultipartParts {
+  text: readonly string[];
+  files: readonly string[];
+}
+
+const describeParts = ({ text, files }: MultipartParts) =>
+  [...text.map((name) => `"${name}" (text)`), ...files.map((name) => `"${name}" (file)`)].join(', ');
+
+/** JSON, or multipart/form-data with at most one file part (a ZIP) and small text parts, all named in `parts`. */
+export function jsonOrMultipart({ tmpDir, maxUploadBytes }: UploadOptions, parts: MultipartParts) {
   const limits = {
     maxFiles: 1,
     maxFileSize: maxUploadBytes,
@@ -54,8 +64,30 @@ export function jsonOrMultipart({ tmpDir, maxUploadBytes }: UploadOptions) {
     // A folder per request: whatever the handler did not adopt into the blob store (refused, failed, or cut
     // off mid-parse, when formidable has not reported the file yet) goes with it.
     const uploadDir = await mkdtemp(join(tmpDir, 'upload-'));
+    const unknown: string[] = [];
+    // Each part is what its name says, whatever Content-Type the client put on it (or left off: Python
+    // `requests` sends files without one, which formidable would read as text).
+    const onPart = (part: Part, handle: (part: Part) => void) => {
+      const name = part.name ?? '';
+      if (parts.files.includes(name)) part.mimetype ||= 'application/octet-stream';
+      else if (parts.text.includes(name)) part.mimetype = null;
+      else {
+        unknown.push(name); // its data goes nowhere (formidable emits it; nobody listens)
+        return;
+      }
+      handle(part);
+    };
     try {
-      await koaBody({ multipart: true, json: false, urlencoded: false, text: false, formidable: { ...limits, uploadDir } })(ctx, next);
+      await koaBody({ multipart: true, json: false, urlencoded: false, text: false, formidable: { ...limits, uploadDir, onPart } })(
+        ctx,
+        async () => {
+          if (unknown.length > 0) {
+            const names = [...new Set(unknown)].map((name) => `"${name}"`).join(', ');
+            throw new ValidationError(`unknown multipart part ${names}: this request takes ${describeParts(parts)}`, 'unknown_part');
+          }
+          await next();
+        },
+      );
     } finally {
       await rm(uploadDir, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 // Content-addressed blob folder: a blob is named by its SHA-256, so the same ZIP uploaded twice is stored once.
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class BlobStore {
@@ -30,6 +30,39 @@ export class BlobStore {
       () => true,
       () => false,
     );
+  }
+
+  /**
+   * Deletes the blobs not in `keep` that were stored before `storedBefore` (epoch ms): a blob just uploaded has
+   * no job referring to it yet. Returns how many went, and the bytes of those that stay.
+   */
+  async removeUnreferenced(keep: ReadonlySet<string>, storedBefore: number): Promise<{ removed: number; keptBytes: number }> {
+    let removed = 0;
+    let keptBytes = 0;
+    for (const { sha256, file, size, mtimeMs } of await this.list()) {
+      if (keep.has(sha256) || mtimeMs >= storedBefore) keptBytes += size;
+      else {
+        await rm(file, { force: true });
+        removed++;
+      }
+    }
+    return { removed, keptBytes };
+  }
+
+  async totalBytes(): Promise<number> {
+    return (await this.list()).reduce((sum, blob) => sum + blob.size, 0);
+  }
+
+  private async list(): Promise<{ sha256: string; file: string; size: number; mtimeMs: number }[]> {
+    const blobs = [];
+    for (const prefix of await readdir(this.dir)) {
+      for (const sha256 of await readdir(join(this.dir, prefix)).catch(() => [])) {
+        const file = join(this.dir, prefix, sha256);
+        const info = await stat(file).catch(() => null);
+        if (info?.isFile()) blobs.push({ sha256, file, size: info.size, mtimeMs: info.mtimeMs });
+      }
+    }
+    return blobs;
   }
 
   open(sha256: string): NodeJS.ReadableStream {

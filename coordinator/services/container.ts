@@ -5,6 +5,7 @@ import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
 import type { JobService } from './jobs';
 import type { Metrics } from './metrics';
+import type { Revocations } from './revocations';
 import type { Scheduler } from './scheduler';
 import type { TokenService } from './tokens';
 
@@ -12,6 +13,7 @@ import type { TokenService } from './tokens';
 export interface Services {
   store: Store;
   tokens: TokenService;
+  revocations: Revocations;
   jobs: JobService;
   scheduler: Scheduler;
   blobs: BlobStore;

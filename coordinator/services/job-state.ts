@@ -1,13 +1,15 @@
 // The job's state machine and its event log, written together in one transaction: whatever changes a job
 // also appends the event that SSE subscribers and the log replay.
 import type { JobEventType, JobState, StateEvent } from '../../protocol/api';
+import type { Logger } from '../middleware/errors';
 import type { EventHub } from './event-hub';
 import type { JobRecord, StoreOps } from '../store/types';
 
 export type JobPatch = Partial<Omit<JobRecord, 'id' | 'seq' | 'lastEventId'>>;
 
 const ALLOWED: Record<JobState, readonly JobState[]> = {
-  queued: ['leased', 'cancelled', 'failed'],
+  // queued → running: a worker whose lease expired was heard again before anyone else took the job.
+  queued: ['leased', 'running', 'cancelled', 'failed'],
   leased: ['running', 'suspended', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
   running: ['suspended', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
   suspended: ['running', 'queued', 'succeeded', 'failed', 'cancelled', 'timed_out'],
@@ -27,7 +29,10 @@ type NewEvent = [
 ];
 
 export class JobLog {
-  constructor(private readonly hub: EventHub) {}
+  constructor(
+    private readonly hub: EventHub,
+    private readonly logger: Logger,
+  ) {}
 
   /** Appends one event to the job's log and returns the job with its new last event id. */
   async append(...event: NewEvent): Promise<JobRecord> {
@@ -53,6 +58,13 @@ export class JobLog {
       part: output?.part ?? null,
     });
     this.hub.notify(job.id);
+    if (type === 'state') {
+      const state = data as StateEvent;
+      this.logger.info(`job ${state.state}`, {
+        job: job.id, attempt: state.attempt, worker: state.workerName ?? state.workerId ?? undefined,
+        reason: state.reason ?? undefined, exitCode: state.exitCode ?? undefined, error: state.error ?? undefined,
+      });
+    }
     return { ...job, lastEventId: id };
   }
 

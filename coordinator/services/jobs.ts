@@ -18,6 +18,9 @@ export interface JobServiceConfig {
   maxOutputBytes: number;
 }
 
+/** Output events per store read of a log: each is at most an output chunk (64 KiB), so a read is at most 512 KiB. */
+const LOG_PAGE_EVENTS = 8;
+
 export const newJobId = (now: number): string => `job_${now.toString(36)}${randomBytes(5).toString('hex')}`;
 
 export class JobService {
@@ -148,14 +151,27 @@ export class JobService {
 
   /** The output of the latest attempt: its beginning, one marker where the middle was dropped, its end. */
   async logText(id: string): Promise<string> {
-    const job = await this.require(id);
-    const text = (events: { data: unknown }[]) => events.map((e) => (e.data as { text: string }).text).join('');
-    const head = text(await this.store.outputOf(id, job.attempt, 'head'));
-    const tail = text(await this.store.outputOf(id, job.attempt, 'tail'));
-    const marker = job.outputDroppedBytes
-      ? `\n[cmd-executor: ${job.outputDroppedBytes} bytes of output dropped here: over the ${this.config.maxOutputBytes}-byte cap]\n`
-      : '';
-    return head + marker + tail;
+    let text = '';
+    for await (const piece of this.logPieces(await this.require(id))) text += piece;
+    return text;
+  }
+
+  /** The job's output, read from the store a page at a time: a 16 MiB log is never held whole. */
+  async *logPieces(job: JobRecord): AsyncGenerator<string> {
+    yield* this.outputPart(job, 'head');
+    if (job.outputDroppedBytes) {
+      yield `\n[cmd-executor: ${job.outputDroppedBytes} bytes of output dropped here: over the ${this.config.maxOutputBytes}-byte cap]\n`;
+    }
+    yield* this.outputPart(job, 'tail');
+  }
+
+  private async *outputPart(job: JobRecord, part: 'head' | 'tail'): AsyncGenerator<string> {
+    for (let after = 0; ; ) {
+      const page = await this.store.outputOf(job.id, job.attempt, part, after, LOG_PAGE_EVENTS);
+      if (page.length === 0) return;
+      yield page.map((e) => (e.data as { text: string }).text).join('');
+      after = page.at(-1)!.id;
+    }
   }
 
   async view(tx: StoreOps, job: JobRecord): Promise<Job> {

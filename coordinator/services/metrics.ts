@@ -11,7 +11,7 @@ export class Metrics implements SchedulerMetrics {
   private readonly leaseExpiries: Counter;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
 
-  constructor(store: Store, scheduler: () => Scheduler) {
+  constructor(store: Store, scheduler: () => Scheduler, dataBytes: () => Promise<number>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cmdx_process_' });
     this.claimLatency = new Histogram({
       name: 'cmdx_claim_latency_seconds',
@@ -57,6 +57,14 @@ export class Metrics implements SchedulerMetrics {
       async collect() {
         const workers = await scheduler().listWorkers();
         for (const state of WORKER_STATES) this.set({ state }, workers.filter((w) => w.state === state).length);
+      },
+    });
+    new Gauge({
+      name: 'cmdx_data_bytes',
+      help: 'Bytes the data dir holds (store and blobs); kept in check by --retention',
+      registers: [this.registry],
+      async collect() {
+        this.set(await dataBytes());
       },
     });
     new Gauge({

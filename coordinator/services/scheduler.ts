@@ -17,8 +17,10 @@ import {
   type WorkerState,
 } from '../../protocol/api';
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
+import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
 import type { JobLog } from './job-state';
+import type { LeaseClock } from './lease-clock';
 import type { JobService } from './jobs';
 import type { TokenService } from './tokens';
 
@@ -42,8 +44,12 @@ interface Waiter {
   resolve: (result: ClaimResponse | null) => void;
 }
 
-/** Queued jobs are read a few at a time: most claims take the first that fits. */
-const QUEUE_PAGE = 16;
+/** The job to run first: highest priority, then oldest. */
+const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
+  jobs.reduce<JobRecord | undefined>(
+    (best, job) => (!best || job.spec.priority > best.spec.priority || (job.spec.priority === best.spec.priority && job.seq < best.seq) ? job : best),
+    undefined,
+  );
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
@@ -53,6 +59,8 @@ const fitsWorker = (worker: WorkerRecord, only: readonly string[]) => (job: JobR
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
+  /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
+  private readonly problems = new Map<string, string>();
   private draining = false;
   private drainAgain = false;
 
@@ -64,6 +72,8 @@ export class Scheduler {
     private readonly now: () => number,
     private readonly config: SchedulerConfig,
     private readonly metrics: SchedulerMetrics,
+    private readonly leaseClock: LeaseClock,
+    private readonly logger: Logger,
   ) {}
 
   // ---- workers ----
@@ -85,6 +95,8 @@ export class Scheduler {
       reportedState: 'active',
     };
     await this.store.insertWorker(worker);
+    this.leaseClock.heard(worker.id);
+    this.logger.info('worker registered', { worker: worker.id, name: worker.name, labels: worker.labels.join(','), slots: worker.slots });
     const token = await this.tokens.create(`worker:${worker.name}`, 'worker', worker.id);
     return {
       worker: await this.workerView(worker),
@@ -107,12 +119,17 @@ export class Scheduler {
       for (const lease of await tx.activeLeasesOfWorker(id)) await this.endLease(tx, lease, 'released');
       await tx.deleteWorker(id);
     });
+    this.leaseClock.forgetWorker(id);
+    this.problems.delete(id);
     await this.tokens.revoke({ workerId: id });
+    for (const waiter of this.waiters) if (waiter.worker.id === id) waiter.resolve(null);
+    this.logger.info('worker deregistered', { worker: id });
     this.wakeWaiters();
   }
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
-    if (this.now() - worker.lastSeenAt > this.config.offlineAfterMs) return 'offline';
+    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
+    if (this.problems.has(worker.id)) return 'unhealthy';
     if (worker.reportedState === 'suspended') return 'suspended';
     if (activeLeases > 0) return 'busy';
     return worker.reportedState === 'paused' ? 'paused' : 'idle';
@@ -136,6 +153,7 @@ export class Scheduler {
       slots: worker.slots,
       version: worker.version,
       state: this.workerState(worker, leases.length),
+      ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
       registeredAt: new Date(worker.registeredAt).toISOString(),
       lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
       currentJobs,
@@ -146,10 +164,16 @@ export class Scheduler {
     return Promise.all((await this.store.listWorkers()).map((w) => this.workerView(w)));
   }
 
-  async heartbeat(workerId: string, state: ReportedWorkerState | undefined): Promise<HeartbeatResponse> {
+  async heartbeat(workerId: string, state: ReportedWorkerState | undefined, problem?: string | null): Promise<HeartbeatResponse> {
     const now = this.now();
+    this.leaseClock.heard(workerId);
+    if (problem !== undefined) this.setProblem(workerId, problem);
     const leases = await this.store.transaction(async (tx) => {
       await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
+      for (const leaseId of this.leaseClock.takeExpired(workerId)) {
+        const lease = await tx.getLease(leaseId);
+        if (lease) await this.revive(tx, lease);
+      }
       await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
       return tx.activeLeasesOfWorker(workerId);
     });
@@ -158,6 +182,19 @@ export class Scheduler {
       leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
       heartbeatIntervalSec: this.config.heartbeatIntervalSec,
     };
+  }
+
+  private setProblem(workerId: string, problem: string | null): void {
+    if ((this.problems.get(workerId) ?? null) === problem) return;
+    if (problem) {
+      this.problems.set(workerId, problem);
+      for (const waiter of this.waiters) if (waiter.worker.id === workerId) waiter.resolve(null);
+      this.logger.warn('worker unhealthy: it takes no job until fixed', { worker: workerId, reason: problem });
+    } else {
+      this.problems.delete(workerId);
+      this.logger.info('worker healthy again', { worker: workerId });
+      this.wakeWaiters();
+    }
   }
 
   private directives(leases: LeaseRecord[]): LeaseDirective[] {
@@ -176,6 +213,8 @@ export class Scheduler {
     onlyLabels: readonly string[] = [],
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
+    // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
+    if (this.problems.has(workerId)) return null;
     const fits = fitsWorker(worker, onlyLabels);
     const immediate = await this.claimFirstFitting(worker, fits);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
@@ -221,43 +260,39 @@ export class Scheduler {
     })();
   }
 
+  /** Hands each waiting worker, first come first served, the best queued job it fits. */
   private async drainOnce(): Promise<void> {
-    let after: { priority: number; seq: number } | null = null;
-    while (this.waiters.size > 0) {
-      const page = await this.store.queuedJobs(after, QUEUE_PAGE);
-      if (page.length === 0) return;
-      for (const job of page) {
-        for (const waiter of this.waiters) {
-          if (!waiter.fits(job)) continue;
-          const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
-          if (result === 'no_free_slot') continue;
-          if (result !== 'job_taken') waiter.resolve(result);
-          break;
-        }
-        if (this.waiters.size === 0) return;
+    // Workers whose slots turned out full (a claim answered meanwhile) wait for the next wake.
+    const full = new Set<Waiter>();
+    for (;;) {
+      const candidates = [...this.waiters].filter((w) => !full.has(w) && !this.problems.has(w.worker.id));
+      if (candidates.length === 0) return;
+      const heads = await this.store.queueHeads();
+      let progressed = false;
+      for (const waiter of candidates) {
+        const job = bestOf(heads.filter(waiter.fits));
+        if (!job) continue;
+        const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
+        if (result === 'no_free_slot') full.add(waiter);
+        else if (result !== 'job_taken') waiter.resolve(result);
+        // The heads changed (or were stale): read them again.
+        progressed = true;
+        break;
       }
-      const last = page.at(-1)!;
-      after = { priority: last.spec.priority, seq: last.seq };
+      if (!progressed) return;
     }
   }
 
   private async claimFirstFitting(worker: WorkerRecord, fits: (job: JobRecord) => boolean): Promise<ClaimResponse | null> {
+    this.leaseClock.heard(worker.id);
     return this.store.transaction(async (tx) => {
       await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
-      let after: { priority: number; seq: number } | null = null;
-      for (;;) {
-        const page = await tx.queuedJobs(after, QUEUE_PAGE);
-        if (page.length === 0) return null;
-        const job = page.find(fits);
-        if (job) {
-          const result = await this.leaseJob(tx, worker, job.id);
-          return typeof result === 'string' ? null : result;
-        }
-        const last = page.at(-1)!;
-        after = { priority: last.spec.priority, seq: last.seq };
-      }
+      const job = bestOf((await tx.queueHeads()).filter(fits));
+      if (!job) return null;
+      const result = await this.leaseJob(tx, worker, job.id);
+      return typeof result === 'string' ? null : result;
     });
   }
 
@@ -284,6 +319,7 @@ export class Scheduler {
       stopReason: null,
     };
     await tx.insertLease(lease);
+    this.leaseClock.granted(lease.id, job.spec.timeoutSec);
     const leased = await this.log.update(tx, job, {
       state: 'leased',
       attempt: lease.attempt,
@@ -313,12 +349,37 @@ export class Scheduler {
 
   /** The lease, if it is this worker's and still active; otherwise the error that explains why not. */
   private async activeLease(tx: StoreOps, leaseId: string, workerId: string): Promise<{ lease: LeaseRecord; job: JobRecord }> {
-    const lease = await tx.getLease(leaseId);
+    let lease = await tx.getLease(leaseId);
     if (!lease) throw new NotFoundError(`no lease with id "${leaseId}"`);
     if (lease.workerId !== workerId) throw new AuthorizationError(`lease ${leaseId} belongs to another worker`);
+    this.leaseClock.heard(workerId);
+    if (lease.status === 'expired' && (await this.revive(tx, lease))) lease = (await tx.getLease(leaseId))!;
     if (lease.status !== 'active') throw new StaleLeaseError(leaseId, `it is ${lease.status}`);
     const job = await this.jobs.require(lease.jobId, tx);
     return { lease, job };
+  }
+
+  /**
+   * A worker whose lease expired is heard from again, and nobody else has taken the job since: its run goes on
+   * (its result, its output) instead of being thrown away. The lost attempt it was counted as is given back.
+   */
+  private async revive(tx: StoreOps, lease: LeaseRecord): Promise<boolean> {
+    if (lease.status !== 'expired') return false;
+    const job = await tx.getJob(lease.jobId);
+    if (!job || job.state !== 'queued' || job.attempt !== lease.attempt || job.leaseId !== null || job.cancelRequested) return false;
+    const now = this.now();
+    await tx.updateLease(lease.id, { status: 'active', endedAt: null, expiresAt: now + this.config.leaseTtlMs });
+    this.leaseClock.granted(lease.id, Math.max(0, job.spec.timeoutSec - (now - lease.leasedAt) / 1000));
+    await this.log.update(tx, job, {
+      state: 'running',
+      failures: Math.max(0, job.failures - 1),
+      workerId: lease.workerId,
+      leaseId: lease.id,
+      startedAt: lease.leasedAt,
+      timeoutAt: lease.leasedAt + job.spec.timeoutSec * 1000,
+    });
+    this.logger.info('lease renewed after expiry', { job: job.id, lease: lease.id, worker: lease.workerId, reason: 'worker heard again before the job was taken' });
+    return true;
   }
 
   async leaseForBundle(leaseId: string, workerId: string): Promise<JobRecord> {
@@ -434,6 +495,7 @@ export class Scheduler {
       const found = await this.activeLease(tx, leaseId, workerId);
       const now = this.now();
       await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+      this.leaseClock.ended(leaseId);
       const common = {
         finishedAt: now,
         exitCode: result.exitCode ?? null,
@@ -476,6 +538,8 @@ export class Scheduler {
   private async endLease(tx: StoreOps, lease: LeaseRecord, how: 'released' | 'expired'): Promise<void> {
     const now = this.now();
     const job = await this.jobs.require(lease.jobId, tx);
+    this.leaseClock.ended(lease.id);
+    if (how === 'expired') this.leaseClock.expired(lease);
     const ended = { finishedAt: now, leaseId: null };
     if (job.cancelRequested) {
       await tx.updateLease(lease.id, { status: 'cancelled', endedAt: now });
@@ -512,30 +576,50 @@ export class Scheduler {
 
   // ---- time passing ----
 
-  /** Expires leases whose worker stopped heartbeating and enforces timeouts; run every second. */
+  /** The coordinator could not listen for `forMs`: that time does not count against any lease. */
+  stalled(forMs: number): void {
+    this.leaseClock.stalled();
+    this.logger.warn('the coordinator stood still; every lease gets a fresh TTL to be renewed', { stalledMs: Math.round(forMs) });
+  }
+
+  /**
+   * Expires leases whose worker has not been heard from for a lease TTL (of time this process was listening)
+   * and enforces timeouts; run every second.
+   */
   async sweep(): Promise<void> {
-    const now = this.now();
     let requeued = false;
-    for (const lease of await this.store.expiredLeases(now)) {
-      await this.store.transaction(async (tx) => {
-        const current = await tx.getLease(lease.id);
-        if (!current || current.status !== 'active' || current.expiresAt > now) return;
-        this.metrics.countLeaseExpiry();
-        await this.endLease(tx, current, 'expired');
-        requeued = true;
-      });
-    }
     for (const job of await this.store.jobsInFlight()) {
-      if (job.timeoutAt === null || job.timeoutAt > now || !job.leaseId) continue;
+      if (!job.leaseId || !job.workerId) continue;
+      const leaseId = job.leaseId;
+      const silentMs = this.leaseClock.leaseSilentMs({ id: leaseId, workerId: job.workerId });
+      if (silentMs > this.config.leaseTtlMs) {
+        await this.store.transaction(async (tx) => {
+          const current = await tx.getLease(leaseId);
+          if (!current || current.status !== 'active') return;
+          this.metrics.countLeaseExpiry();
+          this.logger.warn('lease expired', {
+            job: job.id, lease: leaseId, worker: job.workerId, reason: `no word from the worker for ${Math.round(silentMs / 1000)} s`,
+          });
+          await this.endLease(tx, current, 'expired');
+          requeued = true;
+        });
+        continue;
+      }
+      if (job.timeoutAt === null) continue;
+      const pastTimeoutMs = this.leaseClock.pastTimeoutMs(leaseId, job.timeoutAt);
+      if (pastTimeoutMs < 0) continue;
       await this.store.transaction(async (tx) => {
-        const lease = await tx.getLease(job.leaseId!);
+        const lease = await tx.getLease(leaseId);
         if (!lease || lease.status !== 'active') return;
         if (lease.stopReason !== 'timed_out' && !job.cancelRequested) {
           await tx.updateLease(lease.id, { stopReason: 'timed_out' });
+          this.logger.info('job timeout reached: the worker is told to stop it', { job: job.id, worker: job.workerId, timeoutSec: job.spec.timeoutSec });
         }
-        if (now >= job.timeoutAt! + this.config.timeoutGraceMs) {
+        if (pastTimeoutMs >= this.config.timeoutGraceMs) {
+          const now = this.now();
           const fresh = await this.jobs.require(job.id, tx);
           await tx.updateLease(lease.id, { status: 'timed_out', endedAt: now });
+          this.leaseClock.ended(lease.id);
           await this.log.update(tx, fresh, {
             state: fresh.cancelRequested ? 'cancelled' : 'timed_out',
             reason: fresh.cancelRequested ? 'cancelled' : 'timed_out',

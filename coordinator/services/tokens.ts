@@ -58,6 +58,11 @@ export class TokenService {
     return { tokenId: record.id, name: record.name, role: record.role, workerId: record.workerId };
   }
 
+  /** Whether the token exists and was revoked (rather than never issued here): callers may tell the two apart. */
+  async wasRevoked(token: string): Promise<boolean> {
+    return Boolean((await this.store.findTokenByHash(hashToken(token)))?.revokedAt);
+  }
+
   async revoke(filter: { id?: string; name?: string; workerId?: string }): Promise<number> {
     const count = await this.store.revokeTokens(filter, this.now());
     this.cache.clear();

@@ -15,7 +15,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -64,6 +64,20 @@ CREATE TABLE audit (
   action TEXT NOT NULL, target TEXT, ip TEXT
 );
 `;
+
+// The queue in buckets by label set, so a claim looks at the head of each bucket, not at every queued job: 5,000
+// jobs for a label nobody has are one bucket whose head does not fit. A bucket found empty is dropped; a job
+// queued into it (submitted or requeued) brings it back.
+const MIGRATION_2 = `
+ALTER TABLE jobs ADD COLUMN labels_key TEXT NOT NULL DEFAULT '';
+UPDATE jobs SET labels_key = coalesce((SELECT group_concat(value, ',') FROM (SELECT value FROM json_each(jobs.spec, '$.labels') ORDER BY value)), '');
+CREATE INDEX jobs_bucket ON jobs (labels_key, priority DESC, seq) WHERE state = 'queued';
+CREATE TABLE queue_buckets (labels_key TEXT PRIMARY KEY) WITHOUT ROWID;
+INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE state = 'queued';
+`;
+
+/** A job's bucket: its labels, sorted (labels hold no comma). */
+const labelsKey = (labels: readonly string[]) => [...new Set(labels)].sort().join(',');
 
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
@@ -134,10 +148,16 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
 }
 
+/** The store's own methods: called on the transaction's handle they run in it, called standalone they queue. */
+const STORE_OPS = new Set<string | symbol>();
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** The handle a transaction's `fn` gets: the store itself, unqueued (the transaction already holds the connection). */
+  private readonly txHandle: this;
+  private open = false;
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.file);
@@ -146,6 +166,23 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    this.txHandle = this;
+    // One connection serves every caller. A standalone call made while another caller's transaction is open
+    // would join it (and vanish with its rollback, or read what may never commit): it waits its turn instead.
+    return new Proxy(this, {
+      get: (target, key, receiver) => {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (!STORE_OPS.has(key) || typeof value !== 'function') return value;
+        return (...args: unknown[]) => target.standalone(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+      },
+    });
+  }
+
+  private standalone<T>(op: () => Promise<T>): Promise<T> {
+    if (!this.open) return op();
+    const run = this.queue.then(op);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private migrate(): void {
@@ -153,9 +190,10 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    if (version < 1) {
+    if (version < SCHEMA_VERSION) {
       this.db.transaction(() => {
-        this.db.exec(MIGRATION_1);
+        if (version < 1) this.db.exec(MIGRATION_1);
+        if (version < 2) this.db.exec(MIGRATION_2);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }
@@ -198,13 +236,16 @@ export class SqliteStore implements Store {
     // at once, so a transaction holds the write lock for microseconds.
     const run = this.queue.then(async () => {
       this.db.exec('BEGIN IMMEDIATE');
+      this.open = true;
       try {
-        const result = await fn(this);
+        const result = await fn(this.txHandle);
         this.db.exec('COMMIT');
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
+      } finally {
+        this.open = false;
       }
     });
     this.queue = run.catch(() => undefined);
@@ -256,7 +297,9 @@ export class SqliteStore implements Store {
 
   // ---- jobs ----
   async insertJob(job: NewJobRecord): Promise<JobRecord> {
-    const result = this.insert('jobs', jobMap.toRow({ ...job, priority: job.spec.priority }));
+    const labels_key = labelsKey(job.spec.labels);
+    const result = this.insert('jobs', { ...jobMap.toRow({ ...job, priority: job.spec.priority }), labels_key });
+    if (job.state === 'queued') this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) VALUES (?)').run(labels_key);
     return { ...job, seq: Number(result.lastInsertRowid) };
   }
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -265,6 +308,9 @@ export class SqliteStore implements Store {
   }
   async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
     this.update('jobs', { id }, jobMap.toRow(patch));
+    if (patch.state === 'queued') {
+      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) SELECT labels_key FROM jobs WHERE id = ?').run(id);
+    }
   }
   async listJobs(filter: JobListFilter): Promise<JobRecord[]> {
     const conds: string[] = [];
@@ -286,18 +332,17 @@ export class SqliteStore implements Store {
       jobMap.fromRow(r),
     );
   }
-  async queuedJobs(after: { priority: number; seq: number } | null, limit: number): Promise<JobRecord[]> {
-    const rows = after
-      ? this.all(
-          `SELECT * FROM jobs INDEXED BY jobs_queue WHERE state = 'queued' AND (priority < ? OR (priority = ? AND seq > ?))
-           ORDER BY priority DESC, seq LIMIT ?`,
-          after.priority,
-          after.priority,
-          after.seq,
-          limit,
-        )
-      : this.all(`SELECT * FROM jobs INDEXED BY jobs_queue WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT ?`, limit);
-    return rows.map((r) => jobMap.fromRow(r));
+  async queueHeads(): Promise<JobRecord[]> {
+    const heads: JobRecord[] = [];
+    for (const { labels_key } of this.all('SELECT labels_key FROM queue_buckets')) {
+      const head = this.get(
+        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ? ORDER BY priority DESC, seq LIMIT 1`,
+        labels_key,
+      );
+      if (head) heads.push(jobMap.fromRow(head));
+      else this.stmt('DELETE FROM queue_buckets WHERE labels_key = ?').run(labels_key);
+    }
+    return heads;
   }
   async jobsInFlight(): Promise<JobRecord[]> {
     return this.all(`SELECT * FROM jobs WHERE state IN ('leased', 'running', 'suspended')`).map((r) => jobMap.fromRow(r));
@@ -308,6 +353,24 @@ export class SqliteStore implements Store {
       counts[row.state as string] = row.n as number;
     }
     return counts;
+  }
+
+  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number> {
+    const ended = this.all(
+      `SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'timed_out') AND finished_at < ? LIMIT ?`,
+      cutoff,
+      limit,
+    );
+    for (const { id } of ended) {
+      for (const table of ['events', 'commands', 'leases']) this.stmt(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
+      this.stmt('DELETE FROM jobs WHERE id = ?').run(id);
+    }
+    return ended.length;
+  }
+  async referencedBlobs(): Promise<string[]> {
+    return this.all(
+      `SELECT bundle_sha AS sha FROM jobs WHERE bundle_sha IS NOT NULL UNION SELECT artifacts_sha FROM jobs WHERE artifacts_sha IS NOT NULL`,
+    ).map((r) => r.sha as string);
   }
 
   // ---- leases ----
@@ -328,11 +391,6 @@ export class SqliteStore implements Store {
   }
   async leasesOfJob(jobId: string): Promise<LeaseRecord[]> {
     return this.all('SELECT * FROM leases WHERE job_id = ? ORDER BY attempt', jobId).map((r) => leaseMap.fromRow(r));
-  }
-  async expiredLeases(now: number): Promise<LeaseRecord[]> {
-    return this.all(`SELECT * FROM leases WHERE status = 'active' AND expires_at <= ?`, now).map((r) =>
-      leaseMap.fromRow(r),
-    );
   }
   async renewLeases(workerId: string, expiresAt: number): Promise<void> {
     this.stmt(`UPDATE leases SET expires_at = ? WHERE worker_id = ? AND status = 'active'`).run(expiresAt, workerId);
@@ -385,12 +443,14 @@ export class SqliteStore implements Store {
     }
     return freed;
   }
-  async outputOf(jobId: string, attempt: number, part: 'head' | 'tail'): Promise<EventRecord[]> {
+  async outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]> {
     return this.all(
-      `SELECT * FROM events WHERE job_id = ? AND attempt = ? AND part = ? ORDER BY id`,
+      `SELECT * FROM events WHERE job_id = ? AND attempt = ? AND part = ? AND id > ? ORDER BY id LIMIT ?`,
       jobId,
       attempt,
       part,
+      afterId,
+      limit,
     ).map((r) => eventMap.fromRow(r));
   }
 
@@ -398,4 +458,10 @@ export class SqliteStore implements Store {
   async insertAudit(entry: AuditRecord): Promise<void> {
     this.insert('audit', auditMap.toRow(entry));
   }
+}
+
+// The StoreOps are the async methods (the private helpers they use are synchronous).
+for (const key of Object.getOwnPropertyNames(SqliteStore.prototype)) {
+  const value = (SqliteStore.prototype as unknown as Record<string, unknown>)[key];
+  if (key !== 'transaction' && key !== 'close' && typeof value === 'function' && value.constructor.name === 'AsyncFunction') STORE_OPS.add(key);
 }

@@ -14,7 +14,7 @@ export interface TokenRecord {
 }
 
 /** The API's Worker as stored: times as epoch ms, and what the worker said of itself instead of the derived state. */
-export interface WorkerRecord extends Omit<Worker, 'state' | 'registeredAt' | 'lastSeenAt' | 'currentJobs'> {
+export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs'> {
   registeredAt: number;
   lastSeenAt: number;
   reportedState: ReportedWorkerState;
@@ -126,18 +126,24 @@ export interface StoreOps {
   getJob(id: string): Promise<JobRecord | undefined>;
   updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void>;
   listJobs(filter: JobListFilter): Promise<JobRecord[]>;
-  /** Queued jobs in scheduling order (priority desc, then age), a page at a time after `after`. */
-  queuedJobs(after: { priority: number; seq: number } | null, limit: number): Promise<JobRecord[]>;
+  /**
+   * The first queued job (priority desc, then age) of each set of labels jobs ask for: the best job a worker
+   * can take is the best of the heads it fits. As many as there are label sets in the queue, not jobs.
+   */
+  queueHeads(): Promise<JobRecord[]>;
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;
+  /** Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns how many. */
+  deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number>;
+  /** The blobs (bundles, artifacts) some job still refers to. */
+  referencedBlobs(): Promise<string[]>;
 
   insertLease(lease: LeaseRecord): Promise<void>;
   getLease(id: string): Promise<LeaseRecord | undefined>;
   updateLease(id: string, patch: Partial<Omit<LeaseRecord, 'id'>>): Promise<void>;
   activeLeasesOfWorker(workerId: string): Promise<LeaseRecord[]>;
   leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
-  expiredLeases(now: number): Promise<LeaseRecord[]>;
   renewLeases(workerId: string, expiresAt: number): Promise<void>;
 
   upsertCommand(command: CommandRecord): Promise<void>;
@@ -147,7 +153,8 @@ export interface StoreOps {
   eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]>;
   /** Deletes the oldest tail output of an attempt until at least `bytes` are freed; returns the bytes freed. */
   dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number>;
-  outputOf(jobId: string, attempt: number, part: 'head' | 'tail'): Promise<EventRecord[]>;
+  /** An attempt's output of one part, a page at a time after event `afterId`. */
+  outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
 }

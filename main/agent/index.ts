@@ -5,10 +5,12 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { lockDir, type DirLock } from '../../common/dir-lock';
 import type { ClaimResponse, HeartbeatResponse, LeaseDirective, ReportedWorkerState } from '../../protocol/api';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
 import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';
+import { handingBackWorkerFaults, WorkerHealth } from './health';
 import { IdentityFile, type SavedIdentity } from './identity';
 import { JobExecution, type JobPhase } from './job';
 import { silentLogger, type AgentLogger } from './logger';
@@ -54,6 +56,8 @@ export interface AgentOptions {
   zipLimits?: ZipLimits;
   /** Reported at registration (the package version). */
   version?: string;
+  /** Below this much free space on the work dir's disk no job is taken; default 1 MiB. */
+  minFreeBytes?: number;
 }
 
 export type AgentState = 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
@@ -77,6 +81,9 @@ export interface AgentStatus {
 const identityRejected = (err: unknown): boolean =>
   err instanceof ApiError && (err.status === 401 || err.status === 403 || err.status === 404);
 
+/** An administrator removed this worker from the pool (its token was revoked): it stops instead of joining again. */
+const removedFromPool = (err: unknown): boolean => err instanceof ApiError && err.code === 'token_revoked';
+
 /** Registration failed for a reason retrying will not fix (a wrong join token, a bad label). */
 export class RegistrationRefusedError extends Error {
   override name = 'RegistrationRefusedError';
@@ -87,6 +94,8 @@ type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000 };
 const DEFAULT_KILL_GRACE_MS = 10_000;
 const DEFAULT_DELIVERY_GRACE_MS = 10_000;
+/** How often an unhealthy worker looks again whether its problem is gone. */
+const PROBLEM_CHECK_MS = 5_000;
 
 export class Agent extends EventEmitter {
   private readonly logger: AgentLogger;
@@ -99,6 +108,10 @@ export class Agent extends EventEmitter {
   private readonly dirs: { state: string; cache: string; jobs: string };
   private readonly identityFile: IdentityFile;
   private readonly client: ApiClient;
+  private readonly health: WorkerHealth;
+  /** What jobs report through: a job that could not run for this worker's own reasons is handed back. */
+  private readonly jobClient: ApiClient;
+  private reportedProblem: string | null = null;
   private readonly cache: BundleCache;
   private readonly jobs = new Map<string, JobExecution>();
   /** Workspaces of finished jobs being removed in the background; stop() waits for them. */
@@ -106,6 +119,7 @@ export class Agent extends EventEmitter {
   private readonly heartbeatAlarm = new Alarm();
   private readonly claimAlarm = new Alarm();
   private phase: Phase = 'new';
+  private lock: DirLock | null = null;
   private workerId: string | null = null;
   private connected = false;
   private paused = false;
@@ -117,6 +131,7 @@ export class Agent extends EventEmitter {
   private stopping: Promise<void> | null = null;
   private loops: Promise<void>[] = [];
   private lastStatus = '';
+  private wasRemoved = false;
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -134,6 +149,8 @@ export class Agent extends EventEmitter {
     };
     this.identityFile = new IdentityFile(this.dirs.state);
     this.client = new ApiClient({ baseUrl: this.server });
+    this.health = new WorkerHealth(options.workDir, options.minFreeBytes);
+    this.jobClient = handingBackWorkerFaults(this.client, this.health, (problem) => this.problemFound(problem));
     this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
   }
 
@@ -147,6 +164,15 @@ export class Agent extends EventEmitter {
     if (this.phase !== 'new') throw new Error('an agent starts only once');
     this.phase = 'starting';
     this.emitStatus();
+    await mkdir(this.options.workDir, { recursive: true });
+    try {
+      // Before anything is touched: two agents on one work dir would share one identity and hand each other's leases back.
+      this.lock = await lockDir(this.options.workDir, 'work dir');
+    } catch (err) {
+      this.phase = 'stopped';
+      this.emitStatus();
+      throw err;
+    }
     await mkdir(this.dirs.state, { recursive: true, mode: 0o700 });
     await mkdir(this.dirs.cache, { recursive: true });
     await mkdir(this.dirs.jobs, { recursive: true });
@@ -156,6 +182,7 @@ export class Agent extends EventEmitter {
       await this.connect();
     } catch (err) {
       this.phase = 'stopped';
+      await this.releaseLock();
       this.emitStatus();
       throw err;
     }
@@ -177,6 +204,7 @@ export class Agent extends EventEmitter {
   private async shutDown(graceMs: number): Promise<void> {
     if (this.phase === 'new' || this.phase === 'stopped') {
       this.phase = 'stopped';
+      await this.releaseLock();
       this.emitStatus();
       return;
     }
@@ -202,12 +230,18 @@ export class Agent extends EventEmitter {
     this.heartbeatAlarm.wake();
     this.claimAlarm.wake();
     await Promise.all(this.loops);
+    await this.releaseLock();
     this.emitStatus();
     this.logger.info('stopped');
   }
 
+  private async releaseLock(): Promise<void> {
+    await this.lock?.release();
+    this.lock = null;
+  }
+
   private async deregister(): Promise<void> {
-    if (!this.workerId) return;
+    if (!this.workerId || this.wasRemoved) return;
     const gone = this.client.deregisterWorker(this.workerId).then(
       () => true,
       (err: Error) => {
@@ -364,6 +398,7 @@ export class Agent extends EventEmitter {
         this.applyHeartbeat(answer, sentAt);
         return;
       } catch (err) {
+        if (removedFromPool(err)) throw new RegistrationRefusedError(this.removedMessage());
         if (identityRejected(err)) {
           if (fresh) throw new RegistrationRefusedError(`the coordinator refused the token it just issued: ${(err as Error).message}`);
           this.logger.warn('the coordinator does not know the saved identity; registering again');
@@ -376,6 +411,23 @@ export class Agent extends EventEmitter {
         await this.heartbeatAlarm.sleep(backoffDelay(failures++, this.backoff));
       }
     }
+  }
+
+  private removedMessage(): string {
+    return `an administrator removed this worker from the pool (its token was revoked); to join again, delete ${this.identityFile.file} and start it`;
+  }
+
+  /**
+   * Removed from the pool: its jobs are already back in the queue, so they stop here, and the agent stops
+   * rather than joining again as a new worker. The saved identity stays, so a restart is refused the same way.
+   */
+  private removed(): void {
+    if (this.wasRemoved) return;
+    this.wasRemoved = true;
+    const message = this.removedMessage();
+    this.logger.error(message);
+    for (const job of this.jobs.values()) void job.stop('lost');
+    void this.stop({ graceMs: 0 }).then(() => this.emit('removed', new RegistrationRefusedError(message)));
   }
 
   /** The coordinator forgot this worker: its leases went with the old identity, so its jobs are dropped. */
@@ -422,11 +474,17 @@ export class Agent extends EventEmitter {
       this.beatRequested = false;
       try {
         const sentAt = Date.now();
-        const answer = await this.client.heartbeat(this.workerId!, this.reportedState());
+        const problem = this.health.problem;
+        const answer = await this.client.heartbeat(this.workerId!, this.reportedState(), problem);
+        this.reportedProblem = problem;
         failures = 0;
         this.setConnected(true);
         this.applyHeartbeat(answer, sentAt);
       } catch (err) {
+        if (removedFromPool(err)) {
+          this.removed();
+          continue;
+        }
         if (identityRejected(err) && this.phase === 'running') {
           await this.reconnect();
           continue;
@@ -464,6 +522,17 @@ export class Agent extends EventEmitter {
     this.client.release(leaseId, reason).catch((err: Error) => this.logger.debug(`could not hand back lease ${leaseId}: ${err.message}`));
   }
 
+  // ---- health ----
+
+  /** This worker cannot run jobs (a full disk): the pool is told why, and nothing is claimed until it is fixed. */
+  private problemFound(problem: string): void {
+    if (problem === this.reportedProblem) return;
+    this.logger.warn(`unhealthy, taking no jobs: ${problem}`);
+    this.reportedProblem = problem;
+    this.claimAbort?.abort();
+    this.requestHeartbeat();
+  }
+
   // ---- claims ----
 
   /**
@@ -483,6 +552,16 @@ export class Agent extends EventEmitter {
         await (this.reconnecting ?? this.claimAlarm.sleep(60_000));
         continue;
       }
+      if (await this.health.check()) {
+        this.problemFound(this.health.problem!);
+        await this.claimAlarm.sleep(PROBLEM_CHECK_MS);
+        continue;
+      }
+      if (this.reportedProblem) {
+        this.logger.info('healthy again: taking jobs');
+        this.reportedProblem = null;
+        this.requestHeartbeat();
+      }
       const abort = new AbortController();
       this.claimAbort = abort;
       try {
@@ -493,6 +572,10 @@ export class Agent extends EventEmitter {
         if (claimed) this.accept(claimed);
       } catch (err) {
         if (abort.signal.aborted) continue;
+        if (removedFromPool(err)) {
+          this.removed();
+          continue;
+        }
         if (identityRejected(err)) {
           await this.reconnect();
           continue;
@@ -518,7 +601,7 @@ export class Agent extends EventEmitter {
     const job = new JobExecution(
       claimed,
       {
-        client: this.client,
+        client: this.jobClient,
         logger: this.logger,
         cache: this.cache,
         jobsDir: this.dirs.jobs,

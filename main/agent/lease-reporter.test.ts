@@ -77,13 +77,15 @@ describe('LeaseReporter', () => {
     expect(await admin.getLog(job.id)).toBe(`${Array.from({ length: 50 }, (_, i) => `line ${i}\n`).join('')}oops\n`);
   });
 
-  it('a late result under an expired lease is refused with 409 and dropped', async () => {
+  it('a late result under an expired lease another worker took is refused with 409 and dropped', async () => {
     const { job, reporter, gone, logger } = await leased(['sleep 60']);
     reporter.commandStarted(0);
     await waitFor(async () => (await admin.getJob(job.id)).state === 'running', { message: 'the start to arrive' });
     clock.advance(31_000);
     await pool.coordinator.sweep();
     expect((await admin.getJob(job.id)).state).toBe('queued');
+    const other = await registerTestWorker(pool.url, pool.joinToken, { name: 'other' });
+    expect((await other.client.claim(other.id, 0))?.job.id).toBe(job.id);
 
     reporter.write('stdout', Buffer.from('too late\n'));
     reporter.endOutput();
@@ -93,8 +95,8 @@ describe('LeaseReporter', () => {
     expect(gone[0]).toMatch(/no longer valid \(it is expired\)/);
     expect(logger.lines.join('\n')).toMatch(/refused the output: .*dropping this job's result/);
     const after = await admin.getJob(job.id);
-    expect(after.state).toBe('queued');
-    expect(after.attempts.map((a) => a.outcome)).toEqual(['expired']);
+    expect(after.state).toBe('leased');
+    expect(after.attempts.map((a) => a.outcome)).toEqual(['expired', 'active']);
     expect(await admin.getLog(job.id)).toBe('');
   });
 

@@ -157,19 +157,23 @@ export class LeaseReporter {
   /**
    * Delivers the result, with the artifacts ZIP when there is one. Resolves true once the coordinator has
    * it, false when the lease is gone (or the reporter was abandoned). Artifacts over the coordinator's upload
-   * limit are left out, with a line in the job's output saying so.
+   * limit cannot be kept: the job then fails saying so (in its error and its output), never `succeeded`
+   * without the files it was asked to bring back.
    */
   complete(result: CompleteRequest, artifactsZip: string | null): Promise<boolean> {
     const { client, leaseId } = this.options;
     let withArtifacts = artifactsZip;
+    let request = result;
     return this.enqueue(`result ${result.outcome}`, async () => {
-      if (!withArtifacts) return client.complete(leaseId, result);
+      if (!withArtifacts) return client.complete(leaseId, request);
       try {
         return await client.complete(leaseId, result, await openAsBlob(withArtifacts));
       } catch (err) {
         if (!(err instanceof ApiError) || err.status !== 413) throw err;
         withArtifacts = null;
-        this.options.logger.warn('artifacts are over the coordinator upload limit; completing without them', {
+        const error = `the commands ended (${result.outcome}) but the output artifacts could not be saved: ${err.message}`;
+        request = { outcome: 'error', reason: 'worker_error', error, ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}) };
+        this.options.logger.warn('artifacts are over the coordinator upload limit; the job fails without them', {
           job: this.options.jobId,
         });
         this.output.write('stderr', Buffer.from(`\n[cmd-executor: output artifacts not kept: ${err.message}]\n`));

@@ -7,28 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../pool';
+import { fill, mountRefusal, mountTmpfs, skipNote, unmount } from '../tmpfs';
 
 const ENTRY = fileURLToPath(new URL('../../coordinator/index.js', import.meta.url));
-
-function mount(dir: string, options: string): string | null {
-  const result = spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { encoding: 'utf8' });
-  return result.status === 0 ? null : (result.stderr || result.error?.message || `exit ${result.status}`).trim();
-}
-
-function unmount(dir: string): void {
-  spawnSync('umount', [dir]);
-}
-
-/** Whether this machine lets the test mount a tmpfs (root with CAP_SYS_ADMIN), probed once. */
-const mountRefusal = await (async () => {
-  if (process.platform !== 'linux') return 'not Linux';
-  const probe = await makeTempDir('cmdx-mount-probe-');
-  const refusal = mount(probe, 'size=64k');
-  if (!refusal) unmount(probe);
-  await rm(probe, { recursive: true, force: true });
-  return refusal;
-})();
-const skipNote = mountRefusal ? ` (skipped: this sandbox refuses tmpfs mounts: ${mountRefusal})` : '';
 
 function startCoordinator(dataDir: string) {
   const run = spawnSync(process.execPath, [ENTRY, '--port', '0', '--data-dir', dataDir], { encoding: 'utf8', timeout: 30_000 });
@@ -47,7 +28,7 @@ describe.skipIf(mountRefusal !== null)('a data dir the coordinator cannot use at
   const mounts: string[] = [];
   const mounted = async (options: string) => {
     const dir = await makeTempDir('cmdx-fault-mount-');
-    const refusal = mount(dir, options);
+    const refusal = mountTmpfs(dir, options);
     if (refusal) throw new Error(`mount -o ${options} failed: ${refusal}`);
     mounts.push(dir);
     return dir;
@@ -58,19 +39,6 @@ describe.skipIf(mountRefusal !== null)('a data dir the coordinator cannot use at
       await rm(dir, { recursive: true, force: true });
     }
   });
-
-  /** Fills the file system until it refuses another byte. */
-  const fill = async (dir: string) => {
-    const block = Buffer.alloc(4096);
-    for (let i = 0; ; i++) {
-      try {
-        await writeFile(join(dir, `filler-${i}`), block);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return;
-        throw err;
-      }
-    }
-  };
 
   it(`a full disk: exit 1 and "the disk is full", no stack trace${skipNote}`, async () => {
     const disk = await mounted('size=256k');

@@ -16,12 +16,16 @@ describe('an agent frozen past its lease', () => {
   afterEach(() => pool.cleanUp());
 
   it('has its late output and result refused; the job keeps the winner\'s log and result', async () => {
-    const frozen = await pool.startAgent('frozen');
-    const job = await pool.client.submitJob({ commands: ['echo "run $$ start"; sleep 3; echo "run $$ end"'], name: 'partitioned' });
-    await pool.waitForJob(job.id, (j) => j.workerName === 'frozen' && j.outputBytes > 0, 'to print on frozen');
     await pool.startAgent('winner');
+    const freeWinner = await pool.occupy('winner');
+    const frozen = await pool.startAgent('frozen');
+    // The first run lasts until its agent is killed; the second ends at once.
+    const command = 'echo "run $$ start"; if [ "$CMDX_ATTEMPT" = 1 ]; then sleep 600; fi; echo "run $$ end"';
+    const job = await pool.client.submitJob({ commands: [command], name: 'partitioned' });
+    await pool.waitForJob(job.id, (j) => j.workerName === 'frozen' && j.outputBytes > 0, 'to print on frozen');
 
     process.kill(frozen.pid, 'SIGSTOP');
+    await freeWinner();
     const won = await pool.waitForState(job.id, ['succeeded', 'failed', 'cancelled', 'timed_out']);
     expect(won).toMatchObject({ state: 'succeeded', workerName: 'winner', attempt: 2 });
     const winnerLog = await pool.client.getLog(job.id);

@@ -48,13 +48,13 @@ export class ProcessPool {
   }
 
   /** Starts an agent and waits until the coordinator lists it idle. */
-  async startAgent(name: string, slots = 1): Promise<ChildRun> {
+  async startAgent(name: string, slots = 1, workDir = this.agentDir(name)): Promise<ChildRun> {
     const agent = startAgent({
       url: this.coordinator.url,
       joinToken: this.coordinator.joinToken,
       name,
       slots,
-      workDir: this.agentDir(name),
+      workDir,
       args: ['--kill-grace', '1', '--stop-grace', '0'],
     });
     this.agents.set(name, agent);
@@ -63,6 +63,19 @@ export class ProcessPool {
       message: `agent ${name} to join the pool: ${agent.output.slice(-500)}`,
     });
     return agent;
+  }
+
+  /**
+   * Keeps agent `name` busy with a job pinned to it until the returned function cancels that job: how a test
+   * steers a job onto another agent, then hands this one the next, with no race against the clock.
+   */
+  async occupy(name: string): Promise<() => Promise<void>> {
+    const blocker = await this.client.submitJob({ commands: ['sleep 600'], name: `keeps ${name} busy`, labels: [`host:${name}`] });
+    await this.waitForJob(blocker.id, (j) => j.state === 'running', `to keep ${name} busy`);
+    return async () => {
+      await this.client.cancelJob(blocker.id);
+      await this.waitForState(blocker.id, ['cancelled']);
+    };
   }
 
   agentDir(name: string): string {

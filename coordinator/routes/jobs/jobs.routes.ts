@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import Router from '@koa/router';
 import { API_PREFIX, type JobState } from '../../../protocol/api';
 import { NotFoundError } from '../../errors';
@@ -19,7 +19,7 @@ export function jobRoutes(services: Services): Router<AppState> {
   router.post(
     '/',
     allow('submit'),
-    jsonOrMultipart(services.uploads),
+    jsonOrMultipart(services.uploads, { text: ['spec'], files: ['bundle'] }),
     audited(store, now, 'job.submit', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
     async (ctx: AppContext) => {
       const { value, file } = jsonWithFile(ctx, 'spec', 'bundle');
@@ -46,8 +46,9 @@ export function jobRoutes(services: Services): Router<AppState> {
   });
 
   router.get('/:id/log', allow('submit'), async (ctx: AppContext) => {
+    const job = await jobs.require(ctx.params.id!);
     ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = await jobs.logText(ctx.params.id!);
+    ctx.body = Readable.from(jobs.logPieces(job));
   });
 
   router.get('/:id/artifacts', allow('submit'), async (ctx: AppContext) => {
@@ -99,6 +100,7 @@ export function jobRoutes(services: Services): Router<AppState> {
       if (closed) return;
       closed = true;
       unsubscribe();
+      unwatch();
       clearInterval(keepAlive);
       resolveClosed();
       stream.end();
@@ -137,6 +139,8 @@ export function jobRoutes(services: Services): Router<AppState> {
       }
     };
     const unsubscribe = hub.subscribe(job.id, { wake: () => void pump(), close });
+    // A revoked token's stream ends: what it could read is no longer its to read.
+    const unwatch = services.revocations.watch(principalOf(ctx).tokenId, close);
     const keepAlive = setInterval(() => {
       if (!closed && stream.writableLength === 0) stream.write(': keep-alive\n\n');
     }, services.sse.keepAliveMs);

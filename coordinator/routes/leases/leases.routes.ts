@@ -60,7 +60,7 @@ export function leaseRoutes(services: Services): Router<AppState> {
 
   router.post(
     '/:leaseId/complete',
-    jsonOrMultipart(services.uploads),
+    jsonOrMultipart(services.uploads, { text: ['result'], files: ['artifacts'] }),
     audited(store, now, 'lease.complete', (ctx) => ctx.params.leaseId ?? null),
     async (ctx: AppContext) => {
       const { value, file } = jsonWithFile(ctx, 'result', 'artifacts');

@@ -154,7 +154,7 @@ export function seedRoutes(services: Services): Router<AppState> {
   router.post(
     '/execute',
     allow('submit'),
-    jsonOrMultipart(services.uploads),
+    jsonOrMultipart(services.uploads, { text: ['mode', 'command'], files: ['file', 'bundle'] }),
     audited(store, now, 'job.submit'),
     async (ctx: AppContext) => {
       const fields = (ctx.request.body ?? {}) as Record<string, unknown>;

@@ -40,7 +40,8 @@ export function workerRoutes(services: Services): Router<AppState> {
   router.post('/:id/heartbeat', jsonBody, validate(heartbeatSchema), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     await scheduler.requireWorker(id);
-    ctx.body = await scheduler.heartbeat(id, inputOf(ctx, heartbeatSchema).state);
+    const input = inputOf(ctx, heartbeatSchema);
+    ctx.body = await scheduler.heartbeat(id, input.state, input.problem);
   });
 
   router.post('/:id/claim', jsonBody, validate(claimSchema), async (ctx: AppContext) => {

@@ -99,7 +99,8 @@ async function main(argv: string[]): Promise<number> {
   });
 
   let signals = 0;
-  const stopped = new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve, reject) => {
+    agent.once('removed', reject);
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
       if (signals === 1) {

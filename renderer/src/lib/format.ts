@@ -51,6 +51,7 @@ const WORKER_STATE_LABELS: Record<WorkerState, string> = {
   busy: 'busy',
   suspended: 'owner is using it',
   paused: 'paused',
+  unhealthy: 'unhealthy',
   offline: 'offline',
 };
 

@@ -1,0 +1,114 @@
+// Lease time that only runs while both sides could hear each other. Deadlines inside the coordinator run on a
+// monotonic clock (a wall-clock step of an hour neither expires a healthy lease nor keeps a dead worker alive),
+// and after the coordinator could not listen (a stall, a restart) every lease gets a fresh lease TTL to be
+// renewed before it counts as lost. The wall clock only stamps records.
+
+export interface Clocks {
+  /** Epoch ms: what records and the API show. */
+  wall: () => number;
+  /** Ms from an arbitrary start, never stepped: what deadlines are measured with. */
+  mono: () => number;
+}
+
+export class LeaseClock {
+  /** When each worker was last heard from (a heartbeat, a claim, a call on one of its leases). */
+  private readonly workerHeard = new Map<string, number>();
+  /** When each lease this process handed out was granted. */
+  private readonly leaseGranted = new Map<string, number>();
+  /** Leases expired since their worker was last heard from. */
+  private readonly expiredOf = new Map<string, Set<string>>();
+  /** Each lease's job timeout. */
+  private readonly timeouts = new Map<string, number>();
+  /** The start of this process, or the end of its last stall: nobody could be heard before it. */
+  private listeningSince: number;
+
+  constructor(readonly clocks: Clocks) {
+    this.listeningSince = clocks.mono();
+  }
+
+  heard(workerId: string): void {
+    this.workerHeard.set(workerId, this.clocks.mono());
+  }
+
+  granted(leaseId: string, timeoutSec: number): void {
+    const now = this.clocks.mono();
+    this.leaseGranted.set(leaseId, now);
+    this.timeouts.set(leaseId, now + timeoutSec * 1000);
+  }
+
+  ended(leaseId: string): void {
+    this.leaseGranted.delete(leaseId);
+    this.timeouts.delete(leaseId);
+  }
+
+  /** A lease this process expired: its worker's next heartbeat may take it back if nobody else has. */
+  expired(lease: { id: string; workerId: string }): void {
+    const ids = this.expiredOf.get(lease.workerId) ?? new Set();
+    ids.add(lease.id);
+    this.expiredOf.set(lease.workerId, ids);
+  }
+
+  /** The worker's leases expired since it was last heard from, handed over once. */
+  takeExpired(workerId: string): string[] {
+    const ids = this.expiredOf.get(workerId);
+    this.expiredOf.delete(workerId);
+    return ids ? [...ids] : [];
+  }
+
+  forgetWorker(workerId: string): void {
+    this.workerHeard.delete(workerId);
+    this.expiredOf.delete(workerId);
+  }
+
+  /** The coordinator could not listen (its event loop stood still): every lease and worker starts a fresh TTL. */
+  stalled(): void {
+    this.listeningSince = this.clocks.mono();
+  }
+
+  /** How long a worker has not been heard from, counting only time this process was listening. */
+  workerSilentMs(workerId: string): number {
+    return this.clocks.mono() - Math.max(this.workerHeard.get(workerId) ?? -Infinity, this.listeningSince);
+  }
+
+  /** How long a lease has gone without renewal, counting only time this process was listening. */
+  leaseSilentMs(lease: { id: string; workerId: string }): number {
+    return Math.min(this.workerSilentMs(lease.workerId), this.clocks.mono() - (this.leaseGranted.get(lease.id) ?? -Infinity));
+  }
+
+  /**
+   * Ms past the job's timeout (negative before it). A lease granted before a restart carries its timeout as a
+   * wall time; it is taken over once, as what was left of it then.
+   */
+  pastTimeoutMs(leaseId: string, wallTimeoutAt: number): number {
+    let deadline = this.timeouts.get(leaseId);
+    if (deadline === undefined) {
+      deadline = this.clocks.mono() + (wallTimeoutAt - this.clocks.wall());
+      this.timeouts.set(leaseId, deadline);
+    }
+    return this.clocks.mono() - deadline;
+  }
+}
+
+/**
+ * Notices the event loop standing still (SIGSTOP, a suspended VM, a long GC): a timer that fires much later
+ * than asked. Meanwhile nobody could be heard, so that time must not count against leases.
+ */
+export class StallWatch {
+  private last: number;
+
+  constructor(
+    private readonly mono: () => number,
+    private readonly intervalMs: number,
+    private readonly toleranceMs: number,
+  ) {
+    this.last = mono();
+  }
+
+  /** Called on each tick of the interval timer; true when the tick came late by more than the tolerance. */
+  tick(): number | null {
+    const now = this.mono();
+    const late = now - this.last - this.intervalMs;
+    this.last = now;
+    return late > this.toleranceMs ? late : null;
+  }
+}

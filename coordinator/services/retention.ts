@@ -1,0 +1,46 @@
+// What the data dir keeps: jobs that ended longer ago than the retention go, with their events, logs and
+// commands, and so do the blobs (bundles, artifacts) no remaining job refers to. Runs at start and hourly.
+import { stat } from 'node:fs/promises';
+import type { Logger } from '../middleware/errors';
+import type { Store } from '../store/types';
+import type { BlobStore } from './blobs';
+
+export const DEFAULT_RETENTION_DAYS = 30;
+const DAY_MS = 24 * 3600 * 1000;
+const DELETE_BATCH = 500;
+/** A blob stored this recently may belong to an upload whose job is being created: never deleted yet. */
+const NEW_BLOB_MS = 3600 * 1000;
+
+export class Retention {
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+    private readonly storeFiles: string[],
+    private readonly now: () => number,
+    /** 0 keeps everything. */
+    private readonly days: number,
+    private readonly logger: Logger,
+  ) {}
+
+  async apply(): Promise<{ jobs: number; blobs: number }> {
+    if (this.days <= 0) return { jobs: 0, blobs: 0 };
+    const cutoff = this.now() - this.days * DAY_MS;
+    let jobs = 0;
+    // In batches, so requests are served between them.
+    for (let deleted = DELETE_BATCH; deleted === DELETE_BATCH; jobs += deleted) {
+      deleted = await this.store.transaction((tx) => tx.deleteJobsEndedBefore(cutoff, DELETE_BATCH));
+    }
+    const keep = new Set(await this.store.referencedBlobs());
+    const { removed } = await this.blobs.removeUnreferenced(keep, this.now() - NEW_BLOB_MS);
+    if (jobs > 0 || removed > 0) {
+      this.logger.info('retention: deleted old jobs and unused blobs', { jobs, blobs: removed, retentionDays: this.days });
+    }
+    return { jobs, blobs: removed };
+  }
+
+  /** Bytes the data dir holds: the store's files and the blobs. */
+  async dataBytes(): Promise<number> {
+    const files = await Promise.all(this.storeFiles.map((file) => stat(file).then((s) => s.size, () => 0)));
+    return files.reduce((a, b) => a + b, 0) + (await this.blobs.totalBytes());
+  }
+}

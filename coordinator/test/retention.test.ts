@@ -1,0 +1,67 @@
+// The data dir does not grow forever: jobs that ended more than --retention days ago go with their events and
+// logs, and so do blobs no remaining job refers to; what is still in use stays. Logs stream from the store.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../protocol/client';
+import { expectApiError } from '../../test/api-error';
+import { manualClock } from '../../test/clock';
+import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { makeZip } from '../../test/zips';
+
+const DAY = 24 * 3600 * 1000;
+
+describe('retention', () => {
+  let pool: TestCoordinator;
+  let clock: ReturnType<typeof manualClock>;
+  let submitter: ApiClient;
+  beforeEach(async () => {
+    clock = manualClock(Date.now());
+    pool = await startTestCoordinator({ clock: clock.now, sweepIntervalMs: 0, retentionDays: 30 });
+    submitter = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
+  });
+  afterEach(() => pool.stop());
+
+  const blobCount = async () => {
+    let count = 0;
+    for (const dir of await readdir(join(pool.dataDir, 'blobs'))) count += (await readdir(join(pool.dataDir, 'blobs', dir))).length;
+    return count;
+  };
+
+  it('deletes jobs ended longer ago than the retention, their logs and their unused blobs; keeps the rest', async () => {
+    const worker = await registerTestWorker(pool.url, pool.joinToken);
+    const oldZip = new Blob([await makeZip([{ name: 'old.txt', data: 'old' }])]);
+    const keptZip = new Blob([await makeZip([{ name: 'kept.txt', data: 'kept' }])]);
+    const old = await submitter.submitJobWithBundle({ commands: ['cat old.txt'] }, oldZip);
+    const claim = (await worker.client.claim(worker.id, 0))!;
+    await worker.client.sendOutput(claim.lease.id, [{ seq: 0, stream: 'stdout', data: 'old\n' }]);
+    await worker.client.complete(claim.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    expect(await blobCount()).toBe(1);
+
+    clock.advance(31 * DAY);
+    const queued = await submitter.submitJobWithBundle({ commands: ['cat kept.txt'] }, keptZip);
+    const metricsBefore = await (await fetch(`${pool.url}/metrics`, { headers: { authorization: `Bearer ${pool.adminToken}` } })).text();
+    expect(Number(/^cmdx_data_bytes (\d+)/m.exec(metricsBefore)?.[1])).toBeGreaterThan(0);
+
+    expect(await pool.coordinator.applyRetention()).toEqual({ jobs: 1, blobs: 1 });
+    await expectApiError(submitter.getJob(old.id), 404);
+    expect((await submitter.getJob(queued.id)).state).toBe('queued');
+    expect(await blobCount()).toBe(1);
+    expect(await pool.coordinator.applyRetention()).toEqual({ jobs: 0, blobs: 0 });
+  });
+
+  it('streams a log of many chunks whole, from the store', async () => {
+    const worker = await registerTestWorker(pool.url, pool.joinToken);
+    const job = await submitter.submitJob({ commands: ['yes'] });
+    const claim = (await worker.client.claim(worker.id, 0))!;
+    const lines: string[] = [];
+    for (let seq = 0; seq < 300; seq += 100) {
+      const chunks = Array.from({ length: 100 }, (_, i) => ({ seq: seq + i, stream: 'stdout' as const, data: `line ${seq + i}\n` }));
+      lines.push(...chunks.map((c) => c.data));
+      await worker.client.sendOutput(claim.lease.id, chunks);
+    }
+    const response = await fetch(`${pool.url}/api/v1/jobs/${job.id}/log`, { headers: { authorization: `Bearer ${pool.adminToken}` } });
+    expect(response.headers.get('content-length')).toBeNull();
+    expect(await response.text()).toBe(lines.join(''));
+  });
+});
