@@ -15,7 +15,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -65,6 +65,9 @@ CREATE TABLE audit (
 );
 `;
 
+/** Workers say how they contain jobs (JSON; NULL for agents that did not say). */
+const MIGRATION_2 = `ALTER TABLE workers ADD COLUMN isolation TEXT;`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -97,8 +100,11 @@ class Mapper<T extends object> {
 
 const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt']);
 const workerMap = new Mapper<WorkerRecord>(
-  ['id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'registeredAt', 'lastSeenAt', 'reportedState'],
-  { labels: 'json' },
+  [
+    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'isolation', 'registeredAt', 'lastSeenAt',
+    'reportedState',
+  ],
+  { labels: 'json', isolation: 'json' },
 );
 const jobMap = new Mapper<JobRecord & { priority: number }>(
   [
@@ -153,9 +159,10 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    if (version < 1) {
+    if (version < SCHEMA_VERSION) {
       this.db.transaction(() => {
-        this.db.exec(MIGRATION_1);
+        if (version < 1) this.db.exec(MIGRATION_1);
+        if (version < 2) this.db.exec(MIGRATION_2);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }
