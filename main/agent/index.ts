@@ -162,7 +162,9 @@ export class Agent extends EventEmitter {
     this.limits = effectiveLimits(DEFAULT_JOB_LIMITS, options.limits);
     this.identityFile = new IdentityFile(this.dirs.state);
     this.client = new ApiClient({ baseUrl: this.server });
-    this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
+    this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, Date.now, (message) =>
+      this.logger.warn(message),
+    );
   }
 
   // ---- life cycle ----
