@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatBytes, formatDuration, jobStateLabel } from './format';
+import { formatAgo, formatBytes, formatDuration, isolationSummary, jobStateLabel } from './format';
 
 describe('format', () => {
   it('shows sizes in binary units with sensible precision', () => {
@@ -30,5 +30,17 @@ describe('format', () => {
   it("says what a suspended job means to the person watching it", () => {
     expect(jobStateLabel('suspended')).toBe("paused on the owner's PC");
     expect(jobStateLabel('timed_out')).toBe('timed out');
+  });
+
+  it('says how a worker contains jobs; one that does not say is not sandboxed', () => {
+    const limits = { memoryMiB: 512, processes: 64, openFiles: 1024, fileSizeMiB: 2048, diskMiB: 10240 };
+    expect(isolationSummary({ sandbox: 'bubblewrap', network: false, limits })).toEqual({
+      label: 'sandboxed (bubblewrap), no network',
+      sandboxed: true,
+      limits: 'per job: memory 512 MiB, 64 processes, disk 10 GiB, files up to 2.0 GiB, 1024 open files',
+    });
+    expect(isolationSummary({ sandbox: 'bubblewrap', network: true, limits }).label).toBe('sandboxed (bubblewrap), network if asked');
+    expect(isolationSummary({ sandbox: 'none', network: false, limits })).toMatchObject({ sandboxed: false, label: 'not sandboxed (trusted submitters only)' });
+    expect(isolationSummary(null)).toEqual({ label: 'not sandboxed (trusted submitters only)', sandboxed: false, limits: '' });
   });
 });

@@ -1,5 +1,5 @@
 // Human-readable numbers for the views; pure so they are tested without a DOM.
-import type { JobState, WorkerState } from '../../../protocol/api';
+import type { Isolation, JobState, WorkerState } from '../../../protocol/api';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -56,4 +56,21 @@ const WORKER_STATE_LABELS: Record<WorkerState, string> = {
 
 export function workerStateLabel(state: WorkerState): string {
   return WORKER_STATE_LABELS[state];
+}
+
+/**
+ * How a worker contains the jobs it runs, in a few words, and its per-job limits for a tooltip. A worker
+ * that does not say (an older agent) counts as not sandboxed.
+ */
+export function isolationSummary(isolation: Isolation | null): { label: string; sandboxed: boolean; limits: string } {
+  if (!isolation || isolation.sandbox === 'none') {
+    return { label: 'not sandboxed (trusted submitters only)', sandboxed: false, limits: isolation ? limitsText(isolation) : '' };
+  }
+  const network = isolation.network ? 'network if asked' : 'no network';
+  return { label: `sandboxed (${isolation.sandbox}), ${network}`, sandboxed: true, limits: limitsText(isolation) };
+}
+
+function limitsText({ limits }: Isolation): string {
+  const mib = (n: number) => formatBytes(n * 1024 * 1024);
+  return `per job: memory ${mib(limits.memoryMiB)}, ${limits.processes} processes, disk ${mib(limits.diskMiB)}, files up to ${mib(limits.fileSizeMiB)}, ${limits.openFiles} open files`;
 }
