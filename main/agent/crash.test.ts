@@ -25,7 +25,7 @@ let scratch: string;
 const fleet = new AgentFleet();
 const children: ChildProcess[] = [];
 
-function startWorker(name: string, workDir: string): WorkerProcess {
+function startWorker(name: string, workDir: string, env: Record<string, string> = {}): WorkerProcess {
   const child = spawn(process.execPath, [workerBin, '--name', name, '--labels', name], {
     env: {
       PATH: process.env.PATH!,
@@ -34,6 +34,7 @@ function startWorker(name: string, workDir: string): WorkerProcess {
       CMDX_JOIN_TOKEN: pool.joinToken,
       CMDX_WORK_DIR: workDir,
       CMDX_KILL_GRACE: '1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -126,5 +127,27 @@ describe('an agent that dies or freezes mid-job', () => {
 
     frozen.child.kill('SIGTERM');
     expect(await frozen.exited).toBe(0);
+  });
+
+  it('without a sandbox, what a killed agent left running is killed when it starts again, before it takes a lease', async () => {
+    const workDir = path.join(scratch, 'bare');
+    const unsandboxed = { CMDX_NO_SANDBOX: '1', CMDX_TRUST: '*', CMDX_STOP_GRACE: '0' };
+    const first = startWorker('bare', workDir, unsandboxed);
+    await ready(first, 'bare');
+    const job = await admin.submitJob({ labels: ['bare'], commands: ['echo started; sleep 60'] });
+    await waitForOutput(admin, job.id, 'started');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Nothing contains an unsandboxed job: it outlives its agent (the danger this start-up step answers).
+    expect((await processesOfJob(job.id, 1)).length).toBeGreaterThan(0);
+
+    const again = startWorker('bare', workDir, unsandboxed);
+    await ready(again, 'bare');
+    expect(await processesOfJob(job.id, 1)).toEqual([]);
+    const log = again.output();
+    expect(log).toContain('killed 1 job process tree(s) left running by an earlier run of this worker');
+    expect(log.indexOf('killed 1 job process tree')).toBeLessThan(log.indexOf('connected to the coordinator'));
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
   });
 });
