@@ -110,7 +110,7 @@ export function jobEnvironment(base: NodeJS.ProcessEnv, job: RunnerJob, folders:
 export class JobRunner {
   private readonly trees: ProcessTree[] = [];
   /** Trees whose leader is noted in `options.running`: the note goes when nothing of the tree is left. */
-  private readonly noted = new Map<ProcessTree, Promise<void>>();
+  private readonly noted = new Set<ProcessTree>();
   private current: ProcessTree | null = null;
   private stopped = false;
   private suspended = false;
@@ -192,7 +192,14 @@ export class JobRunner {
     this.trees.push(tree);
     this.current = tree;
     const { running } = this.options;
-    if (tree.pid !== undefined && running) this.noted.set(tree, running.started(tree.pid, launch.contained).catch(() => {}));
+    if (tree.pid !== undefined && running) {
+      try {
+        running.started(tree.pid, launch.contained);
+        this.noted.add(tree);
+      } catch (err) {
+        this.hooks.output('stderr', Buffer.from(`cmd-executor: could not note the job's process: ${(err as Error).message}\n`));
+      }
+    }
     const closed = new Promise<void>((resolve) => tree.child.once('close', () => resolve()));
     tree.child.stdout?.on('data', (data: Buffer) => this.hooks.output('stdout', data));
     tree.child.stderr?.on('data', (data: Buffer) => this.hooks.output('stderr', data));
@@ -251,7 +258,7 @@ export class JobRunner {
       tree.child.stderr?.destroy();
     }
     const { running } = this.options;
-    await Promise.all([...this.noted].map(([tree, noted]) => noted.then(() => running!.ended(tree.pid!))));
+    await Promise.all([...this.noted].map((tree) => running!.ended(tree.pid!)));
   }
 
   /** Kills the running command's tree (polite signal, grace, hard kill); no further command starts. */

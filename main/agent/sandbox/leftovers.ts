@@ -3,7 +3,8 @@
 // behind; a restarted agent must end them before it releases or takes a lease, or the old run and the new
 // one would run the same job at once. Each command's process is noted in the state folder while it runs,
 // with its start time so a recycled pid is never mistaken for it (Linux: /proc/<pid>/stat).
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { descendantsOf, livingGroupMembers } from '../process-tree';
 
@@ -17,7 +18,10 @@ interface RunningRecord {
 
 /** When a living process started; null once it is gone (a zombie counts as gone: it runs nothing). */
 async function startTicks(pid: number): Promise<string | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return ticksOf(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null));
+}
+
+function ticksOf(stat: string | null): string | null {
   if (!stat) return null;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return fields[0] === 'Z' || fields[0] === 'X' ? null : (fields[19] ?? null);
@@ -42,13 +46,23 @@ export class RunningProcesses {
     return path.join(this.dir, `${pid}.json`);
   }
 
-  async started(pid: number, contained: boolean): Promise<void> {
+  /**
+   * Notes a command's process. Synchronous on purpose: the note is on disk before the agent reads a byte of the
+   * command's output, so an agent killed the moment the job shows life still knows what to end.
+   */
+  started(pid: number, contained: boolean): void {
     if (!this.tracks) return;
-    const ticks = await startTicks(pid);
-    if (!ticks) return; // it is over already
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return; // it is over already
+    }
+    const ticks = ticksOf(stat);
+    if (!ticks) return;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const record: RunningRecord = { pid, startTicks: ticks, contained };
-    await writeFile(this.fileOf(pid), JSON.stringify(record), { mode: 0o600 });
+    writeFileSync(this.fileOf(pid), JSON.stringify(record), { mode: 0o600 });
   }
 
   async ended(pid: number): Promise<void> {
