@@ -6,7 +6,7 @@
 // hosts), adding this PC's token when a request carries none. So the renderer uses `location.origin` as the API base
 // exactly as in a browser served by the coordinator, and the strict CSP needs no coordinator address in it.
 import { z } from 'zod';
-import { labelSchema } from './api';
+import { labelSchema, type SandboxKind } from './api';
 
 // ---- settings (persisted as JSON in userData; main owns the file, the renderer edits through settings:set) ----
 
@@ -115,6 +115,8 @@ export interface LocalAgentStatus {
   /** This PC's worker name; a job pinned to this PC carries the label `host:<name>`. */
   name: string;
   connected: boolean;
+  /** How it contains jobs, once it has started (null before); `none`: "not sandboxed". */
+  sandbox: SandboxKind | null;
   /** The agent's own phase of each job it holds. */
   jobs: { id: string; name: string; state: 'preparing' | 'running' | 'suspended' | 'stopping' | 'reporting'; leaseId: string }[];
 }

@@ -15,6 +15,7 @@ import {
   type JobLimits,
   type LeaseDirective,
   type ReportedWorkerState,
+  type SandboxKind,
 } from '../../protocol/api';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
@@ -94,6 +95,8 @@ export interface AgentStatus {
   name: string;
   jobs: AgentJobStatus[];
   connected: boolean;
+  /** How it contains jobs, once start() has chosen (null before). */
+  sandbox: SandboxKind | null;
 }
 
 /** The coordinator does not know this worker (or its token) any more. */
@@ -126,6 +129,7 @@ export class Agent extends EventEmitter {
   private readonly running: RunningProcesses;
   private readonly limits: JobLimits;
   private sandbox: Sandbox = noSandbox;
+  private sandboxChosen = false;
   private readonly jobs = new Map<string, JobExecution>();
   /** Workspaces of finished jobs being removed in the background; stop() waits for them. */
   private readonly cleanups = new Set<Promise<void>>();
@@ -185,6 +189,8 @@ export class Agent extends EventEmitter {
     for (const leftover of await readdir(this.dirs.jobs)) await rm(path.join(this.dirs.jobs, leftover), { recursive: true, force: true });
     const choice = await chooseSandbox(this.dirs.state, this.options.sandbox);
     this.sandbox = choice.sandbox;
+    this.sandboxChosen = true;
+    this.emitStatus();
     if (this.sandbox.kind === 'none') {
       const trusted = this.options.trust ?? [];
       this.logger.warn(`sandbox: none (${choice.why}); jobs run as this user and can read what it can`, {
@@ -318,7 +324,7 @@ export class Agent extends EventEmitter {
     else if (jobs.length > 0) state = 'busy';
     else if (this.paused) state = 'paused';
     else state = 'idle';
-    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected };
+    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected, sandbox: this.sandboxChosen ? this.sandbox.kind : null };
   }
 
   private emitStatus(): void {
