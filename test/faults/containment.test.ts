@@ -19,10 +19,23 @@ import { makeZip } from '../zips';
 
 const BWRAP = '/usr/bin/bwrap';
 const runnable = process.platform === 'linux' && existsSync(BWRAP);
-const asRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
-/** Run as nobody when we are root; as ourselves otherwise. */
-const asUser = asRoot ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'] : [];
+const setprivNobody = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+
+/** Whether nobody can run this checkout's worker (a clone under root's 0700 home cannot be). */
+function nobodyCanRunCheckout(): boolean {
+  try {
+    execFileSync(setprivNobody[0]!, [...setprivNobody.slice(1), process.execPath, '-e', 'require.resolve("tsx")'], { cwd: REPO_ROOT, stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** As nobody when we are root and nobody can reach the checkout; as ourselves otherwise (named in the suite's title). */
+const asNobody = runnable && process.getuid?.() === 0 && nobodyCanRunCheckout();
+const asUser = asNobody ? setprivNobody : [];
+const who = asNobody ? 'as the unprivileged user nobody' : `as uid ${process.getuid?.() ?? '?'} (nobody cannot run this checkout)`;
 const AGENT_MARKER = 'AGENT_ENV_SECRET_c0ffee';
 
 let root: string;
@@ -67,7 +80,7 @@ async function startAgent(name: string, flags: string[] = []): Promise<ChildRun>
 const on = (name: string): Pick<JobSpec, 'labels'> => ({ labels: [`host:${name}`] });
 
 describe.skipIf(!runnable)(
-  runnable ? 'hostile jobs on a sandboxed worker (bubblewrap)' : 'hostile jobs — skipped: bubblewrap (/usr/bin/bwrap) is not installed',
+  runnable ? `hostile jobs on a sandboxed worker (bubblewrap), agent and coordinator ${who}` : 'hostile jobs — skipped: bubblewrap (/usr/bin/bwrap) is not installed',
   () => {
     beforeAll(async () => {
       root = await mkdtemp(path.join(os.tmpdir(), 'cmdx-contain-'));
@@ -75,7 +88,7 @@ describe.skipIf(!runnable)(
       dataDir = path.join(root, 'coordinator-data');
       await mkdir(path.join(ownerHome, '.ssh'), { recursive: true });
       await writeFile(path.join(ownerHome, '.ssh', 'id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY----- fake\n', { mode: 0o600 });
-      if (asRoot) execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, root]);
+      if (asNobody) execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, root]);
       coordinator = startAs(
         'coordinator',
         ['coordinator/index.js', '--port', '0', '--data-dir', dataDir, '--lease-ttl', '2', '--heartbeat-interval', '1'],
