@@ -58,7 +58,8 @@ export const jobLimitsSchema = z.strictObject({
   diskMiB: MiB(1024 * 1024 * 1024, 'diskMiB'),
 });
 export type JobLimits = z.infer<typeof jobLimitsSchema>;
-export const DEFAULT_JOB_LIMITS: JobLimits = { memoryMiB: 2048, processes: 512, openFiles: 4096, fileSizeMiB: 8192, diskMiB: 10240 };
+/** Processes counts threads too (a JVM build runs hundreds); a fork bomb still stops far below the PC's own limit. */
+export const DEFAULT_JOB_LIMITS: JobLimits = { memoryMiB: 2048, processes: 1024, openFiles: 4096, fileSizeMiB: 8192, diskMiB: 10240 };
 
 /** The worker's limits, each lowered where the job asks for less. */
 export function effectiveLimits(worker: JobLimits, job: Partial<JobLimits> | undefined): JobLimits {
