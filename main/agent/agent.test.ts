@@ -93,6 +93,18 @@ describe('Agent on a real coordinator', () => {
     await Promise.all(jobs.map((j) => waitForJob(submitter, j.id)));
   });
 
+  it('without a sandbox, takes only the jobs of the submitters its owner trusts, and says so to the pool', async () => {
+    const alice = new ApiClient({ baseUrl: pool.url, token: await pool.coordinator.createToken('alice', 'submit') });
+    const { logger } = await agentOn(pool, { name: 'unboxed', sandbox: 'none', trust: ['alice'] });
+    expect((await submitter.listWorkers()).find((w) => w.name === 'unboxed')!.isolation).toMatchObject({ sandbox: 'none', network: false });
+    expect(logger.lines.some((line) => line.includes('sandbox: none') && line.includes('jobs of alice'))).toBe(true);
+    // Older, so a worker that ignored its trust list would take it first.
+    const untrusted = await submitter.submitJob({ commands: ['echo untrusted'], labels: ['host:unboxed'] });
+    const trusted = await alice.submitJob({ commands: ['echo trusted'], labels: ['host:unboxed'] });
+    expect(await waitForJob(alice, trusted.id)).toMatchObject({ state: 'succeeded', workerName: 'unboxed' });
+    expect(await submitter.getJob(untrusted.id)).toMatchObject({ state: 'queued', attempt: 0 });
+  });
+
   it('stops at the first failing command and reports its exit code', async () => {
     await agentOn(pool);
     const job = await submitter.submitJob({ commands: ['echo one', 'exit 7', 'echo never'] });
