@@ -150,7 +150,8 @@ export class JobRunner {
           onBreach: (reason) => {
             this.limitReached = reason;
             this.hooks.output('stderr', Buffer.from(`\n[cmd-executor: ${reason}; the job is stopped]\n`));
-            void this.stop();
+            // No grace: a job past its memory or disk limit must not go on growing while it is asked to stop.
+            void this.stop(0);
           },
         })
       : null;
@@ -261,11 +262,11 @@ export class JobRunner {
     await Promise.all([...this.noted].map((tree) => running!.ended(tree.pid!)));
   }
 
-  /** Kills the running command's tree (polite signal, grace, hard kill); no further command starts. */
-  async stop(): Promise<void> {
+  /** Kills the running command's tree (polite signal, `graceMs`, hard kill); no further command starts. */
+  async stop(graceMs = this.options.killGraceMs): Promise<void> {
     this.stopped = true;
     this.releaseSuspension();
-    await this.current?.kill(this.options.killGraceMs);
+    await this.current?.kill(graceMs);
   }
 
   /** Freezes the running tree; commands not yet started wait. False where the platform cannot freeze a tree. */
