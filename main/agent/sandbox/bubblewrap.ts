@@ -70,6 +70,9 @@ export function bubblewrapArgs(job: SandboxedJob, file: string, args: readonly s
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
+    // With network the job shares the host's network namespace, its loopback services included: a network of its
+    // own (slirp4netns or pasta with host loopback disabled) is not set up yet. That is why network is off unless
+    // the owner allows it and the job asks for it.
     ...(job.network ? [] : ['--unshare-net']),
     '--die-with-parent',
     '--new-session',
