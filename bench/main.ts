@@ -4,6 +4,7 @@ import { relative, resolve } from 'node:path';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
 import { capacityCase } from './cases/capacity';
 import { latencyCase } from './cases/latency';
+import { sandboxCase } from './cases/sandbox';
 import { streamingCase } from './cases/streaming';
 import { throughputCase } from './cases/throughput';
 import { transferCase } from './cases/transfer';
@@ -11,7 +12,7 @@ import { TempDirs, type BenchCase, type CaseContext } from './lib/case';
 import { REPO_ROOT } from './lib/processes';
 import { describeMachine, machineLine, markdownTable, writeReport, type BenchReport } from './lib/report';
 
-const CASES: BenchCase[] = [throughputCase, latencyCase, capacityCase, streamingCase, transferCase];
+const CASES: BenchCase[] = [throughputCase, latencyCase, capacityCase, streamingCase, transferCase, sandboxCase];
 
 const flags = {
   quick: { type: 'boolean', env: 'CMDX_BENCH_QUICK', description: 'a smaller, faster run (fewer jobs and workers, smaller files)' },

@@ -1,7 +1,7 @@
 // The coordinator as a library: create, start, stop. The CLI (`node coordinator`), the tests and the
 // desktop app's "Host the pool on this PC" all use it.
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -172,7 +172,9 @@ export class Coordinator {
     const tmpDir = join(dataDir, 'tmp');
     const blobDir = join(dataDir, 'blobs');
     try {
-      await mkdir(dataDir, { recursive: true });
+      // 0700: the store holds every job's env and the token hashes; nobody else on the machine reads it.
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      await chmod(dataDir, 0o700);
       await access(dataDir, fsConstants.W_OK);
       // Before anything is touched: a second coordinator here would share the store and wipe the first's uploads.
       this.lock = await lockDir(dataDir, 'data dir');

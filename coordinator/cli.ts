@@ -130,7 +130,8 @@ async function serve(argv: string[]): Promise<number> {
       joinToken: coordinator.joinToken,
       name: `${os.hostname()}-local`,
       slots: positiveInt('worker-slots', flags['worker-slots'])!,
-      workDir: join(dataDir, 'worker'),
+      // Beside the data dir, never in it: a job on a worker without a sandbox must not find the store a folder up.
+      workDir: `${dataDir}-worker`,
       logger: createConsoleLogger({ write: (line) => process.stdout.write(line), colour: Boolean(process.stdout.isTTY) }),
     });
     await local.start();

@@ -40,7 +40,18 @@ export interface RuntimeOptions {
 }
 
 /** The settings whose change means a new connection (pool, agent identity). */
-const CONNECTION_KEYS = ['coordinatorUrl', 'token', 'joinToken', 'hostPool', 'hostPort', 'slots', 'labels', 'workerName'] as const;
+const CONNECTION_KEYS = [
+  'coordinatorUrl',
+  'token',
+  'joinToken',
+  'hostPool',
+  'hostPort',
+  'slots',
+  'labels',
+  'workerName',
+  'allowNetwork',
+  'trustedSubmitters',
+] as const;
 const connectionOf = (settings: Settings) => JSON.stringify(CONNECTION_KEYS.map((key) => settings[key]));
 
 const NOT_CONFIGURED =
@@ -123,7 +134,7 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
 
   private agentStatus(settings: Settings): LocalAgentStatus {
     if (this.agent) return this.agent.status();
-    return { state: 'stopped', workerId: null, name: settings.workerName || os.hostname(), connected: false, jobs: [] };
+    return { state: 'stopped', workerId: null, name: settings.workerName || os.hostname(), connected: false, jobs: [], sandbox: null };
   }
 
   private publish(): void {
@@ -205,6 +216,8 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
       ...(settings.workerName ? { name: settings.workerName } : {}),
       labels: settings.labels,
       slots: settings.slots,
+      allowNetwork: settings.allowNetwork,
+      trust: settings.trustedSubmitters,
       workDir: path.join(this.options.dataDir, 'agent'),
       logger: this.options.loggers.agent,
       ...this.options.agentOptions,

@@ -17,7 +17,7 @@ function status(overrides: {
       reason: 'waiting for 5 min without input (idle 1 min)',
       ...overrides.contribution,
     },
-    agent: { state: 'idle', workerId: 'wkr_1', name: 'pc-anna', connected: true, jobs: [], ...overrides.agent },
+    agent: { state: 'idle', workerId: 'wkr_1', name: 'pc-anna', connected: true, jobs: [], sandbox: 'bubblewrap', ...overrides.agent },
     pool: overrides.pool ?? null,
     connection: { coordinatorUrl: 'http://pool:8787', hosting: false, problem: overrides.problem ?? null },
     notice: null,
@@ -109,6 +109,12 @@ describe('buildTrayView', () => {
       '[ ] Contribute when idle (off) -> toggle-contribute',
       'Pause for 1 hour -> pause-hour',
     ]);
+  });
+
+  it('not sandboxed: says so, and that only trusted colleagues’ jobs run', () => {
+    const view = buildTrayView(status({ agent: { sandbox: 'none' } }));
+    expect(show(view.menu)[1]).toBe('Not sandboxed: runs only trusted colleagues’ jobs (off)');
+    expect(show(buildTrayView(status({})).menu)).not.toContain('Not sandboxed: runs only trusted colleagues’ jobs (off)');
   });
 
   it('hosting the pool: shows where colleagues join', () => {

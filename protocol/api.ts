@@ -39,6 +39,50 @@ export const LIMITS = {
   chunksPerCall: 256,
 } as const;
 
+const MiB = (max: number, what: string) => z.number().int().min(1, `${what} is at least 1 MiB`).max(max);
+
+/**
+ * What one job may use on a worker. The worker's owner sets the defaults (DEFAULT_JOB_LIMITS unless told
+ * otherwise); a job may ask for less of each, never more.
+ */
+export const jobLimitsSchema = z.strictObject({
+  /** Resident memory (plus swap) of all the job's processes together. */
+  memoryMiB: MiB(1024 * 1024, 'memoryMiB'),
+  /** Processes and threads at once. */
+  processes: z.number().int().min(8).max(1_000_000),
+  /** Open files per process. */
+  openFiles: z.number().int().min(16).max(1 << 20),
+  /** The largest file a process may write. */
+  fileSizeMiB: MiB(1024 * 1024 * 1024, 'fileSizeMiB'),
+  /** Everything in the job's workspace, home and temp folder together. */
+  diskMiB: MiB(1024 * 1024 * 1024, 'diskMiB'),
+});
+export type JobLimits = z.infer<typeof jobLimitsSchema>;
+/** Processes counts threads too (a JVM build runs hundreds); a fork bomb still stops far below the PC's own limit. */
+export const DEFAULT_JOB_LIMITS: JobLimits = { memoryMiB: 2048, processes: 1024, openFiles: 4096, fileSizeMiB: 8192, diskMiB: 10240 };
+
+/** The worker's limits, each lowered where the job asks for less. */
+export function effectiveLimits(worker: JobLimits, job: Partial<JobLimits> | undefined): JobLimits {
+  const limits = { ...worker };
+  for (const key of Object.keys(limits) as (keyof JobLimits)[]) {
+    const asked = job?.[key];
+    if (asked !== undefined) limits[key] = Math.min(asked, worker[key]);
+  }
+  return limits;
+}
+
+export const SANDBOX_KINDS = ['bubblewrap', 'seatbelt', 'none'] as const;
+export type SandboxKind = (typeof SANDBOX_KINDS)[number];
+
+/** How a worker contains the jobs it runs; reported at registration and shown in the pool. */
+export const isolationSchema = z.strictObject({
+  sandbox: z.enum(SANDBOX_KINDS),
+  /** Whether its owner lets jobs reach the network (jobs asking `network: true` go only to such workers). */
+  network: z.boolean(),
+  limits: jobLimitsSchema,
+});
+export type Isolation = z.infer<typeof isolationSchema>;
+
 export const jobSpecSchema = z.strictObject({
   commands: z
     .array(text(LIMITS.commandLength).refine((c) => c.trim().length > 0, 'a command may not be blank'))
@@ -53,6 +97,12 @@ export const jobSpecSchema = z.strictObject({
   maxAttempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional(),
   outputs: z.array(outputGlobSchema).max(32, 'at most 32 output globs').optional(),
   continueOnError: z.boolean().optional(),
+  /** The job needs the network: only workers whose owner allows it take the job. */
+  network: z.boolean().optional(),
+  /** Only a worker that runs jobs in a sandbox may take the job. */
+  requireSandbox: z.boolean().optional(),
+  /** Lower limits than the worker's (never higher). */
+  limits: jobLimitsSchema.partial().optional(),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 
@@ -68,6 +118,9 @@ export interface ResolvedJobSpec {
   maxAttempts: number;
   outputs: string[];
   continueOnError: boolean;
+  network: boolean;
+  requireSandbox: boolean;
+  limits: Partial<JobLimits>;
 }
 
 export const JOB_STATES = [
@@ -93,6 +146,8 @@ export type JobReason =
   | 'lost'
   | 'bundle_invalid'
   | 'worker_error'
+  /** The job passed one of the worker's limits (memory, processes, disk); the error names it. */
+  | 'limit_exceeded'
   | null;
 
 export interface CommandResult {
@@ -189,6 +244,7 @@ export const registerWorkerSchema = z.strictObject({
   labels: z.array(labelSchema).max(64).optional(),
   slots: z.number().int().min(1).max(256).optional(),
   version: text(64).optional(),
+  isolation: isolationSchema.optional(),
 });
 export type RegisterWorkerRequest = z.infer<typeof registerWorkerSchema>;
 
@@ -202,6 +258,8 @@ export interface Worker {
   labels: string[];
   slots: number;
   version: string | null;
+  /** How it contains jobs; null for an agent that did not say (it is treated as not sandboxed). */
+  isolation: Isolation | null;
   state: WorkerState;
   /** Why an unhealthy worker takes no job, in its own words ("the disk holding /srv/cmdx is full …"). */
   problem?: string;
@@ -245,7 +303,12 @@ export const claimSchema = z.strictObject({
    * the jobs pinned to it (`host:<name>`, the "This PC" target).
    */
   onlyLabels: z.array(labelSchema).max(8).optional(),
+  /** Only jobs these submitters sent: a worker without a sandbox runs only its owner's trusted colleagues' jobs. */
+  onlySubmitters: z.array(text(200).min(1)).max(100).optional(),
 });
+
+/** Which jobs a claim may take (see claimSchema). */
+export type ClaimFilter = Omit<z.infer<typeof claimSchema>, 'waitMs'>;
 
 export interface Assignment {
   job: {
@@ -308,7 +371,7 @@ export const completeSchema = z.strictObject({
   exitCode: z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable().optional(),
   /** Set for outcome `error`: the job could not run (bad bundle, workspace failure). */
   error: text(4096).optional(),
-  reason: z.enum(['bundle_invalid', 'worker_error']).optional(),
+  reason: z.enum(['bundle_invalid', 'worker_error', 'limit_exceeded']).optional(),
 });
 export type CompleteRequest = z.infer<typeof completeSchema>;
 

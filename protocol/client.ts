@@ -2,6 +2,7 @@
 import {
   API_PREFIX,
   type Assignment,
+  type ClaimFilter,
   type ClaimResponse,
   type CompleteRequest,
   type ErrorBody,
@@ -171,12 +172,12 @@ export class ApiClient {
     workerId: string,
     waitMs: number,
     signal?: AbortSignal,
-    onlyLabels?: string[],
+    filter: ClaimFilter = {},
   ): Promise<ClaimResponse | null> {
     const result = await this.json<ClaimResponse | undefined>(
       'POST',
       `${API_PREFIX}/workers/${encodeURIComponent(workerId)}/claim`,
-      onlyLabels ? { waitMs, onlyLabels } : { waitMs },
+      { waitMs, ...filter },
       signal,
     );
     return result ?? null;

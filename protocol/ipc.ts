@@ -6,7 +6,7 @@
 // hosts), adding this PC's token when a request carries none. So the renderer uses `location.origin` as the API base
 // exactly as in a browser served by the coordinator, and the strict CSP needs no coordinator address in it.
 import { z } from 'zod';
-import { labelSchema } from './api';
+import { labelSchema, type SandboxKind } from './api';
 
 // ---- settings (persisted as JSON in userData; main owns the file, the renderer edits through settings:set) ----
 
@@ -58,6 +58,13 @@ export const settingsSchema = z.object({
   alwaysContribute: z.boolean().default(false),
   slots: z.number().int().min(1).max(64).default(1),
   labels: z.array(labelSchema).max(32).default([]),
+  /** Let pool jobs that ask for it (`network: true`) use the network; others never get it. */
+  allowNetwork: z.boolean().default(false),
+  /**
+   * Where no sandbox runs (macOS, Windows, Linux without bubblewrap): the submitters (token names) whose jobs this
+   * PC runs; no one else's. `*` = everyone.
+   */
+  trustedSubmitters: z.array(z.string().min(1).max(200).regex(/^[^\s,\0]+$/, 'names without spaces or commas')).max(100).default([]),
   /** The worker name colleagues see; empty = the computer's host name. */
   workerName: z.string().max(128).regex(/^[^\0\r\n]*$/, 'one line of text').default(''),
   /** "Pause for 1 hour": no contribution until then (ISO time), null = not paused. */
@@ -83,6 +90,8 @@ export const settingsPatchSchema = z.strictObject({
   slots: field.slots.unwrap().optional(),
   labels: field.labels.unwrap().optional(),
   workerName: field.workerName.unwrap().optional(),
+  allowNetwork: field.allowNetwork.unwrap().optional(),
+  trustedSubmitters: field.trustedSubmitters.unwrap().optional(),
 });
 export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
 
@@ -106,6 +115,8 @@ export interface LocalAgentStatus {
   /** This PC's worker name; a job pinned to this PC carries the label `host:<name>`. */
   name: string;
   connected: boolean;
+  /** How it contains jobs, once it has started (null before); `none`: "not sandboxed". */
+  sandbox: SandboxKind | null;
   /** The agent's own phase of each job it holds. */
   jobs: { id: string; name: string; state: 'preparing' | 'running' | 'suspended' | 'stopping' | 'reporting'; leaseId: string }[];
 }

@@ -29,6 +29,9 @@ export async function seedHistory(dataDir: string, count: number): Promise<void>
             maxAttempts: 3,
             outputs: [],
             continueOnError: false,
+            network: false,
+            requireSandbox: false,
+            limits: {},
           };
           const id = newJobId(at);
           const leaseId = `lse_${randomUUID().replace(/-/g, '')}`;

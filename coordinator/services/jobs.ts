@@ -44,6 +44,9 @@ export class JobService {
       maxAttempts: spec.maxAttempts ?? this.config.defaultMaxAttempts,
       outputs: spec.outputs ?? [],
       continueOnError: spec.continueOnError ?? false,
+      network: spec.network ?? false,
+      requireSandbox: spec.requireSandbox ?? false,
+      limits: spec.limits ?? {},
     };
   }
 

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   API_PREFIX,
+  type ClaimFilter,
   type ClaimResponse,
   type CompleteRequest,
   type HeartbeatResponse,
@@ -53,9 +54,20 @@ const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
-/** Whether a worker may take a job: it carries every label the job needs (and, if asked, the job needs `only`). */
-const fitsWorker = (worker: WorkerRecord, only: readonly string[]) => (job: JobRecord) =>
-  labelsCover(worker.labels, job.spec.labels) && labelsCover(job.spec.labels, only);
+/** Whether the worker's isolation is what the job asks for (network allowed, a sandbox); matched like labels. */
+const isolationFits = (worker: WorkerRecord, job: JobRecord) =>
+  (!job.spec.network || worker.isolation?.network === true) &&
+  (!job.spec.requireSandbox || (worker.isolation !== null && worker.isolation.sandbox !== 'none'));
+
+/**
+ * Whether a worker may take a job: it carries every label the job needs and the isolation it asks for (and,
+ * if the claim says so, the job needs `onlyLabels` and came from one of `onlySubmitters`).
+ */
+const fitsWorker = (worker: WorkerRecord, filter: ClaimFilter) => (job: JobRecord) =>
+  labelsCover(worker.labels, job.spec.labels) &&
+  labelsCover(job.spec.labels, filter.onlyLabels ?? []) &&
+  isolationFits(worker, job) &&
+  (filter.onlySubmitters === undefined || filter.onlySubmitters.includes(job.submittedBy));
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
@@ -90,6 +102,7 @@ export class Scheduler {
       labels: [...new Set(request.labels ?? [])],
       slots: request.slots ?? 1,
       version: request.version ?? null,
+      isolation: request.isolation ?? null,
       registeredAt: now,
       lastSeenAt: now,
       reportedState: 'active',
@@ -152,6 +165,7 @@ export class Scheduler {
       labels: worker.labels,
       slots: worker.slots,
       version: worker.version,
+      isolation: worker.isolation,
       state: this.workerState(worker, leases.length),
       ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
       registeredAt: new Date(worker.registeredAt).toISOString(),
@@ -210,12 +224,12 @@ export class Scheduler {
     workerId: string,
     waitMs: number,
     signal: AbortSignal,
-    onlyLabels: readonly string[] = [],
+    filter: ClaimFilter = {},
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
-    const fits = fitsWorker(worker, onlyLabels);
+    const fits = fitsWorker(worker, filter);
     const immediate = await this.claimFirstFitting(worker, fits);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
     return new Promise((resolve) => {

@@ -15,7 +15,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -79,6 +79,9 @@ INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE s
 /** A job's bucket: its labels, sorted (labels hold no comma). */
 const labelsKey = (labels: readonly string[]) => [...new Set(labels)].sort().join(',');
 
+/** Workers say how they contain jobs (JSON; NULL for agents that did not say). */
+const MIGRATION_3 = `ALTER TABLE workers ADD COLUMN isolation TEXT;`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -111,8 +114,11 @@ class Mapper<T extends object> {
 
 const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt']);
 const workerMap = new Mapper<WorkerRecord>(
-  ['id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'registeredAt', 'lastSeenAt', 'reportedState'],
-  { labels: 'json' },
+  [
+    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'isolation', 'registeredAt', 'lastSeenAt',
+    'reportedState',
+  ],
+  { labels: 'json', isolation: 'json' },
 );
 const jobMap = new Mapper<JobRecord & { priority: number }>(
   [
@@ -194,6 +200,7 @@ export class SqliteStore implements Store {
       this.db.transaction(() => {
         if (version < 1) this.db.exec(MIGRATION_1);
         if (version < 2) this.db.exec(MIGRATION_2);
+        if (version < 3) this.db.exec(MIGRATION_3);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }

@@ -116,7 +116,7 @@ describe('job lifecycle over HTTP', () => {
     const desk = await registerTestWorker(pool.url, pool.joinToken, { name: 'desk', labels: ['host:desk'] });
     await desk.client.heartbeat(desk.id, 'paused');
     const poolJob = await submitter.submitJob({ commands: ['echo pool'] });
-    const waiting = desk.client.claim(desk.id, 20_000, undefined, ['host:desk']);
+    const waiting = desk.client.claim(desk.id, 20_000, undefined, { onlyLabels: ['host:desk'] });
     await waitFor(() => pool.coordinator.scheduler.waitingClaims === 1, { message: 'pinned claim to wait' });
     const mine = await submitter.submitJob({ commands: ['echo mine'], labels: ['host:desk'] });
     expect((await waiting)?.job.id).toBe(mine.id);

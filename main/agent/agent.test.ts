@@ -7,8 +7,7 @@ import { startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
 import { makeZip } from '../../test/zips';
 import type { AgentOptions } from './index';
-import { livingGroupMembers } from './process-tree';
-import { AgentFleet, readZip, waitForJob, waitForOutput } from './test-support';
+import { AgentFleet, processesOfJob, readZip, waitForJob, waitForOutput } from './test-support';
 
 const FAST = { leaseTtlSec: 3, heartbeatIntervalSec: 0.2, timeoutGraceSec: 5 };
 
@@ -94,6 +93,18 @@ describe('Agent on a real coordinator', () => {
     await Promise.all(jobs.map((j) => waitForJob(submitter, j.id)));
   });
 
+  it('without a sandbox, takes only the jobs of the submitters its owner trusts, and says so to the pool', async () => {
+    const alice = new ApiClient({ baseUrl: pool.url, token: await pool.coordinator.createToken('alice', 'submit') });
+    const { logger } = await agentOn(pool, { name: 'unboxed', sandbox: 'none', trust: ['alice'] });
+    expect((await submitter.listWorkers()).find((w) => w.name === 'unboxed')!.isolation).toMatchObject({ sandbox: 'none', network: false });
+    expect(logger.lines.some((line) => line.includes('sandbox: none') && line.includes('jobs of alice'))).toBe(true);
+    // Older, so a worker that ignored its trust list would take it first.
+    const untrusted = await submitter.submitJob({ commands: ['echo untrusted'], labels: ['host:unboxed'] });
+    const trusted = await alice.submitJob({ commands: ['echo trusted'], labels: ['host:unboxed'] });
+    expect(await waitForJob(alice, trusted.id)).toMatchObject({ state: 'succeeded', workerName: 'unboxed' });
+    expect(await submitter.getJob(untrusted.id)).toMatchObject({ state: 'queued', attempt: 0 });
+  });
+
   it('stops at the first failing command and reports its exit code', async () => {
     await agentOn(pool);
     const job = await submitter.submitJob({ commands: ['echo one', 'exit 7', 'echo never'] });
@@ -105,24 +116,23 @@ describe('Agent on a real coordinator', () => {
 
   it('cancel kills the whole process tree and ends the job cancelled', async () => {
     await agentOn(pool);
-    const job = await submitter.submitJob({ commands: ['sleep 60 & sleep 60 & echo "pgid=$$"; wait'] });
-    const log = await waitForOutput(submitter, job.id, /pgid=\d+/);
-    const pgid = Number(/pgid=(\d+)/.exec(log)![1]);
-    expect((await livingGroupMembers(pgid)).length).toBeGreaterThan(0);
+    const job = await submitter.submitJob({ commands: ['sleep 60 & sleep 60 & echo started; wait'] });
+    await waitForOutput(submitter, job.id, 'started');
+    expect((await processesOfJob(job.id)).length).toBeGreaterThan(2);
     await submitter.cancelJob(job.id);
     const done = await waitForJob(submitter, job.id);
     expect(done).toMatchObject({ state: 'cancelled', reason: 'cancelled' });
-    expect(await livingGroupMembers(pgid)).toEqual([]);
+    expect(await processesOfJob(job.id)).toEqual([]);
   });
 
   it('a timeout kills the whole process tree and ends the job timed_out', async () => {
     await agentOn(pool, { killGraceMs: 300 });
-    const job = await submitter.submitJob({ commands: ["trap '' TERM; sleep 60 & echo \"pgid=$$\"; wait"], timeoutSec: 1 });
-    const log = await waitForOutput(submitter, job.id, /pgid=\d+/);
-    const pgid = Number(/pgid=(\d+)/.exec(log)![1]);
+    const job = await submitter.submitJob({ commands: ["trap '' TERM; sleep 60 & echo started; wait"], timeoutSec: 1 });
+    await waitForOutput(submitter, job.id, 'started');
+    expect((await processesOfJob(job.id)).length).toBeGreaterThan(2);
     const done = await waitForJob(submitter, job.id);
     expect(done).toMatchObject({ state: 'timed_out', reason: 'timed_out' });
-    expect(await livingGroupMembers(pgid)).toEqual([]);
+    expect(await processesOfJob(job.id)).toEqual([]);
   });
 
   it('suspend freezes the job (its count stops) and resume lets it finish with the right result', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -39,6 +39,19 @@ describe('BundleCache', () => {
     expect(await cache.with(a.ref, download, read)).toBe('zip bytes');
     expect(calls.count).toBe(1);
     expect(await readdir(dir)).toEqual([`${a.ref.sha256}.zip`]);
+  });
+
+  it('checks the hash on every use: a cached file rewritten at the same size is fetched again', async () => {
+    const warnings: string[] = [];
+    const cache = new BundleCache(dir, undefined, Date.now, (message) => warnings.push(message));
+    const a = bundle('the real bytes');
+    const { calls, download } = server(a.bytes);
+    const read = (file: string) => readFile(file, 'utf8');
+    expect(await cache.with(a.ref, download, read)).toBe('the real bytes');
+    await writeFile(path.join(dir, `${a.ref.sha256}.zip`), 'the evil bytes');
+    expect(await cache.with(a.ref, download, read)).toBe('the real bytes');
+    expect(calls.count).toBe(2);
+    expect(warnings).toEqual([`the cached bundle ${a.ref.sha256} does not match its SHA-256 any more; fetching it again`]);
   });
 
   it('refuses bytes that do not match the announced hash and keeps nothing of them', async () => {

@@ -1,7 +1,9 @@
 // Job ZIPs on disk by SHA-256: a bundle is downloaded once however many jobs use it, checked against its
-// hash before use, and the least recently used ones go when the cache passes its size cap.
+// hash on every use (a cached file rewritten in place, even at the same size, is caught and fetched again),
+// and the least recently used ones go when the cache passes its size cap. Jobs never see the cache: they get
+// an extracted copy in their workspace, and the sandbox does not show them the agent's work dir.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -18,6 +20,16 @@ export class BundleIntegrityError extends Error {
 
 const SHA256 = /^[a-f0-9]{64}$/;
 
+async function sha256Of(file: string): Promise<string | null> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  } catch {
+    return null;
+  }
+  return hash.digest('hex');
+}
+
 export class BundleCache {
   private readonly downloads = new Map<string, Promise<string>>();
   /** How many jobs are using each bundle right now; those are never evicted. */
@@ -28,6 +40,8 @@ export class BundleCache {
     private readonly maxBytes: number = DEFAULT_CACHE_MAX_BYTES,
     /** The LRU clock (a file's mtime records its last use). */
     private readonly now: () => number = Date.now,
+    /** Told when a cached file no longer matches its hash. */
+    private readonly warn: (message: string) => void = () => {},
   ) {}
 
   private fileOf(sha256: string): string {
@@ -54,9 +68,13 @@ export class BundleCache {
   private async fetch(bundle: BundleRef, download: () => Promise<Response>): Promise<string> {
     const file = this.fileOf(bundle.sha256);
     const cached = await stat(file).catch(() => null);
-    if (cached && cached.size === bundle.size) {
-      await this.touch(file);
-      return file;
+    if (cached) {
+      if (cached.size === bundle.size && (await sha256Of(file)) === bundle.sha256) {
+        await this.touch(file);
+        return file;
+      }
+      this.warn(`the cached bundle ${bundle.sha256} does not match its SHA-256 any more; fetching it again`);
+      await rm(file, { force: true });
     }
     let pending = this.downloads.get(bundle.sha256);
     if (!pending) {

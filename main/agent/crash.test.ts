@@ -9,8 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
 import { startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
-import { livingGroupMembers } from './process-tree';
-import { AgentFleet, waitForJob, waitForOutput } from './test-support';
+import { AgentFleet, processesOfJob, waitForJob, waitForOutput } from './test-support';
 
 const workerBin = fileURLToPath(new URL('../../bin/worker.js', import.meta.url));
 
@@ -25,9 +24,8 @@ let admin: ApiClient;
 let scratch: string;
 const fleet = new AgentFleet();
 const children: ChildProcess[] = [];
-const orphanGroups: number[] = [];
 
-function startWorker(name: string, workDir: string): WorkerProcess {
+function startWorker(name: string, workDir: string, env: Record<string, string> = {}): WorkerProcess {
   const child = spawn(process.execPath, [workerBin, '--name', name, '--labels', name], {
     env: {
       PATH: process.env.PATH!,
@@ -36,6 +34,7 @@ function startWorker(name: string, workDir: string): WorkerProcess {
       CMDX_JOIN_TOKEN: pool.joinToken,
       CMDX_WORK_DIR: workDir,
       CMDX_KILL_GRACE: '1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -65,13 +64,6 @@ afterEach(async () => {
       await new Promise((resolve) => child.once('exit', resolve));
     }
   }
-  for (const pgid of orphanGroups.splice(0)) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
   await fleet.stopAll();
   await pool.stop();
   await rm(scratch, { recursive: true, force: true });
@@ -83,12 +75,14 @@ describe('an agent that dies or freezes mid-job', () => {
     const doomed = startWorker('doomed', workDir);
     const doomedId = await ready(doomed, 'doomed');
     const job = await admin.submitJob({
-      commands: ['echo "attempt $CMDX_ATTEMPT pgid $$"; sleep 1; echo "finished attempt $CMDX_ATTEMPT"'],
+      commands: ['echo "attempt $CMDX_ATTEMPT"; sleep 1; echo "finished attempt $CMDX_ATTEMPT"'],
     });
-    const first = await waitForOutput(admin, job.id, /attempt 1 pgid \d+/);
-    orphanGroups.push(Number(/pgid (\d+)/.exec(first)![1]));
+    await waitForOutput(admin, job.id, /attempt 1/);
+    expect((await processesOfJob(job.id, 1)).length).toBeGreaterThan(0);
     doomed.child.kill('SIGKILL');
     await doomed.exited;
+    // The sandbox dies with its agent: nothing of the job is left to run beside its next attempt.
+    await waitFor(async () => (await processesOfJob(job.id, 1)).length === 0, { timeoutMs: 1000, message: "the dead agent's job to end" });
 
     await fleet.start({ server: pool.url, joinToken: pool.joinToken, name: 'survivor' });
     const done = await waitForJob(admin, job.id);
@@ -97,7 +91,7 @@ describe('an agent that dies or freezes mid-job', () => {
       ['doomed', 'expired'],
       ['survivor', 'completed'],
     ]);
-    expect(await admin.getLog(job.id)).toMatch(/^attempt 2 pgid \d+\nfinished attempt 2\n$/);
+    expect(await admin.getLog(job.id)).toBe('attempt 2\nfinished attempt 2\n');
 
     // Back from the dead with the same work dir: the saved identity, not a second "doomed".
     const revived = startWorker('doomed', workDir);
@@ -110,17 +104,15 @@ describe('an agent that dies or freezes mid-job', () => {
   it('SIGSTOPped past its lease: the job runs elsewhere and its late result is dropped', async () => {
     const frozen = startWorker('frozen', path.join(scratch, 'frozen'));
     await ready(frozen, 'frozen');
-    const job = await admin.submitJob({ commands: ['echo "attempt $CMDX_ATTEMPT pgid $$"; sleep 1; echo "done $CMDX_ATTEMPT"'] });
-    const first = await waitForOutput(admin, job.id, /attempt 1 pgid \d+/);
-    const pgid = Number(/pgid (\d+)/.exec(first)![1]);
-    orphanGroups.push(pgid);
+    const job = await admin.submitJob({ commands: ['echo "attempt $CMDX_ATTEMPT"; sleep 1; echo "done $CMDX_ATTEMPT"'] });
+    await waitForOutput(admin, job.id, /attempt 1/);
     frozen.child.kill('SIGSTOP');
 
     await fleet.start({ server: pool.url, joinToken: pool.joinToken, name: 'thawed-out' });
     const done = await waitForJob(admin, job.id);
     expect(done).toMatchObject({ state: 'succeeded', workerName: 'thawed-out' });
     // The frozen agent's job finished meanwhile (its process group was not stopped), unreported.
-    await waitFor(async () => (await livingGroupMembers(pgid)).length === 0, { message: "the frozen agent's job to end" });
+    await waitFor(async () => (await processesOfJob(job.id, 1)).length === 0, { message: "the frozen agent's job to end" });
 
     frozen.child.kill('SIGCONT');
     // Thawed, it learns the lease is gone from whichever answer comes first: a lease call refused with 409,
@@ -131,9 +123,31 @@ describe('an agent that dies or freezes mid-job', () => {
     const after = await admin.getJob(job.id);
     expect(after).toMatchObject({ state: 'succeeded', workerName: 'thawed-out' });
     expect(after.attempts.map((a) => a.outcome)).toEqual(['expired', 'completed']);
-    expect(await admin.getLog(job.id)).toMatch(/^attempt 2 pgid \d+\ndone 2\n$/);
+    expect(await admin.getLog(job.id)).toBe('attempt 2\ndone 2\n');
 
     frozen.child.kill('SIGTERM');
     expect(await frozen.exited).toBe(0);
+  });
+
+  it('without a sandbox, what a killed agent left running is killed when it starts again, before it takes a lease', async () => {
+    const workDir = path.join(scratch, 'bare');
+    const unsandboxed = { CMDX_NO_SANDBOX: '1', CMDX_TRUST: '*', CMDX_STOP_GRACE: '0' };
+    const first = startWorker('bare', workDir, unsandboxed);
+    await ready(first, 'bare');
+    const job = await admin.submitJob({ labels: ['bare'], commands: ['echo started; sleep 60'] });
+    await waitForOutput(admin, job.id, 'started');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Nothing contains an unsandboxed job: it outlives its agent (the danger this start-up step answers).
+    expect((await processesOfJob(job.id, 1)).length).toBeGreaterThan(0);
+
+    const again = startWorker('bare', workDir, unsandboxed);
+    await ready(again, 'bare');
+    expect(await processesOfJob(job.id, 1)).toEqual([]);
+    const log = again.output();
+    expect(log).toContain('killed 1 job process tree(s) left running by an earlier run of this worker');
+    expect(log.indexOf('killed 1 job process tree')).toBeLessThan(log.indexOf('connected to the coordinator'));
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
   });
 });

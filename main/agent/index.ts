@@ -6,7 +6,18 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { lockDir, type DirLock } from '../../common/dir-lock';
-import type { ClaimResponse, HeartbeatResponse, LeaseDirective, ReportedWorkerState } from '../../protocol/api';
+import {
+  DEFAULT_JOB_LIMITS,
+  effectiveLimits,
+  type ClaimFilter,
+  type ClaimResponse,
+  type HeartbeatResponse,
+  type Isolation,
+  type JobLimits,
+  type LeaseDirective,
+  type ReportedWorkerState,
+  type SandboxKind,
+} from '../../protocol/api';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
 import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';
@@ -15,6 +26,8 @@ import { IdentityFile, type SavedIdentity } from './identity';
 import { JobExecution, type JobPhase } from './job';
 import { silentLogger, type AgentLogger } from './logger';
 import { DEFAULT_MAX_BUFFER_BYTES } from './output';
+import { chooseSandbox, noSandbox, type Sandbox, type SandboxPreference } from './sandbox';
+import { RunningProcesses } from './sandbox/leftovers';
 import { Alarm, backoffDelay, isTransient, settlesWithin, type BackoffOptions } from './timing';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from './zip';
 
@@ -58,6 +71,17 @@ export interface AgentOptions {
   version?: string;
   /** Below this much free space on the work dir's disk no job is taken; default 1 MiB. */
   minFreeBytes?: number;
+  /** `auto` (default): the best sandbox this OS offers; `none`: jobs run unconfined (only trusted submitters'). */
+  sandbox?: SandboxPreference;
+  /** Let jobs that ask for it (`network: true`) reach the network; default false (jobs get none). */
+  allowNetwork?: boolean;
+  /** Each job's limits (DEFAULT_JOB_LIMITS for those not given); a job may ask for lower ones. */
+  limits?: Partial<JobLimits>;
+  /**
+   * Submitters (their token names) whose jobs this worker runs when it has no sandbox; without a sandbox
+   * it takes no one else's. `*` trusts everyone. Ignored when a sandbox runs.
+   */
+  trust?: string[];
 }
 
 export type AgentState = 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
@@ -75,6 +99,8 @@ export interface AgentStatus {
   name: string;
   jobs: AgentJobStatus[];
   connected: boolean;
+  /** How it contains jobs, once start() has chosen (null before). */
+  sandbox: SandboxKind | null;
 }
 
 /** The coordinator does not know this worker (or its token) any more. */
@@ -113,6 +139,10 @@ export class Agent extends EventEmitter {
   private readonly jobClient: ApiClient;
   private reportedProblem: string | null = null;
   private readonly cache: BundleCache;
+  private readonly running: RunningProcesses;
+  private readonly limits: JobLimits;
+  private sandbox: Sandbox = noSandbox;
+  private sandboxChosen = false;
   private readonly jobs = new Map<string, JobExecution>();
   /** Workspaces of finished jobs being removed in the background; stop() waits for them. */
   private readonly cleanups = new Set<Promise<void>>();
@@ -147,11 +177,15 @@ export class Agent extends EventEmitter {
       cache: path.join(options.workDir, 'cache'),
       jobs: path.join(options.workDir, 'jobs'),
     };
+    this.running = new RunningProcesses(path.join(this.dirs.state, 'running'));
+    this.limits = effectiveLimits(DEFAULT_JOB_LIMITS, options.limits);
     this.identityFile = new IdentityFile(this.dirs.state);
     this.client = new ApiClient({ baseUrl: this.server });
     this.health = new WorkerHealth(options.workDir, options.minFreeBytes);
     this.jobClient = handingBackWorkerFaults(this.client, this.health, (problem) => this.problemFound(problem));
-    this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
+    this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, Date.now, (message) =>
+      this.logger.warn(message),
+    );
   }
 
   // ---- life cycle ----
@@ -173,11 +207,24 @@ export class Agent extends EventEmitter {
       this.emitStatus();
       throw err;
     }
-    await mkdir(this.dirs.state, { recursive: true, mode: 0o700 });
-    await mkdir(this.dirs.cache, { recursive: true });
-    await mkdir(this.dirs.jobs, { recursive: true });
+    for (const dir of Object.values(this.dirs)) await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Before any lease is released or taken: a job an earlier run left running must not run beside its rerun.
+    const leftovers = await this.running.killLeftovers();
+    if (leftovers > 0) this.logger.warn(`killed ${leftovers} job process tree(s) left running by an earlier run of this worker`);
     // Workspaces left by a crash belong to leases the coordinator has long given away.
     for (const leftover of await readdir(this.dirs.jobs)) await rm(path.join(this.dirs.jobs, leftover), { recursive: true, force: true });
+    const choice = await chooseSandbox(this.dirs.state, this.options.sandbox);
+    this.sandbox = choice.sandbox;
+    this.sandboxChosen = true;
+    this.emitStatus();
+    if (this.sandbox.kind === 'none') {
+      const trusted = this.options.trust ?? [];
+      this.logger.warn(`sandbox: none (${choice.why}); jobs run as this user and can read what it can`, {
+        runs: trusted.includes('*') ? 'everyone’s jobs' : trusted.length > 0 ? `jobs of ${trusted.join(', ')}` : 'nobody’s jobs (no --trust)',
+      });
+    } else {
+      this.logger.info(`sandbox: ${this.sandbox.kind} (${choice.why})`, { network: this.allowNetwork ? 'allowed' : 'none' });
+    }
     try {
       await this.connect();
     } catch (err) {
@@ -311,7 +358,7 @@ export class Agent extends EventEmitter {
     else if (jobs.length > 0) state = 'busy';
     else if (this.paused) state = 'paused';
     else state = 'idle';
-    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected };
+    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected, sandbox: this.sandboxChosen ? this.sandbox.kind : null };
   }
 
   private emitStatus(): void {
@@ -339,8 +386,16 @@ export class Agent extends EventEmitter {
 
   // ---- registration ----
 
+  private get allowNetwork(): boolean {
+    return this.options.allowNetwork ?? false;
+  }
+
+  isolation(): Isolation {
+    return { sandbox: this.sandbox.kind, network: this.allowNetwork, limits: this.limits };
+  }
+
   private registration(): string {
-    return JSON.stringify({ name: this.name, labels: this.labels, slots: this.slots });
+    return JSON.stringify({ name: this.name, labels: this.labels, slots: this.slots, isolation: this.isolation() });
   }
 
   /** The saved identity when it is for this coordinator and these settings; otherwise a new registration. */
@@ -361,6 +416,7 @@ export class Agent extends EventEmitter {
         memoryBytes: os.totalmem(),
         labels: this.labels,
         slots: this.slots,
+        isolation: this.isolation(),
         ...(this.options.version ? { version: this.options.version } : {}),
       });
     } catch (err) {
@@ -536,12 +592,17 @@ export class Agent extends EventEmitter {
   // ---- claims ----
 
   /**
-   * Which jobs to claim now: null for none (stopping, suspended, every slot busy); [] for any job; while
-   * paused, only the jobs pinned to this PC (its owner's "This PC" jobs still run when it does not contribute).
+   * Which jobs to claim now: null for none (stopping, suspended, every slot busy); while paused, only the
+   * jobs pinned to this PC (its owner's "This PC" jobs still run when it does not contribute); without a
+   * sandbox, only trusted submitters' jobs.
    */
-  private claimFilter(): string[] | null {
+  private claimFilter(): ClaimFilter | null {
     if (this.phase !== 'running' || this.suspended || this.jobs.size >= this.slots) return null;
-    return this.paused ? [hostLabel(this.name)] : [];
+    const trust = this.options.trust ?? [];
+    return {
+      ...(this.paused ? { onlyLabels: [hostLabel(this.name)] } : {}),
+      ...(this.sandbox.kind === 'none' && !trust.includes('*') ? { onlySubmitters: trust } : {}),
+    };
   }
 
   private async claimLoop(): Promise<void> {
@@ -566,7 +627,7 @@ export class Agent extends EventEmitter {
       this.claimAbort = abort;
       try {
         const waitMs = this.options.claimWaitMs ?? 25_000;
-        const claimed = await this.client.claim(this.workerId!, waitMs, abort.signal, only.length > 0 ? only : undefined);
+        const claimed = await this.client.claim(this.workerId!, waitMs, abort.signal, only);
         failures = 0;
         this.setConnected(true);
         if (claimed) this.accept(claimed);
@@ -592,7 +653,7 @@ export class Agent extends EventEmitter {
   private accept(claimed: ClaimResponse): void {
     for (const directive of claimed.stop) this.applyDirective(directive);
     const only = this.claimFilter();
-    if (!only || !only.every((label) => claimed.job.spec.labels.includes(label))) {
+    if (!only || !(only.onlyLabels ?? []).every((label) => claimed.job.spec.labels.includes(label))) {
       // Paused, suspended or stopping while the claim was on its way.
       this.handBack(claimed.lease.id, this.phase === 'running' ? 'vacated' : 'shutdown');
       return;
@@ -605,6 +666,10 @@ export class Agent extends EventEmitter {
         logger: this.logger,
         cache: this.cache,
         jobsDir: this.dirs.jobs,
+        sandbox: this.sandbox,
+        limits: this.limits,
+        allowNetwork: this.allowNetwork,
+        running: this.running,
         killGraceMs: this.killGraceMs,
         keepWorkspaces: this.options.keepWorkspaces ?? false,
         zipLimits: this.options.zipLimits ?? DEFAULT_ZIP_LIMITS,

@@ -3,13 +3,15 @@
 // shutdown) kills the process tree and ends the lease the way that reason asks for.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Assignment, CompleteRequest } from '../../protocol/api';
+import { effectiveLimits, type Assignment, type CompleteRequest, type JobLimits } from '../../protocol/api';
 import type { ApiClient } from '../../protocol/client';
 import { zipMatchingFiles } from './artifacts';
 import { BundleIntegrityError, type BundleCache } from './bundle-cache';
 import { LeaseReporter } from './lease-reporter';
 import type { AgentLogger } from './logger';
 import { JobRunner, type RunResult } from './runner';
+import type { JobFolders, Sandbox } from './sandbox';
+import type { RunningProcesses } from './sandbox/leftovers';
 import type { BackoffOptions } from './timing';
 import { extractZipSafely, ZipRejectedError, type ZipLimits } from './zip';
 
@@ -21,6 +23,12 @@ export interface JobContext {
   logger: AgentLogger;
   cache: BundleCache;
   jobsDir: string;
+  sandbox: Sandbox;
+  /** The worker's limits; a job may ask for lower ones. */
+  limits: JobLimits;
+  /** Whether the owner lets jobs use the network (the coordinator gives `network: true` jobs only then). */
+  allowNetwork: boolean;
+  running: RunningProcesses;
   killGraceMs: number;
   keepWorkspaces: boolean;
   zipLimits: ZipLimits;
@@ -92,13 +100,18 @@ export class JobExecution {
   private async execute(): Promise<void> {
     const timeoutMs = this.assignment.job.spec.timeoutSec * 1000 - (Date.now() - this.claimedAt);
     const timeout = setTimeout(() => void this.stop('timed_out'), Math.max(0, timeoutMs));
-    const workspace = path.join(this.jobDir, 'workspace');
+    const folders: JobFolders = {
+      workspace: path.join(this.jobDir, 'workspace'),
+      home: path.join(this.jobDir, 'home'),
+      tmp: path.join(this.jobDir, 'tmp'),
+    };
     try {
       await rm(this.jobDir, { recursive: true, force: true });
-      await mkdir(workspace, { recursive: true });
-      await this.fetchBundle(workspace);
+      // 0700: on a shared machine other users see nothing of a job (the sandbox shows each job only its own).
+      for (const dir of Object.values(folders)) await mkdir(dir, { recursive: true, mode: 0o700 });
+      await this.fetchBundle(folders.workspace);
       let result: RunResult | null = null;
-      if (!this.stopReason) result = await this.runCommands(workspace);
+      if (!this.stopReason) result = await this.runCommands(folders);
       this.reporter.endOutput();
       clearTimeout(timeout);
       await (this.stopReason || !result ? this.endStopped() : this.complete(result));
@@ -125,17 +138,18 @@ export class JobExecution {
     );
   }
 
-  private runCommands(workspace: string): Promise<RunResult> {
+  private runCommands(folders: JobFolders): Promise<RunResult> {
     const { spec } = this.assignment.job;
     this.runner = new JobRunner(
       { id: this.id, attempt: this.attempt, commands: spec.commands, shell: spec.shell, env: spec.env, continueOnError: spec.continueOnError },
-      workspace,
+      // A job that did not ask for the network gets none even where the owner allows it.
+      { folders, network: this.ctx.allowNetwork && spec.network === true, limits: effectiveLimits(this.ctx.limits, spec.limits) },
       {
         commandStarted: (index) => this.reporter.commandStarted(index),
         output: (stream, data) => this.reporter.write(stream, data),
         commandEnded: (index, result) => this.reporter.commandEnded(index, result),
       },
-      { killGraceMs: this.ctx.killGraceMs },
+      { killGraceMs: this.ctx.killGraceMs, sandbox: this.ctx.sandbox, jobDir: this.jobDir, running: this.ctx.running },
     );
     if (this.suspended) this.runner.suspend();
     this.setPhase(this.suspended ? 'suspended' : 'running');
@@ -144,6 +158,11 @@ export class JobExecution {
 
   private async complete(result: RunResult): Promise<void> {
     this.setPhase('reporting');
+    if (result.limitReached) {
+      const request: CompleteRequest = { outcome: 'error', reason: 'limit_exceeded', error: `the job was stopped: ${result.limitReached}` };
+      if (await this.reporter.complete(request, null)) this.ctx.logger.info(`job ${this.id} stopped: ${result.limitReached}`);
+      return;
+    }
     const outcome = result.succeeded ? 'succeeded' : 'failed';
     const artifacts = await this.collectArtifacts();
     const delivered = await this.reporter.complete({ outcome, exitCode: result.exitCode }, artifacts);

@@ -1,6 +1,8 @@
 // A job's command runs as the leader of its own process group (POSIX), so one signal reaches everything it
 // started: kill, stop and continue act on the whole tree. Windows has no process groups; `taskkill /T` walks
-// the tree from the leader there, and suspending is not offered.
+// the tree from the leader there, and suspending is not offered. A contained tree (a sandbox with its own PID
+// namespace) is different: the job's processes are in a session of their own inside it, found as the leader's
+// descendants, and everything in it dies with the leader.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -21,6 +23,8 @@ export interface SpawnTreeOptions {
   env: Record<string, string>;
   /** Hand-quoted arguments for cmd.exe (`/s /c "..."`), as Node does for `shell: true`. */
   windowsVerbatimArguments?: boolean;
+  /** The leader is a sandbox whose PID namespace holds the job: when the leader exits, nothing of it is left. */
+  contained?: boolean;
 }
 
 export interface TreeExit {
@@ -57,13 +61,48 @@ export async function livingGroupMembers(pgid: number): Promise<number[]> {
   return members;
 }
 
+export interface Descendant {
+  pid: number;
+  /** 1 for the leader's children, 2 for their children, ... */
+  depth: number;
+}
+
+/** Reads `/proc/<pid>/task/<tid>/children` for every thread: children hang off the thread that forked them. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const lists = await Promise.all(tasks.map((tid) => readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')));
+  return lists.flatMap((list) => list.split(' ').filter(Boolean).map(Number));
+}
+
+/** The processes below `pid` (Linux), by walking the children lists: no scan of every process on the PC. */
+export async function descendantsOf(pid: number): Promise<Descendant[]> {
+  const found: Descendant[] = [];
+  let level = [pid];
+  for (let depth = 1; level.length > 0; depth++) {
+    level = (await Promise.all(level.map(childrenOf))).flat();
+    for (const child of level) found.push({ pid: child, depth });
+  }
+  return found;
+}
+
+/**
+ * Depth of the job's own processes below a contained leader: bwrap (the leader) starts the namespace's init
+ * (also bwrap), whose child is the job's command.
+ */
+const CONTAINED_JOB_DEPTH = 2;
+
 export class ProcessTree {
   readonly child: ChildProcess;
   /** Resolves when the leader exits (its children may live on; see `alive()`). */
   readonly exited: Promise<TreeExit>;
   private leaderExit: TreeExit | null = null;
+  private signalling: Promise<void> = Promise.resolve();
 
-  constructor(file: string, args: readonly string[], options: SpawnTreeOptions) {
+  constructor(
+    file: string,
+    args: readonly string[],
+    private readonly options: SpawnTreeOptions,
+  ) {
     const [program, argv] = NICE ? [NICE, ['-n', '19', file, ...args]] : [file, args];
     this.child = spawn(program, argv, {
       cwd: options.cwd,
@@ -101,12 +140,50 @@ export class ProcessTree {
     return this.child.pid;
   }
 
+  get contained(): boolean {
+    return this.options.contained ?? false;
+  }
+
   /** Whether anything of the tree still runs. */
   async alive(): Promise<boolean> {
     const pid = this.child.pid;
     if (pid === undefined) return false;
-    if (isWindows) return this.leaderExit === null;
+    if (isWindows || this.options.contained) return this.leaderExit === null;
     return (await livingGroupMembers(pid)).length > 0;
+  }
+
+  /** The job's own processes below a contained leader (not the sandbox's). */
+  async jobProcesses(): Promise<number[]> {
+    const pid = this.child.pid;
+    if (pid === undefined || this.leaderExit) return [];
+    return (await descendantsOf(pid)).filter((p) => p.depth >= CONTAINED_JOB_DEPTH).map((p) => p.pid);
+  }
+
+  /**
+   * Signals every process of a contained job. For SIGSTOP the walk repeats until it finds no process it has
+   * not stopped yet: one that forked during the walk is caught on the next pass, and a stopped one cannot fork.
+   */
+  private signalContained(signal: NodeJS.Signals): Promise<void> {
+    // One walk at a time, in order: a resume must not overtake the suspend before it.
+    this.signalling = this.signalling.then(() => this.walkAndSignal(signal));
+    return this.signalling;
+  }
+
+  private async walkAndSignal(signal: NodeJS.Signals): Promise<void> {
+    const signalled = new Set<number>();
+    for (;;) {
+      const fresh = (await this.jobProcesses()).filter((pid) => !signalled.has(pid));
+      if (fresh.length === 0) return;
+      for (const pid of fresh) {
+        signalled.add(pid);
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // it exited
+        }
+      }
+      if (signal !== 'SIGSTOP') return;
+    }
   }
 
   private signalGroup(signal: NodeJS.Signals): void {
@@ -139,6 +216,12 @@ export class ProcessTree {
       await taskkill(pid, false);
       if (await this.goneWithin(graceMs)) return;
       await taskkill(pid, true);
+    } else if (this.options.contained) {
+      // SIGTERM to the sandbox itself would end it at once; the job's processes get the polite signal.
+      await this.signalContained('SIGTERM');
+      await this.signalContained('SIGCONT');
+      if (await this.goneWithin(graceMs)) return;
+      this.signalGroup('SIGKILL'); // the sandbox's processes: its PID namespace goes with them
     } else {
       this.signalGroup('SIGTERM');
       this.signalGroup('SIGCONT'); // a stopped process acts on SIGTERM only once it runs again
@@ -153,13 +236,15 @@ export class ProcessTree {
   /** Freezes the whole tree where it stands (SIGSTOP); false where the platform cannot. */
   suspend(): boolean {
     if (isWindows) return false;
-    this.signalGroup('SIGSTOP');
+    if (this.options.contained) void this.signalContained('SIGSTOP');
+    else this.signalGroup('SIGSTOP');
     return true;
   }
 
   resume(): boolean {
     if (isWindows) return false;
-    this.signalGroup('SIGCONT');
+    if (this.options.contained) void this.signalContained('SIGCONT');
+    else this.signalGroup('SIGCONT');
     return true;
   }
 }

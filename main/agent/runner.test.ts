@@ -4,7 +4,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/wait';
 import { livingGroupMembers } from './process-tree';
+import { DEFAULT_JOB_LIMITS } from '../../protocol/api';
 import { JobRunner, jobEnvironment, shellInvocation, type CommandEnd, type RunnerJob } from './runner';
+import type { SandboxedJob } from './sandbox';
 
 const posix = process.platform !== 'win32';
 
@@ -50,6 +52,12 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(workspace, { recursive: true, force: true });
 });
+/** The runner's place: everything in the one temp folder, no sandbox (the sandbox has its own tests). */
+const inWorkspace = (): SandboxedJob => ({
+  folders: { workspace, home: path.join(workspace, 'home'), tmp: workspace },
+  network: false,
+  limits: DEFAULT_JOB_LIMITS,
+});
 
 describe('shellInvocation', () => {
   it('uses /bin/sh -c on POSIX and cmd.exe /d /s /c with verbatim quoting on Windows', () => {
@@ -69,12 +77,23 @@ describe('shellInvocation', () => {
 });
 
 describe('jobEnvironment', () => {
-  it("passes only the allow-list, then the job's variables, then the job id and attempt", () => {
+  it("passes only the allow-list, the job's own home and temp folder, then its variables, then the job id and attempt", () => {
     const env = jobEnvironment(
-      { PATH: '/bin', HOME: '/home/u', CMDX_JOIN_TOKEN: 'secret', AWS_SECRET_ACCESS_KEY: 'x' },
+      { PATH: '/bin', HOME: '/home/u', TMPDIR: '/tmp/u', CMDX_JOIN_TOKEN: 'secret', AWS_SECRET_ACCESS_KEY: 'x' },
       job(['true'], { env: { GREETING: 'hi', CMDX_JOB_ID: 'forged' } }),
+      { workspace: '/workspace', home: '/home/job', tmp: '/tmp' },
     );
-    expect(env).toEqual({ PATH: '/bin', HOME: '/home/u', GREETING: 'hi', CMDX_JOB_ID: 'job_test', CMDX_ATTEMPT: '2' });
+    expect(env).toEqual({
+      PATH: '/bin',
+      HOME: '/home/job',
+      USERPROFILE: '/home/job',
+      TMPDIR: '/tmp',
+      TEMP: '/tmp',
+      TMP: '/tmp',
+      GREETING: 'hi',
+      CMDX_JOB_ID: 'job_test',
+      CMDX_ATTEMPT: '2',
+    });
   });
 });
 
@@ -85,7 +104,7 @@ describe.runIf(posix)('JobRunner', () => {
       job(['pwd', 'echo "$GREETING $CMDX_JOB_ID $CMDX_ATTEMPT ${SECRET:-unset}"', 'echo err >&2; echo done > out.txt'], {
         env: { GREETING: 'hello' },
       }),
-      workspace,
+      inWorkspace(),
       hooks,
       { killGraceMs: 1000, baseEnv: { PATH: process.env.PATH, SECRET: 'leaked' } },
     );
@@ -100,18 +119,18 @@ describe.runIf(posix)('JobRunner', () => {
 
   it('runs at the lowest priority', async () => {
     const { hooks, seen } = recorder();
-    await new JobRunner(job(['nice']), workspace, hooks, { killGraceMs: 1000 }).run();
+    await new JobRunner(job(['nice']), inWorkspace(), hooks, { killGraceMs: 1000 }).run();
     expect(seen.stdout.trim()).toBe('19');
   });
 
   it('stops at the first failure, and with continueOnError runs on and reports the first failure', async () => {
     const first = recorder();
-    const stopped = await new JobRunner(job(['exit 3', 'echo never']), workspace, first.hooks, { killGraceMs: 1000 }).run();
+    const stopped = await new JobRunner(job(['exit 3', 'echo never']), inWorkspace(), first.hooks, { killGraceMs: 1000 }).run();
     expect(stopped).toMatchObject({ succeeded: false, exitCode: 3 });
     expect(first.seen.stdout).toBe('');
 
     const second = recorder();
-    const all = await new JobRunner(job(['exit 3', 'echo still', 'exit 4'], { continueOnError: true }), workspace, second.hooks, {
+    const all = await new JobRunner(job(['exit 3', 'echo still', 'exit 4'], { continueOnError: true }), inWorkspace(), second.hooks, {
       killGraceMs: 1000,
     }).run();
     expect(all).toMatchObject({ succeeded: false, exitCode: 3 });
@@ -121,7 +140,7 @@ describe.runIf(posix)('JobRunner', () => {
 
   it('records the signal that ended a command and the time it took', async () => {
     const { hooks, seen } = recorder();
-    const result = await new JobRunner(job(['sleep 0.2; kill -TERM $$']), workspace, hooks, { killGraceMs: 1000 }).run();
+    const result = await new JobRunner(job(['sleep 0.2; kill -TERM $$']), inWorkspace(), hooks, { killGraceMs: 1000 }).run();
     expect(result).toMatchObject({ succeeded: false, exitCode: null });
     expect(seen.ends[0]).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
     expect(seen.ends[0]!.durationMs).toBeGreaterThanOrEqual(150);
@@ -129,7 +148,7 @@ describe.runIf(posix)('JobRunner', () => {
 
   it('says so when the shell cannot start', async () => {
     const { hooks, seen } = recorder();
-    const result = await new JobRunner(job(['echo hi'], { shell: '/nonexistent/shell' }), workspace, hooks, { killGraceMs: 1000 }).run();
+    const result = await new JobRunner(job(['echo hi'], { shell: '/nonexistent/shell' }), inWorkspace(), hooks, { killGraceMs: 1000 }).run();
     expect(result).toMatchObject({ succeeded: false, exitCode: 127 });
     expect(seen.stderr).toMatch(/\/nonexistent\/shell.*No such file or directory/);
   });
@@ -138,7 +157,7 @@ describe.runIf(posix)('JobRunner', () => {
     const { hooks, seen } = recorder();
     const runner = new JobRunner(
       job(["trap '' TERM; sleep 30 & sleep 30 & echo $$; wait", 'echo never']),
-      workspace,
+      inWorkspace(),
       hooks,
       { killGraceMs: 300 },
     );
@@ -157,7 +176,7 @@ describe.runIf(posix)('JobRunner', () => {
 
   it('kills what a command left running in the background when the job ends', async () => {
     const { hooks, seen } = recorder();
-    const result = await new JobRunner(job(['sleep 30 >/dev/null 2>&1 & echo $$']), workspace, hooks, { killGraceMs: 1000 }).run();
+    const result = await new JobRunner(job(['sleep 30 >/dev/null 2>&1 & echo $$']), inWorkspace(), hooks, { killGraceMs: 1000 }).run();
     expect(result.succeeded).toBe(true);
     expect(await livingGroupMembers(Number(seen.stdout.trim()))).toEqual([]);
   });
@@ -166,7 +185,7 @@ describe.runIf(posix)('JobRunner', () => {
     const { hooks, seen } = recorder();
     const runner = new JobRunner(
       job(['echo $$; i=0; while [ $i -lt 5 ]; do i=$((i+1)); sleep 0.05; done; echo "count=$i"']),
-      workspace,
+      inWorkspace(),
       hooks,
       { killGraceMs: 1000 },
     );

@@ -1,22 +1,16 @@
 // Runs a job's commands one after the other in its workspace, each in its own process tree, and tells the
 // hooks what happens; the hooks never make it wait (reporting to the coordinator is someone else's job).
 import type { OutputStream } from '../../protocol/api';
-import { ProcessTree } from './process-tree';
+import { descendantsOf, ProcessTree } from './process-tree';
+import { noSandbox, type JobFolders, type Sandbox, type SandboxedJob } from './sandbox';
+import type { RunningProcesses } from './sandbox/leftovers';
+import { LimitWatcher } from './sandbox/limit-watcher';
 
-/** The only variables of the agent's own environment a job sees; the rest (tokens, proxies, paths) stays home. */
-export const ENV_ALLOW_LIST = [
-  'PATH',
-  'HOME',
-  'USERPROFILE',
-  'TEMP',
-  'TMP',
-  'TMPDIR',
-  'LANG',
-  'LC_ALL',
-  'SystemRoot',
-  'ComSpec',
-  'PATHEXT',
-] as const;
+/**
+ * The only variables of the agent's own environment a job sees; the rest (tokens, proxies, the owner's
+ * HOME and temp folder) stays home. HOME, USERPROFILE, TEMP, TMP and TMPDIR are the job's own folders.
+ */
+export const ENV_ALLOW_LIST = ['PATH', 'LANG', 'LC_ALL', 'SystemRoot', 'ComSpec', 'PATHEXT'] as const;
 
 export interface RunnerJob {
   id: string;
@@ -52,10 +46,18 @@ export interface RunResult {
   commands: CommandOutcome[];
   /** `stop()` ended the run early. */
   stopped: boolean;
+  /** The limit the job passed, in words ("memory limit 512 MiB reached"); it was stopped for it. */
+  limitReached: string | null;
 }
 
 export interface RunnerOptions {
   killGraceMs: number;
+  /** Default: none (the job runs as the agent's user). */
+  sandbox?: Sandbox;
+  /** Measured against the limits (the folder holding the job's folders); default: not watched. */
+  jobDir?: string;
+  /** Where each command's process is noted while it runs, for a restarted agent to end (see leftovers.ts). */
+  running?: RunningProcesses;
   /** Where the allow-listed variables come from (tests pass their own). */
   baseEnv?: NodeJS.ProcessEnv;
   platform?: NodeJS.Platform;
@@ -90,18 +92,25 @@ export function shellInvocation(shell: string | null, command: string, platform:
   return { file, args: [...extra, '-c', command], windowsVerbatimArguments: false };
 }
 
-/** The allow-listed part of `base`, then the job's own variables, then the two the agent always sets. */
-export function jobEnvironment(base: NodeJS.ProcessEnv, job: RunnerJob): Record<string, string> {
+/**
+ * The allow-listed part of `base`, the job's home and temp folder (as it sees them), then the job's own
+ * variables, then the two the agent always sets.
+ */
+export function jobEnvironment(base: NodeJS.ProcessEnv, job: RunnerJob, folders: JobFolders): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of ENV_ALLOW_LIST) {
     const value = base[name];
     if (value !== undefined) env[name] = value;
   }
+  const { home, tmp } = folders;
+  Object.assign(env, { HOME: home, USERPROFILE: home, TMPDIR: tmp, TEMP: tmp, TMP: tmp });
   return { ...env, ...job.env, CMDX_JOB_ID: job.id, CMDX_ATTEMPT: String(job.attempt) };
 }
 
 export class JobRunner {
   private readonly trees: ProcessTree[] = [];
+  /** Trees whose leader is noted in `options.running`: the note goes when nothing of the tree is left. */
+  private readonly noted = new Set<ProcessTree>();
   private current: ProcessTree | null = null;
   private stopped = false;
   private suspended = false;
@@ -109,21 +118,44 @@ export class JobRunner {
   private resumed: (() => void) | null = null;
   private readonly env: Record<string, string>;
   private readonly platform: NodeJS.Platform;
+  private readonly sandbox: Sandbox;
+  private limitReached: string | null = null;
 
   constructor(
     private readonly job: RunnerJob,
-    private readonly workspace: string,
+    private readonly place: SandboxedJob,
     private readonly hooks: RunnerHooks,
     private readonly options: RunnerOptions,
   ) {
-    const base = options.baseEnv ?? process.env;
-    this.env = jobEnvironment(base, job);
+    this.sandbox = options.sandbox ?? noSandbox;
+    this.env = jobEnvironment(options.baseEnv ?? process.env, job, this.sandbox.visibleFolders(place));
     this.platform = options.platform ?? process.platform;
+  }
+
+  /** The processes of the running command (for the limit watcher). */
+  private async processes(): Promise<number[]> {
+    const tree = this.current;
+    if (!tree?.pid) return [];
+    return tree.contained ? tree.jobProcesses() : [tree.pid, ...(await descendantsOf(tree.pid)).map((p) => p.pid)];
   }
 
   async run(): Promise<RunResult> {
     const commands: CommandOutcome[] = [];
     let firstFailure: CommandOutcome | null = null;
+    const watcher = this.options.jobDir
+      ? new LimitWatcher({
+          limits: this.place.limits,
+          jobDir: this.options.jobDir,
+          processes: () => this.processes(),
+          onBreach: (reason) => {
+            this.limitReached = reason;
+            this.hooks.output('stderr', Buffer.from(`\n[cmd-executor: ${reason}; the job is stopped]\n`));
+            // No grace: a job past its memory or disk limit must not go on growing while it is asked to stop.
+            void this.stop(0);
+          },
+        })
+      : null;
+    watcher?.start();
     try {
       for (let index = 0; index < this.job.commands.length; index++) {
         await this.whileSuspended();
@@ -134,6 +166,7 @@ export class JobRunner {
         if (firstFailure && !this.job.continueOnError) break;
       }
     } finally {
+      watcher?.stop();
       await this.killLeftovers();
     }
     return {
@@ -141,6 +174,7 @@ export class JobRunner {
       exitCode: firstFailure ? firstFailure.exitCode : this.stopped ? null : 0,
       commands,
       stopped: this.stopped,
+      limitReached: this.limitReached,
     };
   }
 
@@ -149,13 +183,24 @@ export class JobRunner {
     const startedAt = Date.now();
     const clock = performance.now();
     this.hooks.commandStarted(index, startedAt);
-    const tree = new ProcessTree(shell.file, shell.args, {
-      cwd: this.workspace,
+    const launch = this.sandbox.launch(shell.file, shell.args, this.place);
+    const tree = new ProcessTree(launch.file, launch.args, {
+      cwd: launch.cwd,
       env: this.env,
       windowsVerbatimArguments: shell.windowsVerbatimArguments,
+      contained: launch.contained,
     });
     this.trees.push(tree);
     this.current = tree;
+    const { running } = this.options;
+    if (tree.pid !== undefined && running) {
+      try {
+        running.started(tree.pid, launch.contained);
+        this.noted.add(tree);
+      } catch (err) {
+        this.hooks.output('stderr', Buffer.from(`cmd-executor: could not note the job's process: ${(err as Error).message}\n`));
+      }
+    }
     const closed = new Promise<void>((resolve) => tree.child.once('close', () => resolve()));
     tree.child.stdout?.on('data', (data: Buffer) => this.hooks.output('stdout', data));
     tree.child.stderr?.on('data', (data: Buffer) => this.hooks.output('stderr', data));
@@ -213,13 +258,15 @@ export class JobRunner {
       tree.child.stdout?.destroy();
       tree.child.stderr?.destroy();
     }
+    const { running } = this.options;
+    await Promise.all([...this.noted].map((tree) => running!.ended(tree.pid!)));
   }
 
-  /** Kills the running command's tree (polite signal, grace, hard kill); no further command starts. */
-  async stop(): Promise<void> {
+  /** Kills the running command's tree (polite signal, `graceMs`, hard kill); no further command starts. */
+  async stop(graceMs = this.options.killGraceMs): Promise<void> {
     this.stopped = true;
     this.releaseSuspension();
-    await this.current?.kill(this.options.killGraceMs);
+    await this.current?.kill(graceMs);
   }
 
   /** Freezes the running tree; commands not yet started wait. False where the platform cannot freeze a tree. */

@@ -1,6 +1,6 @@
 // Helpers shared by the agent's tests: agents with temp work dirs that clean up after themselves, a logger
 // that keeps lines for assertions, and readers of a job's output.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import yauzl from 'yauzl';
@@ -102,4 +102,22 @@ export async function readZip(bytes: Buffer): Promise<Record<string, string>> {
     zip.readEntry();
   });
   return entries;
+}
+
+/**
+ * Pids of the processes still running for a job (Linux), found by the CMDX_JOB_ID every one of them inherits:
+ * inside a sandbox the job's own pids are its namespace's, meaningless out here. Zombies do not count.
+ */
+export async function processesOfJob(jobId: string, attempt?: number): Promise<number[]> {
+  const markers = [`\0CMDX_JOB_ID=${jobId}\0`, ...(attempt === undefined ? [] : [`\0CMDX_ATTEMPT=${attempt}\0`])];
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const environ = `\0${await readFile(`/proc/${name}/environ`, 'latin1').catch(() => '')}`;
+    if (!markers.every((marker) => environ.includes(marker))) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (stat && state !== 'Z' && state !== 'X') found.push(Number(name));
+  }
+  return found;
 }

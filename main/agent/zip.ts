@@ -1,7 +1,12 @@
 // ZIPs in and out of the agent. In: a job's bundle is checked entry by entry before a single byte is written
 // (the rules of common/zip-inspect, which the coordinator applies to uploads too), then extracted with
-// yauzl 3, which checks every entry's real size against its header while it inflates. (extract-zip was the
-// first choice, but its yauzl 2 stalls for ever on an entry that lies about its size: a job would hang.)
+// yauzl 3, which checks every entry's real size against its header while it inflates.
+// Why not extract-zip 2.0.1 for the writing (with yauzl pinned to 3 through npm `overrides`, it too rejects an
+// entry that lies about its size): of our three guarantees it keeps two (set-uid/set-gid/sticky bits stripped:
+// it masks modes with 0o777; real-path check: it resolves each entry's parent folder) but loses exclusive
+// writes. It opens each file with createWriteStream(dest) without `wx`, which follows whatever already sits
+// at dest: an archive holding a symlink `x -> /outside` and then a file `x` writes outside the workspace.
+// Ours creates every file with O_EXCL, so that write fails. So we keep our writer.
 // Out: artifacts and submitted folders are written with yazl.
 import { createWriteStream } from 'node:fs';
 import { mkdir, realpath, symlink } from 'node:fs/promises';

@@ -53,7 +53,8 @@ export function workerRoutes(services: Services): Router<AppState> {
     try {
       const signal = AbortSignal.any([abort.signal, services.shutdown]);
       const input = inputOf(ctx, claimSchema);
-      const assignment = await scheduler.claim(id, input.waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, input.onlyLabels);
+      const { waitMs, ...filter } = input;
+      const assignment = await scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter);
       if (assignment) ctx.body = assignment;
       else ctx.status = 204;
     } finally {

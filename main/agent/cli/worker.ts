@@ -2,7 +2,7 @@
 // Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for bad flags or a refused join token, 1 otherwise.
 import os from 'node:os';
 import path from 'node:path';
-import { labelSchema } from '../../../protocol/api';
+import { DEFAULT_JOB_LIMITS, jobLimitsSchema, labelSchema, type JobLimits } from '../../../protocol/api';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
 import { Agent, RegistrationRefusedError } from '../index';
 import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
@@ -43,6 +43,27 @@ const workerFlags = {
     default: 30,
     description: 'on SIGINT/SIGTERM, seconds running jobs get to finish before they go back to the queue',
   },
+  'allow-network': {
+    type: 'boolean',
+    env: 'CMDX_ALLOW_NETWORK',
+    description: 'let jobs that ask for it ("network": true) use the network; others never get it',
+  },
+  trust: {
+    type: 'list',
+    env: 'CMDX_TRUST',
+    placeholder: 'A,B',
+    description: 'without a sandbox (macOS, Windows, no bubblewrap), run only these submitters’ jobs (* for all)',
+  },
+  'no-sandbox': {
+    type: 'boolean',
+    env: 'CMDX_NO_SANDBOX',
+    description: 'run jobs unconfined even where a sandbox works (then only --trust submitters’ jobs run)',
+  },
+  'memory-limit': { type: 'number', env: 'CMDX_MEMORY_LIMIT', placeholder: 'MIB', description: `memory of a job (default ${DEFAULT_JOB_LIMITS.memoryMiB})` },
+  'process-limit': { type: 'number', env: 'CMDX_PROCESS_LIMIT', placeholder: 'N', description: `processes and threads of a job (default ${DEFAULT_JOB_LIMITS.processes})` },
+  'open-files-limit': { type: 'number', env: 'CMDX_OPEN_FILES_LIMIT', placeholder: 'N', description: `open files per process (default ${DEFAULT_JOB_LIMITS.openFiles})` },
+  'file-size-limit': { type: 'number', env: 'CMDX_FILE_SIZE_LIMIT', placeholder: 'MIB', description: `largest file a job writes (default ${DEFAULT_JOB_LIMITS.fileSizeMiB})` },
+  'disk-limit': { type: 'number', env: 'CMDX_DISK_LIMIT', placeholder: 'MIB', description: `disk a job's folders use (default ${DEFAULT_JOB_LIMITS.diskMiB})` },
   'log-level': { type: 'string', env: 'CMDX_LOG_LEVEL', placeholder: 'LEVEL', default: 'info', description: 'debug, info, warn or error' },
 } satisfies FlagTable;
 
@@ -78,6 +99,19 @@ async function main(argv: string[]): Promise<number> {
   const level = flags['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level expects one of ${LOG_LEVELS.join(', ')}`);
   const killGraceMs = seconds('kill-grace', flags['kill-grace']);
+  const limitFlags: Record<keyof JobLimits, keyof typeof workerFlags> = {
+    memoryMiB: 'memory-limit',
+    processes: 'process-limit',
+    openFiles: 'open-files-limit',
+    fileSizeMiB: 'file-size-limit',
+    diskMiB: 'disk-limit',
+  };
+  const given = Object.entries(limitFlags).filter(([, flag]) => flags[flag] !== undefined);
+  const limits = jobLimitsSchema.partial().safeParse(Object.fromEntries(given.map(([key, flag]) => [key, flags[flag]])));
+  if (!limits.success) {
+    const issue = limits.error.issues[0]!;
+    throw new UsageError(`--${limitFlags[issue.path[0] as keyof JobLimits]}: ${issue.message}`);
+  }
   const stopGraceMs = seconds('stop-grace', flags['stop-grace']);
 
   const logger = createConsoleLogger({
@@ -96,6 +130,10 @@ async function main(argv: string[]): Promise<number> {
     killGraceMs,
     keepWorkspaces: flags['keep-workspaces'] ?? false,
     version: packageVersion(),
+    sandbox: flags['no-sandbox'] ? 'none' : 'auto',
+    allowNetwork: flags['allow-network'] ?? false,
+    trust: flags.trust ?? [],
+    limits: limits.data,
   });
 
   let signals = 0;

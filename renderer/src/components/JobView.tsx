@@ -1,7 +1,8 @@
 import { useEffect } from 'react';
 import { isTerminal, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
-import { formatDuration, jobStateLabel } from '../lib/format';
+import { usePolling } from '../hooks';
+import { formatDuration, jobStateLabel, waitingReason } from '../lib/format';
 import { routeHash } from '../lib/route';
 import type { StreamStatus } from '../store/job-view';
 import { JobTerminal } from './JobTerminal';
@@ -58,6 +59,9 @@ function JobHeader() {
         {job.exitCode !== null && <span>exit code {job.exitCode}</span>}
         <Elapsed job={job} />
         {job.cancelRequested && !isTerminal(job.state) && <span>cancelling…</span>}
+        {job.spec.network && <span>needs network</span>}
+        {job.spec.requireSandbox && <span>needs a sandboxed worker</span>}
+        {job.state === 'queued' && (job.spec.network || job.spec.requireSandbox) && <WaitingReason job={job} />}
       </p>
       <JobActions job={job} />
       {actionError && (
@@ -67,6 +71,16 @@ function JobHeader() {
       )}
     </header>
   );
+}
+
+/** Why a job that asks for network or a sandbox still waits, from the pool's workers (polled while shown). */
+function WaitingReason({ job }: { job: Job }) {
+  const refreshWorkers = useAppStore((s) => s.refreshWorkers);
+  const workers = useAppStore((s) => s.workers);
+  const known = useAppStore((s) => s.workersRefreshedAt !== null);
+  usePolling(refreshWorkers);
+  const reason = known ? waitingReason(job, workers) : null;
+  return reason ? <span data-testid="job-waiting">{reason}</span> : null;
 }
 
 function Elapsed({ job }: { job: Job }) {

@@ -73,6 +73,8 @@ function SettingsForm({ settings }: { settings: Settings }) {
         {text('workerName', 'Worker name (empty = computer name)')}
         {text('labels', 'Labels')}
         {text('slots', 'Jobs at a time', 'number')}
+        {check('allowNetwork', 'Let jobs that ask for it use the network')}
+        {text('trustedSubmitters', 'Without a sandbox, run only jobs from (names, * = everyone)')}
       </fieldset>
       <div className="settings-actions">
         <button type="submit" className="primary">

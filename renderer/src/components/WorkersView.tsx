@@ -1,6 +1,6 @@
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
-import { formatAgo, jobStateLabel, workerStateLabel } from '../lib/format';
+import { formatAgo, isolationSummary, jobStateLabel, workerStateLabel } from '../lib/format';
 import { routeHash } from '../lib/route';
 import { PoolInfoPanel } from './PoolInfoPanel';
 
@@ -31,49 +31,62 @@ export function WorkersView() {
               <th scope="col">Name</th>
               <th scope="col">OS</th>
               <th scope="col">Labels</th>
+              <th scope="col">Isolation</th>
               <th scope="col">State</th>
               <th scope="col">Current job</th>
               <th scope="col">Last seen</th>
             </tr>
           </thead>
           <tbody>
-            {workers.map((worker) => (
-              <tr key={worker.id} data-worker={worker.name}>
-                <td className="name-cell">{worker.name}</td>
-                <td>
-                  {worker.os}
-                  {worker.arch ? ` ${worker.arch}` : ''}
-                  {worker.cpus ? `, ${worker.cpus} CPUs` : ''}
-                </td>
-                <td>
-                  <div className="labels">
-                    {worker.labels.map((label) => (
-                      <span key={label} className="label">
-                        {label}
-                      </span>
-                    ))}
-                  </div>
-                </td>
-                <td>
-                  <span className={`badge worker-${worker.state}`} data-testid="worker-state">
-                    {workerStateLabel(worker.state)}
-                  </span>
-                </td>
-                <td>
-                  {worker.currentJobs.length === 0
-                    ? '–'
-                    : worker.currentJobs.map((job) => (
-                        <a key={job.id} href={routeHash({ view: 'job', jobId: job.id })} title={jobStateLabel(job.state)}>
-                          {job.name}
-                        </a>
+            {workers.map((worker) => {
+              const isolation = isolationSummary(worker.isolation);
+              return (
+                <tr key={worker.id} data-worker={worker.name}>
+                  <td className="name-cell">{worker.name}</td>
+                  <td>
+                    {worker.os}
+                    {worker.arch ? ` ${worker.arch}` : ''}
+                    {worker.cpus ? `, ${worker.cpus} CPUs` : ''}
+                  </td>
+                  <td>
+                    <div className="labels">
+                      {worker.labels.map((label) => (
+                        <span key={label} className="label">
+                          {label}
+                        </span>
                       ))}
-                </td>
-                <td title={worker.lastSeenAt}>{formatAgo(worker.lastSeenAt, now)}</td>
-              </tr>
-            ))}
+                    </div>
+                  </td>
+                  <td>
+                    <span
+                      className={isolation.sandboxed ? 'isolation' : 'isolation unsandboxed'}
+                      title={isolation.limits}
+                      data-testid="worker-isolation"
+                    >
+                      {isolation.label}
+                    </span>
+                  </td>
+                  <td>
+                    <span className={`badge worker-${worker.state}`} data-testid="worker-state">
+                      {workerStateLabel(worker.state)}
+                    </span>
+                  </td>
+                  <td>
+                    {worker.currentJobs.length === 0
+                      ? '–'
+                      : worker.currentJobs.map((job) => (
+                          <a key={job.id} href={routeHash({ view: 'job', jobId: job.id })} title={jobStateLabel(job.state)}>
+                            {job.name}
+                          </a>
+                        ))}
+                  </td>
+                  <td title={worker.lastSeenAt}>{formatAgo(worker.lastSeenAt, now)}</td>
+                </tr>
+              );
+            })}
             {workers.length === 0 && (
               <tr>
-                <td colSpan={6} className="empty">
+                <td colSpan={7} className="empty">
                   No worker has joined yet.
                 </td>
               </tr>

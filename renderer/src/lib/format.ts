@@ -1,5 +1,5 @@
 // Human-readable numbers for the views; pure so they are tested without a DOM.
-import type { JobState, WorkerState } from '../../../protocol/api';
+import type { Isolation, Job, JobState, Worker, WorkerState } from '../../../protocol/api';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -57,4 +57,37 @@ const WORKER_STATE_LABELS: Record<WorkerState, string> = {
 
 export function workerStateLabel(state: WorkerState): string {
   return WORKER_STATE_LABELS[state];
+}
+
+/**
+ * How a worker contains the jobs it runs, in a few words, and its per-job limits for a tooltip. A worker
+ * that does not say (an older agent) counts as not sandboxed.
+ */
+export function isolationSummary(isolation: Isolation | null): { label: string; sandboxed: boolean; limits: string } {
+  if (!isolation || isolation.sandbox === 'none') {
+    return { label: 'not sandboxed (trusted submitters only)', sandboxed: false, limits: isolation ? limitsText(isolation) : '' };
+  }
+  const network = isolation.network ? 'network if asked' : 'no network';
+  return { label: `sandboxed (${isolation.sandbox}), ${network}`, sandboxed: true, limits: limitsText(isolation) };
+}
+
+function limitsText({ limits }: Isolation): string {
+  const mib = (n: number) => formatBytes(n * 1024 * 1024);
+  return `per job: memory ${mib(limits.memoryMiB)}, ${limits.processes} processes, disk ${mib(limits.diskMiB)}, files up to ${mib(limits.fileSizeMiB)}, ${limits.openFiles} open files`;
+}
+
+/**
+ * Why a queued job waits, when no online worker that carries its labels offers what it asks for (network, a
+ * sandbox); null when one does, or the job is not queued.
+ */
+export function waitingReason(job: Pick<Job, 'state' | 'spec'>, workers: readonly Worker[]): string | null {
+  if (job.state !== 'queued') return null;
+  const fitting = workers.filter((w) => w.state !== 'offline' && job.spec.labels.every((label) => w.labels.includes(label)));
+  if (job.spec.network && !fitting.some((w) => w.isolation?.network)) {
+    return 'waits for a worker that allows network: none online does';
+  }
+  if (job.spec.requireSandbox && !fitting.some((w) => w.isolation && w.isolation.sandbox !== 'none')) {
+    return 'waits for a sandboxed worker: none online is';
+  }
+  return null;
 }

@@ -65,6 +65,9 @@ describe('formFromSpec (re-run)', () => {
     maxAttempts: 2,
     outputs: ['coverage/**'],
     continueOnError: true,
+    network: true,
+    requireSandbox: false,
+    limits: { memoryMiB: 512 },
   };
 
   it('gives a form that submits the same job again, fields without a control included', () => {
@@ -82,6 +85,8 @@ describe('formFromSpec (re-run)', () => {
         maxAttempts: 2,
         outputs: ['coverage/**'],
         continueOnError: true,
+        network: true,
+        limits: { memoryMiB: 512 },
       },
     });
   });

@@ -47,7 +47,7 @@ function integer(text: string, field: JobFormField, errors: FieldErrors): number
 }
 
 /** Spec fields the form has no control for; a re-run carries them over from the original job. */
-export type CarriedSpec = Pick<JobSpec, 'shell' | 'env' | 'maxAttempts' | 'continueOnError'>;
+export type CarriedSpec = Pick<JobSpec, 'shell' | 'env' | 'maxAttempts' | 'continueOnError' | 'network' | 'requireSandbox' | 'limits'>;
 
 /**
  * `localAgentName` is the desktop's own agent; "This PC" needs it (the browser never offers that target).
@@ -90,6 +90,10 @@ export function buildJobSpec(form: JobForm, localAgentName: string | null, carri
 export function formFromSpec(spec: ResolvedJobSpec): { form: JobForm; carried: CarriedSpec } {
   const carried: CarriedSpec = { env: spec.env, maxAttempts: spec.maxAttempts, continueOnError: spec.continueOnError };
   if (spec.shell) carried.shell = spec.shell;
+  // Specs stored before these fields existed lack them.
+  if (spec.network) carried.network = true;
+  if (spec.requireSandbox) carried.requireSandbox = true;
+  if (spec.limits && Object.keys(spec.limits).length > 0) carried.limits = spec.limits;
   const form: JobForm = {
     name: spec.name,
     commands: spec.commands.join('\n'),

@@ -22,14 +22,27 @@ describe('settings form', () => {
         slots: 1,
         labels: [],
         workerName: '',
+        allowNetwork: false,
+        trustedSubmitters: [],
       },
     });
   });
 
   it('turns typed numbers and label lists into values', () => {
-    const draft = { ...draftOf(defaults), idleMinutes: ' 15 ', labels: 'linux, big ram', coordinatorUrl: 'http://pool-pc:8787' };
+    const draft = {
+      ...draftOf(defaults),
+      idleMinutes: ' 15 ',
+      labels: 'linux, big ram',
+      trustedSubmitters: 'alice, bob',
+      coordinatorUrl: 'http://pool-pc:8787',
+    };
     const result = patchOf(draft);
-    expect('patch' in result && result.patch).toMatchObject({ idleMinutes: 15, labels: ['linux', 'big', 'ram'], coordinatorUrl: 'http://pool-pc:8787' });
+    expect('patch' in result && result.patch).toMatchObject({
+      idleMinutes: 15,
+      labels: ['linux', 'big', 'ram'],
+      trustedSubmitters: ['alice', 'bob'],
+      coordinatorUrl: 'http://pool-pc:8787',
+    });
   });
 
   it('explains each bad field', () => {

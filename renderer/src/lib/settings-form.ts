@@ -21,6 +21,8 @@ export function draftOf(settings: Settings): Draft {
     slots: String(settings.slots),
     labels: settings.labels.join(', '),
     workerName: settings.workerName,
+    allowNetwork: settings.allowNetwork,
+    trustedSubmitters: settings.trustedSubmitters.join(', '),
   };
 }
 
@@ -31,9 +33,11 @@ export function patchOf(draft: Draft): { patch: SettingsPatch } | { errors: Draf
     const text = String(draft[field]).trim();
     candidate[field] = /^\d+$/.test(text) ? Number(text) : text;
   }
-  candidate.labels = String(draft.labels)
-    .split(/[\s,]+/)
-    .filter(Boolean);
+  for (const field of ['labels', 'trustedSubmitters'] as const) {
+    candidate[field] = String(draft[field])
+      .split(/[\s,]+/)
+      .filter(Boolean);
+  }
   const parsed = settingsPatchSchema.safeParse(candidate);
   if (parsed.success) return { patch: parsed.data };
   const errors: DraftErrors = {};
