@@ -41,6 +41,7 @@ export interface SchedulerMetrics {
 
 interface Waiter {
   worker: WorkerRecord;
+  filter: ClaimFilter;
   fits: (job: JobRecord) => boolean;
   resolve: (result: ClaimResponse | null) => void;
 }
@@ -229,13 +230,13 @@ export class Scheduler {
     const worker = await this.requireWorker(workerId);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
-    const fits = fitsWorker(worker, filter);
-    const immediate = await this.claimFirstFitting(worker, fits);
+    const immediate = await this.claimFirstFitting(worker, filter);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
     return new Promise((resolve) => {
       const waiter: Waiter = {
         worker,
-        fits,
+        filter,
+        fits: fitsWorker(worker, filter),
         resolve: (result) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
@@ -284,7 +285,8 @@ export class Scheduler {
       const heads = await this.store.queueHeads();
       let progressed = false;
       for (const waiter of candidates) {
-        const job = bestOf(heads.filter(waiter.fits));
+        const { onlySubmitters } = waiter.filter;
+        const job = bestOf((onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
         if (!job) continue;
         const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
         if (result === 'no_free_slot') full.add(waiter);
@@ -297,13 +299,14 @@ export class Scheduler {
     }
   }
 
-  private async claimFirstFitting(worker: WorkerRecord, fits: (job: JobRecord) => boolean): Promise<ClaimResponse | null> {
+  private async claimFirstFitting(worker: WorkerRecord, filter: ClaimFilter): Promise<ClaimResponse | null> {
+    const fits = fitsWorker(worker, filter);
     this.leaseClock.heard(worker.id);
     return this.store.transaction(async (tx) => {
       await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
-      const job = bestOf((await tx.queueHeads()).filter(fits));
+      const job = bestOf((await tx.queueHeads(filter.onlySubmitters)).filter(fits));
       if (!job) return null;
       const result = await this.leaseJob(tx, worker, job.id);
       return typeof result === 'string' ? null : result;

@@ -76,8 +76,12 @@ CREATE TABLE queue_buckets (labels_key TEXT PRIMARY KEY) WITHOUT ROWID;
 INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE state = 'queued';
 `;
 
-/** A job's bucket: its labels, sorted (labels hold no comma). */
-const labelsKey = (labels: readonly string[]) => [...new Set(labels)].sort().join(',');
+/**
+ * A job's bucket: all that decides which workers may take it, so one head stands for the whole bucket: its labels,
+ * sorted (labels hold no comma or space), and what it asks of a worker's isolation (network, a sandbox).
+ */
+const bucketKey = (spec: JobRecord['spec']) =>
+  [...new Set(spec.labels)].sort().join(',') + (spec.network ? ' network' : '') + (spec.requireSandbox ? ' sandbox' : '');
 
 /** Workers say how they contain jobs (JSON; NULL for agents that did not say). */
 const MIGRATION_3 = `ALTER TABLE workers ADD COLUMN isolation TEXT;`;
@@ -304,7 +308,7 @@ export class SqliteStore implements Store {
 
   // ---- jobs ----
   async insertJob(job: NewJobRecord): Promise<JobRecord> {
-    const labels_key = labelsKey(job.spec.labels);
+    const labels_key = bucketKey(job.spec);
     const result = this.insert('jobs', { ...jobMap.toRow({ ...job, priority: job.spec.priority }), labels_key });
     if (job.state === 'queued') this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) VALUES (?)').run(labels_key);
     return { ...job, seq: Number(result.lastInsertRowid) };
@@ -339,15 +343,18 @@ export class SqliteStore implements Store {
       jobMap.fromRow(r),
     );
   }
-  async queueHeads(): Promise<JobRecord[]> {
+  async queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]> {
     const heads: JobRecord[] = [];
+    // A worker without a sandbox takes only its trusted submitters' jobs: its heads are those of their jobs.
+    const ofSubmitters = onlySubmitters ? ` AND submitted_by IN (${onlySubmitters.map(() => '?').join(',') || 'NULL'})` : '';
     for (const { labels_key } of this.all('SELECT labels_key FROM queue_buckets')) {
       const head = this.get(
-        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ? ORDER BY priority DESC, seq LIMIT 1`,
+        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ?${ofSubmitters} ORDER BY priority DESC, seq LIMIT 1`,
         labels_key,
+        ...(onlySubmitters ?? []),
       );
       if (head) heads.push(jobMap.fromRow(head));
-      else this.stmt('DELETE FROM queue_buckets WHERE labels_key = ?').run(labels_key);
+      else if (!onlySubmitters) this.stmt('DELETE FROM queue_buckets WHERE labels_key = ?').run(labels_key);
     }
     return heads;
   }

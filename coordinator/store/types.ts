@@ -130,7 +130,8 @@ export interface StoreOps {
    * The first queued job (priority desc, then age) of each set of labels jobs ask for: the best job a worker
    * can take is the best of the heads it fits. As many as there are label sets in the queue, not jobs.
    */
-  queueHeads(): Promise<JobRecord[]>;
+  /** The best queued job of each bucket (jobs alike in what they need of a worker); of these submitters' jobs only, if given. */
+  queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]>;
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;

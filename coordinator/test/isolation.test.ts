@@ -43,6 +43,17 @@ describe('isolation in scheduling', () => {
     expect(await bare.client.claim(bare.id, 0, undefined, { onlySubmitters: ['alice', job.submittedBy] })).toMatchObject({ job: { id: job.id } });
   });
 
+  it('a job no worker here may take does not hide the jobs behind it that it may (network, sandbox, submitter)', async () => {
+    const bare = await registerTestWorker(pool.url, pool.joinToken, { name: 'bare', isolation: isolation('none', false) });
+    const bob = new ApiClient({ baseUrl: pool.url, token: await pool.coordinator.createToken('bob', 'submit') });
+    // Older and alike in labels, so a queue that looked only at the first job of each label set would stop there.
+    await admin.submitJob({ commands: ['curl example.org'], network: true });
+    await admin.submitJob({ commands: ['make'], requireSandbox: true });
+    await admin.submitJob({ commands: ['true'] });
+    const bobs = await bob.submitJob({ commands: ['true'] });
+    expect(await bare.client.claim(bare.id, 0, undefined, { onlySubmitters: ['bob'] })).toMatchObject({ job: { id: bobs.id } });
+  });
+
   it('refuses limits a person could not mean, with a message', async () => {
     await expect(admin.submitJob({ commands: ['true'], limits: { memoryMiB: 0 } })).rejects.toThrow(/memoryMiB is at least 1 MiB/);
   });
