@@ -80,12 +80,31 @@ async function highestTick(): Promise<number> {
 
 const workerRow = (name: string) => page.locator(`tr[data-worker="${name}"]`);
 
+/** Fills the Submit form as a person would (every field it sets, the others as the form offers them) and runs it. */
+async function submitFromForm(fields: { commands: string; name: string; labels?: string }): Promise<string> {
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.getByLabel('Commands (one per line)').fill(fields.commands);
+  await page.getByLabel('Name').fill(fields.name);
+  if (fields.labels !== undefined) await page.getByLabel('Required labels').fill(fields.labels);
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+  return decodeURIComponent(page.url().replace(/^.*#\/jobs\//, ''));
+}
+
 suite(suiteName, () => {
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'cmdx-ui-e2e-'));
     for (const dir of screenshotDirs) await mkdir(dir, { recursive: true });
     const staticDir = path.join(tmp, 'ui');
-    await build({ configFile: path.join(repo, 'vite.config.ts'), logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+    // The production build, as `npm run build` makes it: React's development build (StrictMode's doubled
+    // effects) hid bugs users saw. Vitest has set NODE_ENV=test, which would pick the development build.
+    const testEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await build({ configFile: path.join(repo, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+    } finally {
+      process.env.NODE_ENV = testEnv;
+    }
 
     pool = await startTestCoordinator({ staticDir, heartbeatIntervalSec: 1 });
     agents = ['e2e-alpha', 'e2e-beta'].map(
@@ -170,6 +189,59 @@ suite(suiteName, () => {
     expect(new TextDecoder().decode(unzipSync(saved)['out.txt'])).toBe('artifact-content\n');
   });
 
+  it('shows each job only its own output: two jobs in a row in one tab, then each opened from the list', async () => {
+    await submitFromForm({ commands: 'echo FIRST-OUTPUT', name: 'first of two' });
+    await expectTerminalToShow('FIRST-OUTPUT', '● succeeded');
+    await submitFromForm({ commands: 'echo SECOND-OUTPUT', name: 'second of two' });
+    await expectTerminalToShow('SECOND-OUTPUT', '● succeeded');
+    expect(await terminalText()).not.toContain('FIRST-OUTPUT');
+
+    const rows = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
+    for (const [name, own, other] of [
+      ['first of two', 'FIRST-OUTPUT', 'SECOND-OUTPUT'],
+      ['second of two', 'SECOND-OUTPUT', 'FIRST-OUTPUT'],
+      ['first of two', 'FIRST-OUTPUT', 'SECOND-OUTPUT'],
+    ] as const) {
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      await rows.filter({ hasText: name }).first().getByRole('link', { name }).click();
+      await expectTerminalToShow(own, '● succeeded');
+      expect(await terminalText(), `${name} shows another job's output`).not.toContain(other);
+    }
+  });
+
+  it('runs an executable script from a folder picked in the browser', async () => {
+    const folder = path.join(tmp, 'scripts');
+    await mkdir(folder);
+    await writeFile(path.join(folder, 'hello.sh'), '#!/bin/sh\necho "hello from an executable"\n', { mode: 0o755 });
+    await page.getByRole('link', { name: 'Submit' }).click();
+    await page.getByLabel('Folder', { exact: true }).setInputFiles(folder);
+    await page.getByText('zipped from the folder scripts').waitFor({ timeout: UI_WAIT_MS });
+    await page.getByLabel('Commands (one per line)').fill('./hello.sh');
+    await page.getByLabel('Name').fill('executable script');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+    await expectTerminalToShow('hello from an executable', '✔ exit 0', '● succeeded');
+  });
+
+  it('says why a job waits, shows its spec, and does not carry its labels into the next job', async () => {
+    await submitFromForm({ commands: 'echo needs-a-gpu', name: 'gpu job', labels: 'gpu' });
+    const waiting = page.getByTestId('waiting-reason');
+    await waiting.filter({ hasText: 'no connected worker has the label gpu' }).waitFor({ timeout: UI_WAIT_MS });
+    await expect(waiting.innerText()).resolves.toMatch(/2 workers are online: e2e-(alpha|beta), e2e-(alpha|beta)/);
+    const spec = page.getByRole('region', { name: 'Job spec' });
+    await expect(spec.innerText()).resolves.toMatch(/Labels\s+gpu/);
+    await expect(spec.innerText()).resolves.toMatch(/Submitted by\s+\S+/);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByTestId('job-state').filter({ hasText: 'cancelled' }).waitFor({ timeout: UI_WAIT_MS });
+
+    await page.getByRole('link', { name: 'Submit' }).click();
+    for (const field of ['Commands (one per line)', 'Name', 'Required labels', 'Timeout (s)', 'Priority', 'Outputs to keep (globs)']) {
+      await expect(page.getByLabel(field, { exact: true }).inputValue(), `${field} after Run`).resolves.toBe('');
+    }
+    await submitFromForm({ commands: 'echo no-labels-needed', name: 'after the gpu job' });
+    await expectTerminalToShow('no-labels-needed', '● succeeded');
+  });
+
   it('zips a picked folder, resumes the terminal after a reload, shows suspension and worker states, and cancels', async () => {
     const folder = path.join(tmp, 'ticker');
     await mkdir(folder);
@@ -178,7 +250,6 @@ suite(suiteName, () => {
       'echo started-long\ni=0\nwhile [ $i -lt 200 ]; do echo "tick $i"; i=$((i+1)); sleep 0.3; done\n',
     );
     await page.getByRole('link', { name: 'Submit' }).click();
-    await page.getByRole('button', { name: 'Remove' }).click();
     await page.getByLabel('Folder', { exact: true }).setInputFiles(folder);
     await page.getByText('zipped from the folder ticker').waitFor({ timeout: UI_WAIT_MS });
     await page.getByLabel('Commands (one per line)').fill('sh tick.sh');

@@ -7,8 +7,11 @@ import type { TerminalFeed } from '../store/job-view';
 /** Matches .terminal-frame in styles.css, so the padding around the text is the same colour. */
 const TERMINAL_BACKGROUND = '#16181d';
 
-/** Writes the store's terminal feed into xterm as it grows; a new feed generation starts a fresh screen. */
-export function JobTerminal() {
+/**
+ * One xterm per job (JobView keys it by job id): it writes the store's feed for `jobId` as it grows and
+ * ignores any other job's feed, and a new generation of its own feed (a reopen) clears the screen first.
+ */
+export function JobTerminal({ jobId }: { jobId: string }) {
   const host = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
@@ -32,8 +35,11 @@ export function JobTerminal() {
 
     let shown = { generation: -1, count: 0 };
     const show = (feed: TerminalFeed) => {
+      if (feed.jobId !== jobId) return;
       if (feed.generation !== shown.generation) {
-        terminal.reset();
+        // Writes are queued and reset() is not: a full reset through the queue cannot be overtaken by text
+        // written before it.
+        if (shown.count > 0) terminal.write('\x1bc');
         shown = { generation: feed.generation, count: 0 };
       }
       for (let i = shown.count; i < feed.chunks.length; i++) terminal.write(feed.chunks[i] as string);
@@ -50,7 +56,7 @@ export function JobTerminal() {
       resize.disconnect();
       terminal.dispose();
     };
-  }, []);
+  }, [jobId]);
 
   return (
     <div className="terminal-frame">

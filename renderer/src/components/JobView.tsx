@@ -24,7 +24,7 @@ export function JobView({ jobId }: { jobId: string }) {
           {viewError}
         </p>
       )}
-      <JobTerminal />
+      <JobTerminal key={jobId} jobId={jobId} />
     </section>
   );
 }

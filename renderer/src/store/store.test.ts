@@ -222,7 +222,7 @@ describe('job view slice', () => {
     // Opening the job again (what a reload does) starts a fresh terminal from event 0 with the same text.
     const generation = store.getState().terminal.generation;
     store.getState().openJob(job.id);
-    expect(store.getState().terminal).toEqual({ generation: generation + 1, chunks: [] });
+    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [] });
     await waitFor(() => store.getState().streamStatus === 'ended', { message: 'the replay to end' });
     expect(store.getState().terminal.chunks.join('')).toBe(text);
 
@@ -230,7 +230,10 @@ describe('job view slice', () => {
     const chunks = store.getState().terminal.chunks.length;
     store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', seq: 0 } });
     expect(store.getState().terminal.chunks).toHaveLength(chunks);
+
+    // Closing the job takes its feed along: the next job's terminal starts empty, not with this log.
     store.getState().closeJob();
+    expect(store.getState()).toMatchObject({ lastEventId: 0, terminal: { jobId: null, chunks: [] } });
   });
 
   it('reconnects after the coordinator restarts and resumes after the last event it applied', async () => {
