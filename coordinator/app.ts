@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
-import type { Role } from '../protocol/api';
+import type { Role, Worker } from '../protocol/api';
 import { authenticate } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { errorHandler, type Logger } from './middleware/errors';
@@ -210,6 +210,7 @@ export class Coordinator {
         maxOutputBytes,
       },
       () => wakeWaiters.current(),
+      (): Promise<Worker[]> => pool.listWorkers(),
     );
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!);

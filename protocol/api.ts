@@ -143,6 +143,8 @@ export interface Job {
   outputTruncated: boolean;
   commands: CommandResult[];
   attempts: JobAttempt[];
+  /** Why a queued job is not picked up (no worker has its labels, all are busy…); null when it is not waiting. */
+  waitingReason: string | null;
 }
 
 export interface JobList {

@@ -7,10 +7,12 @@ import {
   type JobSpec,
   type JobState,
   type ResolvedJobSpec,
+  type Worker,
 } from '../../protocol/api';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { JobRecord, Store, StoreOps } from '../store/types';
 import type { JobLog } from './job-state';
+import { waitingReason } from './waiting';
 
 export interface JobServiceConfig {
   defaultTimeoutSec: number;
@@ -27,6 +29,8 @@ export class JobService {
     private readonly now: () => number,
     private readonly config: JobServiceConfig,
     private readonly onQueued: () => void,
+    /** The pool's workers as the Workers view shows them: a queued job says why none of them took it. */
+    private readonly listWorkers: () => Promise<Worker[]>,
   ) {}
 
   resolveSpec(spec: JobSpec): ResolvedJobSpec {
@@ -159,10 +163,11 @@ export class JobService {
   }
 
   async view(tx: StoreOps, job: JobRecord): Promise<Job> {
-    const [leases, commands, worker] = await Promise.all([
+    const [leases, commands, worker, workers] = await Promise.all([
       tx.leasesOfJob(job.id),
       tx.commandsOf(job.id, job.attempt),
       job.workerId ? tx.getWorker(job.workerId) : undefined,
+      job.state === 'queued' ? this.listWorkers() : undefined,
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {
@@ -206,6 +211,7 @@ export class JobService {
         endedAt: iso(l.endedAt),
         outcome: l.status,
       })),
+      waitingReason: workers ? waitingReason(job.spec.labels, workers) : null,
     };
   }
 }

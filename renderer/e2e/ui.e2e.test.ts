@@ -227,7 +227,7 @@ suite(suiteName, () => {
     await submitFromForm({ commands: 'echo needs-a-gpu', name: 'gpu job', labels: 'gpu' });
     const waiting = page.getByTestId('waiting-reason');
     await waiting.filter({ hasText: 'no connected worker has the label gpu' }).waitFor({ timeout: UI_WAIT_MS });
-    await expect(waiting.innerText()).resolves.toMatch(/2 workers are online: e2e-(alpha|beta), e2e-(alpha|beta)/);
+    await expect(waiting.innerText()).resolves.toMatch(/2 workers are online: e2e-(alpha|beta)\b.*, e2e-(alpha|beta)\b/);
     const spec = page.getByRole('region', { name: 'Job spec' });
     await expect(spec.innerText()).resolves.toMatch(/Labels\s+gpu/);
     await expect(spec.innerText()).resolves.toMatch(/Submitted by\s+\S+/);
@@ -238,6 +238,7 @@ suite(suiteName, () => {
     for (const field of ['Commands (one per line)', 'Name', 'Required labels', 'Timeout (s)', 'Priority', 'Outputs to keep (globs)']) {
       await expect(page.getByLabel(field, { exact: true }).inputValue(), `${field} after Run`).resolves.toBe('');
     }
+    await expect(page.getByRole('button', { name: 'Remove' }).count(), 'the last bundle after Run').resolves.toBe(0);
     await submitFromForm({ commands: 'echo no-labels-needed', name: 'after the gpu job' });
     await expectTerminalToShow('no-labels-needed', '● succeeded');
   });
@@ -303,9 +304,9 @@ suite(suiteName, () => {
     await rows.filter({ hasText: 'greeting' }).filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
     await screenshot('jobs');
     await page.getByLabel('State').selectOption('cancelled');
-    await waitFor(async () => (await rows.count()) === 1 && (await rows.first().innerText()).includes('long ticker'), {
+    await waitFor(async () => (await rows.allInnerTexts()).map((row) => row.split('\t')[0]).sort().join('|') === 'gpu job|long ticker', {
       timeoutMs: UI_WAIT_MS,
-      message: 'only the cancelled job',
+      message: 'only the cancelled jobs',
     });
   });
 });

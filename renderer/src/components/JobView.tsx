@@ -1,7 +1,8 @@
 import { useEffect } from 'react';
 import { isTerminal, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
-import { formatDuration, jobStateLabel } from '../lib/format';
+import { usePolling } from '../hooks';
+import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
 import { routeHash } from '../lib/route';
 import type { StreamStatus } from '../store/job-view';
 import { JobTerminal } from './JobTerminal';
@@ -59,6 +60,8 @@ function JobHeader() {
         <Elapsed job={job} />
         {job.cancelRequested && !isTerminal(job.state) && <span>cancelling…</span>}
       </p>
+      {job.state === 'queued' && <WaitingReason reason={job.waitingReason} />}
+      <JobSpecFacts job={job} />
       <JobActions job={job} />
       {actionError && (
         <p className="error" role="alert">
@@ -66,6 +69,43 @@ function JobHeader() {
         </p>
       )}
     </header>
+  );
+}
+
+function WaitingReason({ reason }: { reason: string | null }) {
+  const refreshWaitingReason = useAppStore((s) => s.refreshWaitingReason);
+  usePolling(refreshWaitingReason);
+  if (!reason) return null;
+  return (
+    <p className="waiting" data-testid="waiting-reason" role="status">
+      Waiting: {reason}
+    </p>
+  );
+}
+
+/** What was asked for: the spec beyond its commands (which the terminal shows), and who asked. */
+function JobSpecFacts({ job }: { job: Job }) {
+  const { spec } = job;
+  const envNames = Object.keys(spec.env);
+  const facts: [string, string][] = [
+    ['Labels', spec.labels.join(', ') || 'none'],
+    ['Timeout', formatDuration(spec.timeoutSec * 1000)],
+    ['Priority', String(spec.priority)],
+    ['Outputs', spec.outputs.join(', ') || 'none'],
+    ...(envNames.length ? [['Env', envNames.join(', ')] as [string, string]] : []),
+    ['Submitted by', `${job.submittedBy}, ${formatAgo(job.createdAt, Date.now())}`],
+  ];
+  return (
+    <section className="job-spec" aria-label="Job spec">
+      <dl>
+        {facts.map(([term, value]) => (
+          <div key={term}>
+            <dt>{term}</dt>
+            <dd>{value}</dd>
+          </div>
+        ))}
+      </dl>
+    </section>
   );
 }
 

@@ -30,6 +30,8 @@ export interface JobViewSlice {
   openJob(id: string): void;
   closeJob(): void;
   applyJobEvent(event: JobEvent): void;
+  /** Re-reads what no event carries while the job waits: the coordinator's reason for the wait. */
+  refreshWaitingReason(): Promise<void>;
   cancelViewedJob(): Promise<void>;
   /** Submits the viewed job again (same spec and ZIP) and returns the new job's id, or null on failure. */
   rerunViewedJob(): Promise<string | null>;
@@ -152,6 +154,19 @@ export const createJobViewSlice =
           next.viewedJob = { ...viewedJob, state, attempt, reason, exitCode, workerId, workerName, error };
         }
         set(next);
+      },
+
+      async refreshWaitingReason() {
+        const { client, viewedJobId } = get();
+        if (!client || !viewedJobId) return;
+        try {
+          const { waitingReason } = await client.getJob(viewedJobId);
+          // The stream stays the one writer of the state; this only refreshes the explanation beside it.
+          const current = get().viewedJob;
+          if (current?.id === viewedJobId && current.waitingReason !== waitingReason) set({ viewedJob: { ...current, waitingReason } });
+        } catch {
+          // The stream reports a lost coordinator; a stale reason until it is back is harmless.
+        }
       },
 
       async rerunViewedJob() {

@@ -5,6 +5,7 @@ import { ApiClient, ApiError } from '../../../protocol/client';
 import type { DesktopStatus } from '../../../protocol/ipc';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../../test/pool';
 import { waitFor } from '../../../test/wait';
+import { emptyJobForm } from '../lib/job-form';
 import { createAppStore } from './index';
 import { JOBS_PAGE_SIZE } from './jobs';
 import { TOKEN_KEY } from './session';
@@ -139,6 +140,18 @@ describe('submit slice', () => {
     const stored = await admin.getJob(job?.id as string);
     expect(stored.spec.commands).toEqual(['echo one', 'echo two']);
     expect(stored.spec.labels).toEqual(['nowhere-label']);
+    // The next job starts from an empty form: labels (or anything else) never leak into it.
+    expect(store.getState().form).toEqual(emptyJobForm);
+  });
+
+  it('starts the next job from an empty form', async () => {
+    const store = await signedInStore();
+    const fields = { name: 'n', commands: 'true', labels: 'nowhere-label', timeoutSec: '60', priority: '3', outputs: 'out.txt' } as const;
+    for (const [field, value] of Object.entries(fields)) store.getState().setFormField(field as keyof typeof fields, value);
+    const job = await store.getState().submitJob();
+    expect(job?.spec).toMatchObject({ labels: ['nowhere-label'], timeoutSec: 60, priority: 3, outputs: ['out.txt'] });
+    expect(store.getState()).toMatchObject({ form: emptyJobForm, bundle: null, carried: {} });
+    await admin.cancelJob(job?.id as string);
   });
 
   it('pins "This PC" jobs to the desktop’s own agent', async () => {
