@@ -1,4 +1,5 @@
 // `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +35,9 @@ const tokenFlags = {
 
 const USAGE = 'node coordinator [options]\n       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID';
 
+/** Signals closer together than this are one interrupt delivered twice, not a second Ctrl-C that forces the exit. */
+const SAME_INTERRUPT_MS = 500;
+
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
   if (value !== undefined && (!Number.isInteger(value) || value < min)) {
     throw new UsageError(`--${name} must be a whole number of at least ${min}`);
@@ -49,7 +53,11 @@ async function tokenCommand(argv: string[]): Promise<number> {
   }
   const action = positionals[0];
   const dataDir = resolve(flags['data-dir']!);
-  const store = new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
+  const storeFile = join(dataDir, 'coordinator.sqlite');
+  if (!existsSync(storeFile)) {
+    throw new UsageError(`no coordinator data in ${dataDir}: run this where the coordinator runs, or pass its --data-dir`);
+  }
+  const store = new SqliteStore({ file: storeFile });
   const tokens = new TokenService(store, Date.now);
   try {
     switch (action) {
@@ -60,13 +68,15 @@ async function tokenCommand(argv: string[]): Promise<number> {
         console.log(token);
         return 0;
       }
-      case 'list':
-        for (const t of await tokens.list()) {
-          if (t.role === 'worker') continue;
-          const state = t.revokedAt ? `revoked ${new Date(t.revokedAt).toISOString()}` : 'active';
-          console.log(`${t.id}  ${t.role.padEnd(6)}  ${t.name.padEnd(20)}  created ${new Date(t.createdAt).toISOString()}  ${state}`);
-        }
+      case 'list': {
+        const rows = (await tokens.list())
+          .filter((t) => t.role !== 'worker')
+          .map((t) => [t.id, t.role, t.name, new Date(t.createdAt).toISOString(), t.revokedAt ? `revoked ${new Date(t.revokedAt).toISOString()}` : 'active']);
+        const table = [['ID', 'ROLE', 'NAME', 'CREATED', 'STATE'], ...rows];
+        const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+        for (const row of table) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
         return 0;
+      }
       case 'revoke': {
         if (!flags.name && !flags.id) throw new UsageError('token revoke needs --name or --id');
         const count = await tokens.revoke(flags.id ? { id: flags.id } : { name: flags.name! });
@@ -128,6 +138,8 @@ async function serve(argv: string[]): Promise<number> {
       name: `${os.hostname()}-local`,
       slots: positiveInt('worker-slots', flags['worker-slots'])!,
       workDir: join(dataDir, 'worker'),
+      // It stops and starts with the coordinator: the same worker each time, so its jobs keep its name.
+      leaveOnStop: false,
       logger: createConsoleLogger({ write: (line) => process.stdout.write(line), colour: Boolean(process.stdout.isTTY) }),
     });
     await local.start();
@@ -137,12 +149,16 @@ async function serve(argv: string[]): Promise<number> {
 
   await new Promise<void>((done) => {
     let stopping = false;
+    let firstSignalAt = 0;
     const stop = (signal: string) => {
+      // One Ctrl-C often arrives twice: from the terminal and forwarded by npm (`npm start`) to the same process.
+      if (stopping && Date.now() - firstSignalAt < SAME_INTERRUPT_MS) return;
       if (stopping) {
         console.error(`${signal} again: exiting now`);
         process.exit(130);
       }
       stopping = true;
+      firstSignalAt = Date.now();
       console.log(`${signal}: stopping (in-flight requests finish; Ctrl-C again to force)`);
       void (async () => {
         await agent?.stop({ graceMs: 10_000 });
@@ -150,8 +166,8 @@ async function serve(argv: string[]): Promise<number> {
         done();
       })();
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
   return 0;
 }
@@ -161,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function explainStartError(err: unknown): string | null {
-  if (err instanceof UsageError) return `${err.message}\n(see node coordinator --help)`;
+  if (err instanceof UsageError) return err.message.includes('--help') ? err.message : `${err.message} (see node coordinator --help)`;
   if (err instanceof DataDirError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
@@ -175,14 +191,11 @@ const exit = (code: number) => {
   process.exitCode = code;
 };
 
+// Every failure is one line; CMDX_DEBUG=1 adds the stack for a bug report.
 main(process.argv.slice(2)).then(exit, (err: unknown) => {
-  const message = explainStartError(err);
-  if (message) {
-    console.error(`cmd-executor: ${message}`);
-    exit(err instanceof UsageError ? 2 : 1);
-  } else {
-    console.error(err);
-    exit(1);
-  }
+  const message = explainStartError(err) ?? (err instanceof Error ? err.message : String(err));
+  console.error(`cmd-executor: ${message.replace(/\s*\n\s*/g, ' ')}`);
+  if (process.env.CMDX_DEBUG && err instanceof Error) console.error(err.stack);
+  exit(err instanceof UsageError ? 2 : 1);
 });
 

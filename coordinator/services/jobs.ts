@@ -22,6 +22,15 @@ export interface JobServiceConfig {
 
 export const newJobId = (now: number): string => `job_${now.toString(36)}${randomBytes(5).toString('hex')}`;
 
+/** The token a worker joined with is kept (revoked) after it leaves the pool; its name is the worker's. */
+export const WORKER_TOKEN_PREFIX = 'worker:';
+
+/** The name of a worker that has left the pool, from its token; its id when even that is gone. */
+async function formerWorkerName(tx: StoreOps, workerId: string): Promise<string> {
+  const token = (await tx.listTokens()).find((t) => t.workerId === workerId && t.name.startsWith(WORKER_TOKEN_PREFIX));
+  return token ? token.name.slice(WORKER_TOKEN_PREFIX.length) : workerId;
+}
+
 export class JobService {
   constructor(
     private readonly store: Store,
@@ -171,7 +180,7 @@ export class JobService {
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {
-      if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? lease.workerId);
+      if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? (await formerWorkerName(tx, lease.workerId)));
     }
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     return {

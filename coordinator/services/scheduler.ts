@@ -19,7 +19,7 @@ import {
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
 import type { JobLog } from './job-state';
-import type { JobService } from './jobs';
+import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 
 export interface SchedulerConfig {
@@ -85,7 +85,7 @@ export class Scheduler {
       reportedState: 'active',
     };
     await this.store.insertWorker(worker);
-    const token = await this.tokens.create(`worker:${worker.name}`, 'worker', worker.id);
+    const token = await this.tokens.create(`${WORKER_TOKEN_PREFIX}${worker.name}`, 'worker', worker.id);
     return {
       worker: await this.workerView(worker),
       token,

@@ -54,6 +54,11 @@ export interface AgentOptions {
   zipLimits?: ZipLimits;
   /** Reported at registration (the package version). */
   version?: string;
+  /**
+   * Leave the pool on stop() (the default), or stay registered and come back as the same worker on the next
+   * start: the coordinator's own local worker, which stops and starts with it.
+   */
+  leaveOnStop?: boolean;
 }
 
 export type AgentState = 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
@@ -207,7 +212,7 @@ export class Agent extends EventEmitter {
   }
 
   private async deregister(): Promise<void> {
-    if (!this.workerId) return;
+    if (!this.workerId || this.options.leaveOnStop === false) return;
     const gone = this.client.deregisterWorker(this.workerId).then(
       () => true,
       (err: Error) => {

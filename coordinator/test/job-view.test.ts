@@ -1,9 +1,10 @@
-// A queued job says why no worker has taken it, from the pool as it is when the job is read.
+// What a job's record tells a person beyond its state: why a queued job waits (from the pool as it is when
+// the job is read), and who ran it, also once that worker has left the pool.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 
-describe('the reason a queued job waits', () => {
+describe('the job view', () => {
   let pool: TestCoordinator;
   let submitter: ApiClient;
 
@@ -37,5 +38,17 @@ describe('the reason a queued job waits', () => {
     const anyone = await submitter.submitJob({ commands: ['echo hi'] });
     expect(anyone.waitingReason).toBeNull();
     for (const job of [twoLabels, second, anyone]) await submitter.cancelJob(job.id);
+  });
+
+  it('names the worker that ran a job after that worker has left the pool', async () => {
+    const job = await submitter.submitJob({ commands: ['echo hi'], labels: ['leaving'] });
+    const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'leaving-pc', labels: ['leaving'] });
+    const claim = (await worker.client.claim(worker.id, 1000))!;
+    expect(claim.job.id).toBe(job.id);
+    await worker.client.complete(claim.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    await worker.client.deregisterWorker(worker.id);
+    const after = await submitter.getJob(job.id);
+    expect(after.workerName).toBe('leaving-pc');
+    expect(after.attempts.map((a) => a.workerName)).toEqual(['leaving-pc']);
   });
 });
