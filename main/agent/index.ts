@@ -355,12 +355,14 @@ export class Agent extends EventEmitter {
   private async connect(): Promise<void> {
     let failures = 0;
     while (this.phase === 'starting' || this.phase === 'running') {
+      let unanswered = '';
       const { identity, fresh } = await this.identity().catch((err: unknown) => {
-        if (isTransient(err)) return { identity: null, fresh: false };
-        throw err;
+        if (!isTransient(err)) throw err;
+        unanswered = (err as Error).message;
+        return { identity: null, fresh: false };
       });
       try {
-        if (!identity) throw new ApiError(0, 'unreachable', 'the coordinator did not answer the registration');
+        if (!identity) throw new ApiError(0, 'unreachable', `the coordinator did not answer the registration: ${unanswered}`);
         this.workerId = identity.workerId;
         this.client.token = identity.token;
         const sentAt = Date.now();

@@ -118,15 +118,27 @@ async function requireFile(flag: string, file: string, kind: 'file' | 'folder'):
   return path.resolve(file);
 }
 
-/** Streams the job's output here until it ends, reconnecting (without repeats) when the connection drops. */
+/** How long the CLI keeps trying to reach a coordinator that went away (a restart, a kill -9) before it gives up. */
+const RECONNECT_FOR_MS = 10 * 60_000;
+
+/** Where a person follows the job in the coordinator's web UI. */
+const jobPageUrl = (server: string, jobId: string) => `${server}/#/jobs/${encodeURIComponent(jobId)}`;
+
+/**
+ * Streams the job's output here until it ends, reconnecting (without repeats) with backoff when the connection
+ * drops, however it drops, for up to RECONNECT_FOR_MS of not reaching the coordinator.
+ */
 async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
   let afterId = 0;
   let failures = 0;
+  let unreachableSince = 0;
   for (;;) {
     try {
       for await (const event of client.events(jobId, { afterId })) {
         afterId = event.id;
+        if (failures > 0) note('reconnected; following the job again');
         failures = 0;
+        unreachableSince = 0;
         if (event.type === 'output') await write(event.data.stream === 'stdout' ? process.stdout : process.stderr, event.data.text);
         else if (event.type === 'truncated') note(event.data.message);
         else if (event.type === 'state') {
@@ -138,7 +150,14 @@ async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
       }
     } catch (err) {
       if (!isTransient(err)) throw err;
-      if (failures === 0) note(`lost the connection to the coordinator (${(err as Error).message}); reconnecting`);
+      const page = jobPageUrl(client.baseUrl, jobId);
+      unreachableSince ||= Date.now();
+      if (Date.now() - unreachableSince > RECONNECT_FOR_MS) {
+        throw new Error(`gave up reaching the coordinator after ${RECONNECT_FOR_MS / 60_000} min (${(err as Error).message}); the job goes on: ${page}`, {
+          cause: err,
+        });
+      }
+      if (failures === 0) note(`${(err as Error).message}; reconnecting (the job goes on: ${page})`);
       await new Promise((resolve) => setTimeout(resolve, backoffDelay(failures++, { baseMs: 250, maxMs: 5000 })));
     }
   }
@@ -222,11 +241,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${job.id}\n`);
     return 0;
   }
-  if (process.stderr.isTTY) note(`job ${job.id} submitted; Ctrl-C cancels it`);
+  if (process.stderr.isTTY) note(`job ${job.id} submitted: ${jobPageUrl(server, job.id)} (Ctrl-C cancels it)`);
   const end = await follow(client, job.id);
   if (end.state !== 'succeeded') {
-    const why = end.error ?? (end.exitCode !== null ? `exit code ${end.exitCode}` : end.reason ?? end.state);
-    note(`job ${job.id} ${end.state.replace('_', ' ')}: ${why}`);
+    const why =
+      end.error ??
+      (end.exitCode !== null ? `exit code ${end.exitCode}` : end.state === 'timed_out' ? `after its ${job.spec.timeoutSec} s timeout` : end.reason);
+    const what = `job ${job.id} ${end.state.replace('_', ' ')}`;
+    // A reason that only repeats the state ("timed out: timed_out") says nothing more.
+    note(why && why !== end.state ? `${what}: ${why}` : what);
   }
   if (flags.artifacts) await saveArtifacts(client, await client.getJob(job.id), path.resolve(flags.artifacts));
   return exitCodeFor(end.state, end.exitCode);
