@@ -306,6 +306,11 @@ export const completeSchema = z.strictObject({
   /** Set for outcome `error`: the job could not run (bad bundle, workspace failure). */
   error: text(4096).optional(),
   reason: z.enum(['bundle_invalid', 'worker_error']).optional(),
+  /**
+   * How long the commands ran, on the worker's monotonic clock (the one its per-command durations use): the
+   * job's start is set this long before its end, so the job never "took" less than its own commands.
+   */
+  durationMs: z.number().int().min(0).max(2 ** 53 - 1).optional(),
 });
 export type CompleteRequest = z.infer<typeof completeSchema>;
 

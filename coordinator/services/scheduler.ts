@@ -436,6 +436,8 @@ export class Scheduler {
       await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
       const common = {
         finishedAt: now,
+        // The worker timed the run on the clock its command durations use; the job's span follows it.
+        ...(result.durationMs !== undefined ? { startedAt: now - result.durationMs } : {}),
         exitCode: result.exitCode ?? null,
         ...(artifacts ? { artifactsSha: artifacts.sha256, artifactsSize: artifacts.size } : {}),
       };

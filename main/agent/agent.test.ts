@@ -59,6 +59,19 @@ describe('Agent on a real coordinator', () => {
     expect(await readdir(path.join(workDir, 'cache'))).toEqual([`${done.bundle!.sha256}.zip`]);
   });
 
+  it("times a job on the clock its commands use: it never took less than its commands did", async () => {
+    await agentOn(pool, { name: 'timer' });
+    const job = await submitter.submitJob({ commands: ['sleep 0.2', 'echo quick', 'sleep 0.1'] });
+    const done = await waitForJob(submitter, job.id);
+    expect(done.state).toBe('succeeded');
+    const took = Date.parse(done.finishedAt!) - Date.parse(done.startedAt!);
+    const commandsTook = done.commands.reduce((sum, c) => sum + (c.durationMs ?? 0), 0);
+    expect(commandsTook).toBeGreaterThanOrEqual(300);
+    expect(took).toBeGreaterThanOrEqual(commandsTook);
+    // Only the gaps between commands (spawning the next shell) separate the two.
+    expect(took - commandsTook).toBeLessThan(1000);
+  });
+
   it('two agents share a burst of jobs, each job runs once', async () => {
     const a = await agentOn(pool, { name: 'alpha' });
     const b = await agentOn(pool, { name: 'beta' });

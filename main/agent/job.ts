@@ -97,7 +97,7 @@ export class JobExecution {
       await rm(this.jobDir, { recursive: true, force: true });
       await mkdir(workspace, { recursive: true });
       await this.fetchBundle(workspace);
-      let result: RunResult | null = null;
+      let result: (RunResult & { durationMs: number }) | null = null;
       if (!this.stopReason) result = await this.runCommands(workspace);
       this.reporter.endOutput();
       clearTimeout(timeout);
@@ -125,7 +125,7 @@ export class JobExecution {
     );
   }
 
-  private runCommands(workspace: string): Promise<RunResult> {
+  private runCommands(workspace: string): Promise<RunResult & { durationMs: number }> {
     const { spec } = this.assignment.job;
     this.runner = new JobRunner(
       { id: this.id, attempt: this.attempt, commands: spec.commands, shell: spec.shell, env: spec.env, continueOnError: spec.continueOnError },
@@ -139,14 +139,15 @@ export class JobExecution {
     );
     if (this.suspended) this.runner.suspend();
     this.setPhase(this.suspended ? 'suspended' : 'running');
-    return this.runner.run();
+    const clock = performance.now();
+    return this.runner.run().then((result) => ({ ...result, durationMs: Math.round(performance.now() - clock) }));
   }
 
-  private async complete(result: RunResult): Promise<void> {
+  private async complete(result: RunResult & { durationMs: number }): Promise<void> {
     this.setPhase('reporting');
     const outcome = result.succeeded ? 'succeeded' : 'failed';
     const artifacts = await this.collectArtifacts();
-    const delivered = await this.reporter.complete({ outcome, exitCode: result.exitCode }, artifacts);
+    const delivered = await this.reporter.complete({ outcome, exitCode: result.exitCode, durationMs: result.durationMs }, artifacts);
     if (delivered) this.ctx.logger.info(`job ${this.id} ${outcome}`, { exitCode: result.exitCode, attempt: this.attempt });
   }
 
