@@ -4,6 +4,32 @@ import { z } from 'zod';
 
 export const API_PREFIX = '/api/v1';
 
+// Our own wording where a schema gives none, for every side that validates (form, CLI, coordinator):
+// "must be at most 1000", not zod's "Too big: expected number to be <=1000".
+const UNITS: Record<string, string> = { string: 'character', array: 'item', set: 'item', file: 'byte' };
+const KINDS: Record<string, string> = {
+  int: 'a whole number',
+  number: 'a number',
+  string: 'text',
+  array: 'a list',
+  object: 'an object',
+  boolean: 'true or false',
+};
+z.config({
+  customError: (issue) => {
+    if (issue.code === 'too_big' || issue.code === 'too_small') {
+      const bound = Number(issue.code === 'too_big' ? issue.maximum : issue.minimum);
+      const unit = UNITS[issue.origin];
+      if (issue.code === 'too_small' && unit && bound === 1) return 'must not be empty';
+      const inclusive = issue.inclusive !== false;
+      const word = issue.code === 'too_big' ? (inclusive ? 'at most' : 'below') : inclusive ? 'at least' : 'above';
+      return `must be ${word} ${bound}${unit ? ` ${unit}${bound === 1 ? '' : 's'}` : ''}`;
+    }
+    if (issue.code === 'invalid_type') return `must be ${KINDS[issue.expected] ?? issue.expected}`;
+    return undefined;
+  },
+});
+
 /** Strings that reach a shell, a file name or a log line must not carry NUL. */
 export const text = (max: number) =>
   z

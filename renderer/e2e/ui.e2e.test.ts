@@ -32,6 +32,8 @@ let pool: TestCoordinator;
 let agents: Agent[] = [];
 let browser: Browser;
 let page: Page;
+/** Every request the UI made that the coordinator answered 404 (a favicon, a missing asset). */
+const notFound: string[] = [];
 
 /** Controls a screen reader could not name: no text, no label, no aria-label(ledby). */
 function unnamedControls(): Promise<string[]> {
@@ -118,6 +120,9 @@ suite(suiteName, () => {
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
     page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+    page.on('response', (response) => {
+      if (response.status() === 404) notFound.push(response.url());
+    });
   });
 
   afterAll(async () => {
@@ -132,6 +137,7 @@ suite(suiteName, () => {
     await page.getByRole('group', { name: /Bundle/ }).waitFor({ timeout: UI_WAIT_MS });
     expect(page.url()).not.toContain(pool.adminToken);
     expect(await page.evaluate(() => window.location.hash)).toBe('#/');
+    expect(notFound, 'requests answered 404 (a favicon?)').toEqual([]);
     // Desktop-only controls are not offered in a browser.
     await expect(page.getByRole('group', { name: 'Run on' }).count()).resolves.toBe(0);
     await expect(page.getByRole('link', { name: 'Settings' }).count()).resolves.toBe(0);
@@ -308,5 +314,26 @@ suite(suiteName, () => {
       timeoutMs: UI_WAIT_MS,
       message: 'only the cancelled jobs',
     });
+
+    // Search by a command; then a click anywhere on the row opens the job.
+    await page.getByLabel('State').selectOption('all');
+    await page.getByRole('searchbox', { name: 'Search jobs' }).fill('echo FIRST');
+    await waitFor(async () => (await rows.allInnerTexts()).map((row) => row.split('\t')[0]).join('|') === 'first of two', {
+      timeoutMs: UI_WAIT_MS,
+      message: 'only the job whose command matches',
+    });
+    await expect(rows.first().innerText()).resolves.toMatch(/first of two\tsucceeded\tadmin\t/);
+    await rows.first().getByRole('cell').last().click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+    await expectTerminalToShow('FIRST-OUTPUT');
+
+    // A 760 px window still shows every column it keeps.
+    await page.setViewportSize({ width: 760, height: 700 });
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByRole('searchbox', { name: 'Search jobs' }).fill('');
+    const lastHeader = await page.getByRole('columnheader', { name: 'Exit' }).boundingBox();
+    expect(lastHeader!.x + lastHeader!.width).toBeLessThanOrEqual(760);
+    await page.setViewportSize({ width: 1024, height: 700 });
+    expect(notFound, 'requests answered 404').toEqual([]);
   });
 });

@@ -2,10 +2,9 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { useEffect, useRef } from 'react';
 import { useAppStore } from '../app-store';
+import { TERMINAL_THEME } from '../lib/terminal-theme';
 import type { TerminalFeed } from '../store/job-view';
 
-/** Matches .terminal-frame in styles.css, so the padding around the text is the same colour. */
-const TERMINAL_BACKGROUND = '#16181d';
 
 /**
  * One xterm per job (JobView keys it by job id): it writes the store's feed for `jobId` as it grows and
@@ -26,7 +25,7 @@ export function JobTerminal({ jobId }: { jobId: string }) {
       scrollback: 100_000,
       fontSize: 13,
       fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
-      theme: { background: TERMINAL_BACKGROUND, foreground: '#d8dee9' },
+      theme: TERMINAL_THEME,
     });
     const fit = new FitAddon();
     terminal.loadAddon(fit);

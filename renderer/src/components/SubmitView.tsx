@@ -21,17 +21,17 @@ export function SubmitView() {
     <form className="submit-view" onSubmit={(event) => void onSubmit(event)} aria-label="Submit a job">
       <div className="submit-main">
         <DropZone />
-        <TextField field="commands" label="Commands (one per line)" multiline placeholder={'make test\n./run.sh --fast'} />
+        <TextField field="commands" label="Commands (one per line)" multiline placeholder="e.g. make test" />
       </div>
       <div className="submit-side">
         <TargetChoice />
-        <TextField field="name" label="Name" placeholder="defaults to the first command" />
-        <TextField field="labels" label="Required labels" placeholder="linux, gpu" />
+        <TextField field="name" label="Name" placeholder="(the first command)" />
+        <TextField field="labels" label="Required labels" placeholder="(none: any worker), e.g. linux, gpu" />
         <div className="row">
-          <TextField field="timeoutSec" label="Timeout (s)" placeholder="3600" inputMode="numeric" />
-          <TextField field="priority" label="Priority" placeholder="0" inputMode="numeric" />
+          <TextField field="timeoutSec" label="Timeout (s)" placeholder="(pool default)" inputMode="numeric" />
+          <TextField field="priority" label="Priority" placeholder="(normal: 0)" inputMode="numeric" />
         </div>
-        <TextField field="outputs" label="Outputs to keep (globs)" placeholder="dist/**, report.html" />
+        <TextField field="outputs" label="Outputs to keep (globs)" placeholder="(none), e.g. dist/**" />
         <UploadProgress />
         {submitError && (
           <p className="error" role="alert">
