@@ -83,12 +83,13 @@ async function highestTick(): Promise<number> {
 const workerRow = (name: string) => page.locator(`tr[data-worker="${name}"]`);
 
 /** Fills the Submit form as a person would (every field it sets, the others as the form offers them) and runs it. */
-async function submitFromForm(fields: { commands: string; name: string; labels?: string }): Promise<string> {
+async function submitFromForm(fields: { commands: string; name: string; labels?: string; viaKeyboard?: boolean }): Promise<string> {
   await page.getByRole('link', { name: 'Submit' }).click();
   await page.getByLabel('Commands (one per line)').fill(fields.commands);
   await page.getByLabel('Name').fill(fields.name);
   if (fields.labels !== undefined) await page.getByLabel('Required labels').fill(fields.labels);
-  await page.getByRole('button', { name: 'Run' }).click();
+  if (fields.viaKeyboard) await page.getByLabel('Commands (one per line)').press('Control+Enter');
+  else await page.getByRole('button', { name: 'Run' }).click();
   await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
   return decodeURIComponent(page.url().replace(/^.*#\/jobs\//, ''));
 }
@@ -193,14 +194,25 @@ suite(suiteName, () => {
     ]);
     const saved = await readFile(await download.path());
     expect(new TextDecoder().decode(unzipSync(saved)['out.txt'])).toBe('artifact-content\n');
+
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: pool.url });
+    await page.getByRole('button', { name: 'Copy as CLI command' }).click();
+    await page.getByRole('button', { name: 'Copied' }).waitFor({ timeout: UI_WAIT_MS });
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toMatch(/^npm run submit -- --server http:\/\/127\.0\.0\.1:\d+ --token "\$CMDX_TOKEN" --name greeting .*--output out\.txt 'sh greet\.sh' 'echo second-command'$/);
+    expect(copied).not.toContain(pool.adminToken);
   });
 
   it('shows each job only its own output: two jobs in a row in one tab, then each opened from the list', async () => {
     await submitFromForm({ commands: 'echo FIRST-OUTPUT', name: 'first of two' });
     await expectTerminalToShow('FIRST-OUTPUT', '● succeeded');
-    await submitFromForm({ commands: 'echo SECOND-OUTPUT', name: 'second of two' });
+    await submitFromForm({ commands: 'echo SECOND-OUTPUT', name: 'second of two', viaKeyboard: true });
     await expectTerminalToShow('SECOND-OUTPUT', '● succeeded');
     expect(await terminalText()).not.toContain('FIRST-OUTPUT');
+    await waitFor(async () => (await page.title()) === 'succeeded · second of two · cmd-executor', {
+      timeoutMs: UI_WAIT_MS,
+      message: 'the tab title to show the state',
+    });
 
     const rows = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
     for (const [name, own, other] of [
@@ -272,6 +284,7 @@ suite(suiteName, () => {
     const afterReload = await highestTick();
     await waitFor(async () => (await highestTick()) >= afterReload + 2, { timeoutMs: UI_WAIT_MS, message: 'new ticks after the reload' });
     expect(page.url()).toBe(jobUrl);
+    await page.getByTestId('elapsed').filter({ hasText: /^running for \d+ (ms|s)$/ }).waitFor({ timeout: UI_WAIT_MS });
     await screenshot('job-running');
 
     const busy = await waitFor(() => agents.find((agent) => agent.status().jobs.length > 0), { message: 'the agent running it' });

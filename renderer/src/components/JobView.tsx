@@ -1,7 +1,8 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { isTerminal, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
-import { usePolling } from '../hooks';
+import { useDocumentTitle, useNow, usePolling } from '../hooks';
+import { submitCommandLine } from '../lib/cli-command';
 import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
 import { routeHash } from '../lib/route';
 import type { StreamStatus } from '../store/job-view';
@@ -11,6 +12,9 @@ export function JobView({ jobId }: { jobId: string }) {
   const openJob = useAppStore((s) => s.openJob);
   const closeJob = useAppStore((s) => s.closeJob);
   const viewError = useAppStore((s) => s.viewError);
+  const job = useAppStore((s) => s.viewedJob);
+  // The tab says how the job is doing, so a person can watch it from another tab.
+  useDocumentTitle(job?.id === jobId ? `${jobStateLabel(job.state)} · ${job.name} · cmd-executor` : null);
 
   useEffect(() => {
     openJob(jobId);
@@ -62,6 +66,7 @@ function JobHeader() {
       </p>
       {job.state === 'queued' && <WaitingReason reason={job.waitingReason} />}
       <JobSpecFacts job={job} />
+      <Attempts job={job} />
       <JobActions job={job} />
       {actionError && (
         <p className="error" role="alert">
@@ -110,8 +115,27 @@ function JobSpecFacts({ job }: { job: Job }) {
 }
 
 function Elapsed({ job }: { job: Job }) {
-  if (!job.startedAt || !job.finishedAt) return null;
-  return <span>took {formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt))}</span>;
+  const running = job.startedAt !== null && job.finishedAt === null;
+  const now = useNow(running);
+  if (!job.startedAt) return null;
+  if (job.finishedAt) return <span>took {formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt))}</span>;
+  return <span data-testid="elapsed">running for {formatDuration(Math.max(0, now - Date.parse(job.startedAt))).replace(/\.\d/, '')}</span>;
+}
+
+/** Each lease the job was given: on which worker, when, and how it ended (lost workers show here). */
+function Attempts({ job }: { job: Job }) {
+  if (job.attempts.length < 2) return null;
+  const time = (iso: string) => new Date(iso).toLocaleTimeString();
+  return (
+    <ol className="attempts" aria-label="Attempts">
+      {job.attempts.map((a) => (
+        <li key={a.leaseId}>
+          attempt {a.attempt} on {a.workerName}, {time(a.leasedAt)}
+          {a.endedAt ? `–${time(a.endedAt)}` : ''}: {a.outcome}
+        </li>
+      ))}
+    </ol>
+  );
 }
 
 const STREAM_LABELS: Record<StreamStatus, string> = {
@@ -167,11 +191,31 @@ function JobActions({ job }: { job: Job }) {
       <button type="button" onClick={() => void downloadFromJob('log')}>
         Download log
       </button>
+      <CopyAsCommand job={job} />
       {job.hasArtifacts && (
         <button type="button" onClick={() => void downloadFromJob('artifacts')}>
           Download artifacts
         </button>
       )}
     </div>
+  );
+}
+
+function CopyAsCommand({ job }: { job: Job }) {
+  const baseUrl = useAppStore((s) => s.baseUrl);
+  const isDesktop = useAppStore((s) => s.isDesktop);
+  const copyText = useAppStore((s) => s.copyText);
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    const line = submitCommandLine(baseUrl, job.spec);
+    if (isDesktop) await copyText(line);
+    else await navigator.clipboard.writeText(line);
+    setCopied(true);
+    setTimeout(() => setCopied(false), 2000);
+  };
+  return (
+    <button type="button" title="The submit command line for the same job (the token comes from $CMDX_TOKEN)" onClick={() => void copy()}>
+      {copied ? 'Copied' : 'Copy as CLI command'}
+    </button>
   );
 }

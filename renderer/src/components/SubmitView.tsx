@@ -18,7 +18,18 @@ export function SubmitView() {
   };
 
   return (
-    <form className="submit-view" onSubmit={(event) => void onSubmit(event)} aria-label="Submit a job">
+    <form
+      className="submit-view"
+      onSubmit={(event) => void onSubmit(event)}
+      aria-label="Submit a job"
+      // Ctrl+Enter (Cmd+Enter on a Mac) runs the job from any field, the commands box included.
+      onKeyDown={(event) => {
+        if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault();
+          event.currentTarget.requestSubmit();
+        }
+      }}
+    >
       <div className="submit-main">
         <DropZone />
         <TextField field="commands" label="Commands (one per line)" multiline placeholder="e.g. make test" />
@@ -38,8 +49,8 @@ export function SubmitView() {
             {submitError}
           </p>
         )}
-        <button type="submit" className="primary" disabled={submitting || zipping}>
-          {submitting ? 'Submitting…' : 'Run'}
+        <button type="submit" className="primary" disabled={submitting || zipping} aria-keyshortcuts="Control+Enter">
+          {submitting ? 'Submitting…' : 'Run'} <kbd aria-hidden="true">Ctrl+Enter</kbd>
         </button>
       </div>
     </form>
