@@ -261,6 +261,30 @@ suite(suiteName, () => {
     await expectTerminalToShow('no-labels-needed', '● succeeded');
   });
 
+  it('stops following when scrolled up, follows again on request, and searches the output', async () => {
+    await submitFromForm({ commands: 'seq 1 400; sleep 1; echo tail-line', name: 'long output' });
+    await expectTerminalToShow('400');
+    const follow = page.getByRole('button', { name: /^Follow/ });
+    await expect(follow.getAttribute('aria-pressed')).resolves.toBe('true');
+    await page.getByRole('log', { name: 'Job output' }).hover();
+    await page.mouse.wheel(0, -2000);
+    await follow.filter({ hasText: /^Follow$/ }).waitFor({ timeout: UI_WAIT_MS });
+    await page.getByTestId('job-state').filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
+    expect(await terminalText(), 'the view stays where the reader scrolled').not.toContain('tail-line');
+    await follow.click();
+    await expectTerminalToShow('tail-line', '● succeeded');
+    await expect(follow.getAttribute('aria-pressed')).resolves.toBe('true');
+
+    const search = page.getByRole('searchbox', { name: 'Search the output' });
+    await search.fill('no-such-text');
+    await search.press('Enter');
+    await page.getByText('not found').waitFor({ timeout: UI_WAIT_MS });
+    await search.fill('123');
+    await search.press('Enter');
+    await expectTerminalToShow('123');
+    await expect(page.getByText('not found').count()).resolves.toBe(0);
+  });
+
   it('zips a picked folder, resumes the terminal after a reload, shows suspension and worker states, and cancels', async () => {
     const folder = path.join(tmp, 'ticker');
     await mkdir(folder);
