@@ -373,4 +373,21 @@ suite(suiteName, () => {
     await page.setViewportSize({ width: 1024, height: 700 });
     expect(notFound, 'requests answered 404').toEqual([]);
   });
+
+  it('follows the system into dark mode', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    try {
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      await page.getByRole('searchbox', { name: 'Search jobs' }).fill('');
+      const background = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+      await expect(background()).resolves.toBe('rgb(17, 19, 24)');
+      await page.getByRole('table', { name: 'Jobs' }).locator('tbody tr').filter({ hasText: 'greeting' }).waitFor({ timeout: UI_WAIT_MS });
+      await screenshot('jobs-dark');
+      await page.getByRole('link', { name: 'greeting' }).click();
+      await expectTerminalToShow('hello from the bundle', '● succeeded');
+      await screenshot('job-finished-dark');
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
+  });
 });

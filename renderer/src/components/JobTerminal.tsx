@@ -94,7 +94,8 @@ export function JobTerminal({ jobId }: { jobId: string }) {
         <input
           type="search"
           aria-label="Search the output"
-          placeholder="Find in output (Enter, Shift+Enter)"
+          placeholder="Find in output"
+          title="Enter: next match, Shift+Enter: previous, Esc: clear"
           value={query}
           aria-invalid={found === false ? true : undefined}
           onChange={(event) => {
