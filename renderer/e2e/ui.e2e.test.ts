@@ -204,8 +204,33 @@ suite(suiteName, () => {
   });
 
   it('shows each job only its own output: two jobs in a row in one tab, then each opened from the list', async () => {
+    // The browser's Notification API, recorded: headless Chromium shows none.
+    await page.evaluate(() => {
+      const shown: { title: string; body?: string }[] = [];
+      Object.assign(window, {
+        shownNotices: shown,
+        Notification: class {
+          static permission = 'default';
+          static async requestPermission() {
+            this.permission = 'granted';
+            return 'granted';
+          }
+          onclick: (() => void) | null = null;
+          constructor(title: string, options?: { body?: string }) {
+            shown.push({ title, ...(options?.body ? { body: options.body } : {}) });
+          }
+        },
+      });
+    });
     await submitFromForm({ commands: 'echo FIRST-OUTPUT', name: 'first of two' });
     await expectTerminalToShow('FIRST-OUTPUT', '● succeeded');
+    await waitFor(
+      async () => {
+        const shown = await page.evaluate(() => (window as unknown as { shownNotices: { title: string }[] }).shownNotices);
+        return shown.some((notice) => notice.title === 'Job finished: first of two');
+      },
+      { timeoutMs: UI_WAIT_MS, message: 'the browser notification that my job ended' },
+    );
     await submitFromForm({ commands: 'echo SECOND-OUTPUT', name: 'second of two', viaKeyboard: true });
     await expectTerminalToShow('SECOND-OUTPUT', '● succeeded');
     expect(await terminalText()).not.toContain('FIRST-OUTPUT');
@@ -213,6 +238,10 @@ suite(suiteName, () => {
       timeoutMs: UI_WAIT_MS,
       message: 'the tab title to show the state',
     });
+    const icon = () => page.locator('link[rel="icon"]').getAttribute('href');
+    await expect(icon()).resolves.toContain(encodeURIComponent("fill='#17803d'"));
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await expect(icon(), 'the page’s own icon again off the job page').resolves.not.toContain('circle');
 
     const rows = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
     for (const [name, own, other] of [

@@ -59,3 +59,16 @@ export function useDocumentTitle(title: string | null): void {
     };
   }, [title]);
 }
+
+/** Shows `href` as the tab's icon while mounted (a job's state as a coloured dot), then the page's own icon again. */
+export function useFavicon(href: string | null): void {
+  useEffect(() => {
+    const link = document.querySelector<HTMLLinkElement>('link[rel="icon"]');
+    if (!link || href === null) return;
+    const previous = link.href;
+    link.href = href;
+    return () => {
+      link.href = previous;
+    };
+  }, [href]);
+}

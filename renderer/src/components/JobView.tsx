@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'react';
 import { isTerminal, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
-import { useDocumentTitle, useNow, usePolling } from '../hooks';
+import { useDocumentTitle, useFavicon, useNow, usePolling } from '../hooks';
 import { submitCommandLine } from '../lib/cli-command';
-import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
+import { formatAgo, formatDuration, jobStateLabel, stateFavicon } from '../lib/format';
 import { routeHash } from '../lib/route';
 import type { StreamStatus } from '../store/job-view';
 import { JobTerminal } from './JobTerminal';
@@ -15,6 +15,7 @@ export function JobView({ jobId }: { jobId: string }) {
   const job = useAppStore((s) => s.viewedJob);
   // The tab says how the job is doing, so a person can watch it from another tab.
   useDocumentTitle(job?.id === jobId ? `${jobStateLabel(job.state)} · ${job.name} · cmd-executor` : null);
+  useFavicon(job?.id === jobId ? stateFavicon(job.state) : null);
 
   useEffect(() => {
     openJob(jobId);

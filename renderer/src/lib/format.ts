@@ -57,3 +57,20 @@ const WORKER_STATE_LABELS: Record<WorkerState, string> = {
 export function workerStateLabel(state: WorkerState): string {
   return WORKER_STATE_LABELS[state];
 }
+
+const STATE_COLOURS: Record<JobState, string> = {
+  queued: '#8b93a1',
+  leased: '#5b8def',
+  running: '#2456c9',
+  suspended: '#d08a16',
+  succeeded: '#17803d',
+  failed: '#b42318',
+  cancelled: '#d08a16',
+  timed_out: '#b42318',
+};
+
+/** A tab icon for a job's state: a dot in the state's colour, as an inline SVG (no request to the server). */
+export function stateFavicon(state: JobState): string {
+  const svg = `<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='${STATE_COLOURS[state]}'/></svg>`;
+  return `data:image/svg+xml,${encodeURIComponent(svg)}`;
+}
