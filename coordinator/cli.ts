@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import { onInterrupt } from '../common/interrupts';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
 import { createCoordinator, DataDirError, DEFAULTS } from './app';
 import { SqliteStore } from './store/sqlite';
@@ -34,9 +35,6 @@ const tokenFlags = {
 } satisfies FlagTable;
 
 const USAGE = 'node coordinator [options]\n       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID';
-
-/** Signals closer together than this are one interrupt delivered twice, not a second Ctrl-C that forces the exit. */
-const SAME_INTERRUPT_MS = 500;
 
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
   if (value !== undefined && (!Number.isInteger(value) || value < min)) {
@@ -148,26 +146,18 @@ async function serve(argv: string[]): Promise<number> {
   }
 
   await new Promise<void>((done) => {
-    let stopping = false;
-    let firstSignalAt = 0;
-    const stop = (signal: string) => {
-      // One Ctrl-C often arrives twice: from the terminal and forwarded by npm (`npm start`) to the same process.
-      if (stopping && Date.now() - firstSignalAt < SAME_INTERRUPT_MS) return;
-      if (stopping) {
+    onInterrupt((signal, count) => {
+      if (count > 1) {
         console.error(`${signal} again: exiting now`);
         process.exit(130);
       }
-      stopping = true;
-      firstSignalAt = Date.now();
       console.log(`${signal}: stopping (in-flight requests finish; Ctrl-C again to force)`);
       void (async () => {
         await agent?.stop({ graceMs: 10_000 });
         await coordinator.stop();
         done();
       })();
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    });
   });
   return 0;
 }

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { API_PREFIX, isTerminal, jobSpecSchema, type Job, type JobSpec, type JobState, type StateEvent } from '../../../protocol/api';
 import { ApiClient, ApiError } from '../../../protocol/client';
+import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
 import { zipMatchingFiles } from '../artifacts';
 import { backoffDelay, isTransient } from '../timing';
@@ -190,9 +191,8 @@ async function main(argv: string[]): Promise<number> {
 
   let job: Job | undefined;
   const upload = new AbortController();
-  let interrupts = 0;
-  process.on('SIGINT', () => {
-    if (++interrupts > 1 || !job) {
+  onInterrupt((_signal, count) => {
+    if (count > 1 || !job) {
       upload.abort();
       process.exit(EXIT_CANCELLED);
     }
@@ -205,7 +205,7 @@ async function main(argv: string[]): Promise<number> {
         process.exit(EXIT_CANCELLED);
       },
     );
-  });
+  }, ['SIGINT']);
 
   const temp = dir ? await mkdtemp(path.join(os.tmpdir(), 'cmdx-submit-')) : undefined;
   try {
