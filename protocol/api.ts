@@ -60,6 +60,7 @@ export const LIMITS = {
   commandLength: 16 * 1024,
   maxTimeoutSec: 7 * 24 * 3600,
   maxAttempts: 10,
+  maxRetries: 10,
   claimWaitMsMax: 30_000,
   outputChunkBytes: 1024 * 1024,
   chunksPerCall: 256,
@@ -77,6 +78,8 @@ export const jobSpecSchema = z.strictObject({
   labels: z.array(labelSchema).max(32, 'at most 32 labels').optional(),
   priority: z.number().int().min(-1000).max(1000).optional(),
   maxAttempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional(),
+  /** Runs the job again after a failed command, up to this many times (lost workers are maxAttempts' part). */
+  retries: z.number().int().min(0).max(LIMITS.maxRetries).optional(),
   outputs: z.array(outputGlobSchema).max(32, 'at most 32 output globs').optional(),
   continueOnError: z.boolean().optional(),
 });
@@ -92,6 +95,7 @@ export interface ResolvedJobSpec {
   labels: string[];
   priority: number;
   maxAttempts: number;
+  retries: number;
   outputs: string[];
   continueOnError: boolean;
 }

@@ -52,6 +52,7 @@ export class JobService {
       labels: [...new Set(spec.labels ?? [])],
       priority: spec.priority ?? 0,
       maxAttempts: spec.maxAttempts ?? this.config.defaultMaxAttempts,
+      retries: spec.retries ?? 0,
       outputs: spec.outputs ?? [],
       continueOnError: spec.continueOnError ?? false,
     };

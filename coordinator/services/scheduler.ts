@@ -444,8 +444,23 @@ export class Scheduler {
       switch (result.outcome) {
         case 'succeeded':
           return this.log.update(tx, found.job, { ...common, state: 'succeeded', reason: null });
-        case 'failed':
+        case 'failed': {
+          // Every completed lease but a final one was a failed run that was retried.
+          const retried = (await tx.leasesOfJob(found.job.id)).filter((l) => l.status === 'completed').length - 1;
+          if (retried < (found.job.spec.retries ?? 0)) {
+            return this.log.update(tx, found.job, {
+              state: 'queued',
+              reason: 'command_failed',
+              exitCode: result.exitCode ?? null,
+              queuedAt: now,
+              workerId: null,
+              leaseId: null,
+              startedAt: null,
+              timeoutAt: null,
+            });
+          }
           return this.log.update(tx, found.job, { ...common, state: 'failed', reason: 'command_failed' });
+        }
         case 'cancelled':
           return this.log.update(tx, found.job, { ...common, state: 'cancelled', reason: 'cancelled' });
         case 'timed_out':

@@ -72,6 +72,23 @@ describe('Agent on a real coordinator', () => {
     expect(took - commandsTook).toBeLessThan(1000);
   });
 
+  it('retries a failed job up to `retries` times, each attempt shown, apart from lost-worker attempts', async () => {
+    await agentOn(pool, { name: 'retrier' });
+    // Fails on its first two attempts (each run sees its attempt number), then succeeds.
+    const job = await submitter.submitJob({ commands: ['test "$CMDX_ATTEMPT" -ge 3 || exit 7'], retries: 2, maxAttempts: 1 });
+    const done = await waitForJob(submitter, job.id);
+    expect(done).toMatchObject({ state: 'succeeded', attempt: 3, exitCode: 0 });
+    expect(done.attempts.map((a) => a.outcome)).toEqual(['completed', 'completed', 'completed']);
+    const retried = [];
+    for await (const event of submitter.events(job.id)) {
+      if (event.type === 'state' && event.data.state === 'queued' && event.data.reason === 'command_failed') retried.push(event.data.exitCode);
+    }
+    expect(retried).toEqual([7, 7]);
+
+    const hopeless = await submitter.submitJob({ commands: ['exit 5'], retries: 1 });
+    expect(await waitForJob(submitter, hopeless.id)).toMatchObject({ state: 'failed', attempt: 2, exitCode: 5, reason: 'command_failed' });
+  });
+
   it('two agents share a burst of jobs, each job runs once', async () => {
     const a = await agentOn(pool, { name: 'alpha' });
     const b = await agentOn(pool, { name: 'beta' });

@@ -282,7 +282,7 @@ suite(suiteName, () => {
     await page.getByTestId('job-state').filter({ hasText: 'cancelled' }).waitFor({ timeout: UI_WAIT_MS });
 
     await page.getByRole('link', { name: 'Submit' }).click();
-    for (const field of ['Commands (one per line)', 'Name', 'Required labels', 'Timeout (s)', 'Priority', 'Outputs to keep (globs)']) {
+    for (const field of ['Commands (one per line)', 'Name', 'Required labels', 'Timeout (s)', 'Priority', 'Retries', 'Outputs to keep (globs)']) {
       await expect(page.getByLabel(field, { exact: true }).inputValue(), `${field} after Run`).resolves.toBe('');
     }
     await expect(page.getByRole('button', { name: 'Remove' }).count(), 'the last bundle after Run').resolves.toBe(0);

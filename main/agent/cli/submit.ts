@@ -28,6 +28,7 @@ const submitFlags = {
   timeout: { type: 'number', env: 'CMDX_TIMEOUT', placeholder: 'SEC', description: 'seconds before the job is killed (default: the pool default)' },
   name: { type: 'string', env: 'CMDX_JOB_NAME', placeholder: 'NAME', description: 'job name shown in the pool (default: the first command)' },
   priority: { type: 'number', env: 'CMDX_PRIORITY', placeholder: 'P', description: 'higher runs first, -1000 to 1000 (default 0)' },
+  retries: { type: 'number', env: 'CMDX_RETRIES', placeholder: 'N', description: 'run the job again after a failed command, up to N times (default 0)' },
   'max-attempts': { type: 'number', env: 'CMDX_MAX_ATTEMPTS', placeholder: 'N', description: 'tries when workers are lost (default: the pool default)' },
   output: { type: 'list', env: 'CMDX_OUTPUTS', placeholder: 'GLOB', description: 'files to bring back, relative to the job folder (repeat)' },
   artifacts: { type: 'string', env: 'CMDX_ARTIFACTS', placeholder: 'FILE', description: 'save the --output files as this ZIP when the job ends' },
@@ -102,6 +103,7 @@ function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>
   if (flags.label?.length) spec.labels = flags.label;
   if (flags.priority !== undefined) spec.priority = flags.priority;
   if (flags['max-attempts'] !== undefined) spec.maxAttempts = flags['max-attempts'];
+  if (flags.retries !== undefined) spec.retries = flags.retries;
   if (flags.output?.length) spec.outputs = flags.output;
   if (flags['continue-on-error']) spec.continueOnError = true;
   const checked = jobSpecSchema.safeParse(spec);
@@ -144,7 +146,11 @@ async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
         else if (event.type === 'truncated') note(event.data.message);
         else if (event.type === 'state') {
           if (event.data.state === 'queued' && event.data.attempt > 0) {
-            note(`attempt ${event.data.attempt} did not finish (its worker was lost or gave it back); the job is queued again`);
+            note(
+              event.data.reason === 'command_failed'
+                ? `attempt ${event.data.attempt} failed (exit code ${event.data.exitCode ?? '?'}); retrying`
+                : `attempt ${event.data.attempt} did not finish (its worker was lost or gave it back); the job is queued again`,
+            );
           }
           if (isTerminal(event.data.state)) return event.data;
         }

@@ -97,6 +97,7 @@ function JobSpecFacts({ job }: { job: Job }) {
     ['Labels', spec.labels.join(', ') || 'none'],
     ['Timeout', formatDuration(spec.timeoutSec * 1000)],
     ['Priority', String(spec.priority)],
+    ...(spec.retries ? [['Retries', `up to ${spec.retries} after a failed command`] as [string, string]] : []),
     ['Outputs', spec.outputs.join(', ') || 'none'],
     ...(envNames.length ? [['Env', envNames.join(', ')] as [string, string]] : []),
     ['Submitted by', `${job.submittedBy}, ${formatAgo(job.createdAt, Date.now())}`],

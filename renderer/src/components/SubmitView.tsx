@@ -41,6 +41,7 @@ export function SubmitView() {
         <div className="row">
           <TextField field="timeoutSec" label="Timeout (s)" placeholder="(pool default)" inputMode="numeric" />
           <TextField field="priority" label="Priority" placeholder="(normal: 0)" inputMode="numeric" />
+          <TextField field="retries" label="Retries" placeholder="(none)" inputMode="numeric" />
         </div>
         <TextField field="outputs" label="Outputs to keep (globs)" placeholder="(none), e.g. dist/**" />
         <UploadProgress />

@@ -12,6 +12,7 @@ const spec: ResolvedJobSpec = {
   labels: ['linux', 'gpu'],
   priority: 5,
   maxAttempts: 3,
+  retries: 0,
   outputs: ['dist/**'],
   continueOnError: false,
 };

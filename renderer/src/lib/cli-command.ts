@@ -16,6 +16,7 @@ export function submitCommandLine(server: string, spec: ResolvedJobSpec): string
   flag('timeout', String(spec.timeoutSec));
   if (spec.priority !== 0) flag('priority', String(spec.priority));
   flag('max-attempts', String(spec.maxAttempts));
+  if (spec.retries) flag('retries', String(spec.retries));
   for (const glob of spec.outputs) flag('output', glob);
   for (const [name, value] of Object.entries(spec.env)) flag('env', `${name}=${value}`);
   if (spec.shell) flag('shell', spec.shell);

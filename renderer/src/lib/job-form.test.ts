@@ -63,6 +63,7 @@ describe('formFromSpec (re-run)', () => {
     labels: ['linux'],
     priority: 0,
     maxAttempts: 2,
+    retries: 1,
     outputs: ['coverage/**'],
     continueOnError: true,
   };
@@ -80,6 +81,7 @@ describe('formFromSpec (re-run)', () => {
         timeoutSec: 600,
         labels: ['linux'],
         maxAttempts: 2,
+        retries: 1,
         outputs: ['coverage/**'],
         continueOnError: true,
       },
