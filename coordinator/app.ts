@@ -11,7 +11,7 @@ import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
 import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
-import type { Role } from '../protocol/api';
+import type { Role, Worker } from '../protocol/api';
 import { authenticate } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { errorHandler, type Logger } from './middleware/errors';
@@ -249,6 +249,7 @@ export class Coordinator {
         maxOutputBytes,
       },
       () => wakeWaiters.current(),
+      (): Promise<Worker[]> => pool.listWorkers(),
     );
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());

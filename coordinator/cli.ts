@@ -1,7 +1,9 @@
 // `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import { onInterrupt } from '../common/interrupts';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
 import { createCoordinator, DataDirError, DEFAULTS } from './app';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
@@ -51,7 +53,11 @@ async function tokenCommand(argv: string[]): Promise<number> {
   }
   const action = positionals[0];
   const dataDir = resolve(flags['data-dir']!);
-  const store = new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
+  const storeFile = join(dataDir, 'coordinator.sqlite');
+  if (!existsSync(storeFile)) {
+    throw new UsageError(`no coordinator data in ${dataDir}: run this where the coordinator runs, or pass its --data-dir`);
+  }
+  const store = new SqliteStore({ file: storeFile });
   const tokens = new TokenService(store, Date.now);
   try {
     switch (action) {
@@ -62,13 +68,15 @@ async function tokenCommand(argv: string[]): Promise<number> {
         console.log(token);
         return 0;
       }
-      case 'list':
-        for (const t of await tokens.list()) {
-          if (t.role === 'worker') continue;
-          const state = t.revokedAt ? `revoked ${new Date(t.revokedAt).toISOString()}` : 'active';
-          console.log(`${t.id}  ${t.role.padEnd(6)}  ${t.name.padEnd(20)}  created ${new Date(t.createdAt).toISOString()}  ${state}`);
-        }
+      case 'list': {
+        const rows = (await tokens.list())
+          .filter((t) => t.role !== 'worker')
+          .map((t) => [t.id, t.role, t.name, new Date(t.createdAt).toISOString(), t.revokedAt ? `revoked ${new Date(t.revokedAt).toISOString()}` : 'active']);
+        const table = [['ID', 'ROLE', 'NAME', 'CREATED', 'STATE'], ...rows];
+        const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+        for (const row of table) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
         return 0;
+      }
       case 'revoke': {
         if (!flags.name && !flags.id) throw new UsageError('token revoke needs --name or --id');
         const count = await tokens.revoke(flags.id ? { id: flags.id } : { name: flags.name! });
@@ -132,6 +140,8 @@ async function serve(argv: string[]): Promise<number> {
       slots: positiveInt('worker-slots', flags['worker-slots'])!,
       // Beside the data dir, never in it: a job on a worker without a sandbox must not find the store a folder up.
       workDir: `${dataDir}-worker`,
+      // It stops and starts with the coordinator: the same worker each time, so its jobs keep its name.
+      leaveOnStop: false,
       logger: createConsoleLogger({ write: (line) => process.stdout.write(line), colour: Boolean(process.stdout.isTTY) }),
     });
     await local.start();
@@ -140,22 +150,18 @@ async function serve(argv: string[]): Promise<number> {
   }
 
   await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
+    onInterrupt((signal, count) => {
+      if (count > 1) {
         console.error(`${signal} again: exiting now`);
         process.exit(130);
       }
-      stopping = true;
       console.log(`${signal}: stopping (in-flight requests finish; Ctrl-C again to force)`);
       void (async () => {
         await agent?.stop({ graceMs: 10_000 });
         await coordinator.stop();
         done();
       })();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    });
   });
   return 0;
 }
@@ -165,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function explainStartError(err: unknown): string | null {
-  if (err instanceof UsageError) return `${err.message}\n(see node coordinator --help)`;
+  if (err instanceof UsageError) return err.message.includes('--help') ? err.message : `${err.message} (see node coordinator --help)`;
   if (err instanceof DataDirError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
@@ -179,14 +185,11 @@ const exit = (code: number) => {
   process.exitCode = code;
 };
 
+// Every failure is one line; CMDX_DEBUG=1 adds the stack for a bug report.
 main(process.argv.slice(2)).then(exit, (err: unknown) => {
-  const message = explainStartError(err);
-  if (message) {
-    console.error(`cmd-executor: ${message}`);
-    exit(err instanceof UsageError ? 2 : 1);
-  } else {
-    console.error(err);
-    exit(1);
-  }
+  const message = explainStartError(err) ?? (err instanceof Error ? err.message : String(err));
+  console.error(`cmd-executor: ${message.replace(/\s*\n\s*/g, ' ')}`);
+  if (process.env.CMDX_DEBUG && err instanceof Error) console.error(err.stack);
+  exit(err instanceof UsageError ? 2 : 1);
 });
 

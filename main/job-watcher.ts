@@ -3,6 +3,7 @@
 // notify() once with the finished job.
 import { isTerminal, type Job, type JobState } from '../protocol/api';
 import { ApiError, type ApiClient } from '../protocol/client';
+export { finishedNotice } from '../protocol/notice';
 
 export interface JobWatcherOptions {
   notify(job: Job): void;
@@ -12,24 +13,6 @@ export interface JobWatcherOptions {
 }
 
 const UNFINISHED: JobState[] = ['queued', 'leased', 'running', 'suspended'];
-
-/** The notification's words for a finished job. */
-export function finishedNotice(job: Job): { title: string; body: string } {
-  const name = job.name || job.id;
-  switch (job.state) {
-    case 'succeeded':
-      return { title: `Job finished: ${name}`, body: `Succeeded${job.workerName ? ` on ${job.workerName}` : ''}.` };
-    case 'failed':
-      return {
-        title: `Job failed: ${name}`,
-        body: job.exitCode !== null ? `Exit code ${job.exitCode}.` : job.error ?? `Reason: ${job.reason ?? 'unknown'}.`,
-      };
-    case 'timed_out':
-      return { title: `Job timed out: ${name}`, body: `It ran longer than ${job.spec.timeoutSec} s.` };
-    default:
-      return { title: `Job cancelled: ${name}`, body: 'It was cancelled.' };
-  }
-}
 
 export class JobWatcher {
   private readonly following = new Map<string, AbortController>();

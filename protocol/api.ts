@@ -4,6 +4,32 @@ import { z } from 'zod';
 
 export const API_PREFIX = '/api/v1';
 
+// Our own wording where a schema gives none, for every side that validates (form, CLI, coordinator):
+// "must be at most 1000", not zod's "Too big: expected number to be <=1000".
+const UNITS: Record<string, string> = { string: 'character', array: 'item', set: 'item', file: 'byte' };
+const KINDS: Record<string, string> = {
+  int: 'a whole number',
+  number: 'a number',
+  string: 'text',
+  array: 'a list',
+  object: 'an object',
+  boolean: 'true or false',
+};
+z.config({
+  customError: (issue) => {
+    if (issue.code === 'too_big' || issue.code === 'too_small') {
+      const bound = Number(issue.code === 'too_big' ? issue.maximum : issue.minimum);
+      const unit = UNITS[issue.origin];
+      if (issue.code === 'too_small' && unit && bound === 1) return 'must not be empty';
+      const inclusive = issue.inclusive !== false;
+      const word = issue.code === 'too_big' ? (inclusive ? 'at most' : 'below') : inclusive ? 'at least' : 'above';
+      return `must be ${word} ${bound}${unit ? ` ${unit}${bound === 1 ? '' : 's'}` : ''}`;
+    }
+    if (issue.code === 'invalid_type') return `must be ${KINDS[issue.expected] ?? issue.expected}`;
+    return undefined;
+  },
+});
+
 /** Strings that reach a shell, a file name or a log line must not carry NUL. */
 export const text = (max: number) =>
   z
@@ -34,6 +60,7 @@ export const LIMITS = {
   commandLength: 16 * 1024,
   maxTimeoutSec: 7 * 24 * 3600,
   maxAttempts: 10,
+  maxRetries: 10,
   claimWaitMsMax: 30_000,
   outputChunkBytes: 1024 * 1024,
   chunksPerCall: 256,
@@ -95,6 +122,8 @@ export const jobSpecSchema = z.strictObject({
   labels: z.array(labelSchema).max(32, 'at most 32 labels').optional(),
   priority: z.number().int().min(-1000).max(1000).optional(),
   maxAttempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional(),
+  /** Runs the job again after a failed command, up to this many times (lost workers are maxAttempts' part). */
+  retries: z.number().int().min(0).max(LIMITS.maxRetries).optional(),
   outputs: z.array(outputGlobSchema).max(32, 'at most 32 output globs').optional(),
   continueOnError: z.boolean().optional(),
   /** The job needs the network: only workers whose owner allows it take the job. */
@@ -116,6 +145,7 @@ export interface ResolvedJobSpec {
   labels: string[];
   priority: number;
   maxAttempts: number;
+  retries: number;
   outputs: string[];
   continueOnError: boolean;
   network: boolean;
@@ -198,6 +228,8 @@ export interface Job {
   outputTruncated: boolean;
   commands: CommandResult[];
   attempts: JobAttempt[];
+  /** Why a queued job is not picked up (no worker has its labels, all are busy…); null when it is not waiting. */
+  waitingReason: string | null;
 }
 
 export interface JobList {
@@ -372,6 +404,11 @@ export const completeSchema = z.strictObject({
   /** Set for outcome `error`: the job could not run (bad bundle, workspace failure). */
   error: text(4096).optional(),
   reason: z.enum(['bundle_invalid', 'worker_error', 'limit_exceeded']).optional(),
+  /**
+   * How long the commands ran, on the worker's monotonic clock (the one its per-command durations use): the
+   * job's start is set this long before its end, so the job never "took" less than its own commands.
+   */
+  durationMs: z.number().int().min(0).max(2 ** 53 - 1).optional(),
 });
 export type CompleteRequest = z.infer<typeof completeSchema>;
 

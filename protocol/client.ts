@@ -67,7 +67,7 @@ export class ApiClient {
       });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      throw new ApiError(0, 'unreachable', `cannot reach ${this.baseUrl}: ${(err as Error).message}`);
+      throw new ApiError(0, 'unreachable', `cannot reach ${this.baseUrl}: ${networkFailure(err, this.baseUrl)}`);
     }
     if (!response.ok) throw await errorFrom(response);
     return response;
@@ -142,12 +142,19 @@ export class ApiClient {
       if (options.signal) init.signal = options.signal;
       const response = await this.request(`${API_PREFIX}/jobs/${encodeURIComponent(id)}/events`, init);
       let ended = false;
-      for await (const event of parseEventStream(response)) {
-        lastId = event.id;
-        yield event;
-        if (event.type === 'state' && ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(event.data.state)) {
-          ended = true;
+      try {
+        for await (const event of parseEventStream(response)) {
+          lastId = event.id;
+          yield event;
+          if (event.type === 'state' && ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(event.data.state)) {
+            ended = true;
+          }
         }
+      } catch (err) {
+        // A stream cut mid-way (the coordinator was killed, the network dropped) is a network failure like
+        // any other, which callers retry; not a bare "terminated".
+        if ((err as Error).name === 'AbortError' || err instanceof ApiError || err instanceof SyntaxError) throw err;
+        throw new ApiError(0, 'unreachable', `lost the connection to ${this.baseUrl}: ${networkFailure(err, this.baseUrl)}`);
       }
       if (ended) return;
     }
@@ -233,6 +240,19 @@ export class ApiClient {
   release(leaseId: string, reason: 'vacated' | 'shutdown'): Promise<void> {
     return this.json<void>('POST', this.leasePath(leaseId, 'release'), { reason });
   }
+}
+
+/** What went wrong under fetch's "fetch failed" / "terminated": the cause is the part a person can act on. */
+export function networkFailure(err: unknown, baseUrl: string): string {
+  const error = err as Error & { cause?: { code?: string; message?: string } };
+  const cause = error.cause;
+  // OpenSSL's messages are a dump of its internals; its code (ERR_SSL_WRONG_VERSION_NUMBER) reads better.
+  const detail = cause?.code && /routines:/.test(cause.message ?? '') ? cause.code : cause?.message || cause?.code;
+  const described = detail && detail !== error.message ? `${error.message} (${detail})` : error.message;
+  if (baseUrl.startsWith('https:') && /SSL|TLS|wrong version number|packet length/i.test(`${cause?.code} ${cause?.message}`)) {
+    return `${described}: is it an http:// server?`;
+  }
+  return described;
 }
 
 async function errorFrom(response: Response): Promise<ApiError> {

@@ -27,6 +27,7 @@ export async function seedHistory(dataDir: string, count: number): Promise<void>
             labels: [],
             priority: 0,
             maxAttempts: 3,
+            retries: 0,
             outputs: [],
             continueOnError: false,
             network: false,

@@ -7,10 +7,12 @@ import {
   type JobSpec,
   type JobState,
   type ResolvedJobSpec,
+  type Worker,
 } from '../../protocol/api';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { JobRecord, Store, StoreOps } from '../store/types';
 import type { JobLog } from './job-state';
+import { waitingReason } from './waiting';
 
 export interface JobServiceConfig {
   defaultTimeoutSec: number;
@@ -23,6 +25,15 @@ const LOG_PAGE_EVENTS = 8;
 
 export const newJobId = (now: number): string => `job_${now.toString(36)}${randomBytes(5).toString('hex')}`;
 
+/** The token a worker joined with is kept (revoked) after it leaves the pool; its name is the worker's. */
+export const WORKER_TOKEN_PREFIX = 'worker:';
+
+/** The name of a worker that has left the pool, from its token; its id when even that is gone. */
+async function formerWorkerName(tx: StoreOps, workerId: string): Promise<string> {
+  const token = (await tx.listTokens()).find((t) => t.workerId === workerId && t.name.startsWith(WORKER_TOKEN_PREFIX));
+  return token ? token.name.slice(WORKER_TOKEN_PREFIX.length) : workerId;
+}
+
 export class JobService {
   constructor(
     private readonly store: Store,
@@ -30,6 +41,8 @@ export class JobService {
     private readonly now: () => number,
     private readonly config: JobServiceConfig,
     private readonly onQueued: () => void,
+    /** The pool's workers as the Workers view shows them: a queued job says why none of them took it. */
+    private readonly listWorkers: () => Promise<Worker[]>,
   ) {}
 
   resolveSpec(spec: JobSpec): ResolvedJobSpec {
@@ -42,6 +55,7 @@ export class JobService {
       labels: [...new Set(spec.labels ?? [])],
       priority: spec.priority ?? 0,
       maxAttempts: spec.maxAttempts ?? this.config.defaultMaxAttempts,
+      retries: spec.retries ?? 0,
       outputs: spec.outputs ?? [],
       continueOnError: spec.continueOnError ?? false,
       network: spec.network ?? false,
@@ -178,14 +192,15 @@ export class JobService {
   }
 
   async view(tx: StoreOps, job: JobRecord): Promise<Job> {
-    const [leases, commands, worker] = await Promise.all([
+    const [leases, commands, worker, workers] = await Promise.all([
       tx.leasesOfJob(job.id),
       tx.commandsOf(job.id, job.attempt),
       job.workerId ? tx.getWorker(job.workerId) : undefined,
+      job.state === 'queued' ? this.listWorkers() : undefined,
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {
-      if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? lease.workerId);
+      if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? (await formerWorkerName(tx, lease.workerId)));
     }
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     return {
@@ -225,6 +240,7 @@ export class JobService {
         endedAt: iso(l.endedAt),
         outcome: l.status,
       })),
+      waitingReason: workers ? waitingReason(job.spec, workers) : null,
     };
   }
 }

@@ -22,7 +22,7 @@ import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
 import type { JobLog } from './job-state';
 import type { LeaseClock } from './lease-clock';
-import type { JobService } from './jobs';
+import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 
 export interface SchedulerConfig {
@@ -111,7 +111,7 @@ export class Scheduler {
     await this.store.insertWorker(worker);
     this.leaseClock.heard(worker.id);
     this.logger.info('worker registered', { worker: worker.id, name: worker.name, labels: worker.labels.join(','), slots: worker.slots });
-    const token = await this.tokens.create(`worker:${worker.name}`, 'worker', worker.id);
+    const token = await this.tokens.create(`${WORKER_TOKEN_PREFIX}${worker.name}`, 'worker', worker.id);
     return {
       worker: await this.workerView(worker),
       token,
@@ -515,14 +515,31 @@ export class Scheduler {
       this.leaseClock.ended(leaseId);
       const common = {
         finishedAt: now,
+        // The worker timed the run on the clock its command durations use; the job's span follows it.
+        ...(result.durationMs !== undefined ? { startedAt: now - result.durationMs } : {}),
         exitCode: result.exitCode ?? null,
         ...(artifacts ? { artifactsSha: artifacts.sha256, artifactsSize: artifacts.size } : {}),
       };
       switch (result.outcome) {
         case 'succeeded':
           return this.log.update(tx, found.job, { ...common, state: 'succeeded', reason: null });
-        case 'failed':
+        case 'failed': {
+          // Every completed lease but a final one was a failed run that was retried.
+          const retried = (await tx.leasesOfJob(found.job.id)).filter((l) => l.status === 'completed').length - 1;
+          if (retried < (found.job.spec.retries ?? 0)) {
+            return this.log.update(tx, found.job, {
+              state: 'queued',
+              reason: 'command_failed',
+              exitCode: result.exitCode ?? null,
+              queuedAt: now,
+              workerId: null,
+              leaseId: null,
+              startedAt: null,
+              timeoutAt: null,
+            });
+          }
           return this.log.update(tx, found.job, { ...common, state: 'failed', reason: 'command_failed' });
+        }
         case 'cancelled':
           return this.log.update(tx, found.job, { ...common, state: 'cancelled', reason: 'cancelled' });
         case 'timed_out':

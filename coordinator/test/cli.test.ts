@@ -11,15 +11,24 @@ import { waitFor } from '../../test/wait';
 
 const ENTRY = fileURLToPath(new URL('../index.js', import.meta.url));
 
-function runCli(args: string[]) {
-  const result = spawnSync(process.execPath, [ENTRY, ...args], { encoding: 'utf8', timeout: 30_000 });
+function runCli(args: string[], cwd?: string) {
+  const result = spawnSync(process.execPath, [ENTRY, ...args], { encoding: 'utf8', timeout: 30_000, ...(cwd ? { cwd } : {}) });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A CLI failure as the README promises it: exactly one line, no stack. */
+function expectOneLineError(run: { stderr: string }, pattern: RegExp): void {
+  expect(run.stderr).toMatch(pattern);
+  expect(run.stderr.trimEnd().split('\n'), run.stderr).toHaveLength(1);
 }
 
 const children: ChildProcess[] = [];
 
-async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: string; adminToken: string }> {
-  const child = spawn(process.execPath, [ENTRY, '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startCli(
+  dataDir: string,
+  extraArgs: string[] = [],
+): Promise<{ child: ChildProcess; url: string; adminToken: string; output: () => string }> {
+  const child = spawn(process.execPath, [ENTRY, '--port', '0', '--data-dir', dataDir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -28,8 +37,11 @@ async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: st
     timeoutMs: 30_000,
     message: 'the coordinator to print its URL and sign-in link',
   });
-  return { child, url: url!, adminToken: adminToken! };
+  return { child, url: url!, adminToken: adminToken!, output: () => out };
 }
+
+const exitCode = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 
 describe('node coordinator', () => {
   const dirs: string[] = [];
@@ -88,6 +100,7 @@ describe('node coordinator', () => {
     const alice = new ApiClient({ baseUrl: server.url, token });
     expect((await alice.listJobs()).jobs).toEqual([]);
     const listed = runCli(['token', 'list', '--data-dir', dataDir]);
+    expect(listed.stdout.split('\n')[0]).toMatch(/^ID\s+ROLE\s+NAME\s+CREATED\s+STATE$/);
     expect(listed.stdout).toMatch(/submit\s+alice\s+.*active/);
     expect(listed.stdout).not.toContain(token);
     expect(runCli(['token', 'revoke', '--name', 'alice', '--data-dir', dataDir]).code).toBe(0);
@@ -105,9 +118,10 @@ describe('node coordinator', () => {
     for (const args of [['--port', 'abc'], ['--bogus'], ['--port'], ['--tls-cert', 'x.pem'], ['extra']]) {
       const run = runCli(args);
       expect(run.code, args.join(' ')).toBe(2);
-      expect(run.stderr).toMatch(/^cmd-executor: /);
-      expect(run.stderr).not.toMatch(/\n\s+at /);
+      expectOneLineError(run, /^cmd-executor: /);
+      expect(run.stderr.match(/--help/g), 'one hint').toHaveLength(1);
     }
+    expectOneLineError(runCli(['--prot', '1']), /^cmd-executor: unknown flag --prot \(see --help\)\n$/);
     const parent = await makeTempDir();
     dirs.push(parent);
     const fileInTheWay = join(parent, 'file');
@@ -115,6 +129,46 @@ describe('node coordinator', () => {
     const blocked = runCli(['--port', '0', '--data-dir', join(fileInTheWay, 'data')]);
     expect(blocked.code).toBe(1);
     expect(blocked.stderr).toMatch(/cannot use data dir .*a file is in the way/);
+  });
+
+  it('refuses token commands where there is no coordinator data, in one line', async () => {
+    const empty = await makeTempDir();
+    dirs.push(empty);
+    for (const args of [['token', 'create', '--name', 'bob'], ['token', 'list']]) {
+      const run = runCli(args, empty);
+      expect(run.code, args.join(' ')).toBe(2);
+      expectOneLineError(run, /^cmd-executor: no coordinator data in .*\.data\/coordinator: run this where the coordinator runs/);
+    }
+  });
+
+  it('stops cleanly on a Ctrl-C that npm forwards a second time, exits 0, and keeps its local worker across restarts', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const workerId = async (url: string, adminToken: string) => {
+      const admin = new ApiClient({ baseUrl: url, token: adminToken });
+      const workers = await waitFor(async () => {
+        const listed = await admin.listWorkers();
+        return listed.length > 0 && listed;
+      }, { message: 'the local worker' });
+      expect(workers).toHaveLength(1);
+      return workers[0]!.id;
+    };
+    const first = await startCli(dataDir, ['--with-worker']);
+    const id = await workerId(first.url, first.adminToken);
+    await waitFor(() => /joined the pool/.test(first.output()), { message: 'the start to finish' });
+    // What a terminal's Ctrl-C under `npm start` delivers: SIGINT from the tty, then the same one from npm.
+    first.child.kill('SIGINT');
+    await waitFor(() => /SIGINT: stopping/.test(first.output()), { message: 'the first SIGINT to be taken' });
+    first.child.kill('SIGINT');
+    expect(await exitCode(first.child)).toBe(0);
+    expect(first.output()).toMatch(/\[INFO\] stopped/);
+    expect(first.output()).not.toMatch(/exiting now/);
+
+    const second = await startCli(dataDir, ['--with-worker']);
+    expect(await workerId(second.url, second.adminToken)).toBe(id);
+    await waitFor(() => /joined the pool/.test(second.output()), { message: 'the restart to finish' });
+    second.child.kill('SIGTERM');
+    expect(await exitCode(second.child)).toBe(0);
   });
 
   it.skipIf(process.getuid?.() === 0)('refuses a read-only data dir (skipped as root, who may write anywhere)', async () => {

@@ -58,6 +58,36 @@ describe('Agent on a real coordinator', () => {
     expect(await readdir(path.join(workDir, 'cache'))).toEqual([`${done.bundle!.sha256}.zip`]);
   });
 
+  it("times a job on the clock its commands use: it never took less than its commands did", async () => {
+    await agentOn(pool, { name: 'timer' });
+    const job = await submitter.submitJob({ commands: ['sleep 0.2', 'echo quick', 'sleep 0.1'] });
+    const done = await waitForJob(submitter, job.id);
+    expect(done.state).toBe('succeeded');
+    const took = Date.parse(done.finishedAt!) - Date.parse(done.startedAt!);
+    const commandsTook = done.commands.reduce((sum, c) => sum + (c.durationMs ?? 0), 0);
+    expect(commandsTook).toBeGreaterThanOrEqual(300);
+    expect(took).toBeGreaterThanOrEqual(commandsTook);
+    // Only the gaps between commands (spawning the next shell) separate the two.
+    expect(took - commandsTook).toBeLessThan(1000);
+  });
+
+  it('retries a failed job up to `retries` times, each attempt shown, apart from lost-worker attempts', async () => {
+    await agentOn(pool, { name: 'retrier' });
+    // Fails on its first two attempts (each run sees its attempt number), then succeeds.
+    const job = await submitter.submitJob({ commands: ['test "$CMDX_ATTEMPT" -ge 3 || exit 7'], retries: 2, maxAttempts: 1 });
+    const done = await waitForJob(submitter, job.id);
+    expect(done).toMatchObject({ state: 'succeeded', attempt: 3, exitCode: 0 });
+    expect(done.attempts.map((a) => a.outcome)).toEqual(['completed', 'completed', 'completed']);
+    const retried = [];
+    for await (const event of submitter.events(job.id)) {
+      if (event.type === 'state' && event.data.state === 'queued' && event.data.reason === 'command_failed') retried.push(event.data.exitCode);
+    }
+    expect(retried).toEqual([7, 7]);
+
+    const hopeless = await submitter.submitJob({ commands: ['exit 5'], retries: 1 });
+    expect(await waitForJob(submitter, hopeless.id)).toMatchObject({ state: 'failed', attempt: 2, exitCode: 5, reason: 'command_failed' });
+  });
+
   it('two agents share a burst of jobs, each job runs once', async () => {
     const a = await agentOn(pool, { name: 'alpha' });
     const b = await agentOn(pool, { name: 'beta' });

@@ -82,6 +82,11 @@ export interface AgentOptions {
    * it takes no one else's. `*` trusts everyone. Ignored when a sandbox runs.
    */
   trust?: string[];
+  /**
+   * Leave the pool on stop() (the default), or stay registered and come back as the same worker on the next
+   * start: the coordinator's own local worker, which stops and starts with it.
+   */
+  leaveOnStop?: boolean;
 }
 
 export type AgentState = 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
@@ -288,7 +293,7 @@ export class Agent extends EventEmitter {
   }
 
   private async deregister(): Promise<void> {
-    if (!this.workerId || this.wasRemoved) return;
+    if (!this.workerId || this.wasRemoved || this.options.leaveOnStop === false) return;
     const gone = this.client.deregisterWorker(this.workerId).then(
       () => true,
       (err: Error) => {
@@ -440,12 +445,14 @@ export class Agent extends EventEmitter {
   private async connect(): Promise<void> {
     let failures = 0;
     while (this.phase === 'starting' || this.phase === 'running') {
+      let unanswered = '';
       const { identity, fresh } = await this.identity().catch((err: unknown) => {
-        if (isTransient(err)) return { identity: null, fresh: false };
-        throw err;
+        if (!isTransient(err)) throw err;
+        unanswered = (err as Error).message;
+        return { identity: null, fresh: false };
       });
       try {
-        if (!identity) throw new ApiError(0, 'unreachable', 'the coordinator did not answer the registration');
+        if (!identity) throw new ApiError(0, 'unreachable', `the coordinator did not answer the registration: ${unanswered}`);
         this.workerId = identity.workerId;
         this.client.token = identity.token;
         const sentAt = Date.now();

@@ -110,7 +110,7 @@ export class JobExecution {
       // 0700: on a shared machine other users see nothing of a job (the sandbox shows each job only its own).
       for (const dir of Object.values(folders)) await mkdir(dir, { recursive: true, mode: 0o700 });
       await this.fetchBundle(folders.workspace);
-      let result: RunResult | null = null;
+      let result: (RunResult & { durationMs: number }) | null = null;
       if (!this.stopReason) result = await this.runCommands(folders);
       this.reporter.endOutput();
       clearTimeout(timeout);
@@ -138,7 +138,7 @@ export class JobExecution {
     );
   }
 
-  private runCommands(folders: JobFolders): Promise<RunResult> {
+  private runCommands(folders: JobFolders): Promise<RunResult & { durationMs: number }> {
     const { spec } = this.assignment.job;
     this.runner = new JobRunner(
       { id: this.id, attempt: this.attempt, commands: spec.commands, shell: spec.shell, env: spec.env, continueOnError: spec.continueOnError },
@@ -153,10 +153,11 @@ export class JobExecution {
     );
     if (this.suspended) this.runner.suspend();
     this.setPhase(this.suspended ? 'suspended' : 'running');
-    return this.runner.run();
+    const clock = performance.now();
+    return this.runner.run().then((result) => ({ ...result, durationMs: Math.round(performance.now() - clock) }));
   }
 
-  private async complete(result: RunResult): Promise<void> {
+  private async complete(result: RunResult & { durationMs: number }): Promise<void> {
     this.setPhase('reporting');
     if (result.limitReached) {
       const request: CompleteRequest = { outcome: 'error', reason: 'limit_exceeded', error: `the job was stopped: ${result.limitReached}` };
@@ -165,7 +166,7 @@ export class JobExecution {
     }
     const outcome = result.succeeded ? 'succeeded' : 'failed';
     const artifacts = await this.collectArtifacts();
-    const delivered = await this.reporter.complete({ outcome, exitCode: result.exitCode }, artifacts);
+    const delivered = await this.reporter.complete({ outcome, exitCode: result.exitCode, durationMs: result.durationMs }, artifacts);
     if (delivered) this.ctx.logger.info(`job ${this.id} ${outcome}`, { exitCode: result.exitCode, attempt: this.attempt });
   }
 

@@ -32,6 +32,8 @@ let pool: TestCoordinator;
 let agents: Agent[] = [];
 let browser: Browser;
 let page: Page;
+/** Every request the UI made that the coordinator answered 404 (a favicon, a missing asset). */
+const notFound: string[] = [];
 
 /** Controls a screen reader could not name: no text, no label, no aria-label(ledby). */
 function unnamedControls(): Promise<string[]> {
@@ -80,12 +82,32 @@ async function highestTick(): Promise<number> {
 
 const workerRow = (name: string) => page.locator(`tr[data-worker="${name}"]`);
 
+/** Fills the Submit form as a person would (every field it sets, the others as the form offers them) and runs it. */
+async function submitFromForm(fields: { commands: string; name: string; labels?: string; viaKeyboard?: boolean }): Promise<string> {
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.getByLabel('Commands (one per line)').fill(fields.commands);
+  await page.getByLabel('Name').fill(fields.name);
+  if (fields.labels !== undefined) await page.getByLabel('Required labels').fill(fields.labels);
+  if (fields.viaKeyboard) await page.getByLabel('Commands (one per line)').press('Control+Enter');
+  else await page.getByRole('button', { name: 'Run' }).click();
+  await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+  return decodeURIComponent(page.url().replace(/^.*#\/jobs\//, ''));
+}
+
 suite(suiteName, () => {
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'cmdx-ui-e2e-'));
     for (const dir of screenshotDirs) await mkdir(dir, { recursive: true });
     const staticDir = path.join(tmp, 'ui');
-    await build({ configFile: path.join(repo, 'vite.config.ts'), logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+    // The production build, as `npm run build` makes it: React's development build (StrictMode's doubled
+    // effects) hid bugs users saw. Vitest has set NODE_ENV=test, which would pick the development build.
+    const testEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await build({ configFile: path.join(repo, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir: staticDir, emptyOutDir: true } });
+    } finally {
+      process.env.NODE_ENV = testEnv;
+    }
 
     pool = await startTestCoordinator({ staticDir, heartbeatIntervalSec: 1 });
     agents = ['e2e-alpha', 'e2e-beta'].map(
@@ -99,6 +121,9 @@ suite(suiteName, () => {
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
     page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
+    page.on('response', (response) => {
+      if (response.status() === 404) notFound.push(response.url());
+    });
   });
 
   afterAll(async () => {
@@ -113,6 +138,7 @@ suite(suiteName, () => {
     await page.getByRole('group', { name: /Bundle/ }).waitFor({ timeout: UI_WAIT_MS });
     expect(page.url()).not.toContain(pool.adminToken);
     expect(await page.evaluate(() => window.location.hash)).toBe('#/');
+    expect(notFound, 'requests answered 404 (a favicon?)').toEqual([]);
     // Desktop-only controls are not offered in a browser.
     await expect(page.getByRole('group', { name: 'Run on' }).count()).resolves.toBe(0);
     await expect(page.getByRole('link', { name: 'Settings' }).count()).resolves.toBe(0);
@@ -168,6 +194,124 @@ suite(suiteName, () => {
     ]);
     const saved = await readFile(await download.path());
     expect(new TextDecoder().decode(unzipSync(saved)['out.txt'])).toBe('artifact-content\n');
+
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: pool.url });
+    await page.getByRole('button', { name: 'Copy as CLI command' }).click();
+    await page.getByRole('button', { name: 'Copied' }).waitFor({ timeout: UI_WAIT_MS });
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toMatch(/^npm run submit -- --server http:\/\/127\.0\.0\.1:\d+ --token "\$CMDX_TOKEN" --name greeting .*--output out\.txt 'sh greet\.sh' 'echo second-command'$/);
+    expect(copied).not.toContain(pool.adminToken);
+  });
+
+  it('shows each job only its own output: two jobs in a row in one tab, then each opened from the list', async () => {
+    // The browser's Notification API, recorded: headless Chromium shows none.
+    await page.evaluate(() => {
+      const shown: { title: string; body?: string }[] = [];
+      Object.assign(window, {
+        shownNotices: shown,
+        Notification: class {
+          static permission = 'default';
+          static async requestPermission() {
+            this.permission = 'granted';
+            return 'granted';
+          }
+          onclick: (() => void) | null = null;
+          constructor(title: string, options?: { body?: string }) {
+            shown.push({ title, ...(options?.body ? { body: options.body } : {}) });
+          }
+        },
+      });
+    });
+    await submitFromForm({ commands: 'echo FIRST-OUTPUT', name: 'first of two' });
+    await expectTerminalToShow('FIRST-OUTPUT', '● succeeded');
+    await waitFor(
+      async () => {
+        const shown = await page.evaluate(() => (window as unknown as { shownNotices: { title: string }[] }).shownNotices);
+        return shown.some((notice) => notice.title === 'Job finished: first of two');
+      },
+      { timeoutMs: UI_WAIT_MS, message: 'the browser notification that my job ended' },
+    );
+    await submitFromForm({ commands: 'echo SECOND-OUTPUT', name: 'second of two', viaKeyboard: true });
+    await expectTerminalToShow('SECOND-OUTPUT', '● succeeded');
+    expect(await terminalText()).not.toContain('FIRST-OUTPUT');
+    await waitFor(async () => (await page.title()) === 'succeeded · second of two · cmd-executor', {
+      timeoutMs: UI_WAIT_MS,
+      message: 'the tab title to show the state',
+    });
+    const icon = () => page.locator('link[rel="icon"]').getAttribute('href');
+    await expect(icon()).resolves.toContain(encodeURIComponent("fill='#17803d'"));
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await expect(icon(), 'the page’s own icon again off the job page').resolves.not.toContain('circle');
+
+    const rows = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
+    for (const [name, own, other] of [
+      ['first of two', 'FIRST-OUTPUT', 'SECOND-OUTPUT'],
+      ['second of two', 'SECOND-OUTPUT', 'FIRST-OUTPUT'],
+      ['first of two', 'FIRST-OUTPUT', 'SECOND-OUTPUT'],
+    ] as const) {
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      await rows.filter({ hasText: name }).first().getByRole('link', { name }).click();
+      await expectTerminalToShow(own, '● succeeded');
+      expect(await terminalText(), `${name} shows another job's output`).not.toContain(other);
+    }
+  });
+
+  it('runs an executable script from a folder picked in the browser', async () => {
+    const folder = path.join(tmp, 'scripts');
+    await mkdir(folder);
+    await writeFile(path.join(folder, 'hello.sh'), '#!/bin/sh\necho "hello from an executable"\n', { mode: 0o755 });
+    await page.getByRole('link', { name: 'Submit' }).click();
+    await page.getByLabel('Folder', { exact: true }).setInputFiles(folder);
+    await page.getByText('zipped from the folder scripts').waitFor({ timeout: UI_WAIT_MS });
+    await page.getByLabel('Commands (one per line)').fill('./hello.sh');
+    await page.getByLabel('Name').fill('executable script');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+    await expectTerminalToShow('hello from an executable', '✔ exit 0', '● succeeded');
+  });
+
+  it('says why a job waits, shows its spec, and does not carry its labels into the next job', async () => {
+    await submitFromForm({ commands: 'echo needs-a-gpu', name: 'gpu job', labels: 'gpu' });
+    const waiting = page.getByTestId('waiting-reason');
+    await waiting.filter({ hasText: 'no connected worker has the label gpu' }).waitFor({ timeout: UI_WAIT_MS });
+    await expect(waiting.innerText()).resolves.toMatch(/2 workers are online: e2e-(alpha|beta)\b.*, e2e-(alpha|beta)\b/);
+    const spec = page.getByRole('region', { name: 'Job spec' });
+    await expect(spec.innerText()).resolves.toMatch(/Labels\s+gpu/);
+    await expect(spec.innerText()).resolves.toMatch(/Submitted by\s+\S+/);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByTestId('job-state').filter({ hasText: 'cancelled' }).waitFor({ timeout: UI_WAIT_MS });
+
+    await page.getByRole('link', { name: 'Submit' }).click();
+    for (const field of ['Commands (one per line)', 'Name', 'Required labels', 'Timeout (s)', 'Priority', 'Retries', 'Outputs to keep (globs)']) {
+      await expect(page.getByLabel(field, { exact: true }).inputValue(), `${field} after Run`).resolves.toBe('');
+    }
+    await expect(page.getByRole('button', { name: 'Remove' }).count(), 'the last bundle after Run').resolves.toBe(0);
+    await submitFromForm({ commands: 'echo no-labels-needed', name: 'after the gpu job' });
+    await expectTerminalToShow('no-labels-needed', '● succeeded');
+  });
+
+  it('stops following when scrolled up, follows again on request, and searches the output', async () => {
+    await submitFromForm({ commands: 'seq 1 400; sleep 1; echo tail-line', name: 'long output' });
+    await expectTerminalToShow('400');
+    const follow = page.getByRole('button', { name: /^Follow/ });
+    await expect(follow.getAttribute('aria-pressed')).resolves.toBe('true');
+    await page.getByRole('log', { name: 'Job output' }).hover();
+    await page.mouse.wheel(0, -2000);
+    await follow.filter({ hasText: /^Follow$/ }).waitFor({ timeout: UI_WAIT_MS });
+    await page.getByTestId('job-state').filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
+    expect(await terminalText(), 'the view stays where the reader scrolled').not.toContain('tail-line');
+    await follow.click();
+    await expectTerminalToShow('tail-line', '● succeeded');
+    await expect(follow.getAttribute('aria-pressed')).resolves.toBe('true');
+
+    const search = page.getByRole('searchbox', { name: 'Search the output' });
+    await search.fill('no-such-text');
+    await search.press('Enter');
+    await page.getByText('not found').waitFor({ timeout: UI_WAIT_MS });
+    await search.fill('123');
+    await search.press('Enter');
+    await expectTerminalToShow('123');
+    await expect(page.getByText('not found').count()).resolves.toBe(0);
   });
 
   it('zips a picked folder, resumes the terminal after a reload, shows suspension and worker states, and cancels', async () => {
@@ -178,7 +322,6 @@ suite(suiteName, () => {
       'echo started-long\ni=0\nwhile [ $i -lt 200 ]; do echo "tick $i"; i=$((i+1)); sleep 0.3; done\n',
     );
     await page.getByRole('link', { name: 'Submit' }).click();
-    await page.getByRole('button', { name: 'Remove' }).click();
     await page.getByLabel('Folder', { exact: true }).setInputFiles(folder);
     await page.getByText('zipped from the folder ticker').waitFor({ timeout: UI_WAIT_MS });
     await page.getByLabel('Commands (one per line)').fill('sh tick.sh');
@@ -194,6 +337,7 @@ suite(suiteName, () => {
     const afterReload = await highestTick();
     await waitFor(async () => (await highestTick()) >= afterReload + 2, { timeoutMs: UI_WAIT_MS, message: 'new ticks after the reload' });
     expect(page.url()).toBe(jobUrl);
+    await page.getByTestId('elapsed').filter({ hasText: /^running for \d+ (ms|s)$/ }).waitFor({ timeout: UI_WAIT_MS });
     await screenshot('job-running');
 
     const busy = await waitFor(() => agents.find((agent) => agent.status().jobs.length > 0), { message: 'the agent running it' });
@@ -232,9 +376,47 @@ suite(suiteName, () => {
     await rows.filter({ hasText: 'greeting' }).filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
     await screenshot('jobs');
     await page.getByLabel('State').selectOption('cancelled');
-    await waitFor(async () => (await rows.count()) === 1 && (await rows.first().innerText()).includes('long ticker'), {
+    await waitFor(async () => (await rows.allInnerTexts()).map((row) => row.split('\t')[0]).sort().join('|') === 'gpu job|long ticker', {
       timeoutMs: UI_WAIT_MS,
-      message: 'only the cancelled job',
+      message: 'only the cancelled jobs',
     });
+
+    // Search by a command; then a click anywhere on the row opens the job.
+    await page.getByLabel('State').selectOption('all');
+    await page.getByRole('searchbox', { name: 'Search jobs' }).fill('echo FIRST');
+    await waitFor(async () => (await rows.allInnerTexts()).map((row) => row.split('\t')[0]).join('|') === 'first of two', {
+      timeoutMs: UI_WAIT_MS,
+      message: 'only the job whose command matches',
+    });
+    await expect(rows.first().innerText()).resolves.toMatch(/first of two\tsucceeded\tadmin\t/);
+    await rows.first().getByRole('cell').last().click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+    await expectTerminalToShow('FIRST-OUTPUT');
+
+    // A 760 px window still shows every column it keeps.
+    await page.setViewportSize({ width: 760, height: 700 });
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByRole('searchbox', { name: 'Search jobs' }).fill('');
+    const lastHeader = await page.getByRole('columnheader', { name: 'Exit' }).boundingBox();
+    expect(lastHeader!.x + lastHeader!.width).toBeLessThanOrEqual(760);
+    await page.setViewportSize({ width: 1024, height: 700 });
+    expect(notFound, 'requests answered 404').toEqual([]);
+  });
+
+  it('follows the system into dark mode', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    try {
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      await page.getByRole('searchbox', { name: 'Search jobs' }).fill('');
+      const background = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+      await expect(background()).resolves.toBe('rgb(17, 19, 24)');
+      await page.getByRole('table', { name: 'Jobs' }).locator('tbody tr').filter({ hasText: 'greeting' }).waitFor({ timeout: UI_WAIT_MS });
+      await screenshot('jobs-dark');
+      await page.getByRole('link', { name: 'greeting' }).click();
+      await expectTerminalToShow('hello from the bundle', '● succeeded');
+      await screenshot('job-finished-dark');
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
   });
 });

@@ -1,5 +1,5 @@
 // Small React hooks over browser state the store does not own.
-import { useEffect, useRef, useSyncExternalStore } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { parseRoute, type Route } from './lib/route';
 
 function subscribeToHash(onChange: () => void): () => void {
@@ -34,4 +34,41 @@ export function usePolling(refresh: () => Promise<void>, intervalMs = LIVE_REFRE
     const timer = setInterval(tick, intervalMs);
     return () => clearInterval(timer);
   }, [intervalMs]);
+}
+
+/** The time now, re-read every `intervalMs` while `ticking` (an elapsed-time display that counts up). */
+export function useNow(ticking: boolean, intervalMs = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!ticking) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [ticking, intervalMs]);
+  return ticking ? now : Date.now();
+}
+
+/** Sets the browser tab's title while mounted, and puts the previous one back after. */
+export function useDocumentTitle(title: string | null): void {
+  useEffect(() => {
+    if (title === null) return;
+    const previous = document.title;
+    document.title = title;
+    return () => {
+      document.title = previous;
+    };
+  }, [title]);
+}
+
+/** Shows `href` as the tab's icon while mounted (a job's state as a coloured dot), then the page's own icon again. */
+export function useFavicon(href: string | null): void {
+  useEffect(() => {
+    const link = document.querySelector<HTMLLinkElement>('link[rel="icon"]');
+    if (!link || href === null) return;
+    const previous = link.href;
+    link.href = href;
+    return () => {
+      link.href = previous;
+    };
+  }, [href]);
 }

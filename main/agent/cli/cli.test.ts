@@ -8,6 +8,7 @@ import { ApiClient } from '../../../protocol/client';
 import { startTestCoordinator, type TestCoordinator } from '../../../test/pool';
 import { waitFor } from '../../../test/wait';
 import { makeZip } from '../../../test/zips';
+import { ProcessPool } from '../../../test/faults/process-pool';
 import { AgentFleet, readZip, waitForJob } from '../test-support';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -77,6 +78,54 @@ describe('command lines without a pool', () => {
     ];
     for (const [result, message] of cases) expectCleanFailure(await result, message);
   });
+
+  it('a worker that cannot register says where it tried and why', async () => {
+    const workDir = await mkdtemp(path.join(os.tmpdir(), 'cmdx-cli-unreachable-'));
+    try {
+      const worker = launch('worker', ['--server', 'http://127.0.0.1:9', '--join-token', 't', '--work-dir', workDir]);
+      await waitFor(() => /did not answer the registration/.test(worker.output()), { message: 'the warning' });
+      expect(worker.output()).toMatch(/did not answer the registration: cannot reach http:\/\/127\.0\.0\.1:9: fetch failed \(.+\)/);
+      worker.child.kill('SIGTERM');
+      expect((await worker.finished).code).toBe(0);
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+  });
+
+  it('says why a coordinator cannot be reached, not just "fetch failed": https against an http server', async () => {
+    const pool = await startTestCoordinator();
+    try {
+      const https = pool.url.replace(/^http:/, 'https:');
+      const result = await run('submit', ['--server', https, '--token', pool.adminToken, 'echo hi']);
+      expectCleanFailure(result, /cannot reach https:\/\/127\.0\.0\.1:\d+: fetch failed \(.+\): is it an http:\/\/ server\?/);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    } finally {
+      await pool.stop();
+    }
+  });
+});
+
+describe('the submit CLI across a kill -9 of the coordinator', () => {
+  let pool: ProcessPool;
+  afterAll(() => pool?.cleanUp());
+
+  it('waits, reconnects when it is back, streams the rest and exits with the job\'s code', { timeout: 120_000 }, async () => {
+    pool = await ProcessPool.start();
+    await pool.startAgent('steady');
+    const gate = path.join(pool.dir, 'gate');
+    const submit = launch('submit', [
+      '--server', pool.coordinator.url, '--token', pool.coordinator.adminToken,
+      `echo before-the-crash; while [ ! -f ${gate} ]; do sleep 0.05; done; echo after-the-restart`,
+    ]);
+    await waitFor(() => submit.output().includes('before-the-crash'), { message: 'output before the crash' });
+    await pool.killCoordinator();
+    await pool.startCoordinator();
+    await writeFile(gate, '');
+    const result = await submit.finished;
+    expect(result).toMatchObject({ code: 0, stdout: 'before-the-crash\nafter-the-restart\n' });
+    expect(result.stderr).toMatch(/lost the connection to http:\/\/127\.0\.0\.1:\d+.*; reconnecting \(the job goes on: http:\/\/127\.0\.0\.1:\d+\/#\/jobs\/job_\w+\)/);
+    expect(result.stderr).not.toMatch(/terminated\n*$/);
+  });
 });
 
 describe('command lines on a real pool', () => {
@@ -111,7 +160,7 @@ describe('command lines on a real pool', () => {
   it('exits 124 when the job times out', async () => {
     const result = await submit(['--timeout', '1', 'sleep 30']).finished;
     expect(result.code).toBe(124);
-    expect(result.stderr).toMatch(/timed out/);
+    expect(result.stderr).toMatch(/job job_\w+ timed out: after its 1 s timeout\n$/);
   });
 
   it('sends a folder (zipped on the fly), passes --env values with commas, and brings back --output files', async () => {

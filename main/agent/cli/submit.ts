@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { API_PREFIX, isTerminal, jobSpecSchema, type Job, type JobSpec, type JobState, type StateEvent } from '../../../protocol/api';
 import { ApiClient, ApiError } from '../../../protocol/client';
+import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
 import { zipMatchingFiles } from '../artifacts';
 import { backoffDelay, isTransient } from '../timing';
@@ -27,12 +28,15 @@ const submitFlags = {
   timeout: { type: 'number', env: 'CMDX_TIMEOUT', placeholder: 'SEC', description: 'seconds before the job is killed (default: the pool default)' },
   name: { type: 'string', env: 'CMDX_JOB_NAME', placeholder: 'NAME', description: 'job name shown in the pool (default: the first command)' },
   priority: { type: 'number', env: 'CMDX_PRIORITY', placeholder: 'P', description: 'higher runs first, -1000 to 1000 (default 0)' },
+  retries: { type: 'number', env: 'CMDX_RETRIES', placeholder: 'N', description: 'run the job again after a failed command, up to N times (default 0)' },
   'max-attempts': { type: 'number', env: 'CMDX_MAX_ATTEMPTS', placeholder: 'N', description: 'tries when workers are lost (default: the pool default)' },
   output: { type: 'list', env: 'CMDX_OUTPUTS', placeholder: 'GLOB', description: 'files to bring back, relative to the job folder (repeat)' },
   artifacts: { type: 'string', env: 'CMDX_ARTIFACTS', placeholder: 'FILE', description: 'save the --output files as this ZIP when the job ends' },
   env: { type: 'list', env: 'CMDX_ENV', placeholder: 'K=V', description: 'an environment variable for the commands (repeat)' },
   shell: { type: 'string', env: 'CMDX_SHELL', placeholder: 'SHELL', description: 'run the commands with this shell, e.g. bash (default: sh / cmd.exe)' },
   'continue-on-error': { type: 'boolean', env: 'CMDX_CONTINUE_ON_ERROR', description: 'run every command even after one fails' },
+  network: { type: 'boolean', env: 'CMDX_NETWORK', description: 'the job needs the network: only workers that allow it take the job' },
+  'require-sandbox': { type: 'boolean', env: 'CMDX_REQUIRE_SANDBOX', description: 'only a worker that runs jobs in a sandbox may take the job' },
   detach: { type: 'boolean', env: 'CMDX_DETACH', description: 'print the job id and return at once' },
 } satisfies FlagTable;
 
@@ -101,8 +105,11 @@ function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>
   if (flags.label?.length) spec.labels = flags.label;
   if (flags.priority !== undefined) spec.priority = flags.priority;
   if (flags['max-attempts'] !== undefined) spec.maxAttempts = flags['max-attempts'];
+  if (flags.retries !== undefined) spec.retries = flags.retries;
   if (flags.output?.length) spec.outputs = flags.output;
   if (flags['continue-on-error']) spec.continueOnError = true;
+  if (flags.network) spec.network = true;
+  if (flags['require-sandbox']) spec.requireSandbox = true;
   const checked = jobSpecSchema.safeParse(spec);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
@@ -118,27 +125,50 @@ async function requireFile(flag: string, file: string, kind: 'file' | 'folder'):
   return path.resolve(file);
 }
 
-/** Streams the job's output here until it ends, reconnecting (without repeats) when the connection drops. */
+/** How long the CLI keeps trying to reach a coordinator that went away (a restart, a kill -9) before it gives up. */
+const RECONNECT_FOR_MS = 10 * 60_000;
+
+/** Where a person follows the job in the coordinator's web UI. */
+const jobPageUrl = (server: string, jobId: string) => `${server}/#/jobs/${encodeURIComponent(jobId)}`;
+
+/**
+ * Streams the job's output here until it ends, reconnecting (without repeats) with backoff when the connection
+ * drops, however it drops, for up to RECONNECT_FOR_MS of not reaching the coordinator.
+ */
 async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
   let afterId = 0;
   let failures = 0;
+  let unreachableSince = 0;
   for (;;) {
     try {
       for await (const event of client.events(jobId, { afterId })) {
         afterId = event.id;
+        if (failures > 0) note('reconnected; following the job again');
         failures = 0;
+        unreachableSince = 0;
         if (event.type === 'output') await write(event.data.stream === 'stdout' ? process.stdout : process.stderr, event.data.text);
         else if (event.type === 'truncated') note(event.data.message);
         else if (event.type === 'state') {
           if (event.data.state === 'queued' && event.data.attempt > 0) {
-            note(`attempt ${event.data.attempt} did not finish (its worker was lost or gave it back); the job is queued again`);
+            note(
+              event.data.reason === 'command_failed'
+                ? `attempt ${event.data.attempt} failed (exit code ${event.data.exitCode ?? '?'}); retrying`
+                : `attempt ${event.data.attempt} did not finish (its worker was lost or gave it back); the job is queued again`,
+            );
           }
           if (isTerminal(event.data.state)) return event.data;
         }
       }
     } catch (err) {
       if (!isTransient(err)) throw err;
-      if (failures === 0) note(`lost the connection to the coordinator (${(err as Error).message}); reconnecting`);
+      const page = jobPageUrl(client.baseUrl, jobId);
+      unreachableSince ||= Date.now();
+      if (Date.now() - unreachableSince > RECONNECT_FOR_MS) {
+        throw new Error(`gave up reaching the coordinator after ${RECONNECT_FOR_MS / 60_000} min (${(err as Error).message}); the job goes on: ${page}`, {
+          cause: err,
+        });
+      }
+      if (failures === 0) note(`${(err as Error).message}; reconnecting (the job goes on: ${page})`);
       await new Promise((resolve) => setTimeout(resolve, backoffDelay(failures++, { baseMs: 250, maxMs: 5000 })));
     }
   }
@@ -171,9 +201,8 @@ async function main(argv: string[]): Promise<number> {
 
   let job: Job | undefined;
   const upload = new AbortController();
-  let interrupts = 0;
-  process.on('SIGINT', () => {
-    if (++interrupts > 1 || !job) {
+  onInterrupt((_signal, count) => {
+    if (count > 1 || !job) {
       upload.abort();
       process.exit(EXIT_CANCELLED);
     }
@@ -186,7 +215,7 @@ async function main(argv: string[]): Promise<number> {
         process.exit(EXIT_CANCELLED);
       },
     );
-  });
+  }, ['SIGINT']);
 
   const temp = dir ? await mkdtemp(path.join(os.tmpdir(), 'cmdx-submit-')) : undefined;
   try {
@@ -222,11 +251,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${job.id}\n`);
     return 0;
   }
-  if (process.stderr.isTTY) note(`job ${job.id} submitted; Ctrl-C cancels it`);
+  if (process.stderr.isTTY) note(`job ${job.id} submitted: ${jobPageUrl(server, job.id)} (Ctrl-C cancels it)`);
   const end = await follow(client, job.id);
   if (end.state !== 'succeeded') {
-    const why = end.error ?? (end.exitCode !== null ? `exit code ${end.exitCode}` : end.reason ?? end.state);
-    note(`job ${job.id} ${end.state.replace('_', ' ')}: ${why}`);
+    const why =
+      end.error ??
+      (end.exitCode !== null ? `exit code ${end.exitCode}` : end.state === 'timed_out' ? `after its ${job.spec.timeoutSec} s timeout` : end.reason);
+    const what = `job ${job.id} ${end.state.replace('_', ' ')}`;
+    // A reason that only repeats the state ("timed out: timed_out") says nothing more.
+    note(why && why !== end.state ? `${what}: ${why}` : what);
   }
   if (flags.artifacts) await saveArtifacts(client, await client.getJob(job.id), path.resolve(flags.artifacts));
   return exitCodeFor(end.state, end.exitCode);

@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_JOB_LIMITS, jobLimitsSchema, labelSchema, type JobLimits } from '../../../protocol/api';
+import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
 import { Agent, RegistrationRefusedError } from '../index';
 import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
@@ -139,18 +140,16 @@ async function main(argv: string[]): Promise<number> {
   let signals = 0;
   const stopped = new Promise<void>((resolve, reject) => {
     agent.once('removed', reject);
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals === 1) {
+    onInterrupt((signal, count) => {
+      signals = count;
+      if (count === 1) {
         logger.info(`${signal}: stopping (again to hand running jobs back at once)`);
         void agent.stop({ graceMs: stopGraceMs }).then(resolve);
       } else {
         logger.warn(`${signal} again: handing running jobs back now`);
         void agent.vacate();
       }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    });
   });
 
   try {

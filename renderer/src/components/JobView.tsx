@@ -1,8 +1,9 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { isTerminal, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
-import { usePolling } from '../hooks';
-import { formatDuration, jobStateLabel, waitingReason } from '../lib/format';
+import { useDocumentTitle, useFavicon, useNow, usePolling } from '../hooks';
+import { submitCommandLine } from '../lib/cli-command';
+import { formatAgo, formatDuration, jobStateLabel, stateFavicon } from '../lib/format';
 import { routeHash } from '../lib/route';
 import type { StreamStatus } from '../store/job-view';
 import { JobTerminal } from './JobTerminal';
@@ -11,6 +12,10 @@ export function JobView({ jobId }: { jobId: string }) {
   const openJob = useAppStore((s) => s.openJob);
   const closeJob = useAppStore((s) => s.closeJob);
   const viewError = useAppStore((s) => s.viewError);
+  const job = useAppStore((s) => s.viewedJob);
+  // The tab says how the job is doing, so a person can watch it from another tab.
+  useDocumentTitle(job?.id === jobId ? `${jobStateLabel(job.state)} · ${job.name} · cmd-executor` : null);
+  useFavicon(job?.id === jobId ? stateFavicon(job.state) : null);
 
   useEffect(() => {
     openJob(jobId);
@@ -25,7 +30,7 @@ export function JobView({ jobId }: { jobId: string }) {
           {viewError}
         </p>
       )}
-      <JobTerminal />
+      <JobTerminal key={jobId} jobId={jobId} />
     </section>
   );
 }
@@ -61,8 +66,10 @@ function JobHeader() {
         {job.cancelRequested && !isTerminal(job.state) && <span>cancelling…</span>}
         {job.spec.network && <span>needs network</span>}
         {job.spec.requireSandbox && <span>needs a sandboxed worker</span>}
-        {job.state === 'queued' && (job.spec.network || job.spec.requireSandbox) && <WaitingReason job={job} />}
       </p>
+      {job.state === 'queued' && <WaitingReason reason={job.waitingReason} />}
+      <JobSpecFacts job={job} />
+      <Attempts job={job} />
       <JobActions job={job} />
       {actionError && (
         <p className="error" role="alert">
@@ -73,19 +80,66 @@ function JobHeader() {
   );
 }
 
-/** Why a job that asks for network or a sandbox still waits, from the pool's workers (polled while shown). */
-function WaitingReason({ job }: { job: Job }) {
-  const refreshWorkers = useAppStore((s) => s.refreshWorkers);
-  const workers = useAppStore((s) => s.workers);
-  const known = useAppStore((s) => s.workersRefreshedAt !== null);
-  usePolling(refreshWorkers);
-  const reason = known ? waitingReason(job, workers) : null;
-  return reason ? <span data-testid="job-waiting">{reason}</span> : null;
+function WaitingReason({ reason }: { reason: string | null }) {
+  const refreshWaitingReason = useAppStore((s) => s.refreshWaitingReason);
+  usePolling(refreshWaitingReason);
+  if (!reason) return null;
+  return (
+    <p className="waiting" data-testid="waiting-reason" role="status">
+      Waiting: {reason}
+    </p>
+  );
+}
+
+/** What was asked for: the spec beyond its commands (which the terminal shows), and who asked. */
+function JobSpecFacts({ job }: { job: Job }) {
+  const { spec } = job;
+  const envNames = Object.keys(spec.env);
+  const facts: [string, string][] = [
+    ['Labels', spec.labels.join(', ') || 'none'],
+    ['Timeout', formatDuration(spec.timeoutSec * 1000)],
+    ['Priority', String(spec.priority)],
+    ...(spec.retries ? [['Retries', `up to ${spec.retries} after a failed command`] as [string, string]] : []),
+    ['Outputs', spec.outputs.join(', ') || 'none'],
+    ...(envNames.length ? [['Env', envNames.join(', ')] as [string, string]] : []),
+    ['Submitted by', `${job.submittedBy}, ${formatAgo(job.createdAt, Date.now())}`],
+  ];
+  return (
+    <section className="job-spec" aria-label="Job spec">
+      <dl>
+        {facts.map(([term, value]) => (
+          <div key={term}>
+            <dt>{term}</dt>
+            <dd>{value}</dd>
+          </div>
+        ))}
+      </dl>
+    </section>
+  );
 }
 
 function Elapsed({ job }: { job: Job }) {
-  if (!job.startedAt || !job.finishedAt) return null;
-  return <span>took {formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt))}</span>;
+  const running = job.startedAt !== null && job.finishedAt === null;
+  const now = useNow(running);
+  if (!job.startedAt) return null;
+  if (job.finishedAt) return <span>took {formatDuration(Date.parse(job.finishedAt) - Date.parse(job.startedAt))}</span>;
+  return <span data-testid="elapsed">running for {formatDuration(Math.max(0, now - Date.parse(job.startedAt))).replace(/\.\d/, '')}</span>;
+}
+
+/** Each lease the job was given: on which worker, when, and how it ended (lost workers show here). */
+function Attempts({ job }: { job: Job }) {
+  if (job.attempts.length < 2) return null;
+  const time = (iso: string) => new Date(iso).toLocaleTimeString();
+  return (
+    <ol className="attempts" aria-label="Attempts">
+      {job.attempts.map((a) => (
+        <li key={a.leaseId}>
+          attempt {a.attempt} on {a.workerName}, {time(a.leasedAt)}
+          {a.endedAt ? `–${time(a.endedAt)}` : ''}: {a.outcome}
+        </li>
+      ))}
+    </ol>
+  );
 }
 
 const STREAM_LABELS: Record<StreamStatus, string> = {
@@ -141,11 +195,31 @@ function JobActions({ job }: { job: Job }) {
       <button type="button" onClick={() => void downloadFromJob('log')}>
         Download log
       </button>
+      <CopyAsCommand job={job} />
       {job.hasArtifacts && (
         <button type="button" onClick={() => void downloadFromJob('artifacts')}>
           Download artifacts
         </button>
       )}
     </div>
+  );
+}
+
+function CopyAsCommand({ job }: { job: Job }) {
+  const baseUrl = useAppStore((s) => s.baseUrl);
+  const isDesktop = useAppStore((s) => s.isDesktop);
+  const copyText = useAppStore((s) => s.copyText);
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    const line = submitCommandLine(baseUrl, job.spec);
+    if (isDesktop) await copyText(line);
+    else await navigator.clipboard.writeText(line);
+    setCopied(true);
+    setTimeout(() => setCopied(false), 2000);
+  };
+  return (
+    <button type="button" title="The submit command line for the same job (the token comes from $CMDX_TOKEN)" onClick={() => void copy()}>
+      {copied ? 'Copied' : 'Copy as CLI command'}
+    </button>
   );
 }

@@ -1,7 +1,8 @@
-import { JOB_STATES } from '../../../protocol/api';
+import { JOB_STATES, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
 import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
+import { matchesSearch } from '../lib/job-search';
 import { routeHash } from '../lib/route';
 import type { StateFilter } from '../store/jobs';
 
@@ -29,8 +30,18 @@ export function JobsView() {
 function JobsFilterBar() {
   const filter = useAppStore((s) => s.jobsFilter);
   const setJobsFilter = useAppStore((s) => s.setJobsFilter);
+  const search = useAppStore((s) => s.jobsSearch);
+  const setJobsSearch = useAppStore((s) => s.setJobsSearch);
   return (
     <div className="filters">
+      <input
+        type="search"
+        aria-label="Search jobs"
+        placeholder="Search jobs…"
+        title="Name, command, submitter, worker, label or id"
+        value={search}
+        onChange={(event) => setJobsSearch(event.target.value)}
+      />
       <label>
         State{' '}
         <select value={filter.state} onChange={(event) => void setJobsFilter({ state: event.target.value as StateFilter })}>
@@ -49,14 +60,23 @@ function JobsFilterBar() {
   );
 }
 
+function jobDuration(job: Job, now: number): string {
+  if (!job.startedAt) return '–';
+  return formatDuration(Date.parse(job.finishedAt ?? new Date(now).toISOString()) - Date.parse(job.startedAt));
+}
+
 function JobsTable() {
-  const jobs = useAppStore((s) => s.jobs);
+  const allJobs = useAppStore((s) => s.jobs);
+  const search = useAppStore((s) => s.jobsSearch);
   const cursor = useAppStore((s) => s.jobsCursor);
   const loading = useAppStore((s) => s.jobsLoading);
   const error = useAppStore((s) => s.jobsError);
   const refreshedAt = useAppStore((s) => s.jobsRefreshedAt);
   const loadMoreJobs = useAppStore((s) => s.loadMoreJobs);
+  const filter = useAppStore((s) => s.jobsFilter);
   const now = refreshedAt ?? Date.now();
+  const jobs = allJobs.filter((job) => matchesSearch(job, search));
+  const unfiltered = filter.state === 'all' && !filter.mine && !search.trim();
   return (
     <div className="table-wrap">
       {error && (
@@ -69,6 +89,10 @@ function JobsTable() {
           <tr>
             <th scope="col">Name</th>
             <th scope="col">State</th>
+            <th scope="col">Submitter</th>
+            <th scope="col" className="wide-only">
+              Labels
+            </th>
             <th scope="col">Worker</th>
             <th scope="col">Submitted</th>
             <th scope="col">Duration</th>
@@ -76,28 +100,46 @@ function JobsTable() {
           </tr>
         </thead>
         <tbody>
-          {jobs.map((job) => (
-            <tr key={job.id}>
-              <td className="name-cell">
-                <a href={routeHash({ view: 'job', jobId: job.id })} title={job.name}>
-                  {job.name}
-                </a>
-              </td>
-              <td>
-                <span className={`badge state-${job.state}`}>{jobStateLabel(job.state)}</span>
-              </td>
-              <td>{job.workerName ?? '–'}</td>
-              <td title={job.createdAt}>{formatAgo(job.createdAt, now)}</td>
-              <td>
-                {job.startedAt ? formatDuration(Date.parse(job.finishedAt ?? new Date(now).toISOString()) - Date.parse(job.startedAt)) : '–'}
-              </td>
-              <td>{job.exitCode ?? '–'}</td>
-            </tr>
-          ))}
+          {jobs.map((job) => {
+            const href = routeHash({ view: 'job', jobId: job.id });
+            return (
+              // The whole row opens the job; the name stays a real link for the keyboard and "open in new tab".
+              <tr key={job.id} className="clickable" onClick={() => (window.location.hash = href)}>
+                <td className="name-cell">
+                  <a href={href} title={job.name} onClick={(event) => event.stopPropagation()}>
+                    {job.name}
+                  </a>
+                </td>
+                <td>
+                  <span className={`badge state-${job.state}`}>{jobStateLabel(job.state)}</span>
+                </td>
+                <td>{job.submittedBy}</td>
+                <td className="wide-only">
+                  <span className="labels">
+                    {job.spec.labels.map((label) => (
+                      <span key={label} className="label">
+                        {label}
+                      </span>
+                    ))}
+                  </span>
+                </td>
+                <td>{job.workerName ?? '–'}</td>
+                <td title={job.createdAt}>{formatAgo(job.createdAt, now)}</td>
+                <td>{jobDuration(job, now)}</td>
+                <td>{job.exitCode ?? '–'}</td>
+              </tr>
+            );
+          })}
           {jobs.length === 0 && !loading && (
             <tr>
-              <td colSpan={6} className="empty">
-                No jobs here yet.
+              <td colSpan={8} className="empty">
+                {unfiltered ? (
+                  <>
+                    No jobs yet. <a href={routeHash({ view: 'submit' })}>Submit the first one</a>: a ZIP or a folder and the commands to run.
+                  </>
+                ) : (
+                  'No job matches this filter.'
+                )}
               </td>
             </tr>
           )}

@@ -18,28 +18,40 @@ export function SubmitView() {
   };
 
   return (
-    <form className="submit-view" onSubmit={(event) => void onSubmit(event)} aria-label="Submit a job">
+    <form
+      className="submit-view"
+      onSubmit={(event) => void onSubmit(event)}
+      aria-label="Submit a job"
+      // Ctrl+Enter (Cmd+Enter on a Mac) runs the job from any field, the commands box included.
+      onKeyDown={(event) => {
+        if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault();
+          event.currentTarget.requestSubmit();
+        }
+      }}
+    >
       <div className="submit-main">
         <DropZone />
-        <TextField field="commands" label="Commands (one per line)" multiline placeholder={'make test\n./run.sh --fast'} />
+        <TextField field="commands" label="Commands (one per line)" multiline placeholder="e.g. make test" />
       </div>
       <div className="submit-side">
         <TargetChoice />
-        <TextField field="name" label="Name" placeholder="defaults to the first command" />
-        <TextField field="labels" label="Required labels" placeholder="linux, gpu" />
+        <TextField field="name" label="Name" placeholder="(the first command)" />
+        <TextField field="labels" label="Required labels" placeholder="(none: any worker), e.g. linux, gpu" />
         <div className="row">
-          <TextField field="timeoutSec" label="Timeout (s)" placeholder="3600" inputMode="numeric" />
-          <TextField field="priority" label="Priority" placeholder="0" inputMode="numeric" />
+          <TextField field="timeoutSec" label="Timeout (s)" placeholder="(pool default)" inputMode="numeric" />
+          <TextField field="priority" label="Priority" placeholder="(normal: 0)" inputMode="numeric" />
+          <TextField field="retries" label="Retries" placeholder="(none)" inputMode="numeric" />
         </div>
-        <TextField field="outputs" label="Outputs to keep (globs)" placeholder="dist/**, report.html" />
+        <TextField field="outputs" label="Outputs to keep (globs)" placeholder="(none), e.g. dist/**" />
         <UploadProgress />
         {submitError && (
           <p className="error" role="alert">
             {submitError}
           </p>
         )}
-        <button type="submit" className="primary" disabled={submitting || zipping}>
-          {submitting ? 'Submitting…' : 'Run'}
+        <button type="submit" className="primary" disabled={submitting || zipping} aria-keyshortcuts="Control+Enter">
+          {submitting ? 'Submitting…' : 'Run'} <kbd aria-hidden="true">Ctrl+Enter</kbd>
         </button>
       </div>
     </form>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatBytes, formatDuration, isolationSummary, jobStateLabel, waitingReason } from './format';
+import { formatAgo, formatBytes, formatDuration, isolationSummary, jobStateLabel } from './format';
 import type { Job, Worker } from '../../../protocol/api';
 
 describe('format', () => {
@@ -43,22 +43,5 @@ describe('format', () => {
     expect(isolationSummary({ sandbox: 'bubblewrap', network: true, limits }).label).toBe('sandboxed (bubblewrap), network if asked');
     expect(isolationSummary({ sandbox: 'none', network: false, limits })).toMatchObject({ sandboxed: false, label: 'not sandboxed (trusted submitters only)' });
     expect(isolationSummary(null)).toEqual({ label: 'not sandboxed (trusted submitters only)', sandboxed: false, limits: '' });
-  });
-
-  it('says why a queued job that asks for network or a sandbox waits, from the online workers with its labels', () => {
-    const limits = { memoryMiB: 512, processes: 64, openFiles: 1024, fileSizeMiB: 2048, diskMiB: 10240 };
-    const worker = (name: string, isolation: Worker['isolation'], state: Worker['state'] = 'idle', labels: string[] = []) =>
-      ({ name, isolation, state, labels }) as Worker;
-    const job = (spec: Partial<Job['spec']>, state: Job['state'] = 'queued') =>
-      ({ state, spec: { labels: [], network: false, requireSandbox: false, ...spec } }) as Pick<Job, 'state' | 'spec'>;
-    const boxedNoNet = worker('a', { sandbox: 'bubblewrap', network: false, limits });
-    const bareNet = worker('b', { sandbox: 'none', network: true, limits });
-    expect(waitingReason(job({ network: true }), [boxedNoNet])).toBe('waits for a worker that allows network: none online does');
-    expect(waitingReason(job({ network: true }), [boxedNoNet, bareNet])).toBeNull();
-    expect(waitingReason(job({ network: true }), [worker('c', { sandbox: 'none', network: true, limits }, 'offline')])).not.toBeNull();
-    expect(waitingReason(job({ requireSandbox: true }), [bareNet, worker('old', null)])).toBe('waits for a sandboxed worker: none online is');
-    expect(waitingReason(job({ requireSandbox: true, labels: ['gpu'] }), [boxedNoNet])).toBe('waits for a sandboxed worker: none online is');
-    expect(waitingReason(job({ requireSandbox: true }), [boxedNoNet])).toBeNull();
-    expect(waitingReason(job({ network: true }, 'running'), [])).toBeNull();
   });
 });

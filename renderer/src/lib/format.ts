@@ -76,18 +76,19 @@ function limitsText({ limits }: Isolation): string {
   return `per job: memory ${mib(limits.memoryMiB)}, ${limits.processes} processes, disk ${mib(limits.diskMiB)}, files up to ${mib(limits.fileSizeMiB)}, ${limits.openFiles} open files`;
 }
 
-/**
- * Why a queued job waits, when no online worker that carries its labels offers what it asks for (network, a
- * sandbox); null when one does, or the job is not queued.
- */
-export function waitingReason(job: Pick<Job, 'state' | 'spec'>, workers: readonly Worker[]): string | null {
-  if (job.state !== 'queued') return null;
-  const fitting = workers.filter((w) => w.state !== 'offline' && job.spec.labels.every((label) => w.labels.includes(label)));
-  if (job.spec.network && !fitting.some((w) => w.isolation?.network)) {
-    return 'waits for a worker that allows network: none online does';
-  }
-  if (job.spec.requireSandbox && !fitting.some((w) => w.isolation && w.isolation.sandbox !== 'none')) {
-    return 'waits for a sandboxed worker: none online is';
-  }
-  return null;
+const STATE_COLOURS: Record<JobState, string> = {
+  queued: '#8b93a1',
+  leased: '#5b8def',
+  running: '#2456c9',
+  suspended: '#d08a16',
+  succeeded: '#17803d',
+  failed: '#b42318',
+  cancelled: '#d08a16',
+  timed_out: '#b42318',
+};
+
+/** A tab icon for a job's state: a dot in the state's colour, as an inline SVG (no request to the server). */
+export function stateFavicon(state: JobState): string {
+  const svg = `<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='${STATE_COLOURS[state]}'/></svg>`;
+  return `data:image/svg+xml,${encodeURIComponent(svg)}`;
 }

@@ -47,9 +47,9 @@ describe('buildJobSpec', () => {
     expect(result.errors.outputs).toMatch(/may not contain \.\./);
   });
 
-  it('refuses a timeout beyond the protocol’s limit', () => {
-    const result = buildJobSpec(form({ commands: 'x', timeoutSec: '0' }), null);
-    expect(!result.ok && result.errors.timeoutSec).toBeTruthy();
+  it('refuses numbers out of range in our own words, not the validator’s', () => {
+    const result = buildJobSpec(form({ commands: 'x', timeoutSec: '0', priority: '5000' }), null);
+    expect(result).toEqual({ ok: false, errors: { timeoutSec: 'must be at least 1', priority: 'must be at most 1000' } });
   });
 });
 
@@ -63,6 +63,7 @@ describe('formFromSpec (re-run)', () => {
     labels: ['linux'],
     priority: 0,
     maxAttempts: 2,
+    retries: 1,
     outputs: ['coverage/**'],
     continueOnError: true,
     network: true,
@@ -83,6 +84,7 @@ describe('formFromSpec (re-run)', () => {
         timeoutSec: 600,
         labels: ['linux'],
         maxAttempts: 2,
+        retries: 1,
         outputs: ['coverage/**'],
         continueOnError: true,
         network: true,

@@ -15,6 +15,8 @@ export interface JobForm {
   /** Seconds; blank = the coordinator's default. */
   timeoutSec: string;
   priority: string;
+  /** Runs again after a failed command, up to this many times; blank = none. */
+  retries: string;
   /** Globs, comma- or space-separated. */
   outputs: string;
 }
@@ -26,6 +28,7 @@ export const emptyJobForm: JobForm = {
   labels: '',
   timeoutSec: '',
   priority: '',
+  retries: '',
   outputs: '',
 };
 
@@ -65,12 +68,14 @@ export function buildJobSpec(form: JobForm, localAgentName: string | null, carri
   }
   const timeoutSec = integer(form.timeoutSec, 'timeoutSec', errors);
   const priority = integer(form.priority, 'priority', errors);
+  const retries = integer(form.retries, 'retries', errors);
   const outputs = words(form.outputs);
   const candidate: JobSpec = { ...carried, commands };
   if (form.name.trim()) candidate.name = form.name.trim();
   if (labels.length) candidate.labels = [...new Set(labels)];
   if (timeoutSec !== undefined) candidate.timeoutSec = timeoutSec;
   if (priority !== undefined) candidate.priority = priority;
+  if (retries !== undefined) candidate.retries = retries;
   if (outputs.length) candidate.outputs = outputs;
 
   const parsed = jobSpecSchema.safeParse(candidate);
@@ -101,6 +106,7 @@ export function formFromSpec(spec: ResolvedJobSpec): { form: JobForm; carried: C
     labels: spec.labels.join(', '),
     timeoutSec: String(spec.timeoutSec),
     priority: spec.priority === 0 ? '' : String(spec.priority),
+    retries: spec.retries ? String(spec.retries) : '',
     outputs: spec.outputs.join(', '),
   };
   return { form, carried };

@@ -81,6 +81,15 @@ describe('terminalText', () => {
     expect(text).toContain('failed: exit code 2');
   });
 
+  it('tells a retry after a failed command from a requeue after a lost worker', () => {
+    const text = render([
+      state(1, { state: 'queued', attempt: 1, reason: 'command_failed', exitCode: 7 }),
+      state(2, { state: 'queued', attempt: 2 }),
+    ]);
+    expect(text).toContain('attempt 1 failed (exit code 7): retrying');
+    expect(text).toContain('back in the queue (attempt 2 did not finish)');
+  });
+
   it('marks dropped output', () => {
     const event: JobEvent = { id: 1, type: 'truncated', data: { attempt: 1, droppedBytes: 10, message: 'output over 16 MiB was dropped' } };
     expect(render([output(0, 'x'), event])).toContain('x\n\x1b[33m… output over 16 MiB was dropped');

@@ -27,7 +27,10 @@ function stateLine(data: StateEvent): string {
   const worker = data.workerName ?? 'a worker';
   switch (data.state) {
     case 'queued':
-      return data.attempt > 0 ? `back in the queue (attempt ${data.attempt} did not finish)` : 'queued, waiting for a worker';
+      if (data.attempt === 0) return 'queued, waiting for a worker';
+      return data.reason === 'command_failed'
+        ? `attempt ${data.attempt} failed${data.exitCode !== null ? ` (exit code ${data.exitCode})` : ''}: retrying`
+        : `back in the queue (attempt ${data.attempt} did not finish)`;
     case 'leased':
       return `picked up by ${worker} (attempt ${data.attempt})`;
     case 'running':

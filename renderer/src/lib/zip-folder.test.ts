@@ -1,5 +1,9 @@
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { unzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
+import { extractZipSafely } from '../../../main/agent/zip';
 import { EmptyFolderError, zipFolder } from './zip-folder';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -30,6 +34,25 @@ describe('zipFolder', () => {
     ]);
     expect(name).toBe('folder.zip');
     expect(Object.keys(unzipSync(zip)).sort()).toEqual(['a.txt', 'b/c.txt']);
+  });
+
+  it('keeps scripts and programs executable, as the agent unpacks them', async () => {
+    const { zip } = zipFolder([
+      { path: 'tools/hello.sh', data: bytes('#!/bin/sh\necho hello\n') },
+      { path: 'tools/prog', data: new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]) },
+      { path: 'tools/notes.txt', data: bytes('not a program') },
+    ]);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cmdx-zip-folder-'));
+    try {
+      await writeFile(path.join(dir, 'bundle.zip'), zip);
+      await extractZipSafely(path.join(dir, 'bundle.zip'), path.join(dir, 'out'));
+      const mode = async (name: string) => (await stat(path.join(dir, 'out', name))).mode & 0o777;
+      expect(await mode('hello.sh')).toBe(0o755);
+      expect(await mode('prog')).toBe(0o755);
+      expect(await mode('notes.txt')).toBe(0o644);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an empty folder with a reason', () => {

@@ -1,5 +1,7 @@
 // A folder dropped or picked in the UI is zipped here before upload: the coordinator takes ZIP bundles only.
 // fflate's synchronous zip avoids Web Workers, which a strict Content-Security-Policy would block.
+// A browser never tells a page a file's Unix mode, so the mode is read from the content: a script with a
+// `#!` line or an ELF program is executable (rwxr-xr-x), like `git add` of a script someone ran; the rest is rw-r--r--.
 import { zipSync, type Zippable } from 'fflate';
 
 export interface FolderFile {
@@ -10,6 +12,18 @@ export interface FolderFile {
 
 export class EmptyFolderError extends Error {
   override name = 'EmptyFolderError';
+}
+
+const UNIX = 3;
+const REGULAR_FILE = 0o100000;
+
+const startsWith = (data: Uint8Array, magic: readonly number[]) => magic.every((byte, i) => data[i] === byte);
+const SHEBANG = [0x23, 0x21];
+const ELF = [0x7f, 0x45, 0x4c, 0x46];
+
+/** The Unix mode the file gets in the ZIP: executable when its content is a program. */
+export function unixModeOf(data: Uint8Array): number {
+  return startsWith(data, SHEBANG) || startsWith(data, ELF) ? 0o755 : 0o644;
 }
 
 /**
@@ -24,7 +38,9 @@ export function zipFolder(files: FolderFile[]): { name: string; zip: Uint8Array 
   const entries: Zippable = {};
   split.forEach((parts, i) => {
     const relative = (sharesTop ? parts.slice(1) : parts).join('/');
-    entries[relative] = (files[i] as FolderFile).data;
+    const { data } = files[i] as FolderFile;
+    // The high 16 bits of a Unix entry's external attributes are its st_mode.
+    entries[relative] = [data, { os: UNIX, attrs: ((REGULAR_FILE | unixModeOf(data)) << 16) >>> 0 }];
   });
   return { name: `${sharesTop ? top : 'folder'}.zip`, zip: zipSync(entries, { level: 6 }) };
 }

@@ -1,7 +1,10 @@
 // This PC's side in the desktop window: contribution switch, local agent, hosted pool, settings.
 // Every field stays null in a browser, and the views hide what needs them.
+import { isTerminal } from '../../../protocol/api';
 import type { DesktopStatus, Settings, SettingsPatch } from '../../../protocol/ipc';
+import { finishedNotice } from '../../../protocol/notice';
 import { errorMessage } from '../api';
+import { routeHash } from '../lib/route';
 import type { SliceCreator, StoreDeps } from './types';
 
 export interface DesktopSlice {
@@ -13,16 +16,40 @@ export interface DesktopSlice {
   setContribution(enabled: boolean): Promise<void>;
   pauseContribution(minutes: number): Promise<void>;
   saveSettings(patch: SettingsPatch): Promise<boolean>;
-  /** Asks the desktop app to notify the user when the job ends. */
+  /** Notifies the user when the job ends: the desktop app's notification, or the browser's if allowed. */
   notifyWhenDone(jobId: string): Promise<void>;
   copyText(text: string): Promise<void>;
   openLogs(): Promise<void>;
 }
 
+/** How often a browser tab checks on a job it will announce (one light GET, not an open stream per job). */
+const BROWSER_NOTICE_POLL_MS = 2000;
+
 export const createDesktopSlice =
   (deps: StoreDeps): SliceCreator<DesktopSlice> =>
-  (set) => {
+  (set, get) => {
     const bridge = deps.desktop;
+
+    /** In a browser: asks for permission (the Run click is the user's gesture), then checks the job now and then. */
+    async function notifyInBrowser(jobId: string): Promise<void> {
+      if (typeof Notification === 'undefined') return;
+      const permission = Notification.permission === 'default' ? await Notification.requestPermission() : Notification.permission;
+      if (permission !== 'granted') return;
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, BROWSER_NOTICE_POLL_MS));
+        const client = get().client;
+        if (!client) return;
+        const job = await client.getJob(jobId).catch(() => null);
+        if (!job || !isTerminal(job.state)) continue;
+        const { title, body } = finishedNotice(job);
+        const notice = new Notification(title, { body, tag: job.id });
+        notice.onclick = () => {
+          window.focus();
+          window.location.hash = routeHash({ view: 'job', jobId: job.id });
+        };
+        return;
+      }
+    }
 
     async function call<T>(run: () => Promise<T>): Promise<T | null> {
       try {
@@ -69,6 +96,7 @@ export const createDesktopSlice =
 
       async notifyWhenDone(jobId) {
         if (bridge) await call(() => bridge.watchJob(jobId));
+        else await notifyInBrowser(jobId);
       },
 
       async copyText(text) {

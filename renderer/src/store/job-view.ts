@@ -9,6 +9,8 @@ import type { SliceCreator, StoreDeps } from './types';
 export type StreamStatus = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'ended';
 
 export interface TerminalFeed {
+  /** The job these chunks belong to; a terminal writes only its own job's feed. */
+  jobId: string | null;
   /** Changes whenever the terminal must be cleared and written anew (another job, a reload). */
   generation: number;
   chunks: string[];
@@ -28,6 +30,8 @@ export interface JobViewSlice {
   openJob(id: string): void;
   closeJob(): void;
   applyJobEvent(event: JobEvent): void;
+  /** Re-reads what no event carries while the job waits: the coordinator's reason for the wait. */
+  refreshWaitingReason(): Promise<void>;
   cancelViewedJob(): Promise<void>;
   /** Submits the viewed job again (same spec and ZIP) and returns the new job's id, or null on failure. */
   rerunViewedJob(): Promise<string | null>;
@@ -103,7 +107,7 @@ export const createJobViewSlice =
       streamStatus: 'idle',
       lastEventId: 0,
       terminalCursor: freshCursor(0),
-      terminal: { generation: 0, chunks: [] },
+      terminal: { jobId: null, generation: 0, chunks: [] },
       actionError: null,
 
       openJob(id) {
@@ -117,7 +121,7 @@ export const createJobViewSlice =
           streamStatus: 'connecting',
           lastEventId: 0,
           terminalCursor: freshCursor(0),
-          terminal: { generation: get().terminal.generation + 1, chunks: [] },
+          terminal: { jobId: id, generation: get().terminal.generation + 1, chunks: [] },
         });
         void follow(id, following.signal);
       },
@@ -125,7 +129,17 @@ export const createJobViewSlice =
       closeJob() {
         following?.abort();
         following = null;
-        set({ viewedJobId: null, viewedJob: null, viewError: null, actionError: null, streamStatus: 'idle' });
+        // Nothing of this job may greet the next one: its feed goes with it.
+        set({
+          viewedJobId: null,
+          viewedJob: null,
+          viewError: null,
+          actionError: null,
+          streamStatus: 'idle',
+          lastEventId: 0,
+          terminalCursor: freshCursor(0),
+          terminal: { jobId: null, generation: get().terminal.generation + 1, chunks: [] },
+        });
       },
 
       applyJobEvent(event) {
@@ -134,12 +148,25 @@ export const createJobViewSlice =
         if (lastEventId > 0 && event.id <= lastEventId) return;
         const { text, cursor } = terminalText(event, terminalCursor);
         const next: Partial<JobViewSlice> = { lastEventId: event.id, terminalCursor: cursor };
-        if (text) next.terminal = { generation: terminal.generation, chunks: [...terminal.chunks, text] };
+        if (text) next.terminal = { ...terminal, chunks: [...terminal.chunks, text] };
         if (event.type === 'state' && viewedJob) {
           const { state, attempt, reason, exitCode, workerId, workerName, error } = event.data;
           next.viewedJob = { ...viewedJob, state, attempt, reason, exitCode, workerId, workerName, error };
         }
         set(next);
+      },
+
+      async refreshWaitingReason() {
+        const { client, viewedJobId } = get();
+        if (!client || !viewedJobId) return;
+        try {
+          const { waitingReason } = await client.getJob(viewedJobId);
+          // The stream stays the one writer of the state; this only refreshes the explanation beside it.
+          const current = get().viewedJob;
+          if (current?.id === viewedJobId && current.waitingReason !== waitingReason) set({ viewedJob: { ...current, waitingReason } });
+        } catch {
+          // The stream reports a lost coordinator; a stale reason until it is back is harmless.
+        }
       },
 
       async rerunViewedJob() {

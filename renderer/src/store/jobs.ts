@@ -36,6 +36,9 @@ export interface JobsSlice {
   jobsError: string | null;
   /** When the list was last read (ms), so "ago" columns match the data. */
   jobsRefreshedAt: number | null;
+  /** The search box: narrows the loaded jobs without asking the coordinator again. */
+  jobsSearch: string;
+  setJobsSearch(search: string): void;
   refreshJobs(): Promise<void>;
   loadMoreJobs(): Promise<void>;
   setJobsFilter(filter: Partial<JobsFilter>): Promise<void>;
@@ -79,6 +82,11 @@ export const createJobsSlice: SliceCreator<JobsSlice> = (set, get) => {
     jobsLoading: false,
     jobsError: null,
     jobsRefreshedAt: null,
+    jobsSearch: '',
+
+    setJobsSearch(search) {
+      set({ jobsSearch: search });
+    },
 
     refreshJobs() {
       return load(null, Math.min(MAX_PAGE, Math.max(JOBS_PAGE_SIZE, get().jobs.length)), false);

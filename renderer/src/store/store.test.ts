@@ -5,6 +5,7 @@ import { ApiClient, ApiError } from '../../../protocol/client';
 import type { DesktopStatus } from '../../../protocol/ipc';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../../test/pool';
 import { waitFor } from '../../../test/wait';
+import { emptyJobForm } from '../lib/job-form';
 import { createAppStore } from './index';
 import { JOBS_PAGE_SIZE } from './jobs';
 import { TOKEN_KEY } from './session';
@@ -139,6 +140,18 @@ describe('submit slice', () => {
     const stored = await admin.getJob(job?.id as string);
     expect(stored.spec.commands).toEqual(['echo one', 'echo two']);
     expect(stored.spec.labels).toEqual(['nowhere-label']);
+    // The next job starts from an empty form: labels (or anything else) never leak into it.
+    expect(store.getState().form).toEqual(emptyJobForm);
+  });
+
+  it('starts the next job from an empty form', async () => {
+    const store = await signedInStore();
+    const fields = { name: 'n', commands: 'true', labels: 'nowhere-label', timeoutSec: '60', priority: '3', outputs: 'out.txt' } as const;
+    for (const [field, value] of Object.entries(fields)) store.getState().setFormField(field as keyof typeof fields, value);
+    const job = await store.getState().submitJob();
+    expect(job?.spec).toMatchObject({ labels: ['nowhere-label'], timeoutSec: 60, priority: 3, outputs: ['out.txt'] });
+    expect(store.getState()).toMatchObject({ form: emptyJobForm, bundle: null, carried: {} });
+    await admin.cancelJob(job?.id as string);
   });
 
   it('pins "This PC" jobs to the desktop’s own agent', async () => {
@@ -222,7 +235,7 @@ describe('job view slice', () => {
     // Opening the job again (what a reload does) starts a fresh terminal from event 0 with the same text.
     const generation = store.getState().terminal.generation;
     store.getState().openJob(job.id);
-    expect(store.getState().terminal).toEqual({ generation: generation + 1, chunks: [] });
+    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [] });
     await waitFor(() => store.getState().streamStatus === 'ended', { message: 'the replay to end' });
     expect(store.getState().terminal.chunks.join('')).toBe(text);
 
@@ -230,7 +243,10 @@ describe('job view slice', () => {
     const chunks = store.getState().terminal.chunks.length;
     store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', seq: 0 } });
     expect(store.getState().terminal.chunks).toHaveLength(chunks);
+
+    // Closing the job takes its feed along: the next job's terminal starts empty, not with this log.
     store.getState().closeJob();
+    expect(store.getState()).toMatchObject({ lastEventId: 0, terminal: { jobId: null, chunks: [] } });
   });
 
   it('reconnects after the coordinator restarts and resumes after the last event it applied', async () => {

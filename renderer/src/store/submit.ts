@@ -108,7 +108,8 @@ export const createSubmitSlice: SliceCreator<SubmitSlice> = (set, get) => ({
       const job = bundle
         ? await uploadJob(client, built.spec, bundle.blob, bundle.name, (upload) => set({ upload }))
         : await client.submitJob(built.spec);
-      set({ submitting: false, upload: null, carried: {} });
+      // A fresh form for the next job: nothing of this one (labels, bundle…) is silently carried over.
+      set({ submitting: false, upload: null, form: emptyJobForm, carried: {}, bundle: null, bundleError: null });
       void get().notifyWhenDone(job.id);
       return job;
     } catch (err) {

@@ -1,0 +1,49 @@
+// Why a queued job has not been picked up, in words a submitter can act on: the pool is empty, no connected
+// worker has the labels it needs, none offers the isolation it asks for (network, a sandbox), or every worker that
+// could take it is busy, paused or offline.
+import type { ResolvedJobSpec, Worker } from '../../protocol/api';
+
+/** Names listed in a reason before "and N more". */
+const NAMES_SHOWN = 5;
+
+function names(workers: readonly Worker[]): string {
+  const shown = workers.slice(0, NAMES_SHOWN).map((w) => (w.labels.length ? `${w.name} (${w.labels.join(', ')})` : w.name));
+  const more = workers.length - shown.length;
+  return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.join(', ');
+}
+
+const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+
+type Needs = Pick<ResolvedJobSpec, 'labels' | 'network' | 'requireSandbox'>;
+
+/** Whether a worker offers what the job asks of its isolation, as the scheduler matches it. */
+const isolationFits = (spec: Needs, w: Worker) =>
+  (!spec.network || w.isolation?.network === true) && (!spec.requireSandbox || (w.isolation !== null && w.isolation.sandbox !== 'none'));
+
+/** Null when a worker could take the job now (it is about to be picked up). */
+export function waitingReason(spec: Needs, workers: readonly Worker[]): string | null {
+  const { labels } = spec;
+  const online = workers.filter((w) => w.state !== 'offline');
+  const labelled = workers.filter((w) => labels.every((label) => w.labels.includes(label)));
+  const fitting = labelled.filter((w) => isolationFits(spec, w));
+  const fittingOnline = fitting.filter((w) => w.state !== 'offline');
+  if (fittingOnline.some((w) => w.state === 'idle' || (w.state === 'busy' && w.currentJobs.length < w.slots))) return null;
+
+  if (online.length === 0) {
+    return workers.length === 0
+      ? 'no worker has joined the pool yet: start one (npm run worker, or "Contribute" in the desktop app)'
+      : `no worker is online; ${plural(workers.length, 'worker is', 'workers are')} offline: ${names(workers)}`;
+  }
+  const labelledOnline = labelled.filter((w) => w.state !== 'offline');
+  if (fittingOnline.length === 0 && labelledOnline.length > 0) {
+    const asks = [spec.network && 'allows network', spec.requireSandbox && 'runs jobs in a sandbox'].filter(Boolean).join(' and ');
+    return `no connected worker that could take it ${asks}: ${names(labelledOnline)}`;
+  }
+  if (fittingOnline.length === 0) {
+    const needed = labels.length === 1 ? `the label ${labels[0]}` : `all of the labels ${labels.join(', ')}`;
+    const offline = fitting.length ? ` (${names(fitting)} ${fitting.length === 1 ? 'has' : 'have'} it but ${fitting.length === 1 ? 'is' : 'are'} offline)` : '';
+    return `no connected worker has ${needed}${offline}; ${plural(online.length, 'worker is', 'workers are')} online: ${names(online)}`;
+  }
+  const states = fittingOnline.map((w) => `${w.name} is ${w.state === 'suspended' ? "paused on its owner's PC" : w.state}`);
+  return `every worker that can take it is occupied: ${states.slice(0, NAMES_SHOWN).join(', ')}`;
+}
