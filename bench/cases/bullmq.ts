@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import { spawnRate } from '../lib/baselines';
 import type { BenchCase, CaseContext, CaseResult } from '../lib/case';
 import { runBurst, submitAndFollow, workerRequests } from '../lib/jobs';
@@ -39,13 +40,19 @@ async function runBullmq(count: number, idleCount: number): Promise<BullmqRun> {
   const port = await freePort();
   const redis = startProgram('redis-server', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   const workers: ChildRun[] = [];
-  const connection = { host: '127.0.0.1', port };
+  // Clients made here (BullMQ loads ioredis itself only where `require` exists), so they are closed here too.
+  const clients: Redis[] = [];
+  const connect = () => {
+    const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null });
+    clients.push(client);
+    return client;
+  };
   let queue: Queue | undefined;
   let events: QueueEvents | undefined;
   try {
     await redis.waitFor(/Ready to accept connections/, 30_000);
-    queue = new Queue(QUEUE, { connection });
-    events = new QueueEvents(QUEUE, { connection });
+    queue = new Queue(QUEUE, { connection: connect() });
+    events = new QueueEvents(QUEUE, { connection: connect() });
     await events.waitUntilReady();
     for (let i = 0; i < AGENTS; i++) workers.push(startTsProcess(`bullmq worker ${i}`, 'load/bullmq-worker.ts', { port, queue: QUEUE, concurrency: SLOTS }));
     await Promise.all(workers.map((worker) => worker.waitFor(/^READY$/m, 60_000)));
@@ -80,6 +87,7 @@ async function runBullmq(count: number, idleCount: number): Promise<BullmqRun> {
     await Promise.all(workers.map((worker) => worker.stop('SIGTERM')));
     await events?.close();
     await queue?.close();
+    for (const client of clients) client.disconnect();
     await redis.stop('SIGTERM');
   }
 }
