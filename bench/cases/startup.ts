@@ -48,7 +48,11 @@ async function timeToServing(command: string, args: string[], dataDir: string): 
       child.once('exit', (code) => reject(new Error(`${command} ${args.join(' ')} exited ${code} before serving:\n${out.slice(-1000)}`)));
     });
   } finally {
-    process.kill(-child.pid!, 'SIGKILL');
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // ESRCH: every process of the group has exited already.
+    }
   }
 }
 
