@@ -1,6 +1,5 @@
 // Types of build/compile-node.js (plain JavaScript: the entry points load it before anything is compiled).
 export declare const ENTRY_POINTS: Record<'coordinator' | 'worker' | 'submit', string>;
-export declare const OUT_DIR: string;
 export declare const MANIFEST: string;
 export declare function compileNode(): Promise<void>;
 export declare function isFresh(): Promise<boolean>;

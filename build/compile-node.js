@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-export const OUT_DIR = path.join(REPO_ROOT, 'dist/node');
+const OUT_DIR = path.join(REPO_ROOT, 'dist/node');
 /** Which sources went into the build and when it was made: what the freshness check reads. */
 export const MANIFEST = path.join(OUT_DIR, 'manifest.json');
 /** npm rewrites it on every install: packages changed, so the bundled copies may be old. */
