@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['**/*.test.ts', '**/*.test.tsx'],
     exclude: ['node_modules/**', 'dist/**'],
+    globalSetup: ['test/compile-cli.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -2,9 +2,11 @@
 // a baseline or limit measured in the same run. Not a CI gate: wall-clock figures depend on the machine.
 import { relative, resolve } from 'node:path';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
+import { bullmqCase } from './cases/bullmq';
 import { capacityCase } from './cases/capacity';
 import { latencyCase } from './cases/latency';
 import { sandboxCase } from './cases/sandbox';
+import { startupCase } from './cases/startup';
 import { streamingCase } from './cases/streaming';
 import { throughputCase } from './cases/throughput';
 import { transferCase } from './cases/transfer';
@@ -12,7 +14,7 @@ import { TempDirs, type BenchCase, type CaseContext } from './lib/case';
 import { REPO_ROOT } from './lib/processes';
 import { describeMachine, machineLine, markdownTable, writeReport, type BenchReport } from './lib/report';
 
-const CASES: BenchCase[] = [throughputCase, latencyCase, capacityCase, streamingCase, transferCase, sandboxCase];
+const CASES: BenchCase[] = [throughputCase, latencyCase, capacityCase, streamingCase, transferCase, sandboxCase, startupCase, bullmqCase];
 
 const flags = {
   quick: { type: 'boolean', env: 'CMDX_BENCH_QUICK', description: 'a smaller, faster run (fewer jobs and workers, smaller files)' },

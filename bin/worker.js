@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { register } from 'tsx/esm/api';
-register();
-await import('../main/agent/cli/worker.ts');
+// The compiled `worker` command line (build/compile-node.js).
+import { runCompiled } from '../build/compile-node.js';
+
+await runCompiled('worker');

@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// `node coordinator`: runs the TypeScript CLI through tsx, so there is no build step to forget.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('./cli.ts');
+// `node coordinator`: the same command line as bin/coordinator.js.
+import '../bin/coordinator.js';

@@ -1,10 +1,11 @@
 // Case 2: latency on an idle pool, one job at a time: submit → result recorded (the terminal `state` event
 // reaching an SSE subscriber) and submit → first output line seen by that subscriber, beside one raw spawn of
 // the same command. Also the claim latency alone: submit → job handed to a worker waiting in a long poll.
-import { API_PREFIX, isTerminal, type ClaimResponse, type RegisterWorkerResponse } from '../../protocol/api';
+import { API_PREFIX, type ClaimResponse, type RegisterWorkerResponse } from '../../protocol/api';
 import { ApiClient } from '../../protocol/client';
 import { spawnLatency } from '../lib/baselines';
 import type { BenchCase, CaseContext, CaseResult } from '../lib/case';
+import { submitAndFollow } from '../lib/jobs';
 import { startPool } from '../lib/pool';
 import { figure } from '../lib/report';
 import { summarize } from '../lib/stats';
@@ -25,20 +26,10 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
   const healthMs: number[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const started = performance.now();
-      const job = await pool.client.submitJob({ commands: [COMMAND], name: `latency ${i}` });
-      let sawOutput = false;
-      for await (const event of pool.client.events(job.id)) {
-        if (event.type === 'output' && !sawOutput) {
-          sawOutput = true;
-          firstOutputMs.push(performance.now() - started);
-        }
-        if (event.type === 'state' && isTerminal(event.data.state)) {
-          if (event.data.state !== 'succeeded') throw new Error(`job ${job.id} ended ${event.data.state}: ${event.data.error ?? ''}`);
-          resultMs.push(performance.now() - started);
-        }
-      }
-      if (!sawOutput) throw new Error(`job ${job.id} printed nothing`);
+      const followed = await submitAndFollow(pool.client, COMMAND, `latency ${i}`);
+      if (followed.firstOutputMs === null) throw new Error(`job "latency ${i}" printed nothing`);
+      resultMs.push(followed.resultMs);
+      firstOutputMs.push(followed.firstOutputMs);
     }
 
     // The claim alone, at the protocol level: a worker of our own waits in a long poll for jobs no agent takes.

@@ -136,6 +136,11 @@ export function startTsProcess(name: string, file: string, config: unknown): Chi
   return spawnWithFdLimit(name, process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`../${file}`, import.meta.url)), JSON.stringify(config)]);
 }
 
+/** Any other program of the bench (such as redis-server) as its own process. */
+export function startProgram(name: string, command: string, args: string[]): ChildRun {
+  return spawnWithFdLimit(name, command, args);
+}
+
 export interface AgentOptions {
   url: string;
   joinToken: string;
