@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { formatAgo, formatBytes, formatDuration, isolationSummary, jobStateLabel } from './format';
-import type { Job, Worker } from '../../../protocol/api';
 
 describe('format', () => {
   it('shows sizes in binary units with sensible precision', () => {

@@ -1,5 +1,5 @@
 // Human-readable numbers for the views; pure so they are tested without a DOM.
-import type { Isolation, Job, JobState, Worker, WorkerState } from '../../../protocol/api';
+import type { Isolation, JobState, WorkerState } from '../../../protocol/api';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
