@@ -19,6 +19,7 @@ import { seedRoutes } from './routes/seed/seed.routes';
 import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
 import { workerRoutes } from './routes/workers/workers.routes';
+import { JobAccess, type JobVisibility } from './services/access';
 import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
@@ -58,6 +59,8 @@ export interface CoordinatorOptions {
   /** A client that has not sent its request headers by then is dropped. */
   headersTimeoutMs?: number;
   sseKeepAliveMs?: number;
+  /** Whether submitters see each other's jobs (`team`) or only their own (`owner`, the default). */
+  jobVisibility?: JobVisibility;
 }
 
 export const DEFAULTS = {
@@ -236,13 +239,14 @@ export class Coordinator {
 
     this.adminToken = o.adminToken ?? (await storedToken(this.adminTokenFile, () => newToken('admin')));
     this.joinToken = o.joinToken ?? (await storedToken(this.joinTokenFile, () => newToken('join')));
-    await tokens.create('admin', 'admin', null, this.adminToken);
-    await tokens.create('join', 'join', null, this.joinToken);
+    await tokens.replace('admin', 'admin', this.adminToken);
+    await tokens.replace('join', 'join', this.joinToken);
 
     const services: Services = {
       store,
       tokens,
       jobs,
+      access: new JobAccess(jobs, o.jobVisibility ?? 'owner'),
       scheduler: pool,
       blobs,
       hub,

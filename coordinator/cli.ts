@@ -4,6 +4,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
 import { createCoordinator, DataDirError, DEFAULTS } from './app';
+import { HttpError } from './errors';
 import { SqliteStore } from './store/sqlite';
 import { TokenService } from './services/tokens';
 
@@ -22,6 +23,7 @@ const serveFlags = {
   'default-timeout': { type: 'number', env: 'CMDX_DEFAULT_TIMEOUT', description: 'timeoutSec of jobs that set none', default: DEFAULTS.defaultTimeoutSec, placeholder: 'SEC' },
   'lease-ttl': { type: 'number', env: 'CMDX_LEASE_TTL', description: 'seconds a lease lives without a heartbeat', default: DEFAULTS.leaseTtlSec, placeholder: 'SEC' },
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
+  'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 
@@ -91,6 +93,8 @@ async function serve(argv: string[]): Promise<number> {
   if ((flags['tls-cert'] === undefined) !== (flags['tls-key'] === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }
+  const jobVisibility = flags['job-visibility'];
+  if (jobVisibility !== 'owner' && jobVisibility !== 'team') throw new UsageError('--job-visibility is owner or team');
   const port = positiveInt('port', flags.port, 0)!;
   if (port > 65535) throw new UsageError('--port must be at most 65535');
   const dataDir = resolve(flags['data-dir']!);
@@ -110,6 +114,7 @@ async function serve(argv: string[]): Promise<number> {
     leaseTtlSec: positiveInt('lease-ttl', flags['lease-ttl'])!,
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
+    jobVisibility,
     ...(tls ? { tls } : {}),
   });
   await coordinator.start();
@@ -162,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
 
 function explainStartError(err: unknown): string | null {
   if (err instanceof UsageError) return `${err.message}\n(see node coordinator --help)`;
-  if (err instanceof DataDirError) return err.message;
+  if (err instanceof DataDirError || err instanceof HttpError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
   if (e.code === 'EADDRNOTAVAIL') return `this machine has no such address to bind; check --host`;

@@ -1,6 +1,7 @@
 // HTTP API v1: the one contract between coordinator, agent, CLI and renderer.
 // Runtime schemas (zod) validate what crosses the wire; the types are inferred from them.
 import { z } from 'zod';
+import { SECRET_MIN_LENGTH } from './secrets';
 
 export const API_PREFIX = '/api/v1';
 
@@ -29,6 +30,14 @@ export const envSchema = z
   )
   .refine((env) => Object.keys(env).length <= 100, 'at most 100 environment variables');
 
+/** Write-only values (name → value): seen by the job as env variables, never returned by the API, masked in output. */
+export const secretsSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'secret names are letters, digits and _'),
+    text(32 * 1024).min(SECRET_MIN_LENGTH, `a secret must be at least ${SECRET_MIN_LENGTH} characters (shorter ones would mask ordinary output)`),
+  )
+  .refine((secrets) => Object.keys(secrets).length <= 100, 'at most 100 secrets');
+
 export const LIMITS = {
   commandsPerJob: 100,
   commandLength: 16 * 1024,
@@ -47,6 +56,7 @@ export const jobSpecSchema = z.strictObject({
   name: text(200).optional(),
   shell: text(256).min(1).optional(),
   env: envSchema.optional(),
+  secrets: secretsSchema.optional(),
   timeoutSec: z.number().int().min(1).max(LIMITS.maxTimeoutSec).optional(),
   labels: z.array(labelSchema).max(32, 'at most 32 labels').optional(),
   priority: z.number().int().min(-1000).max(1000).optional(),
@@ -128,6 +138,8 @@ export interface Job {
   error: string | null;
   exitCode: number | null;
   spec: ResolvedJobSpec;
+  /** The names of the job's secrets; their values are never returned. */
+  secretNames: string[];
   bundle: BundleRef | null;
   submittedBy: string;
   createdAt: string;
@@ -248,6 +260,8 @@ export interface Assignment {
     name: string;
     attempt: number;
     spec: ResolvedJobSpec;
+    /** For the worker holding this lease only: added to the job's env, masked in its output. */
+    secrets: Record<string, string>;
     bundle: BundleRef | null;
   };
   lease: { id: string; expiresAt: string; ttlSec: number };

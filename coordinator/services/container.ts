@@ -1,6 +1,7 @@
 import type { ZipLimits } from '../../common/zip-inspect';
 import type { Logger } from '../middleware/errors';
 import type { Store } from '../store/types';
+import type { JobAccess } from './access';
 import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
 import type { JobService } from './jobs';
@@ -13,6 +14,7 @@ export interface Services {
   store: Store;
   tokens: TokenService;
   jobs: JobService;
+  access: JobAccess;
   scheduler: Scheduler;
   blobs: BlobStore;
   hub: EventHub;

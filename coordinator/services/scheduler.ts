@@ -16,6 +16,7 @@ import {
   type Worker,
   type WorkerState,
 } from '../../protocol/api';
+import { maskSecrets } from '../../protocol/secrets';
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
 import type { JobLog } from './job-state';
@@ -295,12 +296,14 @@ export class Scheduler {
       outputDroppedBytes: 0,
     });
     this.metrics.observeClaimLatency(Math.max(0, now - job.queuedAt) / 1000);
+    const { secrets = {}, ...spec } = leased.spec;
     return {
       job: {
         id: leased.id,
         name: leased.name,
         attempt: leased.attempt,
-        spec: leased.spec,
+        spec,
+        secrets,
         bundle: leased.bundleSha ? { sha256: leased.bundleSha, size: leased.bundleSize ?? 0 } : null,
       },
       lease: { id: lease.id, expiresAt: new Date(lease.expiresAt).toISOString(), ttlSec: this.config.leaseTtlMs / 1000 },
@@ -339,6 +342,8 @@ export class Scheduler {
     return this.store.transaction(async (tx) => {
       const found = await this.activeLease(tx, leaseId, workerId);
       let job = found.job;
+      // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
+      const secrets = Object.values(job.spec.secrets ?? {});
       let nextSeq = found.lease.nextSeq;
       for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
         if (chunk.seq < nextSeq) continue;
@@ -347,13 +352,14 @@ export class Scheduler {
         }
         nextSeq++;
         if (chunk.data.length === 0) continue;
-        const bytes = Buffer.byteLength(chunk.data);
+        const data = maskSecrets(chunk.data, secrets);
+        const bytes = Buffer.byteLength(data);
         const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
         job = await this.log.record(
           tx,
           job,
           'output',
-          { attempt: job.attempt, stream: chunk.stream, text: chunk.data, seq: chunk.seq },
+          { attempt: job.attempt, stream: chunk.stream, text: data, seq: chunk.seq },
           { bytes, part },
         );
         if (part === 'head') job.outputHeadBytes += bytes;

@@ -2,6 +2,7 @@
 // authenticates; `token revoke` run from the CLI (another process) takes effect within CACHE_TTL_MS.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Role } from '../../protocol/api';
+import { ConflictError } from '../errors';
 import type { Store, TokenRecord } from '../store/types';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
@@ -25,8 +26,16 @@ export class TokenService {
     private readonly now: () => number,
   ) {}
 
-  /** Creates a token and returns it in clear (the only time it is seen). */
+  /**
+   * Creates a token and returns it in clear (the only time it is seen). A person's name (submit and admin
+   * tokens) is theirs alone: it is who owns their jobs, so a second live token of that name is refused.
+   */
   async create(name: string, role: Role, workerId: string | null = null, token = newToken(role)): Promise<string> {
+    if (role === 'submit' || role === 'admin') {
+      const hash = hashToken(token);
+      const taken = (await this.store.listTokens()).some((t) => t.name === name && !t.revokedAt && t.hash !== hash);
+      if (taken) throw new ConflictError(`a live token is already named "${name}"; revoke it first or pick another name`, 'name_taken');
+    }
     const record: TokenRecord = {
       id: randomUUID(),
       name,
@@ -42,6 +51,15 @@ export class TokenService {
     await this.store.insertToken(record);
     this.cache.delete(record.hash);
     return token;
+  }
+
+  /** The coordinator's own token of this name (admin, join): a new one given at start replaces the old. */
+  async replace(name: string, role: Role, token: string): Promise<void> {
+    const hash = hashToken(token);
+    for (const old of await this.store.listTokens()) {
+      if (old.name === name && old.role === role && !old.revokedAt && old.hash !== hash) await this.revoke({ id: old.id });
+    }
+    await this.create(name, role, null, token);
   }
 
   async authenticate(token: string): Promise<Principal | null> {

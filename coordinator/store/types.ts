@@ -20,6 +20,11 @@ export interface WorkerRecord extends Omit<Worker, 'state' | 'registeredAt' | 'l
   reportedState: ReportedWorkerState;
 }
 
+/** The spec as stored: the resolved spec plus the secrets, which no read route returns. */
+export interface StoredJobSpec extends ResolvedJobSpec {
+  secrets?: Record<string, string>;
+}
+
 export interface JobRecord {
   id: string;
   /** Insertion order, assigned by the store; newest-first listing and the age tie-break use it. */
@@ -29,7 +34,7 @@ export interface JobRecord {
   reason: JobReason;
   error: string | null;
   exitCode: number | null;
-  spec: ResolvedJobSpec;
+  spec: StoredJobSpec;
   bundleSha: string | null;
   bundleSize: number | null;
   submittedBy: string;

@@ -75,6 +75,7 @@ export class JobExecution {
       ...(ctx.maxOutputPausedMs !== undefined ? { maxPausedMs: ctx.maxOutputPausedMs } : {}),
       onBackpressure: (pause) => (pause ? this.runner?.pauseOutput() : this.runner?.resumeOutput()),
       onLeaseGone: () => void this.stop('lost'),
+      secrets: Object.values(assignment.job.secrets ?? {}),
     });
     this.done = this.execute();
     this.cleanedUp = this.done.then(() => this.removeWorkspace());
@@ -128,7 +129,7 @@ export class JobExecution {
   private runCommands(workspace: string): Promise<RunResult> {
     const { spec } = this.assignment.job;
     this.runner = new JobRunner(
-      { id: this.id, attempt: this.attempt, commands: spec.commands, shell: spec.shell, env: spec.env, continueOnError: spec.continueOnError },
+      { id: this.id, attempt: this.attempt, commands: spec.commands, shell: spec.shell, env: { ...spec.env, ...this.assignment.job.secrets }, continueOnError: spec.continueOnError },
       workspace,
       {
         commandStarted: (index) => this.reporter.commandStarted(index),

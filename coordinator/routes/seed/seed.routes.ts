@@ -36,7 +36,7 @@ const seedResultSchema = z.looseObject({
 const jobIdQuery = z.looseObject({ jobId: text(200).min(1, 'jobId is required') });
 
 export function seedRoutes(services: Services): Router<AppState> {
-  const { jobs, scheduler, store, blobs, now } = services;
+  const { jobs, scheduler, store, blobs, now, access } = services;
   const router = new Router<AppState>({ prefix: '/api' });
 
   router.get('/workers/register', allow('submit'), async (ctx: AppContext) => {
@@ -68,8 +68,11 @@ export function seedRoutes(services: Services): Router<AppState> {
   });
 
   router.get('/jobs/create', allow('submit'), async (ctx: AppContext) => {
-    const list = await jobs.list({ limit: 100 });
-    ctx.body = { success: true, jobs: list.jobs, count: list.jobs.length };
+    const principal = principalOf(ctx);
+    const submittedBy = access.listedSubmitter(principal, false);
+    const list = await jobs.list({ limit: 100, ...(submittedBy !== undefined ? { submittedBy } : {}) });
+    const visible = list.jobs.map((job) => access.present(principal, job));
+    ctx.body = { success: true, jobs: visible, count: visible.length };
   });
 
   router.post(
@@ -143,7 +146,8 @@ export function seedRoutes(services: Services): Router<AppState> {
 
   router.get('/jobs/status', allow('submit'), async (ctx: AppContext) => {
     const { jobId } = parseInput(jobIdQuery, ctx.query, 'query');
-    const job = await jobs.get(jobId);
+    const principal = principalOf(ctx);
+    const job = access.present(principal, await jobs.view(store, await access.visible(principal, jobId)));
     const output = await jobs.logText(jobId);
     ctx.body = {
       success: true,
