@@ -10,12 +10,14 @@ import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import type { Role } from '../protocol/api';
-import { authenticate } from './middleware/auth';
+import { TRUST_DEFAULTS } from '../protocol/limits';
+import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { errorHandler, type Logger } from './middleware/errors';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
+import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
 import { workerRoutes } from './routes/workers/workers.routes';
@@ -25,8 +27,10 @@ import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
 import { JobLog } from './services/job-state';
 import { JobService } from './services/jobs';
+import { AuthThrottle, SubmitQuota } from './services/limits';
 import { Metrics } from './services/metrics';
 import { Scheduler } from './services/scheduler';
+import { SessionService } from './services/sessions';
 import { newToken, TokenService } from './services/tokens';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -61,7 +65,11 @@ export interface CoordinatorOptions {
   sseKeepAliveMs?: number;
   /** Whether submitters see each other's jobs (`team`) or only their own (`owner`, the default). */
   jobVisibility?: JobVisibility;
+  /** Abuse limits and trust lifetimes; each defaults to protocol/limits.ts. */
+  limits?: Partial<TrustLimits>;
 }
+
+export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
 
 export const DEFAULTS = {
   port: 8080,
@@ -132,6 +140,7 @@ export class Coordinator {
   readonly adminTokenFile: string;
   readonly joinTokenFile: string;
   private server: http.Server | undefined;
+  private sessions: SessionService | undefined;
   private store: Store | undefined;
   private services: Services | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -242,6 +251,11 @@ export class Coordinator {
     await tokens.replace('admin', 'admin', this.adminToken);
     await tokens.replace('join', 'join', this.joinToken);
 
+    const limits: TrustLimits = { ...TRUST_DEFAULTS, ...o.limits };
+    const sessions = new SessionService(now, { codeSec: limits.signInCodeTtlSec, sessionSec: limits.sessionTtlSec });
+    this.sessions = sessions;
+    const auth: Authenticators = { tokens, sessions, throttle: new AuthThrottle(limits, now), store, now };
+
     const services: Services = {
       store,
       tokens,
@@ -255,6 +269,7 @@ export class Coordinator {
       now,
       uploads: { tmpDir, maxUploadBytes: o.maxUploadBytes ?? DEFAULTS.maxUploadBytes, zipLimits: o.zipLimits ?? DEFAULT_ZIP_LIMITS },
       sse: { keepAliveMs: o.sseKeepAliveMs ?? DEFAULTS.sseKeepAliveMs },
+      limits: { quota: new SubmitQuota(limits, now), minFreeDiskBytes: limits.minFreeDiskBytes },
       shutdown: this.shutdown.signal,
     };
     this.services = services;
@@ -272,8 +287,9 @@ export class Coordinator {
       }
     });
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
-    app.use(authenticate(tokens));
-    for (const router of [systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes].map((make) => make(services))) {
+    app.use(authenticate(auth));
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes].map((make) => make(services))];
+    for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());
     }
@@ -321,6 +337,12 @@ export class Coordinator {
       });
     }
     return this.sweeping;
+  }
+
+  /** A sign-in link for the web UI: a one-time code (never the admin token) good for `signInCodeTtlSec`. */
+  signInLink(): string {
+    if (!this.sessions) throw new Error('the coordinator is not started');
+    return `${this.url}/#code=${this.sessions.issueCode('admin', 'admin')}`;
   }
 
   async createToken(name: string, role: Role): Promise<string> {

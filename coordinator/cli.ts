@@ -1,8 +1,10 @@
 // `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
+import { TRUST_DEFAULTS } from '../protocol/limits';
+import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
 import { createCoordinator, DataDirError, DEFAULTS } from './app';
 import { HttpError } from './errors';
 import { SqliteStore } from './store/sqlite';
@@ -13,7 +15,12 @@ const serveFlags = {
   port: { type: 'number', env: 'CMDX_PORT', description: 'port to listen on (0 picks a free one)', default: DEFAULTS.port },
   'data-dir': { type: 'string', env: 'CMDX_DATA_DIR', description: 'where the store, blobs and tokens live', default: '.data/coordinator', placeholder: 'DIR' },
   'admin-token': { type: 'string', env: 'CMDX_ADMIN_TOKEN', description: 'admin token (made and kept in DIR/admin.token if absent)', placeholder: 'T' },
+  'admin-token-file': { type: 'string', env: 'CMDX_ADMIN_TOKEN_FILE', description: 'read the admin token from this file', placeholder: 'FILE' },
   'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', description: 'token workers join with (made and kept in DIR/join.token if absent)', placeholder: 'T' },
+  'join-token-file': { type: 'string', env: 'CMDX_JOIN_TOKEN_FILE', description: 'read the join token from this file', placeholder: 'FILE' },
+  'max-submits-per-minute': { type: 'number', env: 'CMDX_MAX_SUBMITS_PER_MINUTE', description: 'job submissions per submit token per minute', default: TRUST_DEFAULTS.submissionsPerMinute },
+  'max-upload-bytes-per-minute': { type: 'number', env: 'CMDX_MAX_UPLOAD_BYTES_PER_MINUTE', description: 'upload bytes per submit token per minute', default: TRUST_DEFAULTS.uploadBytesPerMinute },
+  'min-free-disk-bytes': { type: 'number', env: 'CMDX_MIN_FREE_DISK_BYTES', description: 'refuse uploads (507) below this much free disk', default: TRUST_DEFAULTS.minFreeDiskBytes },
   'with-worker': { type: 'boolean', env: 'CMDX_WITH_WORKER', description: 'also run one local worker agent in this process' },
   'worker-slots': { type: 'number', env: 'CMDX_WORKER_SLOTS', description: 'job slots of the --with-worker agent', default: 1 },
   'tls-cert': { type: 'string', env: 'CMDX_TLS_CERT', description: 'PEM certificate file: serve HTTPS', placeholder: 'FILE' },
@@ -102,12 +109,16 @@ async function serve(argv: string[]): Promise<number> {
     flags['tls-cert'] && flags['tls-key']
       ? { cert: await readFile(flags['tls-cert']), key: await readFile(flags['tls-key']) }
       : undefined;
+  const warn = (message: string) => console.error(`warning: ${message}`);
+  const readText = (file: string) => readFileSync(file, 'utf8');
+  const adminToken = tokenFromFlags(argv, 'admin-token', flags['admin-token'], flags['admin-token-file'], { readText, warn });
+  const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn });
   const coordinator = createCoordinator({
     dataDir,
     host: flags.host!,
     port,
-    ...(flags['admin-token'] ? { adminToken: flags['admin-token'] } : {}),
-    ...(flags['join-token'] ? { joinToken: flags['join-token'] } : {}),
+    ...(adminToken ? { adminToken } : {}),
+    ...(joinToken ? { joinToken } : {}),
     maxUploadBytes: positiveInt('max-upload-bytes', flags['max-upload-bytes'])!,
     maxOutputBytes: positiveInt('max-output-bytes', flags['max-output-bytes'])!,
     defaultTimeoutSec: positiveInt('default-timeout', flags['default-timeout'])!,
@@ -115,14 +126,19 @@ async function serve(argv: string[]): Promise<number> {
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
     jobVisibility,
+    limits: {
+      submissionsPerMinute: positiveInt('max-submits-per-minute', flags['max-submits-per-minute'])!,
+      uploadBytesPerMinute: positiveInt('max-upload-bytes-per-minute', flags['max-upload-bytes-per-minute'])!,
+      minFreeDiskBytes: positiveInt('min-free-disk-bytes', flags['min-free-disk-bytes'], 0)!,
+    },
     ...(tls ? { tls } : {}),
   });
   await coordinator.start();
   console.log(`cmd-executor coordinator serving ${coordinator.url}`);
   console.log(`  data dir:   ${dataDir}`);
-  console.log(`  admin token: ${flags['admin-token'] ? '(given with --admin-token)' : coordinator.adminTokenFile}`);
-  console.log(`  join token:  ${flags['join-token'] ? '(given with --join-token)' : coordinator.joinTokenFile}`);
-  console.log(`  sign in:    ${coordinator.url}/#token=${coordinator.adminToken}`);
+  console.log(`  admin token: ${adminToken ? '(given)' : coordinator.adminTokenFile}`);
+  console.log(`  join token:  ${joinToken ? '(given)' : coordinator.joinTokenFile}`);
+  console.log(`  sign in:    ${coordinator.signInLink()}  (one-time link, valid ${TRUST_DEFAULTS.signInCodeTtlSec / 60} min)`);
 
   let agent: { stop(options?: { graceMs?: number }): Promise<void> } | undefined;
   if (flags['with-worker']) {

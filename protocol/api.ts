@@ -372,3 +372,11 @@ export type Role = (typeof ROLES)[number];
 export interface ErrorBody {
   error: { code: string; message: string };
 }
+
+// ---- sign-in, audit, enrollment ----
+
+export const signInSchema = z.strictObject({ code: text(200).min(1, 'give the code from the sign-in link') });
+export interface SignInResponse {
+  token: string;
+  expiresAt: string;
+}

@@ -16,6 +16,7 @@ import {
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
   type ReportedWorkerState,
+  type SignInResponse,
   type Worker,
 } from './api';
 
@@ -82,6 +83,11 @@ export class ApiClient {
     const response = await this.request(path, init);
     if (response.status === 204) return undefined as T;
     return (await response.json()) as T;
+  }
+
+  /** Exchanges the sign-in link's one-time code for an expiring session token. */
+  signIn(code: string): Promise<SignInResponse> {
+    return this.json<SignInResponse>('POST', `${API_PREFIX}/sessions`, { code });
   }
 
   // ---- submitters ----

@@ -5,6 +5,7 @@ import type { JobAccess } from './access';
 import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
 import type { JobService } from './jobs';
+import type { SubmitQuota } from './limits';
 import type { Metrics } from './metrics';
 import type { Scheduler } from './scheduler';
 import type { TokenService } from './tokens';
@@ -23,6 +24,7 @@ export interface Services {
   now: () => number;
   uploads: { tmpDir: string; maxUploadBytes: number; zipLimits: ZipLimits };
   sse: { keepAliveMs: number };
+  limits: { quota: SubmitQuota; minFreeDiskBytes: number };
   /** Aborted when the coordinator stops: long polls and event streams end so shutdown is not held up. */
   shutdown: AbortSignal;
 }

@@ -24,11 +24,15 @@ async function startCli(dataDir: string): Promise<{ child: ChildProcess; url: st
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const [, url, adminToken] = await waitFor(() => /serving (http:\/\/\S+)[\s\S]*#token=(\S+)\n/.exec(out) ?? undefined, {
+  const [, url, code] = await waitFor(() => /serving (http:\/\/\S+)[\s\S]*#code=(\S+) /.exec(out) ?? undefined, {
     timeoutMs: 30_000,
     message: 'the coordinator to print its URL and sign-in link',
   });
-  return { child, url: url!, adminToken: adminToken! };
+  const adminToken = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
+  // The printed link carries a one-time code, never the admin token.
+  expect(out).not.toContain(adminToken);
+  expect((await new ApiClient({ baseUrl: url! }).signIn(code!)).token).toMatch(/^cmdx_session_/);
+  return { child, url: url!, adminToken };
 }
 
 describe('node coordinator', () => {
@@ -85,6 +89,9 @@ describe('node coordinator', () => {
     expect(created.code).toBe(0);
     const token = created.stdout.trim();
     expect(token).toMatch(/^cmdx_submit_/);
+    const again = runCli(['token', 'create', '--name', 'alice', '--data-dir', dataDir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^cmd-executor: a live token is already named "alice"/);
     const alice = new ApiClient({ baseUrl: server.url, token });
     expect((await alice.listJobs()).jobs).toEqual([]);
     const listed = runCli(['token', 'list', '--data-dir', dataDir]);

@@ -7,6 +7,7 @@ import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
 import { jsonOrMultipart, jsonWithFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
+import { submissionLimits } from '../../middleware/limits';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
@@ -19,6 +20,7 @@ export function jobRoutes(services: Services): Router<AppState> {
   router.post(
     '/',
     allow('submit'),
+    submissionLimits(services),
     jsonOrMultipart(services.uploads),
     audited(store, now, 'job.submit', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
     async (ctx: AppContext) => {
@@ -72,6 +74,7 @@ export function jobRoutes(services: Services): Router<AppState> {
   router.post(
     '/:id/rerun',
     allow('submit'),
+    submissionLimits(services),
     audited(store, now, 'job.rerun', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
     async (ctx: AppContext) => {
       // The copy is the original owner's job, whoever (owner or admin) asks for it.

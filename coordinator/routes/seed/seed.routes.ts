@@ -8,6 +8,7 @@ import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
 import { jsonBody, jsonOrMultipart, uploadedFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
+import { submissionLimits } from '../../middleware/limits';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
@@ -78,6 +79,7 @@ export function seedRoutes(services: Services): Router<AppState> {
   router.post(
     '/jobs/create',
     allow('submit'),
+    submissionLimits(services),
     jsonBody,
     validate(seedCreateSchema),
     audited(store, now, 'job.submit'),
@@ -158,6 +160,7 @@ export function seedRoutes(services: Services): Router<AppState> {
   router.post(
     '/execute',
     allow('submit'),
+    submissionLimits(services),
     jsonOrMultipart(services.uploads),
     audited(store, now, 'job.submit'),
     async (ctx: AppContext) => {

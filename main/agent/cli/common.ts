@@ -41,6 +41,9 @@ export function packageVersion(): string | undefined {
   }
 }
 
+/** For token files: read whole, as text. */
+export const readText = (file: string): string => readFileSync(file, 'utf8');
+
 export function parseServerUrl(raw: string | undefined, flag = '--server'): string {
   if (!raw) throw new UsageError(`${flag} is required: the coordinator's URL, e.g. http://pool-host:8080`);
   let url: URL;

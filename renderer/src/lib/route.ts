@@ -33,19 +33,22 @@ export function routeHash(route: Route): string {
   }
 }
 
-/** Reads `token=` from a sign-in hash (`#token=abc` or `#/jobs/x?token=abc`) and returns the hash without it. */
-export function takeTokenFromHash(hash: string): { token: string | null; hash: string } {
+/**
+ * Reads `token=` (or another `key=`) from a sign-in hash (`#code=abc` or `#/jobs/x?token=abc`) and returns the
+ * hash without it.
+ */
+export function takeTokenFromHash(hash: string, key = 'token'): { token: string | null; hash: string } {
   const body = hash.replace(/^#/, '');
   const queryStart = body.indexOf('?');
-  const [path, query] = body.startsWith('token=')
+  const [path, query] = body.startsWith(`${key}=`)
     ? ['', body]
     : queryStart >= 0
       ? [body.slice(0, queryStart), body.slice(queryStart + 1)]
       : [body, ''];
   const params = new URLSearchParams(query);
-  const token = params.get('token');
+  const token = params.get(key);
   if (!token) return { token: null, hash };
-  params.delete('token');
+  params.delete(key);
   const rest = params.toString();
   return { token, hash: `#${path || '/'}${rest ? `?${rest}` : ''}` };
 }
