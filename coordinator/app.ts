@@ -9,13 +9,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
-import type { Role } from '../protocol/api';
+import type { CreatedInvite, Role } from '../protocol/api';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { errorHandler, type Logger } from './middleware/errors';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
+import { auditRoutes } from './routes/audit/audit.routes';
+import { inviteRoutes } from './routes/invites/invites.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
 import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
@@ -26,11 +28,14 @@ import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
 import { JobLog } from './services/job-state';
+import { InviteService } from './services/invites';
 import { JobService } from './services/jobs';
 import { AuthThrottle, SubmitQuota } from './services/limits';
 import { Metrics } from './services/metrics';
 import { Scheduler } from './services/scheduler';
 import { SessionService } from './services/sessions';
+import { isLoopbackHost } from '../protocol/addresses';
+import { fingerprintOf, loadOrCreateCertificate, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -58,7 +63,12 @@ export interface CoordinatorOptions {
   logger?: Logger;
   /** How often leases and timeouts are checked; 0 leaves it to explicit `sweep()` calls (tests with a fake clock). */
   sweepIntervalMs?: number;
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * HTTPS with this certificate; 'self-signed' makes one once and keeps it in DIR/tls. Bound to anything but
+   * loopback, the coordinator serves HTTPS (self-signed unless given) unless `insecureHttp` says otherwise.
+   */
+  tls?: TlsMaterial | 'self-signed';
+  insecureHttp?: boolean;
   synchronous?: 'normal' | 'full';
   /** A client that has not sent its request headers by then is dropped. */
   headersTimeoutMs?: number;
@@ -135,6 +145,8 @@ async function storedToken(file: string, make: () => string): Promise<string> {
 
 export class Coordinator {
   url = '';
+  /** SHA-256 of the TLS certificate clients pin (`AB:CD:…`); null over plain HTTP. */
+  fingerprint: string | null = null;
   adminToken = '';
   joinToken = '';
   readonly adminTokenFile: string;
@@ -261,6 +273,8 @@ export class Coordinator {
       tokens,
       jobs,
       access: new JobAccess(jobs, o.jobVisibility ?? 'owner'),
+      invites: new InviteService(tokens, now),
+      pool: { url: '', fingerprint: null },
       scheduler: pool,
       blobs,
       hub,
@@ -288,20 +302,28 @@ export class Coordinator {
     });
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
-    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes].map((make) => make(services))];
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, auditRoutes].map((make) => make(services))];
     for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());
     }
 
+    const bindHost = o.host ?? '127.0.0.1';
+    const tls =
+      o.tls === 'self-signed' || (!o.tls && !o.insecureHttp && !isLoopbackHost(bindHost))
+        ? await loadOrCreateCertificate(o.dataDir)
+        : o.tls;
+    this.fingerprint = tls ? fingerprintOf(tls.cert) : null;
+    services.pool.fingerprint = this.fingerprint;
+
     const headersTimeout = o.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs;
     // Node looks for overdue headers only this often (30 s by default): silent clients would outlive a shorter
     // timeout. Not more often than that: each check walks every connection (10,000 long polls in the bench).
     const serverOptions = { connectionsCheckingInterval: headersTimeout };
-    const server = o.tls
-      ? https.createServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key })
+    const server = tls
+      ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key })
       : http.createServer(serverOptions);
-    server.on(o.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.silentSockets.add(socket);
       socket.once('close', () => this.silentSockets.delete(socket));
     });
@@ -313,14 +335,15 @@ export class Coordinator {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(o.port ?? DEFAULTS.port, o.host ?? '127.0.0.1', () => {
+      server.listen(o.port ?? DEFAULTS.port, bindHost, () => {
         server.off('error', reject);
         resolve();
       });
     });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    this.url = `${o.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    this.url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    services.pool.url = this.url;
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
     if (interval > 0) {
@@ -343,6 +366,12 @@ export class Coordinator {
   signInLink(): string {
     if (!this.sessions) throw new Error('the coordinator is not started');
     return `${this.url}/#code=${this.sessions.issueCode('admin', 'admin')}`;
+  }
+
+  /** An enrollment code for a new worker, with the command to run there. */
+  createInvite(options: { uses?: number; expiresInSec?: number } = {}): Promise<CreatedInvite> {
+    const { invites, pool } = this.started();
+    return invites.create(options, pool.url, pool.fingerprint);
   }
 
   async createToken(name: string, role: Role): Promise<string> {

@@ -187,6 +187,8 @@ export const listJobsQuerySchema = z.strictObject({
 
 export const WORKER_STATES = ['idle', 'busy', 'suspended', 'paused', 'offline'] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
+export const WORKER_ADMIN_STATES = ['active', 'paused', 'draining'] as const;
+export type WorkerAdminState = (typeof WORKER_ADMIN_STATES)[number];
 /** What an agent may say about itself; busy and offline are derived by the coordinator. */
 export const reportedWorkerStateSchema = z.enum(['active', 'suspended', 'paused']);
 export type ReportedWorkerState = z.infer<typeof reportedWorkerStateSchema>;
@@ -214,6 +216,8 @@ export interface Worker {
   slots: number;
   version: string | null;
   state: WorkerState;
+  /** Set by an admin: paused and draining workers take no new jobs; a drained worker leaves when idle. */
+  adminState: WorkerAdminState;
   registeredAt: string;
   lastSeenAt: string;
   currentJobs: { id: string; name: string; state: JobState }[];
@@ -379,4 +383,46 @@ export const signInSchema = z.strictObject({ code: text(200).min(1, 'give the co
 export interface SignInResponse {
   token: string;
   expiresAt: string;
+}
+
+export const createInviteSchema = z.strictObject({
+  uses: z.number().int().min(1).max(1000).optional(),
+  expiresInSec: z.number().int().min(60).max(30 * 24 * 3600).optional(),
+});
+export interface Invite {
+  id: string;
+  usesLeft: number | null;
+  expiresAt: string | null;
+  createdAt: string;
+}
+export interface CreatedInvite extends Invite {
+  /** The enrollment code: shown once. */
+  code: string;
+  /** What to run on the new worker (the code comes from the environment, never the command line). */
+  command: string;
+  /** SHA-256 of the coordinator's TLS certificate, for the worker to pin; null over plain HTTP. */
+  fingerprint: string | null;
+}
+
+export const auditQuerySchema = z.strictObject({
+  actor: text(200).optional(),
+  action: text(100).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  cursor: z.string().regex(/^\d{1,15}$/, 'cursor is a nextCursor this server gave out').optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export interface AuditEntry {
+  id: number;
+  at: string;
+  /** A person (token name), `worker:<name>`, an invite, or `anonymous` for failed authentication. */
+  actor: string;
+  role: string;
+  action: string;
+  target: string | null;
+  ip: string | null;
+}
+export interface AuditPage {
+  entries: AuditEntry[];
+  nextCursor: string | null;
 }

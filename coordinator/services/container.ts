@@ -4,6 +4,7 @@ import type { Store } from '../store/types';
 import type { JobAccess } from './access';
 import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
+import type { InviteService } from './invites';
 import type { JobService } from './jobs';
 import type { SubmitQuota } from './limits';
 import type { Metrics } from './metrics';
@@ -16,6 +17,9 @@ export interface Services {
   tokens: TokenService;
   jobs: JobService;
   access: JobAccess;
+  invites: InviteService;
+  /** How workers reach this coordinator: its URL and its TLS certificate's SHA-256 (null over plain HTTP); set once listening. */
+  pool: { url: string; fingerprint: string | null };
   scheduler: Scheduler;
   blobs: BlobStore;
   hub: EventHub;

@@ -14,8 +14,10 @@ import {
   type RegisterWorkerResponse,
   type ReportedWorkerState,
   type Worker,
+  type WorkerAdminState,
   type WorkerState,
 } from '../../protocol/api';
+import { hostLabel } from '../../protocol/host-label';
 import { maskSecrets } from '../../protocol/secrets';
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
@@ -69,21 +71,34 @@ export class Scheduler {
 
   // ---- workers ----
 
+  /**
+   * The coordinator names workers: a name (and so its `host:` label, which pins jobs to one PC) already in the
+   * pool gets a number added, and `host:` labels a worker asks for are replaced by its own.
+   */
+  private async uniqueName(requested: string): Promise<string> {
+    const taken = new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name)));
+    let name = requested;
+    for (let n = 2; taken.has(hostLabel(name)); n++) name = `${requested.slice(0, 120)}-${n}`;
+    return name;
+  }
+
   async register(request: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
     const now = this.now();
+    const name = await this.uniqueName(request.name);
     const worker: WorkerRecord = {
       id: `wkr_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
-      name: request.name,
+      name,
       os: request.os,
       arch: request.arch ?? null,
       cpus: request.cpus ?? null,
       memoryBytes: request.memoryBytes ?? null,
-      labels: [...new Set(request.labels ?? [])],
+      labels: [...new Set([...(request.labels ?? []).filter((l) => !l.startsWith('host:')), hostLabel(name)])],
       slots: request.slots ?? 1,
       version: request.version ?? null,
       registeredAt: now,
       lastSeenAt: now,
       reportedState: 'active',
+      adminState: 'active',
     };
     await this.store.insertWorker(worker);
     const token = await this.tokens.create(`worker:${worker.name}`, 'worker', worker.id);
@@ -109,7 +124,20 @@ export class Scheduler {
       await tx.deleteWorker(id);
     });
     await this.tokens.revoke({ workerId: id });
+    this.dropWaitersOf(id);
     this.wakeWaiters();
+  }
+
+  /** An admin pauses, drains or resumes a worker; its waiting claim (if any) ends with nothing. */
+  async setAdminState(id: string, adminState: WorkerAdminState): Promise<Worker> {
+    await this.requireWorker(id);
+    await this.store.updateWorker(id, { adminState });
+    if (adminState !== 'active') this.dropWaitersOf(id);
+    return this.workerView(await this.requireWorker(id));
+  }
+
+  private dropWaitersOf(workerId: string): void {
+    for (const waiter of this.waiters) if (waiter.worker.id === workerId) waiter.resolve(null);
   }
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
@@ -137,6 +165,7 @@ export class Scheduler {
       slots: worker.slots,
       version: worker.version,
       state: this.workerState(worker, leases.length),
+      adminState: worker.adminState,
       registeredAt: new Date(worker.registeredAt).toISOString(),
       lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
       currentJobs,
@@ -177,6 +206,14 @@ export class Scheduler {
     onlyLabels: readonly string[] = [],
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
+    if (worker.adminState !== 'active') {
+      // Held by an admin: answer at the end of the wait, so the agent does not ask again at once.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      return null;
+    }
     const fits = fitsWorker(worker, onlyLabels);
     const immediate = await this.claimFirstFitting(worker, fits);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;

@@ -31,6 +31,16 @@ export class TokenService {
    * tokens) is theirs alone: it is who owns their jobs, so a second live token of that name is refused.
    */
   async create(name: string, role: Role, workerId: string | null = null, token = newToken(role)): Promise<string> {
+    return (await this.issue(name, role, { workerId, token })).token;
+  }
+
+  /** Like create, with limits (invites), returning the stored record too. */
+  async issue(
+    name: string,
+    role: Role,
+    options: { workerId?: string | null; token?: string; expiresAt?: number; usesLeft?: number } = {},
+  ): Promise<{ token: string; record: TokenRecord }> {
+    const token = options.token ?? newToken(role);
     if (role === 'submit' || role === 'admin') {
       const hash = hashToken(token);
       const taken = (await this.store.listTokens()).some((t) => t.name === name && !t.revokedAt && t.hash !== hash);
@@ -41,16 +51,18 @@ export class TokenService {
       name,
       role,
       hash: hashToken(token),
-      workerId,
+      workerId: options.workerId ?? null,
       createdAt: this.now(),
       revokedAt: null,
+      expiresAt: options.expiresAt ?? null,
+      usesLeft: options.usesLeft ?? null,
     };
     const existing = await this.store.findTokenByHash(record.hash);
-    if (existing && !existing.revokedAt) return token;
+    if (existing && !existing.revokedAt) return { token, record: existing };
     if (existing) throw new Error(`that ${role} token was revoked; choose another`);
     await this.store.insertToken(record);
     this.cache.delete(record.hash);
-    return token;
+    return { token, record };
   }
 
   /** The coordinator's own token of this name (admin, join): a new one given at start replaces the old. */
@@ -72,8 +84,15 @@ export class TokenService {
       this.cache.set(hash, cached);
     }
     const record = cached.record;
-    if (!record || record.revokedAt) return null;
+    if (!record || record.revokedAt || (record.expiresAt !== null && record.expiresAt <= now)) return null;
     return { tokenId: record.id, name: record.name, role: record.role, workerId: record.workerId };
+  }
+
+  /** Takes one use of an invite (or another limited-use token); false when it is used up or expired. */
+  async consumeUse(tokenId: string): Promise<boolean> {
+    const taken = await this.store.consumeTokenUse(tokenId, this.now());
+    this.cache.clear();
+    return taken;
   }
 
   async revoke(filter: { id?: string; name?: string; workerId?: string }): Promise<number> {

@@ -2,7 +2,9 @@
 // the coordinator (WAL with synchronous=NORMAL); `synchronous: 'full'` also survives power loss, at fsync cost.
 import Database from 'better-sqlite3';
 import type {
+  AuditFilter,
   AuditRecord,
+  AuditRow,
   CommandRecord,
   EventRecord,
   JobListFilter,
@@ -15,7 +17,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -65,6 +67,15 @@ CREATE TABLE audit (
 );
 `;
 
+/** Trust: expiring and limited-use tokens (invites, enrollment), admin-held worker states, audit queries. */
+const MIGRATION_2 = `
+ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
+ALTER TABLE tokens ADD COLUMN uses_left INTEGER;
+ALTER TABLE workers ADD COLUMN admin_state TEXT NOT NULL DEFAULT 'active';
+CREATE INDEX audit_actor ON audit (actor, id);
+CREATE INDEX audit_action ON audit (action, id);
+`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -95,9 +106,9 @@ class Mapper<T extends object> {
   }
 }
 
-const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt']);
+const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerMap = new Mapper<WorkerRecord>(
-  ['id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'registeredAt', 'lastSeenAt', 'reportedState'],
+  ['id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'registeredAt', 'lastSeenAt', 'reportedState', 'adminState'],
   { labels: 'json' },
 );
 const jobMap = new Mapper<JobRecord & { priority: number }>(
@@ -117,6 +128,7 @@ const commandMap = new Mapper<CommandRecord>([
 ]);
 const eventMap = new Mapper<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'bytes', 'part'], { data: 'json' });
 const auditMap = new Mapper<AuditRecord>(['at', 'actor', 'role', 'action', 'target', 'ip']);
+const auditRowMap = new Mapper<AuditRow>(['id', 'at', 'actor', 'role', 'action', 'target', 'ip']);
 
 // `index` is a keyword in SQL; the commands table calls it idx.
 const commandRow = (c: Partial<CommandRecord>) => {
@@ -153,12 +165,11 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    if (version < 1) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATION_1);
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })();
-    }
+    const migrations = [MIGRATION_1, MIGRATION_2];
+    this.db.transaction(() => {
+      for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
   }
 
   private stmt(sql: string): Database.Statement {
@@ -234,6 +245,15 @@ export class SqliteStore implements Store {
         ? ['name', filter.name]
         : ['worker_id', filter.workerId];
     return this.stmt(`UPDATE tokens SET revoked_at = ? WHERE ${column} = ? AND revoked_at IS NULL`).run(at, value).changes;
+  }
+
+  async consumeTokenUse(id: string, at: number): Promise<boolean> {
+    return (
+      this.stmt(
+        `UPDATE tokens SET uses_left = uses_left - 1, revoked_at = CASE WHEN uses_left = 1 THEN ? ELSE revoked_at END
+         WHERE id = ? AND revoked_at IS NULL AND (uses_left IS NULL OR uses_left > 0) AND (expires_at IS NULL OR expires_at > ?)`,
+      ).run(at, id, at).changes > 0
+    );
   }
 
   // ---- workers ----
@@ -397,5 +417,21 @@ export class SqliteStore implements Store {
   // ---- audit ----
   async insertAudit(entry: AuditRecord): Promise<void> {
     this.insert('audit', auditMap.toRow(entry));
+  }
+  async listAudit(filter: AuditFilter): Promise<AuditRow[]> {
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    const where = (sql: string, value: unknown) => {
+      if (value === undefined) return;
+      conds.push(sql);
+      params.push(value);
+    };
+    where('actor = ?', filter.actor);
+    where('action = ?', filter.action);
+    where('at >= ?', filter.since);
+    where('at < ?', filter.until);
+    where('id < ?', filter.beforeId);
+    const clause = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    return this.all(`SELECT * FROM audit ${clause} ORDER BY id DESC LIMIT ?`, ...params, filter.limit).map((r) => auditRowMap.fromRow(r));
   }
 }

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { API_PREFIX } from '../../../protocol/api';
 import { audited } from '../../middleware/audit';
+import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
 import { jsonBody } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
@@ -25,10 +26,20 @@ export function workerRoutes(services: Services): Router<AppState> {
     validate(registerWorkerSchema),
     audited(store, now, 'worker.register', (ctx) => (ctx.body as { worker?: { id: string } })?.worker?.id ?? null),
     async (ctx: AppContext) => {
+      const principal = principalOf(ctx);
+      if (principal.role === 'join' && !(await services.tokens.consumeUse(principal.tokenId))) {
+        throw new AuthenticationError('this enrollment code is used up or expired; ask an admin for a new one');
+      }
       ctx.status = 201;
       ctx.body = await scheduler.register(inputOf(ctx, registerWorkerSchema));
     },
   );
+
+  for (const [action, adminState] of [['pause', 'paused'], ['drain', 'draining'], ['resume', 'active']] as const) {
+    router.post(`/:id/${action}`, allow('admin'), audited(store, now, `worker.${action}`), async (ctx: AppContext) => {
+      ctx.body = { worker: await scheduler.setAdminState(ctx.params.id!, adminState) };
+    });
+  }
 
   router.delete('/:id', audited(store, now, 'worker.deregister'), async (ctx: AppContext) => {
     const principal = principalOf(ctx);
@@ -39,11 +50,18 @@ export function workerRoutes(services: Services): Router<AppState> {
 
   router.post('/:id/heartbeat', jsonBody, validate(heartbeatSchema), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
-    await scheduler.requireWorker(id);
-    ctx.body = await scheduler.heartbeat(id, inputOf(ctx, heartbeatSchema).state);
+    const worker = await scheduler.requireWorker(id);
+    const answer = await scheduler.heartbeat(id, inputOf(ctx, heartbeatSchema).state);
+    // Drained: it leaves the pool (and its token stops working) once its last job has ended.
+    if (worker.adminState === 'draining' && answer.leases.length === 0) {
+      await scheduler.deregister(id);
+      await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
+    }
+    ctx.body = answer;
   });
 
-  router.post('/:id/claim', jsonBody, validate(claimSchema), async (ctx: AppContext) => {
+  const claimedJob = (ctx: AppContext) => (ctx.body as { job?: { id: string } } | undefined)?.job?.id ?? null;
+  router.post('/:id/claim', jsonBody, validate(claimSchema), audited(store, now, 'lease.claim', claimedJob, { skipEmpty: true }), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     const abort = new AbortController();
     const onClose = () => abort.abort();

@@ -15,7 +15,7 @@ import { ApiClient, ApiError } from '../../../protocol/client';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
 import { zipMatchingFiles } from '../artifacts';
 import { backoffDelay, isTransient } from '../timing';
-import { parseServerUrl, readText, runMain } from './common';
+import { fetchFor, parseServerUrl, readText, runMain, transportFlags } from './common';
 import { submitWithBundle } from './upload';
 
 const submitFlags = {
@@ -41,6 +41,7 @@ const submitFlags = {
   shell: { type: 'string', env: 'CMDX_SHELL', placeholder: 'SHELL', description: 'run the commands with this shell, e.g. bash (default: sh / cmd.exe)' },
   'continue-on-error': { type: 'boolean', env: 'CMDX_CONTINUE_ON_ERROR', description: 'run every command even after one fails' },
   detach: { type: 'boolean', env: 'CMDX_DETACH', description: 'print the job id and return at once' },
+  ...transportFlags,
 } satisfies FlagTable;
 
 const USAGE = 'CMDX_TOKEN=… npm run -s submit -- --server URL [--zip FILE | --dir DIR] [options] "command 1" "command 2" ...';
@@ -187,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
   const spec = buildSpec(flags, commands);
   const zip = flags.zip ? await requireFile('zip', flags.zip, 'file') : undefined;
   const dir = flags.dir ? await requireFile('dir', flags.dir, 'folder') : undefined;
-  const client = new ApiClient({ baseUrl: server, token });
+  const client = new ApiClient({ baseUrl: server, token, fetch: fetchFor(server, flags) });
 
   let job: Job | undefined;
   const upload = new AbortController();

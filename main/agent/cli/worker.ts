@@ -6,7 +6,7 @@ import { labelSchema } from '../../../protocol/api';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
 import { Agent, RegistrationRefusedError } from '../index';
 import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
-import { packageVersion, parseServerUrl, readText, runMain } from './common';
+import { fetchFor, packageVersion, parseServerUrl, readText, runMain, transportFlags } from './common';
 
 const DEFAULT_WORK_DIR = '~/.cmd-executor/worker';
 
@@ -44,6 +44,7 @@ const workerFlags = {
     default: 30,
     description: 'on SIGINT/SIGTERM, seconds running jobs get to finish before they go back to the queue',
   },
+  ...transportFlags,
   'log-level': { type: 'string', env: 'CMDX_LOG_LEVEL', placeholder: 'LEVEL', default: 'info', description: 'debug, info, warn or error' },
 } satisfies FlagTable;
 
@@ -92,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
   const agent = new Agent({
     server,
     joinToken,
+    fetch: fetchFor(server, flags),
     ...(flags.name ? { name: flags.name } : {}),
     labels: flags.labels ?? [],
     slots,
