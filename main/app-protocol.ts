@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { API_PREFIX, type ErrorBody } from '../protocol/api';
+import { transportFetch } from './agent/transport';
 
 /** The renderer's only sources are the app itself; xterm.js injects <style> elements, hence 'unsafe-inline' for styles. */
 export const CONTENT_SECURITY_POLICY = [
@@ -56,6 +57,8 @@ export interface Upstream {
   baseUrl: string;
   /** This PC's token, added to requests that carry none. */
   token: string;
+  /** The coordinator's certificate SHA-256: the proxy talks to exactly that certificate. */
+  fingerprint?: string | null;
 }
 
 export interface AppProtocolOptions {
@@ -73,7 +76,18 @@ const errorResponse = (status: number, code: string, message: string): Response 
 
 export function createAppProtocolHandler(options: AppProtocolOptions): (request: Request) => Promise<Response> {
   const root = path.resolve(options.rendererDir);
-  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  // One pinned fetch per coordinator (it keeps its connections), made when the upstream first needs it.
+  const pinnedFetches = new Map<string, typeof fetch>();
+  const fetchFor = (upstream: Upstream): typeof fetch => {
+    if (options.fetch) return options.fetch;
+    const key = `${upstream.baseUrl} ${upstream.fingerprint ?? ''}`;
+    let found = pinnedFetches.get(key);
+    if (!found) {
+      found = transportFetch(upstream.baseUrl, upstream.fingerprint ? { fingerprint: upstream.fingerprint } : {});
+      pinnedFetches.set(key, found);
+    }
+    return found;
+  };
 
   async function proxy(request: Request, url: URL): Promise<Response> {
     const upstream = options.upstream();
@@ -97,7 +111,7 @@ export function createAppProtocolHandler(options: AppProtocolOptions): (request:
     }
     let response: Response;
     try {
-      response = await fetchImpl(`${upstream.baseUrl.replace(/\/+$/, '')}${url.pathname}${url.search}`, init);
+      response = await fetchFor(upstream)(`${upstream.baseUrl.replace(/\/+$/, '')}${url.pathname}${url.search}`, init);
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       return errorResponse(502, 'unreachable', `cannot reach the coordinator at ${upstream.baseUrl}: ${(err as Error).message}`);
