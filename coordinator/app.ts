@@ -13,6 +13,7 @@ import type { CreatedInvite, Role } from '../protocol/api';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
+import { securityHeaders } from './middleware/security';
 import { errorHandler, type Logger } from './middleware/errors';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
@@ -75,6 +76,8 @@ export interface CoordinatorOptions {
   sseKeepAliveMs?: number;
   /** Whether submitters see each other's jobs (`team`) or only their own (`owner`, the default). */
   jobVisibility?: JobVisibility;
+  /** Host names (besides IP addresses, loopback and this machine's names) the coordinator answers to. */
+  allowedHosts?: string[];
   /** Abuse limits and trust lifetimes; each defaults to protocol/limits.ts. */
   limits?: Partial<TrustLimits>;
 }
@@ -300,6 +303,7 @@ export class Coordinator {
         end({ route: route ? String(route) : 'unmatched', status: String(ctx.status) });
       }
     });
+    app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
     const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, auditRoutes].map((make) => make(services))];

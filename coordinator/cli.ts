@@ -27,6 +27,7 @@ const serveFlags = {
   'with-worker': { type: 'boolean', env: 'CMDX_WITH_WORKER', description: 'also run one local worker agent in this process' },
   'worker-slots': { type: 'number', env: 'CMDX_WORKER_SLOTS', description: 'job slots of the --with-worker agent', default: 1 },
   'tls-cert': { type: 'string', env: 'CMDX_TLS_CERT', description: 'PEM certificate file to serve HTTPS with (off loopback, one is made and kept in DIR/tls if absent)', placeholder: 'FILE' },
+  'allowed-host': { type: 'list', env: 'CMDX_ALLOWED_HOSTS', description: 'a DNS name clients use for this coordinator (IP addresses and this machine\'s own names always work)', placeholder: 'NAME' },
   'insecure-http': { type: 'boolean', env: 'CMDX_INSECURE_HTTP', description: 'serve plain HTTP even off loopback (tokens and jobs cross the network readable)' },
   'tls-key': { type: 'string', env: 'CMDX_TLS_KEY', description: 'PEM private key file for --tls-cert', placeholder: 'FILE' },
   'max-upload-bytes': { type: 'number', env: 'CMDX_MAX_UPLOAD_BYTES', description: 'largest ZIP accepted', default: DEFAULTS.maxUploadBytes },
@@ -186,6 +187,7 @@ async function serve(argv: string[]): Promise<number> {
     },
     ...(tls ? { tls } : {}),
     insecureHttp: flags['insecure-http'] ?? false,
+    allowedHosts: flags['allowed-host'] ?? [],
   });
   await coordinator.start();
   console.log(`cmd-executor coordinator serving ${coordinator.url}`);
