@@ -193,15 +193,18 @@ export type WorkerAdminState = (typeof WORKER_ADMIN_STATES)[number];
 export const reportedWorkerStateSchema = z.enum(['active', 'suspended', 'paused']);
 export type ReportedWorkerState = z.infer<typeof reportedWorkerStateSchema>;
 
+/** Shown in terminals and tables: no control characters (escape sequences could rewrite what a person sees). */
+const displayText = (max: number) => text(max).refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain control characters');
+
 export const registerWorkerSchema = z.strictObject({
-  name: text(128).min(1),
-  os: text(64).min(1),
-  arch: text(32).min(1).optional(),
+  name: displayText(128).min(1),
+  os: displayText(64).min(1),
+  arch: displayText(32).min(1).optional(),
   cpus: z.number().int().min(1).max(4096).optional(),
   memoryBytes: z.number().int().min(0).max(2 ** 53 - 1).optional(),
   labels: z.array(labelSchema).max(64).optional(),
   slots: z.number().int().min(1).max(256).optional(),
-  version: text(64).optional(),
+  version: displayText(64).optional(),
 });
 export type RegisterWorkerRequest = z.infer<typeof registerWorkerSchema>;
 

@@ -49,6 +49,8 @@ describe('enrolled workers', () => {
     const pinned = await admin.submitJob({ commands: ['deploy'], labels: ['host:alice-laptop'] });
     expect(await rogueClient.claim(registered.worker.id, 0)).toBeNull();
     expect((await alice.client.claim(alice.id, 0))?.job.id).toBe(pinned.id);
+    const escaping = new ApiClient({ baseUrl: pool.url, token: pool.joinToken }).registerWorker({ name: 'box\u001b]8;;https://evil.example\u0007click\u001b]8;;\u0007', os: 'linux' });
+    await expectApiError(escaping, 400);
   });
 
   it('admins pause, resume and drain a worker; removing one cuts it off mid-claim', async () => {
