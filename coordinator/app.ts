@@ -263,8 +263,12 @@ export class Coordinator {
 
     this.adminToken = o.adminToken ?? (await storedToken(this.adminTokenFile, () => newToken('admin')));
     this.joinToken = o.joinToken ?? (await storedToken(this.joinTokenFile, () => newToken('join')));
-    await tokens.replace('admin', 'admin', this.adminToken);
-    await tokens.replace('join', 'join', this.joinToken);
+    if (!(await tokens.replace('admin', 'admin', this.adminToken))) {
+      throw new DataDirError(`the admin token in use was revoked; remove ${this.adminTokenFile} (or give another) to make a new one`);
+    }
+    if (!(await tokens.replace('join', 'join', this.joinToken))) {
+      logger.warn('the join token was revoked: workers join with invites only (node coordinator worker invite)');
+    }
 
     const limits: TrustLimits = { ...TRUST_DEFAULTS, ...o.limits };
     const sessions = new SessionService(now, { codeSec: limits.signInCodeTtlSec, sessionSec: limits.sessionTtlSec });

@@ -205,7 +205,7 @@ async function serve(argv: string[]): Promise<number> {
     const local = new Agent({
       server: coordinator.url,
       fetch: transportFetch(coordinator.url, coordinator.fingerprint ? { fingerprint: coordinator.fingerprint } : {}),
-      joinToken: coordinator.joinToken,
+      joinToken: (await coordinator.createInvite({ uses: 1, expiresInSec: 600 })).code,
       name: `${os.hostname()}-local`,
       slots: positiveInt('worker-slots', flags['worker-slots'])!,
       workDir: join(dataDir, 'worker'),

@@ -65,13 +65,18 @@ export class TokenService {
     return { token, record };
   }
 
-  /** The coordinator's own token of this name (admin, join): a new one given at start replaces the old. */
-  async replace(name: string, role: Role, token: string): Promise<void> {
+  /**
+   * The coordinator's own token of this name (admin, join): a new one given at start replaces the old. False
+   * when this very token was revoked: it stays revoked.
+   */
+  async replace(name: string, role: Role, token: string): Promise<boolean> {
     const hash = hashToken(token);
+    if ((await this.store.findTokenByHash(hash))?.revokedAt) return false;
     for (const old of await this.store.listTokens()) {
       if (old.name === name && old.role === role && !old.revokedAt && old.hash !== hash) await this.revoke({ id: old.id });
     }
     await this.create(name, role, null, token);
+    return true;
   }
 
   async authenticate(token: string): Promise<Principal | null> {

@@ -6,6 +6,8 @@ import { ApiClient } from '../../protocol/client';
 import { expectApiError } from '../../test/api-error';
 import { manualClock } from '../../test/clock';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { TokenService } from '../services/tokens';
+import { SqliteStore } from '../store/sqlite';
 
 describe('enrolled workers', () => {
   let pool: TestCoordinator;
@@ -100,5 +102,27 @@ describe('enrolled workers', () => {
     const submitter = new ApiClient({ baseUrl: pool.url, token: await pool.coordinator.createToken('bob', 'submit') });
     await expectApiError(submitter.json('GET', '/api/v1/audit'), 403);
     await expectApiError(admin.json('GET', '/api/v1/audit?since=yesterday'), 400);
+  });
+});
+
+describe('the join token', () => {
+  it('is an invite without limits: revoked, it stays revoked across restarts', async () => {
+    const pool = await startTestCoordinator();
+    try {
+      await registerTestWorker(pool.url, pool.joinToken, { name: 'before' });
+      await pool.stop({ keepData: true });
+      const store = new SqliteStore({ file: `${pool.dataDir}/coordinator.sqlite` });
+      expect(await new TokenService(store, Date.now).revoke({ name: 'join' })).toBe(1);
+      await store.close();
+      const restarted = await startTestCoordinator({ dataDir: pool.dataDir });
+      try {
+        await expectApiError(registerTestWorker(restarted.url, restarted.joinToken, { name: 'after' }), 401);
+        await registerTestWorker(restarted.url, (await restarted.coordinator.createInvite()).code, { name: 'invited' });
+      } finally {
+        await restarted.stop({ keepData: true });
+      }
+    } finally {
+      await pool.stop();
+    }
   });
 });
