@@ -4,6 +4,7 @@ import { formatBytes } from '../lib/format';
 import { routeHash } from '../lib/route';
 import type { JobFormField } from '../lib/job-form';
 import { DropZone } from './DropZone';
+import { SecretsField } from './SecretsField';
 
 export function SubmitView() {
   const submitJob = useAppStore((s) => s.submitJob);
@@ -32,6 +33,7 @@ export function SubmitView() {
           <TextField field="priority" label="Priority" placeholder="0" inputMode="numeric" />
         </div>
         <TextField field="outputs" label="Outputs to keep (globs)" placeholder="dist/**, report.html" />
+        <SecretsField />
         <UploadProgress />
         {submitError && (
           <p className="error" role="alert">
@@ -47,7 +49,7 @@ export function SubmitView() {
 }
 
 interface TextFieldProps {
-  field: Exclude<JobFormField, 'target'>;
+  field: Exclude<JobFormField, 'target' | 'secrets'>;
   label: string;
   placeholder?: string;
   multiline?: boolean;

@@ -17,6 +17,8 @@ export interface JobForm {
   priority: string;
   /** Globs, comma- or space-separated. */
   outputs: string;
+  /** Write-only: the form shows their names, never their values. */
+  secrets: Record<string, string>;
 }
 
 export const emptyJobForm: JobForm = {
@@ -27,6 +29,7 @@ export const emptyJobForm: JobForm = {
   timeoutSec: '',
   priority: '',
   outputs: '',
+  secrets: {},
 };
 
 export type JobFormField = keyof JobForm;
@@ -72,6 +75,7 @@ export function buildJobSpec(form: JobForm, localAgentName: string | null, carri
   if (timeoutSec !== undefined) candidate.timeoutSec = timeoutSec;
   if (priority !== undefined) candidate.priority = priority;
   if (outputs.length) candidate.outputs = outputs;
+  if (Object.keys(form.secrets).length) candidate.secrets = form.secrets;
 
   const parsed = jobSpecSchema.safeParse(candidate);
   if (!parsed.success) {
@@ -98,6 +102,7 @@ export function formFromSpec(spec: ResolvedJobSpec): { form: JobForm; carried: C
     timeoutSec: String(spec.timeoutSec),
     priority: spec.priority === 0 ? '' : String(spec.priority),
     outputs: spec.outputs.join(', '),
+    secrets: {},
   };
   return { form, carried };
 }

@@ -6,6 +6,7 @@ export type Route =
   | { view: 'jobs' }
   | { view: 'job'; jobId: string }
   | { view: 'workers' }
+  | { view: 'audit' }
   | { view: 'settings' };
 
 export function parseRoute(hash: string): Route {
@@ -14,6 +15,7 @@ export function parseRoute(hash: string): Route {
   if (job?.[1]) return { view: 'job', jobId: decodeURIComponent(job[1]) };
   if (/^\/jobs\/?$/.test(path)) return { view: 'jobs' };
   if (/^\/workers\/?$/.test(path)) return { view: 'workers' };
+  if (/^\/audit\/?$/.test(path)) return { view: 'audit' };
   if (/^\/settings\/?$/.test(path)) return { view: 'settings' };
   return { view: 'submit' };
 }
@@ -26,6 +28,8 @@ export function routeHash(route: Route): string {
       return '#/jobs';
     case 'workers':
       return '#/workers';
+    case 'audit':
+      return '#/audit';
     case 'settings':
       return '#/settings';
     default:

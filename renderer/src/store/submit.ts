@@ -108,7 +108,8 @@ export const createSubmitSlice: SliceCreator<SubmitSlice> = (set, get) => ({
       const job = bundle
         ? await uploadJob(client, built.spec, bundle.blob, bundle.name, (upload) => set({ upload }))
         : await client.submitJob(built.spec);
-      set({ submitting: false, upload: null, carried: {} });
+      // Secrets do not stay in the page once sent.
+      set({ submitting: false, upload: null, carried: {}, form: { ...get().form, secrets: {} } });
       void get().notifyWhenDone(job.id);
       return job;
     } catch (err) {
