@@ -69,7 +69,7 @@ suite(suiteName, () => {
 
   it('takes a secret by name and value, shows only its name, and the job output masks it', async () => {
     await page.getByLabel('Commands (one per line)').fill('echo "the key is $DEPLOY_KEY"');
-    await page.getByLabel('Secret name').fill('DEPLOY_KEY');
+    await page.getByLabel('Secret variable').fill('DEPLOY_KEY');
     await page.getByLabel('Secret value').fill(SECRET);
     await page.getByRole('button', { name: 'Add', exact: true }).click();
     await page.getByTestId('secret-names').getByText('DEPLOY_KEY').waitFor({ timeout: UI_WAIT_MS });

@@ -30,7 +30,7 @@ export function SecretsField() {
     <fieldset className="field secrets" aria-label="Secrets">
       <legend>Secrets (env variables, masked in output)</legend>
       <div className="row">
-        <input aria-label="Secret name" placeholder="NPM_TOKEN" value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+        <input aria-label="Secret variable" placeholder="NPM_TOKEN" value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
         <input
           aria-label="Secret value"
           type="password"
