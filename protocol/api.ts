@@ -194,7 +194,9 @@ export const reportedWorkerStateSchema = z.enum(['active', 'suspended', 'paused'
 export type ReportedWorkerState = z.infer<typeof reportedWorkerStateSchema>;
 
 /** Shown in terminals and tables: no control characters (escape sequences could rewrite what a person sees). */
-const displayText = (max: number) => text(max).refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain control characters');
+const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code <= 0x9f);
+const displayText = (max: number) =>
+  text(max).refine((s) => ![...s].some((c) => isControl(c.codePointAt(0)!)), 'must not contain control characters');
 
 export const registerWorkerSchema = z.strictObject({
   name: displayText(128).min(1),
