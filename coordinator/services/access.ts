@@ -1,7 +1,7 @@
 // Who may do what to a job. A job belongs to the person whose token submitted it (the token's name). Owners
 // and admins may cancel, re-run, read its env and download its artifacts; other submitters see it (state and
 // log) only when the pool's visibility is `team`. A job someone may not see answers 404, as if it did not exist.
-import type { Job } from '../../protocol/api';
+import type { Job, Worker } from '../../protocol/api';
 import { AuthorizationError, NotFoundError } from '../errors';
 import type { JobRecord } from '../store/types';
 import type { JobService } from './jobs';
@@ -46,6 +46,22 @@ export class JobAccess {
       throw new AuthorizationError(`job ${id} belongs to ${job.submittedBy}; only they or an admin may ${what}`);
     }
     return job;
+  }
+
+  /** Workers as this principal may read them: the names of jobs it may not see are not shown. */
+  async presentWorkers(principal: Principal, workers: Worker[]): Promise<Worker[]> {
+    if (principal.role === 'admin' || this.visibility === 'team') return workers;
+    return Promise.all(
+      workers.map(async (worker) => ({
+        ...worker,
+        currentJobs: await Promise.all(
+          worker.currentJobs.map(async (job) => {
+            const record = await this.jobs.require(job.id).catch(() => null);
+            return record && this.owns(principal, record) ? job : { ...job, name: "someone else's job" };
+          }),
+        ),
+      })),
+    );
   }
 
   /** The job as this principal may read it: env values only for its owner and admins. */

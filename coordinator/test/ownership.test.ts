@@ -67,6 +67,15 @@ describe.each(['owner', 'team'] as const)('job ownership with --job-visibility %
     }
   });
 
+  it(`bob ${bobSees ? 'sees' : 'does not see'} the name of alice's job on the worker running it`, async () => {
+    const pinned = await alice.submitJob({ commands: ['sleep 1'], name: 'alice-private-build', labels: ['host:shown-worker'] });
+    const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'shown-worker' });
+    expect((await worker.client.claim(worker.id, 0, undefined, ['host:shown-worker']))?.job.id).toBe(pinned.id);
+    const seen = (await bob.listWorkers()).find((w) => w.name === 'shown-worker')!;
+    expect(seen.currentJobs[0]!.name === 'alice-private-build').toBe(bobSees);
+    expect((await alice.listWorkers()).find((w) => w.name === 'shown-worker')!.currentJobs[0]!.name).toBe('alice-private-build');
+  });
+
   it('alice owns hers: env, artifacts, re-run; a re-run stays hers even when an admin asks', async () => {
     expect((await alice.getJob(job.id)).spec.env.NPM_TOKEN).toBe('npm-secret-value');
     expect((await alice.listJobs()).jobs.map((j) => j.id)).toContain(job.id);

@@ -41,7 +41,7 @@ export function seedRoutes(services: Services): Router<AppState> {
   const router = new Router<AppState>({ prefix: '/api' });
 
   router.get('/workers/register', allow('submit'), async (ctx: AppContext) => {
-    const workers = await scheduler.listWorkers();
+    const workers = await access.presentWorkers(principalOf(ctx), await scheduler.listWorkers());
     ctx.body = { success: true, workers, count: workers.length };
   });
 

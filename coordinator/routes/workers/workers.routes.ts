@@ -16,7 +16,7 @@ export function workerRoutes(services: Services): Router<AppState> {
   const router = new Router<AppState>({ prefix: `${API_PREFIX}/workers` });
 
   router.get('/', allow('submit'), async (ctx: AppContext) => {
-    ctx.body = { workers: await scheduler.listWorkers() };
+    ctx.body = { workers: await services.access.presentWorkers(principalOf(ctx), await scheduler.listWorkers()) };
   });
 
   router.post(
