@@ -36,8 +36,7 @@ import { AuthThrottle, SubmitQuota } from './services/limits';
 import { Metrics } from './services/metrics';
 import { Scheduler } from './services/scheduler';
 import { SessionService } from './services/sessions';
-import { isLoopbackHost } from '../protocol/addresses';
-import { fingerprintOf, loadOrCreateCertificate, type TlsMaterial } from './services/tls';
+import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -318,10 +317,8 @@ export class Coordinator {
     }
 
     const bindHost = o.host ?? '127.0.0.1';
-    const tls =
-      o.tls === 'self-signed' || (!o.tls && !o.insecureHttp && !isLoopbackHost(bindHost))
-        ? await loadOrCreateCertificate(o.dataDir)
-        : o.tls;
+    const mode = tlsMode(bindHost, o.tls, o.insecureHttp ?? false);
+    const tls = mode === 'self-signed' ? await loadOrCreateCertificate(o.dataDir) : mode === 'given' ? (o.tls as TlsMaterial) : undefined;
     this.fingerprint = tls ? fingerprintOf(tls.cert) : null;
     services.pool.fingerprint = this.fingerprint;
 

@@ -56,6 +56,7 @@ const fitsWorker = (worker: WorkerRecord, only: readonly string[]) => (job: JobR
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
+  private takenHostLabels: Set<string> | undefined;
   private draining = false;
   private drainAgain = false;
 
@@ -76,9 +77,12 @@ export class Scheduler {
    * pool gets a number added, and `host:` labels a worker asks for are replaced by its own.
    */
   private async uniqueName(requested: string): Promise<string> {
-    const taken = new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name)));
+    // Read once, then kept here (only this process registers and removes workers): thousands of workers join fast.
+    const taken = (this.takenHostLabels ??= new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name))));
     let name = requested;
     for (let n = 2; taken.has(hostLabel(name)); n++) name = `${requested.slice(0, 120)}-${n}`;
+    // Claimed before the next await, so two workers asking for one name at once get two names.
+    taken.add(hostLabel(name));
     return name;
   }
 
@@ -118,12 +122,13 @@ export class Scheduler {
 
   /** Hands the worker's jobs back to the queue (not counted as failures) and forgets the worker. */
   async deregister(id: string): Promise<void> {
-    await this.requireWorker(id);
+    const worker = await this.requireWorker(id);
     await this.store.transaction(async (tx) => {
       for (const lease of await tx.activeLeasesOfWorker(id)) await this.endLease(tx, lease, 'released');
       await tx.deleteWorker(id);
     });
     await this.tokens.revoke({ workerId: id });
+    this.takenHostLabels?.delete(hostLabel(worker.name));
     this.dropWaitersOf(id);
     this.wakeWaiters();
   }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { isLoopbackHost } from '../../protocol/addresses';
 
 export interface TlsMaterial {
   cert: string | Buffer;
@@ -78,4 +79,14 @@ export async function loadOrCreateCertificate(dataDir: string): Promise<TlsMater
   await chmod(keyFile(dataDir), 0o600);
   await writeFile(certFile(dataDir), cert);
   return { cert, key };
+}
+
+/**
+ * Whether the coordinator serves HTTPS: always with a given certificate; bound to anything but loopback, with its
+ * own self-signed one unless plain HTTP was asked for.
+ */
+export function tlsMode(bindHost: string, tls: TlsMaterial | 'self-signed' | undefined, insecureHttp: boolean): 'given' | 'self-signed' | 'none' {
+  if (tls && tls !== 'self-signed') return 'given';
+  if (tls === 'self-signed' || (!insecureHttp && !isLoopbackHost(bindHost))) return 'self-signed';
+  return 'none';
 }

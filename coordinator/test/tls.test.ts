@@ -13,7 +13,7 @@ import { checkServerUrl, transportFetch } from '../../main/agent/transport';
 import { createAppProtocolHandler } from '../../main/app-protocol';
 import { makeTempDir, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
-import { fingerprintOf } from '../services/tls';
+import { fingerprintOf, tlsMode } from '../services/tls';
 
 const WRONG = 'AA:'.repeat(31) + 'AA';
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -62,6 +62,16 @@ describe('TLS by default off loopback', () => {
     await expect(wrong.listJobs()).rejects.toThrow(/cannot reach/);
     const unpinned = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
     await expect(unpinned.listJobs()).rejects.toThrow(/cannot reach/);
+  });
+
+  it('serves HTTPS on every non-loopback address unless --insecure-http, and with a given certificate anywhere', () => {
+    expect(tlsMode('0.0.0.0', undefined, false)).toBe('self-signed');
+    expect(tlsMode('192.168.1.20', undefined, false)).toBe('self-signed');
+    expect(tlsMode('::', undefined, false)).toBe('self-signed');
+    expect(tlsMode('0.0.0.0', undefined, true)).toBe('none');
+    expect(tlsMode('127.0.0.1', undefined, false)).toBe('none');
+    expect(tlsMode('localhost', undefined, false)).toBe('none');
+    expect(tlsMode('127.0.0.1', { cert: 'c', key: 'k' }, true)).toBe('given');
   });
 
   it('clients refuse plain http:// to another machine unless told, and a malformed fingerprint', () => {
