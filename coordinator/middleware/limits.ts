@@ -9,8 +9,12 @@ export function submissionLimits(services: Services) {
   return async function checkSubmissionLimits(ctx: AppContext, next: Next): Promise<void> {
     const principal = principalOf(ctx);
     const bytes = Number(ctx.get('content-length')) || 0;
-    if (principal.role !== 'admin') services.limits.quota.take(principal.tokenId, bytes);
+    const capped = principal.role !== 'admin';
+    if (capped) services.limits.quota.take(principal.tokenId, bytes);
     if (ctx.is('multipart')) await requireFreeSpace(services.uploads.tmpDir, bytes, services.limits.minFreeDiskBytes);
     await next();
+    // A chunked upload announced no length: count what was stored once it is known.
+    const bundle = (ctx.body as { job?: { bundle?: { size: number } | null } } | undefined)?.job?.bundle;
+    if (capped && !bytes && bundle) services.limits.quota.addBytes(principal.tokenId, bundle.size);
   };
 }

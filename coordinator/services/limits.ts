@@ -112,6 +112,11 @@ export class SubmitQuota {
       );
     }
     this.submissions.add(tokenId, 1);
+    this.addBytes(tokenId, bytes);
+  }
+
+  /** Bytes of an upload whose size was not announced, counted once stored. */
+  addBytes(tokenId: string, bytes: number): void {
     if (bytes > 0) this.uploadBytes.add(tokenId, bytes);
   }
 }

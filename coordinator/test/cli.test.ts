@@ -105,6 +105,21 @@ describe('node coordinator', () => {
     expect(runCli(['token', 'create', '--data-dir', dataDir]).stderr).toMatch(/--name/);
   });
 
+  it('makes enrollment codes with `worker invite`: the code enrolls as many workers as its uses', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const server = await startCli(dataDir);
+    const made = runCli(['worker', 'invite', '--uses', '1', '--expires', '30m', '--server', server.url, '--data-dir', dataDir]);
+    expect(made.code).toBe(0);
+    const code = /^\s+(cmdx_join_\S+)$/m.exec(made.stdout)![1]!;
+    expect(made.stdout).toContain(`CMDX_JOIN_TOKEN=${code} npm run -s worker -- --server ${server.url}`);
+    await registerTestWorker(server.url, code, { name: 'from-cli-invite' });
+    await expect(registerTestWorker(server.url, code, { name: 'second' })).rejects.toThrow(/unknown, expired or revoked/);
+    const bad = runCli(['worker', 'invite', '--expires', 'soon', '--data-dir', dataDir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--expires "soon": give a number and a unit/);
+  });
+
   it('explains bad flags and an unusable data dir without a stack trace', async () => {
     const help = runCli(['--help']);
     expect(help.code).toBe(0);
