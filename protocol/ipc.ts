@@ -75,6 +75,7 @@ export type Settings = z.infer<typeof settingsSchema>;
 const field = settingsSchema.shape;
 export const settingsPatchSchema = z.strictObject({
   coordinatorUrl: field.coordinatorUrl.unwrap().optional(),
+  coordinatorFingerprint: field.coordinatorFingerprint.unwrap().optional(),
   token: field.token.unwrap().optional(),
   joinToken: field.joinToken.unwrap().optional(),
   hostPool: field.hostPool.unwrap().optional(),

@@ -57,6 +57,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
         <legend>Pool</legend>
         {check('hostPool', 'Host the pool on this PC')}
         {draft.hostPool ? text('hostPort', 'Port (0 = any free port)', 'number') : text('coordinatorUrl', 'Coordinator address')}
+        {!draft.hostPool && text('coordinatorFingerprint', 'Certificate SHA-256 (from the pool host)')}
         {text('token', 'Submit token', 'password')}
         {text('joinToken', 'Join token (to contribute)', 'password')}
       </fieldset>

@@ -9,6 +9,7 @@ const NUMBER_FIELDS = ['hostPort', 'idleMinutes', 'maxOthersCpuPercent', 'slots'
 export function draftOf(settings: Settings): Draft {
   return {
     coordinatorUrl: settings.coordinatorUrl,
+    coordinatorFingerprint: settings.coordinatorFingerprint,
     token: settings.token,
     joinToken: settings.joinToken,
     hostPool: settings.hostPool,
