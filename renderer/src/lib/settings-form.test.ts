@@ -10,6 +10,7 @@ describe('settings form', () => {
     expect(result).toEqual({
       patch: {
         coordinatorUrl: '',
+        coordinatorFingerprint: '',
         token: '',
         joinToken: '',
         hostPool: false,
