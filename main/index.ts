@@ -15,6 +15,7 @@ import {
   powerMonitor,
   protocol,
   screen,
+  safeStorage,
   session,
   shell,
 } from 'electron';
@@ -64,7 +65,15 @@ async function main(): Promise<void> {
   log.info(`cmd-executor ${app.getVersion()} starting (Electron ${process.versions.electron}, ${process.platform})`);
   if (process.platform === 'win32') app.setAppUserModelId('com.cmd-executor.app');
 
-  const { store: settings, notice } = await SettingsStore.open(path.join(app.getPath('userData'), 'settings.json'));
+  // Tokens rest sealed by the OS key store where it has one (on Linux without a keyring they stay in the clear).
+  const sealer = safeStorage.isEncryptionAvailable()
+    ? {
+        seal: (plain: string) => safeStorage.encryptString(plain).toString('base64'),
+        unseal: (sealed: string) => safeStorage.decryptString(Buffer.from(sealed, 'base64')),
+      }
+    : null;
+  if (!sealer) log.warn('no OS key store: tokens are kept in the settings file unsealed (readable by this user only)');
+  const { store: settings, notice } = await SettingsStore.open(path.join(app.getPath('userData'), 'settings.json'), undefined, sealer);
   if (notice) log.warn(notice);
 
   let mainWindow: BrowserWindow | null = null;

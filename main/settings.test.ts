@@ -106,3 +106,37 @@ describe('SettingsStore', () => {
     expect(store.get()).not.toHaveProperty('retiredOption');
   });
 });
+
+describe('tokens at rest', () => {
+  /** Stands in for Electron's safeStorage (the OS key store), which exists only inside Electron: keyed, reversible. */
+  const keyed = (key: number) => ({
+    seal: (plain: string) => Buffer.from([...Buffer.from(plain)].map((b) => b ^ key)).toString('base64'),
+    unseal: (sealed: string) => {
+      const bytes = Buffer.from([...Buffer.from(sealed, 'base64')].map((b) => b ^ key)).toString();
+      if (!/^cmdx_/.test(bytes)) throw new Error('wrong key');
+      return bytes;
+    },
+  });
+
+  it('are sealed in the file, read back in the clear, and sealed on first open when an older file had them in clear', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow, keyed(0x5a));
+    await store.update({ token: 'cmdx_submit_secret1', joinToken: 'cmdx_join_secret2' });
+    const text = await fs.readFile(file, 'utf8');
+    expect(text).not.toContain('secret1');
+    expect(text).not.toContain('secret2');
+    expect((await SettingsStore.open(file, fixedNow, keyed(0x5a))).store.get()).toMatchObject({ token: 'cmdx_submit_secret1', joinToken: 'cmdx_join_secret2' });
+
+    await fs.writeFile(file, JSON.stringify({ version: 1, token: 'cmdx_submit_plain' }));
+    const reopened = await SettingsStore.open(file, fixedNow, keyed(0x5a));
+    expect(reopened.store.get().token).toBe('cmdx_submit_plain');
+    expect(await fs.readFile(file, 'utf8')).not.toContain('cmdx_submit_plain');
+  });
+
+  it('a token sealed by another account is dropped with a notice, never a crash', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow, keyed(0x5a));
+    await store.update({ token: 'cmdx_submit_secret1' });
+    const other = await SettingsStore.open(file, fixedNow, keyed(0x33));
+    expect(other.store.get().token).toBe('');
+    expect(other.notice).toMatch(/could not be unsealed/);
+  });
+});
