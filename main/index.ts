@@ -28,7 +28,7 @@ import { finishedNotice } from './job-watcher';
 import { setupLogging } from './logging';
 import { readPickedFile, readPickedFolder } from './picked-files';
 import { DesktopRuntime } from './runtime';
-import { SettingsStore } from './settings';
+import { SettingsStore, withoutTokens } from './settings';
 import { TrayService } from './tray';
 import type { TrayCommand } from './tray-menu';
 import { initialBounds } from './window-bounds';
@@ -264,10 +264,10 @@ async function main(): Promise<void> {
   // ---- IPC: the preload's API, nothing else ----
   const ipc = new IpcRouter(ipcMain, { warn: (m) => log.warn(m), error: (m) => log.error(m) });
   const parentWindow = () => mainWindow ?? BrowserWindow.getFocusedWindow();
-  ipc.handle('settings:get', () => settings.get());
+  ipc.handle('settings:get', () => withoutTokens(settings.get()));
   ipc.handle('settings:set', async (patch) => {
     try {
-      return await settings.update(patch);
+      return withoutTokens(await settings.update(patch));
     } catch (err) {
       throw new IpcUserError('invalid_settings', (err as Error).message);
     }

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SettingsStore } from './settings';
+import { SettingsStore, withoutTokens } from './settings';
 
 let dir: string;
 let file: string;
@@ -138,5 +138,14 @@ describe('tokens at rest', () => {
     const other = await SettingsStore.open(file, fixedNow, keyed(0x33));
     expect(other.store.get().token).toBe('');
     expect(other.notice).toMatch(/could not be unsealed/);
+  });
+});
+
+describe('the window', () => {
+  it('gets the settings without their tokens', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow);
+    await store.update({ token: 'cmdx_submit_x', joinToken: 'cmdx_join_y', idleMinutes: 7 });
+    expect(withoutTokens(store.get())).toMatchObject({ token: '', joinToken: '', idleMinutes: 7 });
+    expect(store.get().token).toBe('cmdx_submit_x');
   });
 });

@@ -43,6 +43,11 @@ function unsealTokens(settings: Settings, sealer: TokenSealer | null): { setting
   return { settings: open, lost };
 }
 
+/** The settings as the window gets them: tokens stay in the main process (the app:// proxy adds them to requests). */
+export function withoutTokens(settings: Settings): Settings {
+  return { ...settings, token: '', joinToken: '' };
+}
+
 export interface LoadedSettings {
   store: SettingsStore;
   /** Set when the file was replaced by the defaults: what happened and where the old file went. */

@@ -11,8 +11,6 @@ describe('settings form', () => {
       patch: {
         coordinatorUrl: '',
         coordinatorFingerprint: '',
-        token: '',
-        joinToken: '',
         hostPool: false,
         hostPort: defaults.hostPort,
         contributeWhenIdle: false,

@@ -35,6 +35,8 @@ export function patchOf(draft: Draft): { patch: SettingsPatch } | { errors: Draf
   candidate.labels = String(draft.labels)
     .split(/[\s,]+/)
     .filter(Boolean);
+  // Tokens never come back from the main process: a blank field keeps the one saved, a typed one replaces it.
+  for (const field of ['token', 'joinToken'] as const) if (candidate[field] === '') delete candidate[field];
   const parsed = settingsPatchSchema.safeParse(candidate);
   if (parsed.success) return { patch: parsed.data };
   const errors: DraftErrors = {};
