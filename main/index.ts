@@ -28,7 +28,7 @@ import { finishedNotice } from './job-watcher';
 import { setupLogging } from './logging';
 import { readPickedFile, readPickedFolder } from './picked-files';
 import { DesktopRuntime } from './runtime';
-import { SettingsStore, withoutTokens } from './settings';
+import { redirectionOf, SettingsStore, withoutTokens } from './settings';
 import { TrayService } from './tray';
 import type { TrayCommand } from './tray-menu';
 import { initialBounds } from './window-bounds';
@@ -266,6 +266,20 @@ async function main(): Promise<void> {
   const parentWindow = () => mainWindow ?? BrowserWindow.getFocusedWindow();
   ipc.handle('settings:get', () => withoutTokens(settings.get()));
   ipc.handle('settings:set', async (patch) => {
+    const redirection = redirectionOf(settings.get(), patch);
+    if (redirection) {
+      const window = parentWindow();
+      const options = {
+        type: 'warning' as const,
+        buttons: ['Change', 'Cancel'],
+        defaultId: 1,
+        cancelId: 1,
+        message: 'Change where this PC sends its work?',
+        detail: `${redirection} Only confirm a change you just made yourself.`,
+      };
+      const answer = window ? await dialog.showMessageBox(window, options) : await dialog.showMessageBox(options);
+      if (answer.response !== 0) throw new IpcUserError('cancelled', 'the change was not confirmed; nothing was saved');
+    }
     try {
       return withoutTokens(await settings.update(patch));
     } catch (err) {

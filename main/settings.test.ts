@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SettingsStore, withoutTokens } from './settings';
+import { redirectionOf, SettingsStore, withoutTokens } from './settings';
 
 let dir: string;
 let file: string;
@@ -147,5 +147,16 @@ describe('the window', () => {
     await store.update({ token: 'cmdx_submit_x', joinToken: 'cmdx_join_y', idleMinutes: 7 });
     expect(withoutTokens(store.get())).toMatchObject({ token: '', joinToken: '', idleMinutes: 7 });
     expect(store.get().token).toBe('cmdx_submit_x');
+  });
+});
+
+describe('redirections the window asks for', () => {
+  it('are named for a native confirmation: coordinator, certificate, join token; other changes pass', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow);
+    const current = store.get();
+    expect(redirectionOf(current, { idleMinutes: 9, token: 'cmdx_submit_z' })).toBeNull();
+    expect(redirectionOf(current, { coordinatorUrl: current.coordinatorUrl })).toBeNull();
+    expect(redirectionOf(current, { coordinatorUrl: 'https://evil.example:8080' })).toBe('This PC will connect to https://evil.example:8080.');
+    expect(redirectionOf(current, { joinToken: 'cmdx_join_q', coordinatorFingerprint: 'AB'.repeat(32) })).toMatch(/trust the certificate AB.*, and join the pool with a new join token/);
   });
 });

@@ -48,6 +48,22 @@ export function withoutTokens(settings: Settings): Settings {
   return { ...settings, token: '', joinToken: '' };
 }
 
+/**
+ * What a settings change from the window would redirect, for the main process to confirm natively first: a
+ * compromised page must not be able to send this PC's work or tokens to another coordinator by itself.
+ */
+export function redirectionOf(current: Settings, patch: Partial<Settings>): string | null {
+  const changes: string[] = [];
+  if (patch.coordinatorUrl !== undefined && patch.coordinatorUrl !== current.coordinatorUrl) {
+    changes.push(`connect to ${patch.coordinatorUrl || '(no coordinator)'}`);
+  }
+  if (patch.coordinatorFingerprint !== undefined && patch.coordinatorFingerprint !== current.coordinatorFingerprint) {
+    changes.push(`trust the certificate ${patch.coordinatorFingerprint || '(any the system trusts)'}`);
+  }
+  if (patch.joinToken !== undefined && patch.joinToken !== current.joinToken) changes.push('join the pool with a new join token');
+  return changes.length ? `This PC will ${changes.join(', and ')}.` : null;
+}
+
 export interface LoadedSettings {
   store: SettingsStore;
   /** Set when the file was replaced by the defaults: what happened and where the old file went. */
