@@ -4,6 +4,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import os from 'node:os';
 import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,26 +12,36 @@ import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
 import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
-import type { Role, Worker } from '../protocol/api';
-import { authenticate } from './middleware/auth';
+import type { CreatedInvite, Role, Worker } from '../protocol/api';
+import { TRUST_DEFAULTS } from '../protocol/limits';
+import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
+import { securityHeaders } from './middleware/security';
 import { errorHandler, type Logger } from './middleware/errors';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
+import { auditRoutes } from './routes/audit/audit.routes';
+import { inviteRoutes } from './routes/invites/invites.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
+import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
 import { workerRoutes } from './routes/workers/workers.routes';
+import { JobAccess, type JobVisibility } from './services/access';
 import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
 import { JobLog } from './services/job-state';
+import { InviteService } from './services/invites';
 import { JobService } from './services/jobs';
 import { LeaseClock, StallWatch } from './services/lease-clock';
+import { AuthThrottle, SubmitQuota } from './services/limits';
 import { Metrics } from './services/metrics';
 import { Revocations } from './services/revocations';
 import { DEFAULT_RETENTION_DAYS, Retention } from './services/retention';
 import { Scheduler } from './services/scheduler';
+import { SessionService } from './services/sessions';
+import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
@@ -61,14 +72,27 @@ export interface CoordinatorOptions {
   logger?: Logger;
   /** How often leases and timeouts are checked; 0 leaves it to explicit `sweep()` calls (tests with a fake clock). */
   sweepIntervalMs?: number;
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * HTTPS with this certificate; 'self-signed' makes one once and keeps it in DIR/tls. Bound to anything but
+   * loopback, the coordinator serves HTTPS (self-signed unless given) unless `insecureHttp` says otherwise.
+   */
+  tls?: TlsMaterial | 'self-signed';
+  insecureHttp?: boolean;
   synchronous?: 'normal' | 'full';
   /** Days a finished job (with its log and events) is kept; 0 keeps everything. Default 30. */
   retentionDays?: number;
   /** A client that has not sent its request headers by then is dropped. */
   headersTimeoutMs?: number;
   sseKeepAliveMs?: number;
+  /** Whether submitters see each other's jobs (`team`) or only their own (`owner`, the default). */
+  jobVisibility?: JobVisibility;
+  /** Host names (besides IP addresses, loopback and this machine's names) the coordinator answers to. */
+  allowedHosts?: string[];
+  /** Abuse limits and trust lifetimes; each defaults to protocol/limits.ts. */
+  limits?: Partial<TrustLimits>;
 }
+
+export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
 
 export const DEFAULTS = {
   port: 8080,
@@ -136,11 +160,14 @@ async function storedToken(file: string, make: () => string): Promise<string> {
 
 export class Coordinator {
   url = '';
+  /** SHA-256 of the TLS certificate clients pin (`AB:CD:…`); null over plain HTTP. */
+  fingerprint: string | null = null;
   adminToken = '';
   joinToken = '';
   readonly adminTokenFile: string;
   readonly joinTokenFile: string;
   private server: http.Server | undefined;
+  private sessions: SessionService | undefined;
   private store: Store | undefined;
   private services: Services | undefined;
   private lock: DirLock | undefined;
@@ -288,8 +315,17 @@ export class Coordinator {
 
     this.adminToken = o.adminToken ?? (await storedToken(this.adminTokenFile, () => newToken('admin')));
     this.joinToken = o.joinToken ?? (await storedToken(this.joinTokenFile, () => newToken('join')));
-    await tokens.create('admin', 'admin', null, this.adminToken);
-    await tokens.create('join', 'join', null, this.joinToken);
+    if (!(await tokens.replace('admin', 'admin', this.adminToken))) {
+      throw new DataDirError(`the admin token in use was revoked; remove ${this.adminTokenFile} (or give another) to make a new one`);
+    }
+    if (!(await tokens.replace('join', 'join', this.joinToken))) {
+      logger.warn('the join token was revoked: workers join with invites only (node coordinator worker invite)');
+    }
+
+    const limits: TrustLimits = { ...TRUST_DEFAULTS, ...o.limits };
+    const sessions = new SessionService(now, { codeSec: limits.signInCodeTtlSec, sessionSec: limits.sessionTtlSec });
+    this.sessions = sessions;
+    const auth: Authenticators = { tokens, sessions, throttle: new AuthThrottle(limits, now), store, now };
 
     const revocations = new Revocations(store);
     this.revocations = revocations;
@@ -298,6 +334,9 @@ export class Coordinator {
       tokens,
       revocations,
       jobs,
+      access: new JobAccess(jobs, o.jobVisibility ?? 'owner'),
+      invites: new InviteService(tokens, now),
+      pool: { url: '', fingerprint: null },
       scheduler: pool,
       blobs,
       hub,
@@ -306,6 +345,7 @@ export class Coordinator {
       now,
       uploads: { tmpDir, maxUploadBytes: o.maxUploadBytes ?? DEFAULTS.maxUploadBytes, zipLimits: o.zipLimits ?? DEFAULT_ZIP_LIMITS },
       sse: { keepAliveMs: o.sseKeepAliveMs ?? DEFAULTS.sseKeepAliveMs },
+      limits: { quota: new SubmitQuota(limits, now), minFreeDiskBytes: limits.minFreeDiskBytes },
       shutdown: this.shutdown.signal,
     };
     this.services = services;
@@ -322,21 +362,29 @@ export class Coordinator {
         end({ route: route ? String(route) : 'unmatched', status: String(ctx.status) });
       }
     });
+    app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
-    app.use(authenticate(tokens));
-    for (const router of [systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes].map((make) => make(services))) {
+    app.use(authenticate(auth));
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, auditRoutes].map((make) => make(services))];
+    for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());
     }
+
+    const bindHost = o.host ?? '127.0.0.1';
+    const mode = tlsMode(bindHost, o.tls, o.insecureHttp ?? false);
+    const tls = mode === 'self-signed' ? await loadOrCreateCertificate(o.dataDir) : mode === 'given' ? (o.tls as TlsMaterial) : undefined;
+    this.fingerprint = tls ? fingerprintOf(tls.cert) : null;
+    services.pool.fingerprint = this.fingerprint;
 
     const headersTimeout = o.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs;
     // Node looks for overdue headers only this often (30 s by default): silent clients would outlive a shorter
     // timeout. Not more often than that: each check walks every connection (10,000 long polls in the bench).
     const serverOptions = { connectionsCheckingInterval: headersTimeout };
-    const server = o.tls
-      ? https.createServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key })
+    const server = tls
+      ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key })
       : http.createServer(serverOptions);
-    server.on(o.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.silentSockets.add(socket);
       socket.once('close', () => this.silentSockets.delete(socket));
     });
@@ -348,14 +396,17 @@ export class Coordinator {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(o.port ?? DEFAULTS.port, o.host ?? '127.0.0.1', () => {
+      server.listen(o.port ?? DEFAULTS.port, bindHost, () => {
         server.off('error', reject);
         resolve();
       });
     });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    this.url = `${o.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    this.url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    // What workers elsewhere type: this machine's name when bound to every address (127.0.0.1 is only for here).
+    services.pool.url =
+      host === '0.0.0.0' || host === '[::]' ? `${tls ? 'https' : 'http'}://${os.hostname()}:${address.port}` : this.url;
     logger.info('coordinator started', { url: this.url, dataDir: o.dataDir, pid: process.pid });
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
@@ -394,6 +445,18 @@ export class Coordinator {
       });
     }
     return this.sweeping;
+  }
+
+  /** A sign-in link for the web UI: a one-time code (never the admin token) good for `signInCodeTtlSec`. */
+  signInLink(): string {
+    if (!this.sessions) throw new Error('the coordinator is not started');
+    return `${this.url}/#code=${this.sessions.issueCode('admin', 'admin')}`;
+  }
+
+  /** An enrollment code for a new worker, with the command to run there. */
+  createInvite(options: { uses?: number; expiresInSec?: number } = {}): Promise<CreatedInvite> {
+    const { invites, pool } = this.started();
+    return invites.create(options, pool.url, pool.fingerprint);
   }
 
   async createToken(name: string, role: Role): Promise<string> {

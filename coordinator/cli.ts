@@ -1,13 +1,18 @@
 // `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { onInterrupt } from '../common/interrupts';
-import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
+import { isLoopbackHost } from '../protocol/addresses';
+import { TRUST_DEFAULTS } from '../protocol/limits';
+import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
 import { createCoordinator, DataDirError, DEFAULTS } from './app';
+import { HttpError } from './errors';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
 import { SqliteStore } from './store/sqlite';
+import { InviteService } from './services/invites';
+import { certificateFingerprint } from './services/tls';
 import { TokenService } from './services/tokens';
 
 const serveFlags = {
@@ -15,10 +20,17 @@ const serveFlags = {
   port: { type: 'number', env: 'CMDX_PORT', description: 'port to listen on (0 picks a free one)', default: DEFAULTS.port },
   'data-dir': { type: 'string', env: 'CMDX_DATA_DIR', description: 'where the store, blobs and tokens live', default: '.data/coordinator', placeholder: 'DIR' },
   'admin-token': { type: 'string', env: 'CMDX_ADMIN_TOKEN', description: 'admin token (made and kept in DIR/admin.token if absent)', placeholder: 'T' },
+  'admin-token-file': { type: 'string', env: 'CMDX_ADMIN_TOKEN_FILE', description: 'read the admin token from this file', placeholder: 'FILE' },
   'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', description: 'token workers join with (made and kept in DIR/join.token if absent)', placeholder: 'T' },
+  'join-token-file': { type: 'string', env: 'CMDX_JOIN_TOKEN_FILE', description: 'read the join token from this file', placeholder: 'FILE' },
+  'max-submits-per-minute': { type: 'number', env: 'CMDX_MAX_SUBMITS_PER_MINUTE', description: 'job submissions per submit token per minute', default: TRUST_DEFAULTS.submissionsPerMinute },
+  'max-upload-bytes-per-minute': { type: 'number', env: 'CMDX_MAX_UPLOAD_BYTES_PER_MINUTE', description: 'upload bytes per submit token per minute', default: TRUST_DEFAULTS.uploadBytesPerMinute },
+  'min-free-disk-bytes': { type: 'number', env: 'CMDX_MIN_FREE_DISK_BYTES', description: 'refuse uploads (507) below this much free disk', default: TRUST_DEFAULTS.minFreeDiskBytes },
   'with-worker': { type: 'boolean', env: 'CMDX_WITH_WORKER', description: 'also run one local worker agent in this process' },
   'worker-slots': { type: 'number', env: 'CMDX_WORKER_SLOTS', description: 'job slots of the --with-worker agent', default: 1 },
-  'tls-cert': { type: 'string', env: 'CMDX_TLS_CERT', description: 'PEM certificate file: serve HTTPS', placeholder: 'FILE' },
+  'tls-cert': { type: 'string', env: 'CMDX_TLS_CERT', description: 'PEM certificate file to serve HTTPS with (off loopback, one is made and kept in DIR/tls if absent)', placeholder: 'FILE' },
+  'allowed-host': { type: 'list', env: 'CMDX_ALLOWED_HOSTS', description: 'a DNS name clients use for this coordinator (IP addresses and this machine\'s own names always work)', placeholder: 'NAME' },
+  'insecure-http': { type: 'boolean', env: 'CMDX_INSECURE_HTTP', description: 'serve plain HTTP even off loopback (tokens and jobs cross the network readable)' },
   'tls-key': { type: 'string', env: 'CMDX_TLS_KEY', description: 'PEM private key file for --tls-cert', placeholder: 'FILE' },
   'max-upload-bytes': { type: 'number', env: 'CMDX_MAX_UPLOAD_BYTES', description: 'largest ZIP accepted', default: DEFAULTS.maxUploadBytes },
   'max-output-bytes': { type: 'number', env: 'CMDX_MAX_OUTPUT_BYTES', description: 'output kept per job run (beginning + end)', default: DEFAULTS.maxOutputBytes },
@@ -26,6 +38,7 @@ const serveFlags = {
   'lease-ttl': { type: 'number', env: 'CMDX_LEASE_TTL', description: 'seconds a lease lives without a heartbeat', default: DEFAULTS.leaseTtlSec, placeholder: 'SEC' },
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
   retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
+  'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 
@@ -36,7 +49,11 @@ const tokenFlags = {
   id: { type: 'string', description: 'token id (for revoke)', placeholder: 'ID' },
 } satisfies FlagTable;
 
-const USAGE = 'node coordinator [options]\n       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID';
+const USAGE = [
+  'node coordinator [options]',
+  '       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID',
+  '       node coordinator worker invite [--uses N] [--expires 1h] [--server URL]',
+].join('\n');
 
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
   if (value !== undefined && (!Number.isInteger(value) || value < min)) {
@@ -59,12 +76,15 @@ async function tokenCommand(argv: string[]): Promise<number> {
   }
   const store = new SqliteStore({ file: storeFile });
   const tokens = new TokenService(store, Date.now);
+  const audit = (action: string, target: string) =>
+    store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
   try {
     switch (action) {
       case 'create': {
         if (!flags.name) throw new UsageError('token create needs --name (who will use it)');
         if (flags.role !== 'submit' && flags.role !== 'admin') throw new UsageError('--role is submit or admin');
         const token = await tokens.create(flags.name, flags.role);
+        await audit('token.create', flags.name);
         console.log(token);
         return 0;
       }
@@ -80,12 +100,54 @@ async function tokenCommand(argv: string[]): Promise<number> {
       case 'revoke': {
         if (!flags.name && !flags.id) throw new UsageError('token revoke needs --name or --id');
         const count = await tokens.revoke(flags.id ? { id: flags.id } : { name: flags.name! });
+        if (count > 0) await audit('token.revoke', flags.id ?? flags.name!);
         console.log(`revoked ${count} token(s)`);
         return count > 0 ? 0 : 1;
       }
       default:
         throw new UsageError(`unknown token action "${action ?? ''}": use create, list or revoke`);
     }
+  } finally {
+    await store.close();
+  }
+}
+
+const inviteFlags = {
+  'data-dir': serveFlags['data-dir'],
+  uses: { type: 'number', description: 'how many workers may join with it', default: TRUST_DEFAULTS.inviteUses, placeholder: 'N' },
+  expires: { type: 'string', description: 'how long it is valid: 30m, 1h, 7d', default: '1h', placeholder: 'TIME' },
+  server: { type: 'string', env: 'CMDX_SERVER', description: 'the URL workers reach this coordinator at (for the printed command)', placeholder: 'URL' },
+} satisfies FlagTable;
+
+function durationSec(raw: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)$/.exec(raw.trim());
+  if (!match) throw new UsageError(`--expires "${raw}": give a number and a unit, e.g. 30m, 1h or 7d`);
+  return Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** `node coordinator worker invite`: an enrollment code for one new worker (or --uses N), valid --expires long. */
+async function workerCommand(argv: string[]): Promise<number> {
+  const { flags, positionals, help } = parseCommandLine(inviteFlags, argv, process.env);
+  if (help) {
+    console.log(helpText('node coordinator worker invite [--uses N] [--expires 1h] [--server URL]', inviteFlags));
+    return 0;
+  }
+  if (positionals[0] !== 'invite') throw new UsageError(`unknown worker action "${positionals[0] ?? ''}": use invite`);
+  const uses = positiveInt('uses', flags.uses)!;
+  const expiresInSec = durationSec(flags.expires!);
+  if (expiresInSec < 60) throw new UsageError('--expires must be at least 1m');
+  const dataDir = resolve(flags['data-dir']!);
+  const store = new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
+  try {
+    const fingerprint = await certificateFingerprint(dataDir);
+    const server = flags.server ?? `${fingerprint ? 'https' : 'http'}://${os.hostname()}:${DEFAULTS.port}`;
+    const invite = await new InviteService(new TokenService(store, Date.now), Date.now).create({ uses, expiresInSec }, server, fingerprint);
+    await store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action: 'invite.create', target: invite.id, ip: null });
+    console.log(`enrollment code (${uses} use${uses === 1 ? '' : 's'}, expires ${invite.expiresAt}):`);
+    console.log(`  ${invite.code}`);
+    console.log('on the new worker, run:');
+    console.log(`  ${invite.command}`);
+    return 0;
   } finally {
     await store.close();
   }
@@ -101,6 +163,8 @@ async function serve(argv: string[]): Promise<number> {
   if ((flags['tls-cert'] === undefined) !== (flags['tls-key'] === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together');
   }
+  const jobVisibility = flags['job-visibility'];
+  if (jobVisibility !== 'owner' && jobVisibility !== 'team') throw new UsageError('--job-visibility is owner or team');
   const port = positiveInt('port', flags.port, 0)!;
   if (port > 65535) throw new UsageError('--port must be at most 65535');
   const dataDir = resolve(flags['data-dir']!);
@@ -108,12 +172,16 @@ async function serve(argv: string[]): Promise<number> {
     flags['tls-cert'] && flags['tls-key']
       ? { cert: await readFile(flags['tls-cert']), key: await readFile(flags['tls-key']) }
       : undefined;
+  const warn = (message: string) => console.error(`warning: ${message}`);
+  const readText = (file: string) => readFileSync(file, 'utf8');
+  const adminToken = tokenFromFlags(argv, 'admin-token', flags['admin-token'], flags['admin-token-file'], { readText, warn });
+  const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn });
   const coordinator = createCoordinator({
     dataDir,
     host: flags.host!,
     port,
-    ...(flags['admin-token'] ? { adminToken: flags['admin-token'] } : {}),
-    ...(flags['join-token'] ? { joinToken: flags['join-token'] } : {}),
+    ...(adminToken ? { adminToken } : {}),
+    ...(joinToken ? { joinToken } : {}),
     maxUploadBytes: positiveInt('max-upload-bytes', flags['max-upload-bytes'])!,
     maxOutputBytes: positiveInt('max-output-bytes', flags['max-output-bytes'])!,
     defaultTimeoutSec: positiveInt('default-timeout', flags['default-timeout'])!,
@@ -121,21 +189,33 @@ async function serve(argv: string[]): Promise<number> {
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
     retentionDays: positiveInt('retention', flags.retention, 0)!,
+    jobVisibility,
+    limits: {
+      submissionsPerMinute: positiveInt('max-submits-per-minute', flags['max-submits-per-minute'])!,
+      uploadBytesPerMinute: positiveInt('max-upload-bytes-per-minute', flags['max-upload-bytes-per-minute'])!,
+      minFreeDiskBytes: positiveInt('min-free-disk-bytes', flags['min-free-disk-bytes'], 0)!,
+    },
     ...(tls ? { tls } : {}),
+    insecureHttp: flags['insecure-http'] ?? false,
+    allowedHosts: flags['allowed-host'] ?? [],
   });
   await coordinator.start();
   console.log(`cmd-executor coordinator serving ${coordinator.url}`);
   console.log(`  data dir:   ${dataDir}`);
-  console.log(`  admin token: ${flags['admin-token'] ? '(given with --admin-token)' : coordinator.adminTokenFile}`);
-  console.log(`  join token:  ${flags['join-token'] ? '(given with --join-token)' : coordinator.joinTokenFile}`);
-  console.log(`  sign in:    ${coordinator.url}/#token=${coordinator.adminToken}`);
+  if (coordinator.fingerprint) console.log(`  TLS certificate SHA-256: ${coordinator.fingerprint}  (workers and CLIs pin it: --fingerprint)`);
+  else if (!isLoopbackHost(flags.host!)) console.warn('  WARNING: plain HTTP on the network (--insecure-http): tokens and jobs cross it readable by anyone');
+  console.log(`  admin token: ${adminToken ? '(given)' : coordinator.adminTokenFile}`);
+  console.log(`  join token:  ${joinToken ? '(given)' : coordinator.joinTokenFile}`);
+  console.log(`  sign in:    ${coordinator.signInLink()}  (one-time link, valid ${TRUST_DEFAULTS.signInCodeTtlSec / 60} min)`);
 
   let agent: { stop(options?: { graceMs?: number }): Promise<void> } | undefined;
   if (flags['with-worker']) {
     const { Agent, createConsoleLogger } = await import('../main/agent');
+    const { transportFetch } = await import('../main/agent/transport');
     const local = new Agent({
       server: coordinator.url,
-      joinToken: coordinator.joinToken,
+      fetch: transportFetch(coordinator.url, coordinator.fingerprint ? { fingerprint: coordinator.fingerprint } : {}),
+      joinToken: (await coordinator.createInvite({ uses: 1, expiresInSec: 600 })).code,
       name: `${os.hostname()}-local`,
       slots: positiveInt('worker-slots', flags['worker-slots'])!,
       // Beside the data dir, never in it: a job on a worker without a sandbox must not find the store a folder up.
@@ -167,12 +247,14 @@ async function serve(argv: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  return argv[0] === 'token' ? tokenCommand(argv.slice(1)) : serve(argv);
+  if (argv[0] === 'token') return tokenCommand(argv.slice(1));
+  if (argv[0] === 'worker') return workerCommand(argv.slice(1));
+  return serve(argv);
 }
 
 function explainStartError(err: unknown): string | null {
   if (err instanceof UsageError) return err.message.includes('--help') ? err.message : `${err.message} (see node coordinator --help)`;
-  if (err instanceof DataDirError) return err.message;
+  if (err instanceof DataDirError || err instanceof HttpError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
   if (e.code === 'EADDRNOTAVAIL') return `this machine has no such address to bind; check --host`;

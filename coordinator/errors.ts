@@ -5,6 +5,8 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Sent with the error answer (Retry-After). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = new.target.name;
@@ -49,5 +51,15 @@ export class PayloadTooLargeError extends HttpError {
 export class UnsupportedMediaTypeError extends HttpError {
   constructor(message: string) {
     super(415, 'unsupported_media_type', message);
+  }
+}
+export class TooManyRequestsError extends HttpError {
+  constructor(message: string, retryAfterSec: number) {
+    super(429, 'too_many_requests', message, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSec))) });
+  }
+}
+export class InsufficientStorageError extends HttpError {
+  constructor(message: string) {
+    super(507, 'insufficient_storage', message);
   }
 }

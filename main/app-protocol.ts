@@ -6,21 +6,16 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { API_PREFIX, type ErrorBody } from '../protocol/api';
+import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from '../protocol/web-security';
+import { transportFetch } from './agent/transport';
 
-/** The renderer's only sources are the app itself; xterm.js injects <style> elements, hence 'unsafe-inline' for styles. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "worker-src 'self' blob:",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export { CONTENT_SECURITY_POLICY };
+
+/**
+ * What the coordinator may answer through the proxy: the API's own types. Anything else (HTML above all) would
+ * run in the app's origin, so it is refused.
+ */
+const PROXIED_TYPES = ['application/json', 'text/plain', 'text/event-stream', 'application/zip', 'application/octet-stream'];
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -56,6 +51,8 @@ export interface Upstream {
   baseUrl: string;
   /** This PC's token, added to requests that carry none. */
   token: string;
+  /** The coordinator's certificate SHA-256: the proxy talks to exactly that certificate. */
+  fingerprint?: string | null;
 }
 
 export interface AppProtocolOptions {
@@ -68,12 +65,23 @@ export interface AppProtocolOptions {
 const errorResponse = (status: number, code: string, message: string): Response =>
   new Response(JSON.stringify({ error: { code, message } } satisfies ErrorBody), {
     status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
+    headers: { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8' },
   });
 
 export function createAppProtocolHandler(options: AppProtocolOptions): (request: Request) => Promise<Response> {
   const root = path.resolve(options.rendererDir);
-  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  // One pinned fetch per coordinator (it keeps its connections), made when the upstream first needs it.
+  const pinnedFetches = new Map<string, typeof fetch>();
+  const fetchFor = (upstream: Upstream): typeof fetch => {
+    if (options.fetch) return options.fetch;
+    const key = `${upstream.baseUrl} ${upstream.fingerprint ?? ''}`;
+    let found = pinnedFetches.get(key);
+    if (!found) {
+      found = transportFetch(upstream.baseUrl, upstream.fingerprint ? { fingerprint: upstream.fingerprint } : {});
+      pinnedFetches.set(key, found);
+    }
+    return found;
+  };
 
   async function proxy(request: Request, url: URL): Promise<Response> {
     const upstream = options.upstream();
@@ -97,15 +105,21 @@ export function createAppProtocolHandler(options: AppProtocolOptions): (request:
     }
     let response: Response;
     try {
-      response = await fetchImpl(`${upstream.baseUrl.replace(/\/+$/, '')}${url.pathname}${url.search}`, init);
+      response = await fetchFor(upstream)(`${upstream.baseUrl.replace(/\/+$/, '')}${url.pathname}${url.search}`, init);
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       return errorResponse(502, 'unreachable', `cannot reach the coordinator at ${upstream.baseUrl}: ${(err as Error).message}`);
+    }
+    const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (response.body && response.status !== 204 && !PROXIED_TYPES.includes(type)) {
+      await response.body.cancel();
+      return errorResponse(502, 'bad_upstream', `the coordinator answered with ${type || 'no content type'}, which the app does not accept`);
     }
     const responseHeaders = new Headers();
     response.headers.forEach((value, name) => {
       if (!HOP_HEADERS.has(name)) responseHeaders.set(name, value);
     });
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) responseHeaders.set(name, value);
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
   }
 
@@ -125,12 +139,14 @@ export function createAppProtocolHandler(options: AppProtocolOptions): (request:
     } catch {
       return errorResponse(404, 'not_found', 'not found');
     }
+    const type = CONTENT_TYPES[path.extname(file).toLowerCase()];
+    // Only the kinds of file a built renderer has: anything else is not served into the app's origin.
+    if (!type) return errorResponse(404, 'not_found', 'not found');
     return new Response(new Uint8Array(body), {
       status: 200,
       headers: {
-        'content-type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
-        'content-security-policy': CONTENT_SECURITY_POLICY,
-        'x-content-type-options': 'nosniff',
+        'content-type': type,
+        ...SECURITY_HEADERS,
         'cache-control': 'no-cache',
       },
     });

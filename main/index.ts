@@ -15,6 +15,7 @@ import {
   powerMonitor,
   protocol,
   screen,
+  safeStorage,
   session,
   shell,
 } from 'electron';
@@ -27,7 +28,7 @@ import { finishedNotice } from './job-watcher';
 import { setupLogging } from './logging';
 import { readPickedFile, readPickedFolder } from './picked-files';
 import { DesktopRuntime } from './runtime';
-import { SettingsStore } from './settings';
+import { redirectionOf, SettingsStore, withoutTokens } from './settings';
 import { TrayService } from './tray';
 import type { TrayCommand } from './tray-menu';
 import { initialBounds } from './window-bounds';
@@ -64,7 +65,15 @@ async function main(): Promise<void> {
   log.info(`cmd-executor ${app.getVersion()} starting (Electron ${process.versions.electron}, ${process.platform})`);
   if (process.platform === 'win32') app.setAppUserModelId('com.cmd-executor.app');
 
-  const { store: settings, notice } = await SettingsStore.open(path.join(app.getPath('userData'), 'settings.json'));
+  // Tokens rest sealed by the OS key store where it has one (on Linux without a keyring they stay in the clear).
+  const sealer = safeStorage.isEncryptionAvailable()
+    ? {
+        seal: (plain: string) => safeStorage.encryptString(plain).toString('base64'),
+        unseal: (sealed: string) => safeStorage.decryptString(Buffer.from(sealed, 'base64')),
+      }
+    : null;
+  if (!sealer) log.warn('no OS key store: tokens are kept in the settings file unsealed (readable by this user only)');
+  const { store: settings, notice } = await SettingsStore.open(path.join(app.getPath('userData'), 'settings.json'), undefined, sealer);
   if (notice) log.warn(notice);
 
   let mainWindow: BrowserWindow | null = null;
@@ -255,10 +264,24 @@ async function main(): Promise<void> {
   // ---- IPC: the preload's API, nothing else ----
   const ipc = new IpcRouter(ipcMain, { warn: (m) => log.warn(m), error: (m) => log.error(m) });
   const parentWindow = () => mainWindow ?? BrowserWindow.getFocusedWindow();
-  ipc.handle('settings:get', () => settings.get());
+  ipc.handle('settings:get', () => withoutTokens(settings.get()));
   ipc.handle('settings:set', async (patch) => {
+    const redirection = redirectionOf(settings.get(), patch);
+    if (redirection) {
+      const window = parentWindow();
+      const options = {
+        type: 'warning' as const,
+        buttons: ['Change', 'Cancel'],
+        defaultId: 1,
+        cancelId: 1,
+        message: 'Change where this PC sends its work?',
+        detail: `${redirection} Only confirm a change you just made yourself.`,
+      };
+      const answer = window ? await dialog.showMessageBox(window, options) : await dialog.showMessageBox(options);
+      if (answer.response !== 0) throw new IpcUserError('cancelled', 'the change was not confirmed; nothing was saved');
+    }
     try {
-      return await settings.update(patch);
+      return withoutTokens(await settings.update(patch));
     } catch (err) {
       throw new IpcUserError('invalid_settings', (err as Error).message);
     }

@@ -13,6 +13,7 @@ import { createCoordinator, type Coordinator } from '../coordinator/app';
 import type { Logger } from '../coordinator/middleware/errors';
 import { API_PREFIX } from '../protocol/api';
 import type { PoolInfo } from '../protocol/ipc';
+import { transportFetch } from './agent/transport';
 
 export interface PoolHostOptions {
   /** Holds the coordinator's store, blobs and tokens (userData/pool). */
@@ -29,15 +30,21 @@ export interface HostedPool {
   /** The coordinator as this PC reaches it (loopback). */
   localUrl: string;
   adminToken: string;
+  /** SHA-256 of the TLS certificate it serves (off loopback, always): this PC's clients pin it. */
+  fingerprint: string | null;
   info: PoolInfo;
 }
 
 /** The addresses colleagues can type: one per LAN IPv4 address (IPv6 link-local ones are not typeable). */
-export function lanUrls(port: number, interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces()): string[] {
+export function lanUrls(
+  port: number,
+  interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces(),
+  scheme: 'http' | 'https' = 'http',
+): string[] {
   const urls: string[] = [];
   for (const addresses of Object.values(interfaces)) {
     for (const address of addresses ?? []) {
-      if (address.family === 'IPv4' && !address.internal) urls.push(`http://${address.address}:${port}`);
+      if (address.family === 'IPv4' && !address.internal) urls.push(`${scheme}://${address.address}:${port}`);
     }
   }
   return urls;
@@ -63,11 +70,18 @@ export class PoolHost {
     this.coordinator = coordinator;
     const boundPort = Number(new URL(coordinator.url).port);
     const submitToken = await this.colleaguesToken(coordinator);
-    const urls = host === '0.0.0.0' || host === '::' ? lanUrls(boundPort) : [coordinator.url];
+    const scheme = coordinator.fingerprint ? 'https' : 'http';
+    const urls = host === '0.0.0.0' || host === '::' ? lanUrls(boundPort, os.networkInterfaces(), scheme) : [coordinator.url];
     return {
       localUrl: coordinator.url,
       adminToken: coordinator.adminToken,
-      info: { urls: urls.length > 0 ? urls : [coordinator.url], joinToken: coordinator.joinToken, submitToken },
+      fingerprint: coordinator.fingerprint,
+      info: {
+        urls: urls.length > 0 ? urls : [coordinator.url],
+        joinToken: coordinator.joinToken,
+        submitToken,
+        fingerprint: coordinator.fingerprint,
+      },
     };
   }
 
@@ -83,7 +97,8 @@ export class PoolHost {
     const kept = await fs.readFile(file, 'utf8').then((text) => text.trim(), () => '');
     if (kept) {
       // The store may have been reset since (a deleted data dir keeps no tokens): check it still opens the door.
-      const response = await fetch(`${coordinator.url}${API_PREFIX}/jobs?limit=1`, { headers: { authorization: `Bearer ${kept}` } });
+      const pinned = transportFetch(coordinator.url, coordinator.fingerprint ? { fingerprint: coordinator.fingerprint } : {});
+      const response = await pinned(`${coordinator.url}${API_PREFIX}/jobs?limit=1`, { headers: { authorization: `Bearer ${kept}` } });
       await response.body?.cancel();
       if (response.ok) return kept;
     }

@@ -10,6 +10,7 @@ import type { Job } from '../protocol/api';
 import { ApiClient } from '../protocol/client';
 import type { DesktopStatus, LocalAgentStatus, PoolInfo, Settings } from '../protocol/ipc';
 import { Agent, type AgentLogger, type AgentOptions } from './agent';
+import { transportFetch } from './agent/transport';
 import type { Upstream } from './app-protocol';
 import { ContributionController, type PcSample } from './contribution';
 import { JobWatcher } from './job-watcher';
@@ -42,6 +43,7 @@ export interface RuntimeOptions {
 /** The settings whose change means a new connection (pool, agent identity). */
 const CONNECTION_KEYS = [
   'coordinatorUrl',
+  'coordinatorFingerprint',
   'token',
   'joinToken',
   'hostPool',
@@ -187,12 +189,12 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
       });
       const hosted = await this.host.start();
       this.pool = hosted.info;
-      this.upstreamNow = { baseUrl: hosted.localUrl, token: hosted.adminToken };
+      this.upstreamNow = { baseUrl: hosted.localUrl, token: hosted.adminToken, fingerprint: hosted.fingerprint };
       joinUrl = hosted.localUrl;
       joinToken = hosted.info.joinToken;
       this.options.loggers.main.info(`hosting the pool at ${hosted.info.urls.join(', ')}`);
     } else if (settings.coordinatorUrl) {
-      this.upstreamNow = { baseUrl: settings.coordinatorUrl, token: settings.token };
+      this.upstreamNow = { baseUrl: settings.coordinatorUrl, token: settings.token, fingerprint: settings.coordinatorFingerprint || null };
       joinUrl = settings.coordinatorUrl;
       joinToken = settings.joinToken;
     } else {
@@ -201,7 +203,16 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
       return;
     }
 
-    const client = new ApiClient({ baseUrl: this.upstreamNow.baseUrl, token: this.upstreamNow.token });
+    let pinned: typeof fetch;
+    try {
+      const { fingerprint } = this.upstreamNow;
+      pinned = transportFetch(this.upstreamNow.baseUrl, fingerprint ? { fingerprint } : {});
+    } catch (err) {
+      this.problem = (err as Error).message;
+      this.publish();
+      return;
+    }
+    const client = new ApiClient({ baseUrl: this.upstreamNow.baseUrl, token: this.upstreamNow.token, fetch: pinned });
     this.watcher = new JobWatcher(client, { notify: (job) => this.options.notify(job), logger: this.options.loggers.main });
     void this.watcher.watchMine().catch((err: Error) => this.options.loggers.main.warn(`could not list my jobs: ${err.message}`));
 
@@ -213,6 +224,7 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
     const agent = new Agent({
       server: joinUrl,
       joinToken,
+      fetch: pinned,
       ...(settings.workerName ? { name: settings.workerName } : {}),
       labels: settings.labels,
       slots: settings.slots,

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SettingsStore } from './settings';
+import { redirectionOf, SettingsStore, withoutTokens } from './settings';
 
 let dir: string;
 let file: string;
@@ -104,5 +104,59 @@ describe('SettingsStore', () => {
     expect(notice).toBeNull();
     expect(store.get()).toMatchObject({ contributeWhenIdle: true, idleMinutes: 5 });
     expect(store.get()).not.toHaveProperty('retiredOption');
+  });
+});
+
+describe('tokens at rest', () => {
+  /** Stands in for Electron's safeStorage (the OS key store), which exists only inside Electron: keyed, reversible. */
+  const keyed = (key: number) => ({
+    seal: (plain: string) => Buffer.from([...Buffer.from(plain)].map((b) => b ^ key)).toString('base64'),
+    unseal: (sealed: string) => {
+      const bytes = Buffer.from([...Buffer.from(sealed, 'base64')].map((b) => b ^ key)).toString();
+      if (!/^cmdx_/.test(bytes)) throw new Error('wrong key');
+      return bytes;
+    },
+  });
+
+  it('are sealed in the file, read back in the clear, and sealed on first open when an older file had them in clear', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow, keyed(0x5a));
+    await store.update({ token: 'cmdx_submit_secret1', joinToken: 'cmdx_join_secret2' });
+    const text = await fs.readFile(file, 'utf8');
+    expect(text).not.toContain('secret1');
+    expect(text).not.toContain('secret2');
+    expect((await SettingsStore.open(file, fixedNow, keyed(0x5a))).store.get()).toMatchObject({ token: 'cmdx_submit_secret1', joinToken: 'cmdx_join_secret2' });
+
+    await fs.writeFile(file, JSON.stringify({ version: 1, token: 'cmdx_submit_plain' }));
+    const reopened = await SettingsStore.open(file, fixedNow, keyed(0x5a));
+    expect(reopened.store.get().token).toBe('cmdx_submit_plain');
+    expect(await fs.readFile(file, 'utf8')).not.toContain('cmdx_submit_plain');
+  });
+
+  it('a token sealed by another account is dropped with a notice, never a crash', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow, keyed(0x5a));
+    await store.update({ token: 'cmdx_submit_secret1' });
+    const other = await SettingsStore.open(file, fixedNow, keyed(0x33));
+    expect(other.store.get().token).toBe('');
+    expect(other.notice).toMatch(/could not be unsealed/);
+  });
+});
+
+describe('the window', () => {
+  it('gets the settings without their tokens', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow);
+    await store.update({ token: 'cmdx_submit_x', joinToken: 'cmdx_join_y', idleMinutes: 7 });
+    expect(withoutTokens(store.get())).toMatchObject({ token: '', joinToken: '', idleMinutes: 7 });
+    expect(store.get().token).toBe('cmdx_submit_x');
+  });
+});
+
+describe('redirections the window asks for', () => {
+  it('are named for a native confirmation: coordinator, certificate, join token; other changes pass', async () => {
+    const { store } = await SettingsStore.open(file, fixedNow);
+    const current = store.get();
+    expect(redirectionOf(current, { idleMinutes: 9, token: 'cmdx_submit_z' })).toBeNull();
+    expect(redirectionOf(current, { coordinatorUrl: current.coordinatorUrl })).toBeNull();
+    expect(redirectionOf(current, { coordinatorUrl: 'https://evil.example:8080' })).toBe('This PC will connect to https://evil.example:8080.');
+    expect(redirectionOf(current, { joinToken: 'cmdx_join_q', coordinatorFingerprint: 'AB'.repeat(32) })).toMatch(/trust the certificate AB.*, and join the pool with a new join token/);
   });
 });

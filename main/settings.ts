@@ -7,6 +7,63 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { settingsSchema, type Settings } from '../protocol/ipc';
 
+/**
+ * How tokens rest in the settings file: sealed by the OS (Electron's safeStorage: Keychain, DPAPI, libsecret) so
+ * another program reading the file gets nothing usable; in the clear only where the OS offers no such store.
+ */
+export interface TokenSealer {
+  seal(plain: string): string;
+  unseal(sealed: string): string;
+}
+
+const SEALED_PREFIX = 'sealed:';
+const TOKEN_FIELDS = ['token', 'joinToken'] as const;
+
+function sealTokens(settings: Settings, sealer: TokenSealer | null): Settings {
+  if (!sealer) return settings;
+  const sealed = { ...settings };
+  for (const field of TOKEN_FIELDS) if (sealed[field]) sealed[field] = `${SEALED_PREFIX}${sealer.seal(sealed[field])}`;
+  return sealed;
+}
+
+/** The settings with their tokens in the clear; a token that cannot be unsealed (another user, another PC) is dropped. */
+function unsealTokens(settings: Settings, sealer: TokenSealer | null): { settings: Settings; lost: string[] } {
+  const open = { ...settings };
+  const lost: string[] = [];
+  for (const field of TOKEN_FIELDS) {
+    if (!open[field].startsWith(SEALED_PREFIX)) continue;
+    try {
+      if (!sealer) throw new Error('no key store');
+      open[field] = sealer.unseal(open[field].slice(SEALED_PREFIX.length));
+    } catch {
+      open[field] = '';
+      lost.push(field);
+    }
+  }
+  return { settings: open, lost };
+}
+
+/** The settings as the window gets them: tokens stay in the main process (the app:// proxy adds them to requests). */
+export function withoutTokens(settings: Settings): Settings {
+  return { ...settings, token: '', joinToken: '' };
+}
+
+/**
+ * What a settings change from the window would redirect, for the main process to confirm natively first: a
+ * compromised page must not be able to send this PC's work or tokens to another coordinator by itself.
+ */
+export function redirectionOf(current: Settings, patch: Partial<Settings>): string | null {
+  const changes: string[] = [];
+  if (patch.coordinatorUrl !== undefined && patch.coordinatorUrl !== current.coordinatorUrl) {
+    changes.push(`connect to ${patch.coordinatorUrl || '(no coordinator)'}`);
+  }
+  if (patch.coordinatorFingerprint !== undefined && patch.coordinatorFingerprint !== current.coordinatorFingerprint) {
+    changes.push(`trust the certificate ${patch.coordinatorFingerprint || '(any the system trusts)'}`);
+  }
+  if (patch.joinToken !== undefined && patch.joinToken !== current.joinToken) changes.push('join the pool with a new join token');
+  return changes.length ? `This PC will ${changes.join(', and ')}.` : null;
+}
+
 export interface LoadedSettings {
   store: SettingsStore;
   /** Set when the file was replaced by the defaults: what happened and where the old file went. */
@@ -21,29 +78,37 @@ export class SettingsStore {
   private constructor(
     readonly file: string,
     initial: Settings,
+    private readonly sealer: TokenSealer | null,
   ) {
     this.current = initial;
   }
 
-  static async open(file: string, now: () => Date = () => new Date()): Promise<LoadedSettings> {
+  static async open(file: string, now: () => Date = () => new Date(), sealer: TokenSealer | null = null): Promise<LoadedSettings> {
     let text: string;
     try {
       text = await fs.readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return { store: new SettingsStore(file, settingsSchema.parse({})), notice: null };
+        return { store: new SettingsStore(file, settingsSchema.parse({}), sealer), notice: null };
       }
       // Unreadable (permissions, a folder in its place): work with defaults and leave the file alone.
       return {
-        store: new SettingsStore(file, settingsSchema.parse({})),
+        store: new SettingsStore(file, settingsSchema.parse({}), sealer),
         notice: `Could not read the settings file ${file} (${(err as Error).message}); using the defaults for now.`,
       };
     }
     const problem = problemWith(text);
     if (problem === null) {
-      return { store: new SettingsStore(file, settingsSchema.parse(JSON.parse(text))), notice: null };
+      const onDisk = settingsSchema.parse(JSON.parse(text));
+      const { settings, lost } = unsealTokens(onDisk, sealer);
+      const store = new SettingsStore(file, settings, sealer);
+      // Tokens kept in the clear by an older version (or where no key store was) are sealed now.
+      const inClear = TOKEN_FIELDS.some((field) => onDisk[field] && !onDisk[field].startsWith(SEALED_PREFIX));
+      if (sealer && inClear) await store.save().catch(() => undefined);
+      const notice = lost.length ? `The saved ${lost.join(' and ')} could not be unsealed on this account; enter them again in Settings.` : null;
+      return { store, notice };
     }
-    const store = new SettingsStore(file, settingsSchema.parse({}));
+    const store = new SettingsStore(file, settingsSchema.parse({}), sealer);
     const backup = `${file}.bad-${now().toISOString().replace(/[:.]/g, '-')}`;
     try {
       await fs.rename(file, backup);
@@ -81,7 +146,9 @@ export class SettingsStore {
 
   /** Writes are queued so two quick updates cannot interleave; each writes the settings as they are by then. */
   private save(): Promise<void> {
-    const write = this.writes.then(() => writeAtomically(this.file, `${JSON.stringify(this.current, null, 2)}\n`));
+    const write = this.writes.then(() =>
+      writeAtomically(this.file, `${JSON.stringify(sealTokens(this.current, this.sealer), null, 2)}\n`),
+    );
     this.writes = write.catch(() => undefined);
     return write;
   }

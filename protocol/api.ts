@@ -1,6 +1,7 @@
 // HTTP API v1: the one contract between coordinator, agent, CLI and renderer.
 // Runtime schemas (zod) validate what crosses the wire; the types are inferred from them.
 import { z } from 'zod';
+import { SECRET_MIN_LENGTH } from './secrets';
 
 export const API_PREFIX = '/api/v1';
 
@@ -54,6 +55,14 @@ export const envSchema = z
     text(32 * 1024),
   )
   .refine((env) => Object.keys(env).length <= 100, 'at most 100 environment variables');
+
+/** Write-only values (name → value): seen by the job as env variables, never returned by the API, masked in output. */
+export const secretsSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'secret names are letters, digits and _'),
+    text(32 * 1024).min(SECRET_MIN_LENGTH, `a secret must be at least ${SECRET_MIN_LENGTH} characters (shorter ones would mask ordinary output)`),
+  )
+  .refine((secrets) => Object.keys(secrets).length <= 100, 'at most 100 secrets');
 
 export const LIMITS = {
   commandsPerJob: 100,
@@ -118,6 +127,7 @@ export const jobSpecSchema = z.strictObject({
   name: text(200).optional(),
   shell: text(256).min(1).optional(),
   env: envSchema.optional(),
+  secrets: secretsSchema.optional(),
   timeoutSec: z.number().int().min(1).max(LIMITS.maxTimeoutSec).optional(),
   labels: z.array(labelSchema).max(32, 'at most 32 labels').optional(),
   priority: z.number().int().min(-1000).max(1000).optional(),
@@ -213,6 +223,8 @@ export interface Job {
   error: string | null;
   exitCode: number | null;
   spec: ResolvedJobSpec;
+  /** The names of the job's secrets; their values are never returned. */
+  secretNames: string[];
   bundle: BundleRef | null;
   submittedBy: string;
   createdAt: string;
@@ -263,19 +275,26 @@ export const listJobsQuerySchema = z.strictObject({
 /** unhealthy: the worker reported a problem of its own (a full disk) and takes no job until it is fixed. */
 export const WORKER_STATES = ['idle', 'busy', 'suspended', 'paused', 'unhealthy', 'offline'] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
+export const WORKER_ADMIN_STATES = ['active', 'paused', 'draining'] as const;
+export type WorkerAdminState = (typeof WORKER_ADMIN_STATES)[number];
 /** What an agent may say about itself; busy and offline are derived by the coordinator. */
 export const reportedWorkerStateSchema = z.enum(['active', 'suspended', 'paused']);
 export type ReportedWorkerState = z.infer<typeof reportedWorkerStateSchema>;
 
+/** Shown in terminals and tables: no control characters (escape sequences could rewrite what a person sees). */
+const isControl = (code: number) => code < 0x20 || (code >= 0x7f && code <= 0x9f);
+const displayText = (max: number) =>
+  text(max).refine((s) => ![...s].some((c) => isControl(c.codePointAt(0)!)), 'must not contain control characters');
+
 export const registerWorkerSchema = z.strictObject({
-  name: text(128).min(1),
-  os: text(64).min(1),
-  arch: text(32).min(1).optional(),
+  name: displayText(128).min(1),
+  os: displayText(64).min(1),
+  arch: displayText(32).min(1).optional(),
   cpus: z.number().int().min(1).max(4096).optional(),
   memoryBytes: z.number().int().min(0).max(2 ** 53 - 1).optional(),
   labels: z.array(labelSchema).max(64).optional(),
   slots: z.number().int().min(1).max(256).optional(),
-  version: text(64).optional(),
+  version: displayText(64).optional(),
   isolation: isolationSchema.optional(),
 });
 export type RegisterWorkerRequest = z.infer<typeof registerWorkerSchema>;
@@ -295,6 +314,8 @@ export interface Worker {
   state: WorkerState;
   /** Why an unhealthy worker takes no job, in its own words ("the disk holding /srv/cmdx is full …"). */
   problem?: string;
+  /** Set by an admin: paused and draining workers take no new jobs; a drained worker leaves when idle. */
+  adminState: WorkerAdminState;
   registeredAt: string;
   lastSeenAt: string;
   currentJobs: { id: string; name: string; state: JobState }[];
@@ -348,6 +369,8 @@ export interface Assignment {
     name: string;
     attempt: number;
     spec: ResolvedJobSpec;
+    /** For the worker holding this lease only: added to the job's env, masked in its output. */
+    secrets: Record<string, string>;
     bundle: BundleRef | null;
   };
   lease: { id: string; expiresAt: string; ttlSec: number };
@@ -462,4 +485,54 @@ export type Role = (typeof ROLES)[number];
 
 export interface ErrorBody {
   error: { code: string; message: string };
+}
+
+// ---- sign-in, audit, enrollment ----
+
+export const signInSchema = z.strictObject({ code: text(200).min(1, 'give the code from the sign-in link') });
+export interface SignInResponse {
+  token: string;
+  expiresAt: string;
+}
+
+export const createInviteSchema = z.strictObject({
+  uses: z.number().int().min(1).max(1000).optional(),
+  expiresInSec: z.number().int().min(60).max(30 * 24 * 3600).optional(),
+});
+export interface Invite {
+  id: string;
+  usesLeft: number | null;
+  expiresAt: string | null;
+  createdAt: string;
+}
+export interface CreatedInvite extends Invite {
+  /** The enrollment code: shown once. */
+  code: string;
+  /** What to run on the new worker (the code comes from the environment, never the command line). */
+  command: string;
+  /** SHA-256 of the coordinator's TLS certificate, for the worker to pin; null over plain HTTP. */
+  fingerprint: string | null;
+}
+
+export const auditQuerySchema = z.strictObject({
+  actor: text(200).optional(),
+  action: text(100).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  cursor: z.string().regex(/^\d{1,15}$/, 'cursor is a nextCursor this server gave out').optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export interface AuditEntry {
+  id: number;
+  at: string;
+  /** A person (token name), `worker:<name>`, an invite, or `anonymous` for failed authentication. */
+  actor: string;
+  role: string;
+  action: string;
+  target: string | null;
+  ip: string | null;
+}
+export interface AuditPage {
+  entries: AuditEntry[];
+  nextCursor: string | null;
 }

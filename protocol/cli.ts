@@ -124,3 +124,31 @@ export function helpText(usage: string, table: FlagTable, footer = ''): string {
     .filter((line, i, all) => !(line === '' && i === all.length - 1))
     .join('\n');
 }
+
+/**
+ * A token from `--<flag>`, its env var, or the file named by `--<flag>-file` (or that flag's env var). Files and
+ * env vars keep it out of `ps` and shell history; a token typed on the command line still works, with a warning.
+ */
+export function tokenFromFlags(
+  argv: readonly string[],
+  flag: string,
+  value: string | undefined,
+  file: string | undefined,
+  io: { readText: (file: string) => string; warn: (message: string) => void },
+): string | undefined {
+  if (file) {
+    let text: string;
+    try {
+      text = io.readText(file);
+    } catch (err) {
+      throw new UsageError(`--${flag}-file ${file}: ${(err as { code?: string }).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    const token = text.trim();
+    if (!token) throw new UsageError(`--${flag}-file ${file} is empty`);
+    return token;
+  }
+  if (value && argv.some((arg) => arg === `--${flag}` || arg.startsWith(`--${flag}=`))) {
+    io.warn(`--${flag} on the command line is visible to other users of this machine (ps, shell history); use --${flag}-file or the env var`);
+  }
+  return value;
+}

@@ -16,7 +16,10 @@ import {
   type OutputChunks,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
+  type AuditPage,
+  type CreatedInvite,
   type ReportedWorkerState,
+  type SignInResponse,
   type Worker,
 } from './api';
 
@@ -85,6 +88,11 @@ export class ApiClient {
     return (await response.json()) as T;
   }
 
+  /** Exchanges the sign-in link's one-time code for an expiring session token. */
+  signIn(code: string): Promise<SignInResponse> {
+    return this.json<SignInResponse>('POST', `${API_PREFIX}/sessions`, { code });
+  }
+
   // ---- submitters ----
 
   submitJob(spec: JobSpec): Promise<Job> {
@@ -125,6 +133,26 @@ export class ApiClient {
 
   async getLog(id: string): Promise<string> {
     return (await this.request(`${API_PREFIX}/jobs/${encodeURIComponent(id)}/log`)).text();
+  }
+
+  // ---- admins ----
+
+  /** An enrollment code for a new worker, with the command to run there. */
+  createInvite(options: { uses?: number; expiresInSec?: number } = {}): Promise<CreatedInvite> {
+    return this.json<CreatedInvite>('POST', `${API_PREFIX}/invites`, options);
+  }
+
+  /** `action`: pause (no new jobs), resume, or drain (leave the pool once idle). */
+  setWorkerState(workerId: string, action: 'pause' | 'resume' | 'drain'): Promise<Worker> {
+    return this.json<{ worker: Worker }>('POST', `${API_PREFIX}/workers/${encodeURIComponent(workerId)}/${action}`).then((r) => r.worker);
+  }
+
+  /** The audit log, newest first. */
+  listAudit(query: { actor?: string; action?: string; since?: string; until?: string; cursor?: string; limit?: number } = {}): Promise<AuditPage> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(key, String(value));
+    const qs = params.toString();
+    return this.json<AuditPage>('GET', `${API_PREFIX}/audit${qs ? `?${qs}` : ''}`);
   }
 
   listWorkers(): Promise<Worker[]> {

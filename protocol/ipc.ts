@@ -47,6 +47,10 @@ export const settingsSchema = z.object({
   token: tokenSchema.default(''),
   /** Join token that lets this PC's agent register as a worker. */
   joinToken: tokenSchema.default(''),
+  /** SHA-256 of the coordinator's TLS certificate (from its invite or banner): the app trusts exactly that one. */
+  coordinatorFingerprint: z
+    .union([z.literal(''), z.string().regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'a SHA-256 fingerprint is 64 hex digits')])
+    .default(''),
   /** Run the coordinator in this app, reachable from the LAN on hostPort (0 = any free port). */
   hostPool: z.boolean().default(false),
   hostPort: z.number().int().min(0).max(65_535).default(8787),
@@ -78,6 +82,7 @@ export type Settings = z.infer<typeof settingsSchema>;
 const field = settingsSchema.shape;
 export const settingsPatchSchema = z.strictObject({
   coordinatorUrl: field.coordinatorUrl.unwrap().optional(),
+  coordinatorFingerprint: field.coordinatorFingerprint.unwrap().optional(),
   token: field.token.unwrap().optional(),
   joinToken: field.joinToken.unwrap().optional(),
   hostPool: field.hostPool.unwrap().optional(),
@@ -127,6 +132,8 @@ export interface PoolInfo {
   joinToken: string;
   /** A submit token to hand to colleagues who only submit. */
   submitToken: string;
+  /** SHA-256 of the pool's TLS certificate, for colleagues to pin (null when it serves plain HTTP). */
+  fingerprint?: string | null;
 }
 
 export interface DesktopStatus {

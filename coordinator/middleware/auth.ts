@@ -3,22 +3,40 @@
 import type { Next } from 'koa';
 import type { Role } from '../../protocol/api';
 import { AuthenticationError, AuthorizationError } from '../errors';
+import type { AuthThrottle } from '../services/limits';
+import type { SessionService } from '../services/sessions';
 import type { Principal, TokenService } from '../services/tokens';
+import type { Store } from '../store/types';
 import type { AppContext } from './context';
 
-export function authenticate(tokens: TokenService) {
+export interface Authenticators {
+  tokens: TokenService;
+  sessions: SessionService;
+  throttle: AuthThrottle;
+  store: Store;
+  now: () => number;
+}
+
+/** A failed authentication is audited, counted against the address and answered late, or refused (429). */
+export async function authenticationFailed(auth: Authenticators, ctx: AppContext, why: string): Promise<never> {
+  await auth.store.insertAudit({ at: auth.now(), actor: 'anonymous', role: 'none', action: 'auth.failed', target: ctx.path, ip: ctx.ip });
+  await auth.throttle.failed(ctx.ip);
+  throw new AuthenticationError(why);
+}
+
+export function authenticate(auth: Authenticators) {
   return async function readBearer(ctx: AppContext, next: Next): Promise<void> {
     ctx.state.principal = null;
     const header = ctx.get('authorization');
     if (header) {
+      auth.throttle.checkAllowed(ctx.ip);
       const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
-      if (!match) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
-      const principal = await tokens.authenticate(match[1]!);
+      if (!match) return authenticationFailed(auth, ctx, 'the Authorization header must be "Bearer <token>"');
+      const principal = (await auth.tokens.authenticate(match[1]!)) ?? auth.sessions.authenticate(match[1]!);
       if (!principal) {
         // A removed worker must stop rather than join again as a new one: it needs to know it was revoked.
-        throw (await tokens.wasRevoked(match[1]!))
-          ? new AuthenticationError('this token was revoked', 'token_revoked')
-          : new AuthenticationError('this token is unknown');
+        if (await auth.tokens.wasRevoked(match[1]!)) throw new AuthenticationError('this token was revoked', 'token_revoked');
+        return authenticationFailed(auth, ctx, 'this token is unknown, expired or revoked');
       }
       ctx.state.principal = principal;
     }

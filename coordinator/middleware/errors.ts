@@ -63,6 +63,7 @@ export function errorHandler(logger: Logger) {
       const known = err instanceof HttpError ? err : fromLibrary(err);
       if (known) {
         ctx.status = known.status;
+        ctx.set(known.headers);
         ctx.body = { error: { code: known.code, message: known.message } };
         if (!ctx.req.complete) discardRestOfBody(ctx);
         return;

@@ -1,9 +1,12 @@
 import type { ZipLimits } from '../../common/zip-inspect';
 import type { Logger } from '../middleware/errors';
 import type { Store } from '../store/types';
+import type { JobAccess } from './access';
 import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
+import type { InviteService } from './invites';
 import type { JobService } from './jobs';
+import type { SubmitQuota } from './limits';
 import type { Metrics } from './metrics';
 import type { Revocations } from './revocations';
 import type { Scheduler } from './scheduler';
@@ -15,6 +18,10 @@ export interface Services {
   tokens: TokenService;
   revocations: Revocations;
   jobs: JobService;
+  access: JobAccess;
+  invites: InviteService;
+  /** How workers reach this coordinator: its URL and its TLS certificate's SHA-256 (null over plain HTTP); set once listening. */
+  pool: { url: string; fingerprint: string | null };
   scheduler: Scheduler;
   blobs: BlobStore;
   hub: EventHub;
@@ -23,6 +30,7 @@ export interface Services {
   now: () => number;
   uploads: { tmpDir: string; maxUploadBytes: number; zipLimits: ZipLimits };
   sse: { keepAliveMs: number };
+  limits: { quota: SubmitQuota; minFreeDiskBytes: number };
   /** Aborted when the coordinator stops: long polls and event streams end so shutdown is not held up. */
   shutdown: AbortSignal;
 }

@@ -75,7 +75,7 @@ export class JobService {
         reason: null,
         error: null,
         exitCode: null,
-        spec: resolved,
+        spec: spec.secrets && Object.keys(spec.secrets).length ? { ...resolved, secrets: spec.secrets } : resolved,
         bundleSha: bundle?.sha256 ?? null,
         bundleSize: bundle?.size ?? null,
         submittedBy,
@@ -110,22 +110,17 @@ export class JobService {
     return this.view(this.store, job);
   }
 
-  /** A new job with the same spec and ZIP, submitted by whoever asks. */
-  async rerun(id: string, submittedBy: string): Promise<Job> {
-    const original = await this.require(id);
+  /** A new job with the same spec and ZIP, owned by the original's owner. */
+  async rerun(original: JobRecord): Promise<Job> {
     const spec: JobSpec = { ...original.spec, shell: original.spec.shell ?? undefined };
     const bundle = original.bundleSha ? { sha256: original.bundleSha, size: original.bundleSize ?? 0 } : null;
-    return this.submit(spec, submittedBy, bundle);
+    return this.submit(spec, original.submittedBy, bundle);
   }
 
   async require(id: string, tx: StoreOps = this.store): Promise<JobRecord> {
     const job = await tx.getJob(id);
     if (!job) throw new NotFoundError(`no job with id "${id}"`);
     return job;
-  }
-
-  async get(id: string): Promise<Job> {
-    return this.view(this.store, await this.require(id));
   }
 
   async list(query: { states?: JobState[]; limit: number; cursor?: string; submittedBy?: string }): Promise<JobList> {
@@ -203,6 +198,7 @@ export class JobService {
       if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? (await formerWorkerName(tx, lease.workerId)));
     }
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+    const { secrets, ...spec } = job.spec;
     return {
       id: job.id,
       name: job.name,
@@ -210,7 +206,8 @@ export class JobService {
       reason: job.reason,
       error: job.error,
       exitCode: job.exitCode,
-      spec: job.spec,
+      spec,
+      secretNames: Object.keys(secrets ?? {}),
       bundle: job.bundleSha ? { sha256: job.bundleSha, size: job.bundleSize ?? 0 } : null,
       submittedBy: job.submittedBy,
       createdAt: new Date(job.createdAt).toISOString(),

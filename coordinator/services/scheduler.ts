@@ -15,8 +15,11 @@ import {
   type RegisterWorkerResponse,
   type ReportedWorkerState,
   type Worker,
+  type WorkerAdminState,
   type WorkerState,
 } from '../../protocol/api';
+import { hostLabel } from '../../protocol/host-label';
+import { maskSecrets } from '../../protocol/secrets';
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
 import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
@@ -74,6 +77,7 @@ export class Scheduler {
   private readonly waiters = new Set<Waiter>();
   /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
   private readonly problems = new Map<string, string>();
+  private takenHostLabels: Set<string> | undefined;
   private draining = false;
   private drainAgain = false;
 
@@ -91,22 +95,38 @@ export class Scheduler {
 
   // ---- workers ----
 
+  /**
+   * The coordinator names workers: a name (and so its `host:` label, which pins jobs to one PC) already in the
+   * pool gets a number added, and `host:` labels a worker asks for are replaced by its own.
+   */
+  private async uniqueName(requested: string): Promise<string> {
+    // Read once, then kept here (only this process registers and removes workers): thousands of workers join fast.
+    const taken = (this.takenHostLabels ??= new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name))));
+    let name = requested;
+    for (let n = 2; taken.has(hostLabel(name)); n++) name = `${requested.slice(0, 120)}-${n}`;
+    // Claimed before the next await, so two workers asking for one name at once get two names.
+    taken.add(hostLabel(name));
+    return name;
+  }
+
   async register(request: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
     const now = this.now();
+    const name = await this.uniqueName(request.name);
     const worker: WorkerRecord = {
       id: `wkr_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
-      name: request.name,
+      name,
       os: request.os,
       arch: request.arch ?? null,
       cpus: request.cpus ?? null,
       memoryBytes: request.memoryBytes ?? null,
-      labels: [...new Set(request.labels ?? [])],
+      labels: [...new Set([...(request.labels ?? []).filter((l) => !l.startsWith('host:')), hostLabel(name)])],
       slots: request.slots ?? 1,
       version: request.version ?? null,
       isolation: request.isolation ?? null,
       registeredAt: now,
       lastSeenAt: now,
       reportedState: 'active',
+      adminState: 'active',
     };
     await this.store.insertWorker(worker);
     this.leaseClock.heard(worker.id);
@@ -128,7 +148,7 @@ export class Scheduler {
 
   /** Hands the worker's jobs back to the queue (not counted as failures) and forgets the worker. */
   async deregister(id: string): Promise<void> {
-    await this.requireWorker(id);
+    const worker = await this.requireWorker(id);
     await this.store.transaction(async (tx) => {
       for (const lease of await tx.activeLeasesOfWorker(id)) await this.endLease(tx, lease, 'released');
       await tx.deleteWorker(id);
@@ -136,9 +156,22 @@ export class Scheduler {
     this.leaseClock.forgetWorker(id);
     this.problems.delete(id);
     await this.tokens.revoke({ workerId: id });
-    for (const waiter of this.waiters) if (waiter.worker.id === id) waiter.resolve(null);
+    this.takenHostLabels?.delete(hostLabel(worker.name));
+    this.dropWaitersOf(id);
     this.logger.info('worker deregistered', { worker: id });
     this.wakeWaiters();
+  }
+
+  /** An admin pauses, drains or resumes a worker; its waiting claim (if any) ends with nothing. */
+  async setAdminState(id: string, adminState: WorkerAdminState): Promise<Worker> {
+    await this.requireWorker(id);
+    await this.store.updateWorker(id, { adminState });
+    if (adminState !== 'active') this.dropWaitersOf(id);
+    return this.workerView(await this.requireWorker(id));
+  }
+
+  private dropWaitersOf(workerId: string): void {
+    for (const waiter of this.waiters) if (waiter.worker.id === workerId) waiter.resolve(null);
   }
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
@@ -169,6 +202,7 @@ export class Scheduler {
       isolation: worker.isolation,
       state: this.workerState(worker, leases.length),
       ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
+      adminState: worker.adminState,
       registeredAt: new Date(worker.registeredAt).toISOString(),
       lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
       currentJobs,
@@ -230,6 +264,14 @@ export class Scheduler {
     const worker = await this.requireWorker(workerId);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
+    if (worker.adminState !== 'active') {
+      // Held by an admin: answer at the end of the wait, so the agent does not ask again at once.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      return null;
+    }
     const immediate = await this.claimFirstFitting(worker, filter);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
     return new Promise((resolve) => {
@@ -348,12 +390,14 @@ export class Scheduler {
       outputDroppedBytes: 0,
     });
     this.metrics.observeClaimLatency(Math.max(0, now - job.queuedAt) / 1000);
+    const { secrets = {}, ...spec } = leased.spec;
     return {
       job: {
         id: leased.id,
         name: leased.name,
         attempt: leased.attempt,
-        spec: leased.spec,
+        spec,
+        secrets,
         bundle: leased.bundleSha ? { sha256: leased.bundleSha, size: leased.bundleSize ?? 0 } : null,
       },
       lease: { id: lease.id, expiresAt: new Date(lease.expiresAt).toISOString(), ttlSec: this.config.leaseTtlMs / 1000 },
@@ -417,6 +461,8 @@ export class Scheduler {
     return this.store.transaction(async (tx) => {
       const found = await this.activeLease(tx, leaseId, workerId);
       let job = found.job;
+      // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
+      const secrets = Object.values(job.spec.secrets ?? {});
       let nextSeq = found.lease.nextSeq;
       for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
         if (chunk.seq < nextSeq) continue;
@@ -425,13 +471,14 @@ export class Scheduler {
         }
         nextSeq++;
         if (chunk.data.length === 0) continue;
-        const bytes = Buffer.byteLength(chunk.data);
+        const data = maskSecrets(chunk.data, secrets);
+        const bytes = Buffer.byteLength(data);
         const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
         job = await this.log.record(
           tx,
           job,
           'output',
-          { attempt: job.attempt, stream: chunk.stream, text: chunk.data, seq: chunk.seq },
+          { attempt: job.attempt, stream: chunk.stream, text: data, seq: chunk.seq },
           { bytes, part },
         );
         if (part === 'head') job.outputHeadBytes += bytes;

@@ -2,7 +2,9 @@
 // the coordinator (WAL with synchronous=NORMAL); `synchronous: 'full'` also survives power loss, at fsync cost.
 import Database from 'better-sqlite3';
 import type {
+  AuditFilter,
   AuditRecord,
+  AuditRow,
   CommandRecord,
   EventRecord,
   JobListFilter,
@@ -15,7 +17,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -86,6 +88,15 @@ const bucketKey = (spec: JobRecord['spec']) =>
 /** Workers say how they contain jobs (JSON; NULL for agents that did not say). */
 const MIGRATION_3 = `ALTER TABLE workers ADD COLUMN isolation TEXT;`;
 
+/** Trust: expiring and limited-use tokens (invites, enrollment), admin-held worker states, audit queries. */
+const MIGRATION_4 = `
+ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
+ALTER TABLE tokens ADD COLUMN uses_left INTEGER;
+ALTER TABLE workers ADD COLUMN admin_state TEXT NOT NULL DEFAULT 'active';
+CREATE INDEX audit_actor ON audit (actor, id);
+CREATE INDEX audit_action ON audit (action, id);
+`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -116,11 +127,11 @@ class Mapper<T extends object> {
   }
 }
 
-const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt']);
+const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerMap = new Mapper<WorkerRecord>(
   [
     'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'isolation', 'registeredAt', 'lastSeenAt',
-    'reportedState',
+    'reportedState', 'adminState',
   ],
   { labels: 'json', isolation: 'json' },
 );
@@ -141,6 +152,7 @@ const commandMap = new Mapper<CommandRecord>([
 ]);
 const eventMap = new Mapper<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'bytes', 'part'], { data: 'json' });
 const auditMap = new Mapper<AuditRecord>(['at', 'actor', 'role', 'action', 'target', 'ip']);
+const auditRowMap = new Mapper<AuditRow>(['id', 'at', 'actor', 'role', 'action', 'target', 'ip']);
 
 // `index` is a keyword in SQL; the commands table calls it idx.
 const commandRow = (c: Partial<CommandRecord>) => {
@@ -200,11 +212,10 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    if (version < SCHEMA_VERSION) {
+    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+    if (version < migrations.length) {
       this.db.transaction(() => {
-        if (version < 1) this.db.exec(MIGRATION_1);
-        if (version < 2) this.db.exec(MIGRATION_2);
-        if (version < 3) this.db.exec(MIGRATION_3);
+        for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
         this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }
@@ -286,6 +297,15 @@ export class SqliteStore implements Store {
         ? ['name', filter.name]
         : ['worker_id', filter.workerId];
     return this.stmt(`UPDATE tokens SET revoked_at = ? WHERE ${column} = ? AND revoked_at IS NULL`).run(at, value).changes;
+  }
+
+  async consumeTokenUse(id: string, at: number): Promise<boolean> {
+    return (
+      this.stmt(
+        `UPDATE tokens SET uses_left = uses_left - 1, revoked_at = CASE WHEN uses_left = 1 THEN ? ELSE revoked_at END
+         WHERE id = ? AND revoked_at IS NULL AND (uses_left IS NULL OR uses_left > 0) AND (expires_at IS NULL OR expires_at > ?)`,
+      ).run(at, id, at).changes > 0
+    );
   }
 
   // ---- workers ----
@@ -471,6 +491,22 @@ export class SqliteStore implements Store {
   // ---- audit ----
   async insertAudit(entry: AuditRecord): Promise<void> {
     this.insert('audit', auditMap.toRow(entry));
+  }
+  async listAudit(filter: AuditFilter): Promise<AuditRow[]> {
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    const where = (sql: string, value: unknown) => {
+      if (value === undefined) return;
+      conds.push(sql);
+      params.push(value);
+    };
+    where('actor = ?', filter.actor);
+    where('action = ?', filter.action);
+    where('at >= ?', filter.since);
+    where('at < ?', filter.until);
+    where('id < ?', filter.beforeId);
+    const clause = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    return this.all(`SELECT * FROM audit ${clause} ORDER BY id DESC LIMIT ?`, ...params, filter.limit).map((r) => auditRowMap.fromRow(r));
   }
 }
 

@@ -11,6 +11,10 @@ export interface TokenRecord {
   workerId: string | null;
   createdAt: number;
   revokedAt: number | null;
+  /** Invites and other short-lived tokens stop working then; null: never. */
+  expiresAt: number | null;
+  /** Invites: enrollments left (revoked at 0); null: unlimited. */
+  usesLeft: number | null;
 }
 
 /** The API's Worker as stored: times as epoch ms, and what the worker said of itself instead of the derived state. */
@@ -18,6 +22,11 @@ export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'regist
   registeredAt: number;
   lastSeenAt: number;
   reportedState: ReportedWorkerState;
+}
+
+/** The spec as stored: the resolved spec plus the secrets, which no read route returns. */
+export interface StoredJobSpec extends ResolvedJobSpec {
+  secrets?: Record<string, string>;
 }
 
 export interface JobRecord {
@@ -29,7 +38,7 @@ export interface JobRecord {
   reason: JobReason;
   error: string | null;
   exitCode: number | null;
-  spec: ResolvedJobSpec;
+  spec: StoredJobSpec;
   bundleSha: string | null;
   bundleSize: number | null;
   submittedBy: string;
@@ -102,6 +111,19 @@ export interface AuditRecord {
   ip: string | null;
 }
 
+export interface AuditRow extends AuditRecord {
+  id: number;
+}
+
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  since?: number;
+  until?: number;
+  beforeId?: number;
+  limit: number;
+}
+
 export interface JobListFilter {
   states?: JobState[];
   submittedBy?: string;
@@ -115,6 +137,8 @@ export interface StoreOps {
   listTokens(): Promise<TokenRecord[]>;
   /** Revokes every live token matching the filter; returns how many. */
   revokeTokens(filter: { id?: string; name?: string; workerId?: string }, at: number): Promise<number>;
+  /** Takes one use of a limited-use token that is live and unexpired; false when none is left. */
+  consumeTokenUse(id: string, at: number): Promise<boolean>;
 
   insertWorker(worker: WorkerRecord): Promise<void>;
   getWorker(id: string): Promise<WorkerRecord | undefined>;
@@ -158,6 +182,8 @@ export interface StoreOps {
   outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
+  /** Newest first. */
+  listAudit(filter: AuditFilter): Promise<AuditRow[]>;
 }
 
 export interface Store extends StoreOps {

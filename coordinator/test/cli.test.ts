@@ -33,11 +33,15 @@ async function startCli(
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const [, url, adminToken] = await waitFor(() => /serving (http:\/\/\S+)[\s\S]*#token=(\S+)\n/.exec(out) ?? undefined, {
+  const [, url, code] = await waitFor(() => /serving (http:\/\/\S+)[\s\S]*#code=(\S+) /.exec(out) ?? undefined, {
     timeoutMs: 30_000,
     message: 'the coordinator to print its URL and sign-in link',
   });
-  return { child, url: url!, adminToken: adminToken!, output: () => out };
+  const adminToken = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
+  // The printed link carries a one-time code, never the admin token.
+  expect(out).not.toContain(adminToken);
+  expect((await new ApiClient({ baseUrl: url! }).signIn(code!)).token).toMatch(/^cmdx_session_/);
+  return { child, url: url!, adminToken, output: () => out };
 }
 
 const exitCode = (child: ChildProcess) =>
@@ -97,6 +101,9 @@ describe('node coordinator', () => {
     expect(created.code).toBe(0);
     const token = created.stdout.trim();
     expect(token).toMatch(/^cmdx_submit_/);
+    const again = runCli(['token', 'create', '--name', 'alice', '--data-dir', dataDir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^cmd-executor: a live token is already named "alice"/);
     const alice = new ApiClient({ baseUrl: server.url, token });
     expect((await alice.listJobs()).jobs).toEqual([]);
     const listed = runCli(['token', 'list', '--data-dir', dataDir]);
@@ -109,6 +116,21 @@ describe('node coordinator', () => {
       message: 'the revoked token to be refused',
     });
     expect(runCli(['token', 'create', '--data-dir', dataDir]).stderr).toMatch(/--name/);
+  });
+
+  it('makes enrollment codes with `worker invite`: the code enrolls as many workers as its uses', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const server = await startCli(dataDir);
+    const made = runCli(['worker', 'invite', '--uses', '1', '--expires', '30m', '--server', server.url, '--data-dir', dataDir]);
+    expect(made.code).toBe(0);
+    const code = /^\s+(cmdx_join_\S+)$/m.exec(made.stdout)![1]!;
+    expect(made.stdout).toContain(`CMDX_JOIN_TOKEN=${code} npm run -s worker -- --server ${server.url}`);
+    await registerTestWorker(server.url, code, { name: 'from-cli-invite' });
+    await expect(registerTestWorker(server.url, code, { name: 'second' })).rejects.toThrow(/unknown, expired or revoked/);
+    const bad = runCli(['worker', 'invite', '--expires', 'soon', '--data-dir', dataDir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--expires "soon": give a number and a unit/);
   });
 
   it('explains bad flags and an unusable data dir without a stack trace', async () => {

@@ -9,6 +9,8 @@ export interface SavedIdentity {
   token: string;
   /** What it registered with; a change (name, labels, slots) means registering anew. */
   registration: string;
+  /** The name the coordinator gave it. */
+  name?: string;
 }
 
 export class IdentityFile {
@@ -28,7 +30,13 @@ export class IdentityFile {
     try {
       const saved = JSON.parse(text) as Partial<SavedIdentity>;
       if (typeof saved.server === 'string' && typeof saved.workerId === 'string' && typeof saved.token === 'string') {
-        return { server: saved.server, workerId: saved.workerId, token: saved.token, registration: String(saved.registration ?? '') };
+        return {
+          server: saved.server,
+          workerId: saved.workerId,
+          token: saved.token,
+          registration: String(saved.registration ?? ''),
+          ...(typeof saved.name === 'string' ? { name: saved.name } : {}),
+        };
       }
     } catch {
       // unreadable: register anew

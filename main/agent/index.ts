@@ -87,6 +87,8 @@ export interface AgentOptions {
    * start: the coordinator's own local worker, which stops and starts with it.
    */
   leaveOnStop?: boolean;
+  /** How to reach the coordinator (a pinned-certificate fetch from transportFetch); default the global fetch. */
+  fetch?: typeof fetch;
 }
 
 export type AgentState = 'starting' | 'idle' | 'busy' | 'suspended' | 'paused' | 'disconnected' | 'stopped';
@@ -130,7 +132,9 @@ const PROBLEM_CHECK_MS = 5_000;
 
 export class Agent extends EventEmitter {
   private readonly logger: AgentLogger;
-  private readonly name: string;
+  /** The name asked for; the coordinator may give another (names are unique in the pool). */
+  private readonly requestedName: string;
+  private name: string;
   private readonly labels: string[];
   private readonly slots: number;
   private readonly server: string;
@@ -171,7 +175,8 @@ export class Agent extends EventEmitter {
   constructor(private readonly options: AgentOptions) {
     super();
     this.logger = options.logger ?? silentLogger;
-    this.name = options.name?.trim() || os.hostname();
+    this.requestedName = options.name?.trim() || os.hostname();
+    this.name = this.requestedName;
     this.labels = [...new Set([...(options.labels ?? []), hostLabel(this.name)])];
     this.slots = options.slots ?? 1;
     this.server = options.server.replace(/\/+$/, '');
@@ -185,7 +190,7 @@ export class Agent extends EventEmitter {
     this.running = new RunningProcesses(path.join(this.dirs.state, 'running'));
     this.limits = effectiveLimits(DEFAULT_JOB_LIMITS, options.limits);
     this.identityFile = new IdentityFile(this.dirs.state);
-    this.client = new ApiClient({ baseUrl: this.server });
+    this.client = this.clientWith(undefined);
     this.health = new WorkerHealth(options.workDir, options.minFreeBytes);
     this.jobClient = handingBackWorkerFaults(this.client, this.health, (problem) => this.problemFound(problem));
     this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, Date.now, (message) =>
@@ -399,22 +404,29 @@ export class Agent extends EventEmitter {
     return { sandbox: this.sandbox.kind, network: this.allowNetwork, limits: this.limits };
   }
 
+  private clientWith(token: string | undefined): ApiClient {
+    return new ApiClient({ baseUrl: this.server, ...(token ? { token } : {}), ...(this.options.fetch ? { fetch: this.options.fetch } : {}) });
+  }
+
   private registration(): string {
-    return JSON.stringify({ name: this.name, labels: this.labels, slots: this.slots, isolation: this.isolation() });
+    return JSON.stringify({ name: this.requestedName, labels: this.labels, slots: this.slots, isolation: this.isolation() });
   }
 
   /** The saved identity when it is for this coordinator and these settings; otherwise a new registration. */
   private async identity(): Promise<{ identity: SavedIdentity; fresh: boolean }> {
     const saved = await this.identityFile.load();
-    if (saved && saved.server === this.server && saved.registration === this.registration()) return { identity: saved, fresh: false };
+    if (saved && saved.server === this.server && saved.registration === this.registration()) {
+      this.name = saved.name ?? this.requestedName;
+      return { identity: saved, fresh: false };
+    }
     if (saved && saved.server === this.server) {
       // Settings changed: the old record goes so the pool does not show a ghost beside the new one.
-      await new ApiClient({ baseUrl: this.server, token: saved.token }).deregisterWorker(saved.workerId).catch(() => {});
+      await this.clientWith(saved.token).deregisterWorker(saved.workerId).catch(() => {});
     }
     let registered;
     try {
-      registered = await new ApiClient({ baseUrl: this.server, token: this.options.joinToken }).registerWorker({
-        name: this.name,
+      registered = await this.clientWith(this.options.joinToken).registerWorker({
+        name: this.requestedName,
         os: process.platform,
         arch: process.arch,
         cpus: Math.max(1, os.availableParallelism()),
@@ -434,7 +446,15 @@ export class Agent extends EventEmitter {
       }
       throw err;
     }
-    const identity = { server: this.server, workerId: registered.worker.id, token: registered.token, registration: this.registration() };
+    // The coordinator names workers (a name taken in the pool gets a number): jobs pinned to this PC use its name.
+    this.name = registered.worker.name;
+    const identity = {
+      server: this.server,
+      workerId: registered.worker.id,
+      token: registered.token,
+      registration: this.registration(),
+      name: this.name,
+    };
     await this.identityFile.save(identity);
     this.heartbeatMs = registered.heartbeatIntervalSec * 1000;
     this.logger.info(`registered as worker ${identity.workerId}`, { name: this.name, labels: this.labels.join(','), slots: this.slots });

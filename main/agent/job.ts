@@ -83,6 +83,7 @@ export class JobExecution {
       ...(ctx.maxOutputPausedMs !== undefined ? { maxPausedMs: ctx.maxOutputPausedMs } : {}),
       onBackpressure: (pause) => (pause ? this.runner?.pauseOutput() : this.runner?.resumeOutput()),
       onLeaseGone: () => void this.stop('lost'),
+      secrets: Object.values(assignment.job.secrets ?? {}),
     });
     this.done = this.execute();
     this.cleanedUp = this.done.then(() => this.removeWorkspace());
@@ -141,7 +142,7 @@ export class JobExecution {
   private runCommands(folders: JobFolders): Promise<RunResult & { durationMs: number }> {
     const { spec } = this.assignment.job;
     this.runner = new JobRunner(
-      { id: this.id, attempt: this.attempt, commands: spec.commands, shell: spec.shell, env: spec.env, continueOnError: spec.continueOnError },
+      { id: this.id, attempt: this.attempt, commands: spec.commands, shell: spec.shell, env: { ...spec.env, ...this.assignment.job.secrets }, continueOnError: spec.continueOnError },
       // A job that did not ask for the network gets none even where the owner allows it.
       { folders, network: this.ctx.allowNetwork && spec.network === true, limits: effectiveLimits(this.ctx.limits, spec.limits) },
       {

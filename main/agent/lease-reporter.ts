@@ -8,6 +8,7 @@
 import { openAsBlob } from 'node:fs';
 import { LIMITS, type CompleteRequest, type OutputStream } from '../../protocol/api';
 import { ApiError, type ApiClient } from '../../protocol/client';
+import { maskSecrets } from '../../protocol/secrets';
 import type { AgentLogger } from './logger';
 import { DEFAULT_MAX_BUFFER_BYTES, DEFAULT_MAX_CHUNK_BYTES, OutputBuffer } from './output';
 import type { CommandEnd } from './runner';
@@ -28,6 +29,8 @@ export interface LeaseReporterOptions {
   maxBufferBytes?: number;
   /** How long the pipes may stay paused while the coordinator takes nothing, before output is dropped instead; default 30000. */
   maxPausedMs?: number;
+  /** The job's secret values: masked in its output before it leaves this machine. */
+  secrets?: readonly string[];
 }
 
 /**
@@ -244,7 +247,10 @@ export class LeaseReporter {
   }
 
   private async sendOutput(beforeSeq?: number): Promise<void> {
-    const chunks = this.output.take(LIMITS.chunksPerCall, MAX_OUTPUT_JSON_BYTES_PER_REQUEST, beforeSeq);
+    const secrets = this.options.secrets ?? [];
+    const chunks = this.output
+      .take(LIMITS.chunksPerCall, MAX_OUTPUT_JSON_BYTES_PER_REQUEST, beforeSeq)
+      .map((chunk) => (secrets.length ? { ...chunk, data: maskSecrets(chunk.data, secrets) } : chunk));
     const ack = await this.options.client.sendOutput(this.options.leaseId, chunks);
     this.output.ack(ack.nextSeq);
     this.relieved();

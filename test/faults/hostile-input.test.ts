@@ -183,12 +183,15 @@ describe('hostile input against a running coordinator', () => {
       dataDir: join(parent, 'data'),
       maxUploadBytes: 4 * MiB,
       zipLimits: { maxEntries: 50, maxUncompressedBytes: 8 * MiB, maxCompressionRatio: 100 },
+      // Hundreds of wrong tokens on purpose: the failed-auth throttle (tested in abuse-limits) would answer 429.
+      limits: { authFailuresBeforeDelay: 10_000, authFailuresBeforeRefusal: 10_000 },
     });
     submitToken = await pool.coordinator.createToken('mallory', 'submit');
     const admin = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
     owner = await registerTestWorker(pool.url, pool.joinToken, { name: 'owner' });
     intruder = await registerTestWorker(pool.url, pool.joinToken, { name: 'intruder' });
-    leasedJob = (await admin.submitJob({ commands: ['sleep 100'] })).id;
+    // mallory's own job: as its owner she may read it, so each refusal below is about the input, not the owner.
+    leasedJob = (await new ApiClient({ baseUrl: pool.url, token: submitToken }).submitJob({ commands: ['sleep 100'] })).id;
     liveLease = (await owner.client.claim(owner.id, 0))!.lease.id;
     await admin.submitJob({ commands: ['sleep 100'] });
     staleLease = (await intruder.client.claim(intruder.id, 0))!.lease.id;
@@ -257,10 +260,13 @@ describe('hostile input against a running coordinator', () => {
     const job = (JSON.parse(created.text) as { job: Job }).job;
     expect((await submitter.getJob(job.id)).spec).toMatchObject({ commands: [`echo '${UNICODE}'`], name: UNICODE, shell: `/bin/sh ${UNICODE}`, env: { FOO: UNICODE }, outputs: [`out/${UNICODE}`] });
 
-    const joined = await send('POST', `${API_PREFIX}/workers`, pool.joinToken, { ...registration, name: UNICODE, os: UNICODE, version: UNICODE });
+    // Worker names and metadata are shown in terminals and tables: control characters (tab, escapes) are refused.
+    const shown = UNICODE.replace('\t', ' ');
+    const joined = await send('POST', `${API_PREFIX}/workers`, pool.joinToken, { ...registration, name: shown, os: shown, version: shown });
     expect(joined.status).toBe(201);
-    const listed = (await submitter.listWorkers()).find((w: Worker) => w.name === UNICODE);
-    expect(listed).toMatchObject({ os: UNICODE, version: UNICODE });
+    const listed = (await submitter.listWorkers()).find((w: Worker) => w.name === shown);
+    expect(listed).toMatchObject({ os: shown, version: shown });
+    expect((await send('POST', `${API_PREFIX}/workers`, pool.joinToken, { ...registration, name: UNICODE })).status).toBe(400);
 
     const output = `${UNICODE}\u0000binary\u0001\u001b[31mred\u001b[0m\n`;
     expect((await send('POST', lease(liveLease, 'output'), owner.token, { chunks: [{ seq: 0, stream: 'stdout', data: output }] })).status).toBe(200);

@@ -7,18 +7,20 @@ import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
 import { jsonOrMultipart, jsonWithFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
+import { submissionLimits } from '../../middleware/limits';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
 import { createJobSchema, lastEventIdSchema, listJobsSchema } from './jobs.schema';
 
 export function jobRoutes(services: Services): Router<AppState> {
-  const { jobs, blobs, store, hub, now } = services;
+  const { jobs, blobs, store, hub, now, access } = services;
   const router = new Router<AppState>({ prefix: `${API_PREFIX}/jobs` });
 
   router.post(
     '/',
     allow('submit'),
+    submissionLimits(services),
     jsonOrMultipart(services.uploads, { text: ['spec'], files: ['bundle'] }),
     audited(store, now, 'job.submit', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
     async (ctx: AppContext) => {
@@ -32,27 +34,31 @@ export function jobRoutes(services: Services): Router<AppState> {
 
   router.get('/', allow('submit'), validate(listJobsSchema, 'query'), async (ctx: AppContext) => {
     const query = inputOf(ctx, listJobsSchema);
-    const mine = query.mine === '1' || query.mine === 'true';
-    ctx.body = await jobs.list({
+    const principal = principalOf(ctx);
+    const submittedBy = access.listedSubmitter(principal, query.mine === '1' || query.mine === 'true');
+    const list = await jobs.list({
       limit: query.limit,
       ...(query.state ? { states: query.state as JobState[] } : {}),
       ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
-      ...(mine ? { submittedBy: principalOf(ctx).name } : {}),
+      ...(submittedBy !== undefined ? { submittedBy } : {}),
     });
+    ctx.body = { ...list, jobs: list.jobs.map((job) => access.present(principal, job)) };
   });
 
   router.get('/:id', allow('submit'), async (ctx: AppContext) => {
-    ctx.body = { job: await jobs.get(ctx.params.id!) };
+    const principal = principalOf(ctx);
+    const job = await access.visible(principal, ctx.params.id!);
+    ctx.body = { job: access.present(principal, await jobs.view(store, job)) };
   });
 
   router.get('/:id/log', allow('submit'), async (ctx: AppContext) => {
-    const job = await jobs.require(ctx.params.id!);
+    const job = await access.visible(principalOf(ctx), ctx.params.id!);
     ctx.type = 'text/plain; charset=utf-8';
     ctx.body = Readable.from(jobs.logPieces(job));
   });
 
-  router.get('/:id/artifacts', allow('submit'), async (ctx: AppContext) => {
-    const job = await jobs.require(ctx.params.id!);
+  router.get('/:id/artifacts', allow('submit'), audited(store, now, 'job.artifacts'), async (ctx: AppContext) => {
+    const job = await access.owned(principalOf(ctx), ctx.params.id!, 'download its artifacts');
     if (!job.artifactsSha) throw new NotFoundError(`job ${job.id} has no artifacts (none matched its outputs, or it has not finished)`);
     ctx.type = 'application/zip';
     ctx.attachment(`${job.id}-artifacts.zip`);
@@ -61,16 +67,20 @@ export function jobRoutes(services: Services): Router<AppState> {
   });
 
   router.post('/:id/cancel', allow('submit'), audited(store, now, 'job.cancel'), async (ctx: AppContext) => {
+    await access.owned(principalOf(ctx), ctx.params.id!, 'cancel it');
     ctx.body = { job: await jobs.cancel(ctx.params.id!) };
   });
 
   router.post(
     '/:id/rerun',
     allow('submit'),
+    submissionLimits(services),
     audited(store, now, 'job.rerun', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
     async (ctx: AppContext) => {
+      // The copy is the original owner's job, whoever (owner or admin) asks for it.
+      const original = await access.owned(principalOf(ctx), ctx.params.id!, 're-run it');
       ctx.status = 201;
-      ctx.body = { job: await jobs.rerun(ctx.params.id!, principalOf(ctx).name) };
+      ctx.body = { job: await jobs.rerun(original) };
     },
   );
 
@@ -78,7 +88,7 @@ export function jobRoutes(services: Services): Router<AppState> {
   services.shutdown.addEventListener('abort', () => hub.closeAll(), { once: true });
 
   router.get('/:id/events', allow('submit'), async (ctx: AppContext) => {
-    const job = await jobs.require(ctx.params.id!);
+    const job = await access.visible(principalOf(ctx), ctx.params.id!);
     const resumeFrom = ctx.get('last-event-id') || (ctx.query.lastEventId as string | undefined) || '0';
     let cursor = parseInput(lastEventIdSchema, resumeFrom, 'Last-Event-ID');
 

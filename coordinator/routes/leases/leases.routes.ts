@@ -30,7 +30,7 @@ export function leaseRoutes(services: Services): Router<AppState> {
     await next();
   };
 
-  router.get('/:leaseId/bundle', async (ctx: AppContext) => {
+  router.get('/:leaseId/bundle', audited(store, now, 'lease.bundle', (ctx) => ctx.params.leaseId ?? null), async (ctx: AppContext) => {
     const job = await scheduler.leaseForBundle(lease(ctx), worker(ctx));
     if (!job.bundleSha) throw new ValidationError(`job ${job.id} has no bundle`, 'no_bundle');
     ctx.type = 'application/zip';

@@ -8,6 +8,7 @@ import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
 import { jsonBody, jsonOrMultipart, uploadedFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
+import { submissionLimits } from '../../middleware/limits';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
@@ -36,11 +37,11 @@ const seedResultSchema = z.looseObject({
 const jobIdQuery = z.looseObject({ jobId: text(200).min(1, 'jobId is required') });
 
 export function seedRoutes(services: Services): Router<AppState> {
-  const { jobs, scheduler, store, blobs, now } = services;
+  const { jobs, scheduler, store, blobs, now, access } = services;
   const router = new Router<AppState>({ prefix: '/api' });
 
   router.get('/workers/register', allow('submit'), async (ctx: AppContext) => {
-    const workers = await scheduler.listWorkers();
+    const workers = await access.presentWorkers(principalOf(ctx), await scheduler.listWorkers());
     ctx.body = { success: true, workers, count: workers.length };
   });
 
@@ -68,13 +69,17 @@ export function seedRoutes(services: Services): Router<AppState> {
   });
 
   router.get('/jobs/create', allow('submit'), async (ctx: AppContext) => {
-    const list = await jobs.list({ limit: 100 });
-    ctx.body = { success: true, jobs: list.jobs, count: list.jobs.length };
+    const principal = principalOf(ctx);
+    const submittedBy = access.listedSubmitter(principal, false);
+    const list = await jobs.list({ limit: 100, ...(submittedBy !== undefined ? { submittedBy } : {}) });
+    const visible = list.jobs.map((job) => access.present(principal, job));
+    ctx.body = { success: true, jobs: visible, count: visible.length };
   });
 
   router.post(
     '/jobs/create',
     allow('submit'),
+    submissionLimits(services),
     jsonBody,
     validate(seedCreateSchema),
     audited(store, now, 'job.submit'),
@@ -143,7 +148,8 @@ export function seedRoutes(services: Services): Router<AppState> {
 
   router.get('/jobs/status', allow('submit'), async (ctx: AppContext) => {
     const { jobId } = parseInput(jobIdQuery, ctx.query, 'query');
-    const job = await jobs.get(jobId);
+    const principal = principalOf(ctx);
+    const job = access.present(principal, await jobs.view(store, await access.visible(principal, jobId)));
     const output = await jobs.logText(jobId);
     ctx.body = {
       success: true,
@@ -154,6 +160,7 @@ export function seedRoutes(services: Services): Router<AppState> {
   router.post(
     '/execute',
     allow('submit'),
+    submissionLimits(services),
     jsonOrMultipart(services.uploads, { text: ['mode', 'command'], files: ['file', 'bundle'] }),
     audited(store, now, 'job.submit'),
     async (ctx: AppContext) => {

@@ -1,10 +1,11 @@
 import Router from '@koa/router';
 import { AuthorizationError } from '../../errors';
+import { isLoopbackHost } from '../../../protocol/addresses';
 import { principalOf } from '../../middleware/auth';
+import { hostName } from '../../middleware/security';
 import type { AppContext, AppState } from '../../middleware/context';
 import type { Services } from '../../services/container';
 
-const isLoopback = (ip: string) => ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
 
 export function systemRoutes(services: Services): Router<AppState> {
   const router = new Router<AppState>();
@@ -14,9 +15,10 @@ export function systemRoutes(services: Services): Router<AppState> {
   });
 
   router.get('/metrics', async (ctx: AppContext) => {
-    const fromLoopback = isLoopback(ctx.req.socket.remoteAddress ?? '');
+    // Open without a token only to this machine, asked by a loopback name: a rebound name is not enough.
+    const fromLoopback = isLoopbackHost(ctx.req.socket.remoteAddress ?? '') && isLoopbackHost(hostName(ctx.get('host')));
     if (!(fromLoopback && !ctx.state.principal) && principalOf(ctx).role !== 'admin') {
-      throw new AuthorizationError('metrics need an admin token (they are open without a token on loopback only)');
+      throw new AuthorizationError('metrics need an admin token (they are open without a token to loopback names on this machine only)');
     }
     ctx.type = services.metrics.registry.contentType;
     ctx.body = await services.metrics.registry.metrics();

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { API_PREFIX } from '../../../protocol/api';
 import { audited } from '../../middleware/audit';
+import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
 import { jsonBody } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
@@ -15,7 +16,7 @@ export function workerRoutes(services: Services): Router<AppState> {
   const router = new Router<AppState>({ prefix: `${API_PREFIX}/workers` });
 
   router.get('/', allow('submit'), async (ctx: AppContext) => {
-    ctx.body = { workers: await scheduler.listWorkers() };
+    ctx.body = { workers: await services.access.presentWorkers(principalOf(ctx), await scheduler.listWorkers()) };
   });
 
   router.post(
@@ -25,10 +26,20 @@ export function workerRoutes(services: Services): Router<AppState> {
     validate(registerWorkerSchema),
     audited(store, now, 'worker.register', (ctx) => (ctx.body as { worker?: { id: string } })?.worker?.id ?? null),
     async (ctx: AppContext) => {
+      const principal = principalOf(ctx);
+      if (principal.role === 'join' && !(await services.tokens.consumeUse(principal.tokenId))) {
+        throw new AuthenticationError('this enrollment code is used up or expired; ask an admin for a new one');
+      }
       ctx.status = 201;
       ctx.body = await scheduler.register(inputOf(ctx, registerWorkerSchema));
     },
   );
+
+  for (const [action, adminState] of [['pause', 'paused'], ['drain', 'draining'], ['resume', 'active']] as const) {
+    router.post(`/:id/${action}`, allow('admin'), audited(store, now, `worker.${action}`), async (ctx: AppContext) => {
+      ctx.body = { worker: await scheduler.setAdminState(ctx.params.id!, adminState) };
+    });
+  }
 
   router.delete('/:id', audited(store, now, 'worker.deregister'), async (ctx: AppContext) => {
     const principal = principalOf(ctx);
@@ -39,12 +50,19 @@ export function workerRoutes(services: Services): Router<AppState> {
 
   router.post('/:id/heartbeat', jsonBody, validate(heartbeatSchema), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
-    await scheduler.requireWorker(id);
+    const worker = await scheduler.requireWorker(id);
     const input = inputOf(ctx, heartbeatSchema);
-    ctx.body = await scheduler.heartbeat(id, input.state, input.problem);
+    const answer = await scheduler.heartbeat(id, input.state, input.problem);
+    // Drained: it leaves the pool (and its token stops working) once its last job has ended.
+    if (worker.adminState === 'draining' && answer.leases.length === 0) {
+      await scheduler.deregister(id);
+      await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
+    }
+    ctx.body = answer;
   });
 
-  router.post('/:id/claim', jsonBody, validate(claimSchema), async (ctx: AppContext) => {
+  const claimedJob = (ctx: AppContext) => (ctx.body as { job?: { id: string } } | undefined)?.job?.id ?? null;
+  router.post('/:id/claim', jsonBody, validate(claimSchema), audited(store, now, 'lease.claim', claimedJob, { skipEmpty: true }), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     const abort = new AbortController();
     const onClose = () => abort.abort();

@@ -54,12 +54,14 @@ describe('command lines without a pool', () => {
   it('--help lists every flag with its environment variable', async () => {
     const worker = await run('worker', ['--help']);
     expect(worker.code).toBe(0);
-    expect(worker.stdout).toMatch(/Usage: npm run worker/);
-    expect(worker.stdout).toMatch(/--join-token TOKEN .*env CMDX_JOIN_TOKEN/);
+    expect(worker.stdout).toMatch(/Usage: CMDX_JOIN_TOKEN=CODE npm run -s worker/);
+    expect(worker.stdout).toMatch(/--join-token CODE .*env CMDX_JOIN_TOKEN/);
+    expect(worker.stdout).toMatch(/--join-token-file FILE .*env CMDX_JOIN_TOKEN_FILE/);
     const submit = await run('submit', ['--help']);
     expect(submit.code).toBe(0);
     expect(submit.stdout).toMatch(/--zip FILE .*env CMDX_ZIP/);
     expect(submit.stdout).toMatch(/--detach/);
+    expect(submit.stdout).toMatch(/--token-file FILE .*env CMDX_TOKEN_FILE/);
   });
 
   it('bad flags and bad input (from flags or environment variables) exit 2 with a message, never a stack', async () => {
@@ -72,6 +74,9 @@ describe('command lines without a pool', () => {
       [run('submit', nowhere), /give at least one command/],
       [run('submit', [...nowhere, '--zip', '/nonexistent.zip', 'ls']), /--zip \/nonexistent\.zip: no such file/],
       [run('submit', [...nowhere, '--env', 'NOEQUALS', 'ls']), /NAME=VALUE/],
+      [run('submit', ['--server', 'http://127.0.0.1:9', 'ls']), /a token is required: CMDX_TOKEN or --token-file/],
+      [run('submit', ['--server', 'http://127.0.0.1:9', '--token-file', '/nonexistent', 'ls']), /--token-file \/nonexistent: no such file/],
+      [run('submit', [...nowhere, '--secret', 'CMDX_UNSET_SECRET', 'ls']), /no env variable CMDX_UNSET_SECRET/],
       // every flag also comes from its environment variable
       [run('submit', ['echo hi'], fromEnv), /could not submit the job: cannot reach http:\/\/127\.0\.0\.1:9/],
       [run('submit', ['echo hi'], { ...fromEnv, CMDX_TIMEOUT: '0' }), /the job is not valid: timeoutSec/],
@@ -134,7 +139,7 @@ describe('command lines on a real pool', () => {
   const fleet = new AgentFleet();
   let scratch: string;
   const submit = (args: string[], env?: Record<string, string>) =>
-    launch('submit', ['--server', pool.url, '--token', pool.adminToken, ...args], env);
+    launch('submit', ['--server', pool.url, ...args], { CMDX_TOKEN: pool.adminToken, ...env });
 
   beforeAll(async () => {
     pool = await startTestCoordinator({ leaseTtlSec: 5, heartbeatIntervalSec: 0.2 });
@@ -155,6 +160,18 @@ describe('command lines on a real pool', () => {
     expect(failed.code).toBe(3);
     expect(failed.stdout).toBe('before\n');
     expect(failed.stderr).toMatch(/failed: exit code 3/);
+  });
+
+  it('reads the token from a file, warns when it is typed on the command line, and masks --secret values', async () => {
+    const tokenFile = path.join(scratch, 'token');
+    await writeFile(tokenFile, `${pool.adminToken}\n`, { mode: 0o600 });
+    const fromFile = await launch('submit', ['--server', pool.url, '--token-file', tokenFile, '--secret', 'DEPLOY_KEY', 'echo "k=$DEPLOY_KEY"'], {
+      DEPLOY_KEY: 'hunter2-deploy',
+    }).finished;
+    expect(fromFile).toMatchObject({ code: 0, stdout: 'k=***\n', stderr: '' });
+    const typed = await launch('submit', ['--server', pool.url, '--token', pool.adminToken, 'true']).finished;
+    expect(typed.code).toBe(0);
+    expect(typed.stderr).toMatch(/--token on the command line is visible to other users/);
   });
 
   it('exits 124 when the job times out', async () => {

@@ -1,7 +1,8 @@
 // What the agent's command lines share: one way to end (exit codes, messages without stack traces) and the
 // package version they report.
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../../../protocol/cli';
+import { UsageError, type FlagTable } from '../../../protocol/cli';
+import { transportFetch, TransportError } from '../transport';
 
 /** Usage errors and refused input: exit 2. */
 export const EXIT_USAGE = 2;
@@ -41,6 +42,9 @@ export function packageVersion(): string | undefined {
   }
 }
 
+/** For token files: read whole, as text. */
+export const readText = (file: string): string => readFileSync(file, 'utf8');
+
 export function parseServerUrl(raw: string | undefined, flag = '--server'): string {
   if (!raw) throw new UsageError(`${flag} is required: the coordinator's URL, e.g. http://pool-host:8080`);
   let url: URL;
@@ -51,4 +55,38 @@ export function parseServerUrl(raw: string | undefined, flag = '--server'): stri
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http:// or https:// URL`);
   return raw.replace(/\/+$/, '');
+}
+
+/** How a command line reaches the coordinator over the network. */
+export const transportFlags = {
+  fingerprint: {
+    type: 'string',
+    env: 'CMDX_FINGERPRINT',
+    placeholder: 'SHA256',
+    description: "the coordinator's certificate fingerprint (printed by it and in invites): trust exactly that certificate",
+  },
+  ca: { type: 'string', env: 'CMDX_CA', placeholder: 'FILE', description: "a PEM file of the CA that signed the coordinator's certificate" },
+  'insecure-http': {
+    type: 'boolean',
+    env: 'CMDX_INSECURE_HTTP',
+    description: 'allow plain http:// to another machine (tokens and jobs cross the network readable)',
+  },
+} satisfies FlagTable;
+
+/** The fetch to use for `server`, or a one-line usage error (plain HTTP across the network, a bad fingerprint). */
+export function fetchFor(
+  server: string,
+  flags: { fingerprint?: string | undefined; ca?: string | undefined; 'insecure-http'?: boolean | undefined },
+): typeof fetch {
+  try {
+    return transportFetch(server, {
+      ...(flags.fingerprint ? { fingerprint: flags.fingerprint } : {}),
+      ...(flags.ca ? { caFile: flags.ca } : {}),
+      insecureHttp: flags['insecure-http'] ?? false,
+    });
+  } catch (err) {
+    if (err instanceof TransportError) throw new UsageError(err.message);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--ca ${flags.ca}: no such file`);
+    throw err;
+  }
 }

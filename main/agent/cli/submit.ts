@@ -13,15 +13,22 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { API_PREFIX, isTerminal, jobSpecSchema, type Job, type JobSpec, type JobState, type StateEvent } from '../../../protocol/api';
 import { ApiClient, ApiError } from '../../../protocol/client';
 import { onInterrupt } from '../../../common/interrupts';
-import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
+import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
 import { zipMatchingFiles } from '../artifacts';
 import { backoffDelay, isTransient } from '../timing';
-import { parseServerUrl, runMain } from './common';
+import { fetchFor, parseServerUrl, readText, runMain, transportFlags } from './common';
 import { submitWithBundle } from './upload';
 
 const submitFlags = {
   server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
-  token: { type: 'string', env: 'CMDX_TOKEN', placeholder: 'TOKEN', description: 'your submit (or admin) token' },
+  token: { type: 'string', env: 'CMDX_TOKEN', placeholder: 'TOKEN', description: 'your submit (or admin) token (prefer CMDX_TOKEN or --token-file)' },
+  'token-file': { type: 'string', env: 'CMDX_TOKEN_FILE', placeholder: 'FILE', description: 'read your token from this file (keeps it out of ps)' },
+  secret: {
+    type: 'list',
+    env: 'CMDX_SECRETS',
+    placeholder: 'NAME',
+    description: 'pass the env variable NAME of this shell to the job as a secret: masked in output, never shown back (repeat)',
+  },
   zip: { type: 'string', env: 'CMDX_ZIP', placeholder: 'FILE', description: 'a ZIP extracted into the folder the commands run in' },
   dir: { type: 'string', env: 'CMDX_DIR', placeholder: 'DIR', description: 'a folder, zipped on the fly (instead of --zip)' },
   label: { type: 'list', env: 'CMDX_LABELS', placeholder: 'L', description: 'a label the worker must have (repeat, or comma-separate)' },
@@ -38,9 +45,10 @@ const submitFlags = {
   network: { type: 'boolean', env: 'CMDX_NETWORK', description: 'the job needs the network: only workers that allow it take the job' },
   'require-sandbox': { type: 'boolean', env: 'CMDX_REQUIRE_SANDBOX', description: 'only a worker that runs jobs in a sandbox may take the job' },
   detach: { type: 'boolean', env: 'CMDX_DETACH', description: 'print the job id and return at once' },
+  ...transportFlags,
 } satisfies FlagTable;
 
-const USAGE = 'npm run submit -- --server URL --token TOKEN [--zip FILE | --dir DIR] [options] "command 1" "command 2" ...';
+const USAGE = 'CMDX_TOKEN=… npm run -s submit -- --server URL [--zip FILE | --dir DIR] [options] "command 1" "command 2" ...';
 const FOOTER = `
 The commands run in order in the job's folder on a worker; the output streams here live. The exit code is the
 job's: its failing command's code, 1 if it failed without one, 124 if it timed out, 130 if cancelled (Ctrl-C
@@ -83,6 +91,17 @@ function parseEnv(pieces: readonly string[]): Record<string, string> {
   return env;
 }
 
+/** `--secret NAME`: the value comes from this shell's env, so it never sits on a command line. */
+function secretsFromEnv(names: readonly string[]): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const name of names) {
+    const value = process.env[name];
+    if (value === undefined || value === '') throw new UsageError(`--secret ${name}: no env variable ${name} is set in this shell`);
+    secrets[name] = value;
+  }
+  return secrets;
+}
+
 function progressLine(sent: number, total: number): string {
   const mib = (n: number) => (n / 1024 ** 2).toFixed(1);
   return `uploading ${mib(sent)} / ${mib(total)} MiB (${Math.floor((sent / total) * 100)}%)`;
@@ -110,6 +129,7 @@ function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>
   if (flags['continue-on-error']) spec.continueOnError = true;
   if (flags.network) spec.network = true;
   if (flags['require-sandbox']) spec.requireSandbox = true;
+  if (flags.secret?.length) spec.secrets = secretsFromEnv(flags.secret);
   const checked = jobSpecSchema.safeParse(spec);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
@@ -191,13 +211,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const server = parseServerUrl(flags.server);
-  if (!flags.token) throw new UsageError('--token is required: a submit or admin token of the pool');
+  const token = tokenFromFlags(argv, 'token', flags.token, flags['token-file'], { readText, warn: note });
+  if (!token) throw new UsageError('a token is required: CMDX_TOKEN or --token-file (a submit or admin token of the pool)');
   if (commands.length === 0) throw new UsageError('give at least one command, e.g. "make test" (see --help)');
   if (flags.zip && flags.dir) throw new UsageError('give --zip or --dir, not both');
   const spec = buildSpec(flags, commands);
   const zip = flags.zip ? await requireFile('zip', flags.zip, 'file') : undefined;
   const dir = flags.dir ? await requireFile('dir', flags.dir, 'folder') : undefined;
-  const client = new ApiClient({ baseUrl: server, token: flags.token });
+  const client = new ApiClient({ baseUrl: server, token, fetch: fetchFor(server, flags) });
 
   let job: Job | undefined;
   const upload = new AbortController();

@@ -4,16 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_JOB_LIMITS, jobLimitsSchema, labelSchema, type JobLimits } from '../../../protocol/api';
 import { onInterrupt } from '../../../common/interrupts';
-import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../../protocol/cli';
+import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
 import { Agent, RegistrationRefusedError } from '../index';
 import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
-import { packageVersion, parseServerUrl, runMain } from './common';
+import { fetchFor, packageVersion, parseServerUrl, readText, runMain, transportFlags } from './common';
 
 const DEFAULT_WORK_DIR = '~/.cmd-executor/worker';
 
 const workerFlags = {
   server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
-  'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', placeholder: 'TOKEN', description: "the pool's join token" },
+  'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', placeholder: 'CODE', description: 'an enrollment code from `node coordinator worker invite` (or the join token)' },
+  'join-token-file': { type: 'string', env: 'CMDX_JOIN_TOKEN_FILE', placeholder: 'FILE', description: 'read the enrollment code from this file (keeps it out of ps)' },
   name: { type: 'string', env: 'CMDX_NAME', placeholder: 'NAME', description: 'name shown in the pool (default: the host name)' },
   labels: {
     type: 'list',
@@ -65,10 +66,11 @@ const workerFlags = {
   'open-files-limit': { type: 'number', env: 'CMDX_OPEN_FILES_LIMIT', placeholder: 'N', description: `open files per process (default ${DEFAULT_JOB_LIMITS.openFiles})` },
   'file-size-limit': { type: 'number', env: 'CMDX_FILE_SIZE_LIMIT', placeholder: 'MIB', description: `largest file a job writes (default ${DEFAULT_JOB_LIMITS.fileSizeMiB})` },
   'disk-limit': { type: 'number', env: 'CMDX_DISK_LIMIT', placeholder: 'MIB', description: `disk a job's folders use (default ${DEFAULT_JOB_LIMITS.diskMiB})` },
+  ...transportFlags,
   'log-level': { type: 'string', env: 'CMDX_LOG_LEVEL', placeholder: 'LEVEL', default: 'info', description: 'debug, info, warn or error' },
 } satisfies FlagTable;
 
-const USAGE = 'npm run worker -- --server URL --join-token TOKEN [options]';
+const USAGE = 'CMDX_JOIN_TOKEN=CODE npm run -s worker -- --server URL [options]';
 const FOOTER = `
 Runs jobs of the pool on this machine until SIGINT/SIGTERM (Ctrl-C), then lets running jobs finish within
 --stop-grace, hands the rest back to the queue and leaves the pool. A second Ctrl-C hands them back at once.`;
@@ -90,7 +92,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   const server = parseServerUrl(flags.server);
-  if (!flags['join-token']) throw new UsageError("--join-token is required: the pool's join token (the coordinator prints where it is)");
+  const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn: (m) => process.stderr.write(`warning: ${m}\n`) });
+  if (!joinToken) {
+    throw new UsageError('an enrollment code is required: CMDX_JOIN_TOKEN or --join-token-file (make one with `node coordinator worker invite`)');
+  }
   const slots = flags.slots!;
   if (!Number.isInteger(slots) || slots < 1 || slots > 256) throw new UsageError('--slots expects a whole number from 1 to 256');
   for (const label of flags.labels ?? []) {
@@ -122,7 +127,8 @@ async function main(argv: string[]): Promise<number> {
   });
   const agent = new Agent({
     server,
-    joinToken: flags['join-token'],
+    joinToken,
+    fetch: fetchFor(server, flags),
     ...(flags.name ? { name: flags.name } : {}),
     labels: flags.labels ?? [],
     slots,

@@ -3,6 +3,7 @@ import { useAppStore } from '../app-store';
 import { desktopBridge } from '../desktop';
 import { useRoute } from '../hooks';
 import { routeHash } from '../lib/route';
+import { AuditView } from './AuditView';
 import { DesktopBar, DesktopNotice } from './DesktopBar';
 import { JobsView } from './JobsView';
 import { JobView } from './JobView';
@@ -55,6 +56,9 @@ export function App() {
             <NavLink hash="#/workers" active={route.view === 'workers'}>
               Workers
             </NavLink>
+            <NavLink hash="#/audit" active={route.view === 'audit'}>
+              Audit
+            </NavLink>
             {isDesktop && (
               <NavLink hash="#/settings" active={route.view === 'settings'}>
                 Settings
@@ -71,6 +75,7 @@ export function App() {
         {signedIn && route.view === 'jobs' && <JobsView />}
         {signedIn && route.view === 'job' && <JobView jobId={route.jobId} />}
         {signedIn && route.view === 'workers' && <WorkersView />}
+        {signedIn && route.view === 'audit' && <AuditView />}
         {signedIn && route.view === 'settings' && isDesktop && <SettingsView />}
       </main>
     </div>

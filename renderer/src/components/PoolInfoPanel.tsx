@@ -9,6 +9,7 @@ export function PoolInfoPanel() {
     ...pool.urls.map((url, i): [string, string] => [pool.urls.length > 1 ? `Address ${i + 1}` : 'Address', url]),
     ['Join token (workers)', pool.joinToken],
     ['Submit token (colleagues)', pool.submitToken],
+    ...(pool.fingerprint ? [['Certificate SHA-256 (to pin)', pool.fingerprint] as [string, string]] : []),
   ];
   return (
     <section className="card pool-info" aria-labelledby="pool-info-title">

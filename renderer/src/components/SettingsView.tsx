@@ -57,8 +57,9 @@ function SettingsForm({ settings }: { settings: Settings }) {
         <legend>Pool</legend>
         {check('hostPool', 'Host the pool on this PC')}
         {draft.hostPool ? text('hostPort', 'Port (0 = any free port)', 'number') : text('coordinatorUrl', 'Coordinator address')}
-        {text('token', 'Submit token', 'password')}
-        {text('joinToken', 'Join token (to contribute)', 'password')}
+        {!draft.hostPool && text('coordinatorFingerprint', 'Certificate SHA-256 (from the pool host)')}
+        {text('token', 'Submit token (kept; type to replace)', 'password')}
+        {text('joinToken', 'Join token (kept; type to replace)', 'password')}
       </fieldset>
       <fieldset>
         <legend>Contribute</legend>

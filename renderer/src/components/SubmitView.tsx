@@ -4,6 +4,7 @@ import { formatBytes } from '../lib/format';
 import { routeHash } from '../lib/route';
 import type { JobFormField } from '../lib/job-form';
 import { DropZone } from './DropZone';
+import { SecretsField } from './SecretsField';
 
 export function SubmitView() {
   const submitJob = useAppStore((s) => s.submitJob);
@@ -44,6 +45,7 @@ export function SubmitView() {
           <TextField field="retries" label="Retries" placeholder="(none)" inputMode="numeric" />
         </div>
         <TextField field="outputs" label="Outputs to keep (globs)" placeholder="(none), e.g. dist/**" />
+        <SecretsField />
         <UploadProgress />
         {submitError && (
           <p className="error" role="alert">
@@ -59,7 +61,7 @@ export function SubmitView() {
 }
 
 interface TextFieldProps {
-  field: Exclude<JobFormField, 'target'>;
+  field: Exclude<JobFormField, 'target' | 'secrets'>;
   label: string;
   placeholder?: string;
   multiline?: boolean;

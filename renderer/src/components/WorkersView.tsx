@@ -2,6 +2,7 @@ import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
 import { formatAgo, isolationSummary, jobStateLabel, workerStateLabel } from '../lib/format';
 import { routeHash } from '../lib/route';
+import { InvitePanel, WorkerActions } from './InvitePanel';
 import { PoolInfoPanel } from './PoolInfoPanel';
 
 export function WorkersView() {
@@ -19,6 +20,7 @@ export function WorkersView() {
         <span className="hint">{workers.filter((w) => w.state !== 'offline').length} online</span>
       </div>
       <PoolInfoPanel />
+      <InvitePanel />
       {error && (
         <p className="error" role="alert">
           {error}
@@ -35,6 +37,7 @@ export function WorkersView() {
               <th scope="col">State</th>
               <th scope="col">Current job</th>
               <th scope="col">Last seen</th>
+              <th scope="col">Admin</th>
             </tr>
           </thead>
           <tbody>
@@ -81,12 +84,15 @@ export function WorkersView() {
                         ))}
                   </td>
                   <td title={worker.lastSeenAt}>{formatAgo(worker.lastSeenAt, now)}</td>
+                  <td>
+                    <WorkerActions workerId={worker.id} name={worker.name} adminState={worker.adminState} />
+                  </td>
                 </tr>
               );
             })}
             {workers.length === 0 && (
               <tr>
-                <td colSpan={7} className="empty">
+                <td colSpan={8} className="empty">
                   No worker has joined yet.
                 </td>
               </tr>

@@ -19,6 +19,8 @@ export interface JobForm {
   retries: string;
   /** Globs, comma- or space-separated. */
   outputs: string;
+  /** Write-only: the form shows their names, never their values. */
+  secrets: Record<string, string>;
 }
 
 export const emptyJobForm: JobForm = {
@@ -30,6 +32,7 @@ export const emptyJobForm: JobForm = {
   priority: '',
   retries: '',
   outputs: '',
+  secrets: {},
 };
 
 export type JobFormField = keyof JobForm;
@@ -77,6 +80,7 @@ export function buildJobSpec(form: JobForm, localAgentName: string | null, carri
   if (priority !== undefined) candidate.priority = priority;
   if (retries !== undefined) candidate.retries = retries;
   if (outputs.length) candidate.outputs = outputs;
+  if (Object.keys(form.secrets).length) candidate.secrets = form.secrets;
 
   const parsed = jobSpecSchema.safeParse(candidate);
   if (!parsed.success) {
@@ -108,6 +112,7 @@ export function formFromSpec(spec: ResolvedJobSpec): { form: JobForm; carried: C
     priority: spec.priority === 0 ? '' : String(spec.priority),
     retries: spec.retries ? String(spec.retries) : '',
     outputs: spec.outputs.join(', '),
+    secrets: {},
   };
   return { form, carried };
 }

@@ -6,6 +6,7 @@ export type Route =
   | { view: 'jobs' }
   | { view: 'job'; jobId: string }
   | { view: 'workers' }
+  | { view: 'audit' }
   | { view: 'settings' };
 
 export function parseRoute(hash: string): Route {
@@ -14,6 +15,7 @@ export function parseRoute(hash: string): Route {
   if (job?.[1]) return { view: 'job', jobId: decodeURIComponent(job[1]) };
   if (/^\/jobs\/?$/.test(path)) return { view: 'jobs' };
   if (/^\/workers\/?$/.test(path)) return { view: 'workers' };
+  if (/^\/audit\/?$/.test(path)) return { view: 'audit' };
   if (/^\/settings\/?$/.test(path)) return { view: 'settings' };
   return { view: 'submit' };
 }
@@ -26,6 +28,8 @@ export function routeHash(route: Route): string {
       return '#/jobs';
     case 'workers':
       return '#/workers';
+    case 'audit':
+      return '#/audit';
     case 'settings':
       return '#/settings';
     default:
@@ -33,19 +37,22 @@ export function routeHash(route: Route): string {
   }
 }
 
-/** Reads `token=` from a sign-in hash (`#token=abc` or `#/jobs/x?token=abc`) and returns the hash without it. */
-export function takeTokenFromHash(hash: string): { token: string | null; hash: string } {
+/**
+ * Reads `token=` (or another `key=`) from a sign-in hash (`#code=abc` or `#/jobs/x?token=abc`) and returns the
+ * hash without it.
+ */
+export function takeTokenFromHash(hash: string, key = 'token'): { token: string | null; hash: string } {
   const body = hash.replace(/^#/, '');
   const queryStart = body.indexOf('?');
-  const [path, query] = body.startsWith('token=')
+  const [path, query] = body.startsWith(`${key}=`)
     ? ['', body]
     : queryStart >= 0
       ? [body.slice(0, queryStart), body.slice(queryStart + 1)]
       : [body, ''];
   const params = new URLSearchParams(query);
-  const token = params.get('token');
+  const token = params.get(key);
   if (!token) return { token: null, hash };
-  params.delete('token');
+  params.delete(key);
   const rest = params.toString();
   return { token, hash: `#${path || '/'}${rest ? `?${rest}` : ''}` };
 }

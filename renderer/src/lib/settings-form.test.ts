@@ -10,8 +10,7 @@ describe('settings form', () => {
     expect(result).toEqual({
       patch: {
         coordinatorUrl: '',
-        token: '',
-        joinToken: '',
+        coordinatorFingerprint: '',
         hostPool: false,
         hostPort: defaults.hostPort,
         contributeWhenIdle: false,

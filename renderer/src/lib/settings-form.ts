@@ -9,6 +9,7 @@ const NUMBER_FIELDS = ['hostPort', 'idleMinutes', 'maxOthersCpuPercent', 'slots'
 export function draftOf(settings: Settings): Draft {
   return {
     coordinatorUrl: settings.coordinatorUrl,
+    coordinatorFingerprint: settings.coordinatorFingerprint,
     token: settings.token,
     joinToken: settings.joinToken,
     hostPool: settings.hostPool,
@@ -38,6 +39,8 @@ export function patchOf(draft: Draft): { patch: SettingsPatch } | { errors: Draf
       .split(/[\s,]+/)
       .filter(Boolean);
   }
+  // Tokens never come back from the main process: a blank field keeps the one saved, a typed one replaces it.
+  for (const field of ['token', 'joinToken'] as const) if (candidate[field] === '') delete candidate[field];
   const parsed = settingsPatchSchema.safeParse(candidate);
   if (parsed.success) return { patch: parsed.data };
   const errors: DraftErrors = {};
