@@ -95,7 +95,9 @@ export class TokenService {
 
   /** Whether the token exists and was revoked (rather than never issued here): callers may tell the two apart. */
   async wasRevoked(token: string): Promise<boolean> {
-    return Boolean((await this.store.findTokenByHash(hashToken(token)))?.revokedAt);
+    // Only a worker's: a used-up invite or a person's revoked token gets the one answer every failure gets.
+    const record = await this.store.findTokenByHash(hashToken(token));
+    return Boolean(record?.revokedAt) && record?.role === 'worker';
   }
 
   /** Takes one use of an invite (or another limited-use token); false when it is used up or expired. */

@@ -2,12 +2,17 @@
 // worker has the labels it needs, none offers the isolation it asks for (network, a sandbox), or every worker that
 // could take it is busy, paused or offline.
 import type { ResolvedJobSpec, Worker } from '../../protocol/api';
+import { hostLabel } from '../../protocol/host-label';
 
 /** Names listed in a reason before "and N more". */
 const NAMES_SHOWN = 5;
 
 function names(workers: readonly Worker[]): string {
-  const shown = workers.slice(0, NAMES_SHOWN).map((w) => (w.labels.length ? `${w.name} (${w.labels.join(', ')})` : w.name));
+  const shown = workers.slice(0, NAMES_SHOWN).map((w) => {
+    // Every worker carries host:<its name>: saying it again next to the name tells nothing.
+    const labels = w.labels.filter((label) => label !== hostLabel(w.name));
+    return labels.length ? `${w.name} (${labels.join(', ')})` : w.name;
+  });
   const more = workers.length - shown.length;
   return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.join(', ');
 }

@@ -8,8 +8,8 @@ import { REPO_ROOT } from '../../bench/lib/processes';
 import { waitFor } from '../wait';
 import { ProcessPool } from './process-pool';
 
-function run(args: string[]) {
-  const result = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -48,9 +48,9 @@ describe('a second process on a folder in use', () => {
     const identity = await waitFor(() => readFile(join(workDir, 'state', 'worker.json'), 'utf8'), { message: 'the saved identity' });
     const workspace = join(workDir, 'jobs', 'lease-in-use');
     await mkdir(workspace);
-    const second = run([
-      'bin/worker.js', '--server', pool.coordinator.url, '--join-token', pool.coordinator.joinToken, '--name', 'only', '--work-dir', workDir,
-    ]);
+    const second = run(['bin/worker.js', '--server', pool.coordinator.url, '--name', 'only', '--work-dir', workDir], {
+      CMDX_JOIN_TOKEN: pool.coordinator.joinToken,
+    });
     expectRefusedNaming(second, first.pid, workDir);
     expect(await readFile(join(workDir, 'state', 'worker.json'), 'utf8')).toBe(identity);
     expect(await readdir(join(workDir, 'jobs'))).toEqual(['lease-in-use']);

@@ -101,7 +101,7 @@ describe('command lines without a pool', () => {
     const pool = await startTestCoordinator();
     try {
       const https = pool.url.replace(/^http:/, 'https:');
-      const result = await run('submit', ['--server', https, '--token', pool.adminToken, 'echo hi']);
+      const result = await run('submit', ['--server', https, 'echo hi'], { CMDX_TOKEN: pool.adminToken });
       expectCleanFailure(result, /cannot reach https:\/\/127\.0\.0\.1:\d+: fetch failed \(.+\): is it an http:\/\/ server\?/);
       expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     } finally {
