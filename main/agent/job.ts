@@ -166,7 +166,19 @@ export class JobExecution {
       return;
     }
     const outcome = result.succeeded ? 'succeeded' : 'failed';
-    const artifacts = await this.collectArtifacts();
+    let artifacts: string | null;
+    try {
+      artifacts = await this.collectArtifacts();
+    } catch (err) {
+      // Never a silent success without the files it promised: the job fails saying why (a full disk also makes
+      // this worker unhealthy and hands the job back, see health.ts).
+      const error = `the job's outputs could not be saved: ${(err as Error).message}`.slice(0, MAX_ERROR_LENGTH);
+      this.reporter.write('stderr', Buffer.from(`\n[cmd-executor: ${error}]\n`));
+      this.reporter.endOutput();
+      await this.reporter.complete({ outcome: 'error', reason: 'worker_error', error }, null);
+      this.ctx.logger.warn(`job ${this.id}: ${error}`);
+      return;
+    }
     const delivered = await this.reporter.complete({ outcome, exitCode: result.exitCode, durationMs: result.durationMs }, artifacts);
     if (delivered) this.ctx.logger.info(`job ${this.id} ${outcome}`, { exitCode: result.exitCode, attempt: this.attempt });
   }
@@ -175,14 +187,8 @@ export class JobExecution {
     const globs = this.assignment.job.spec.outputs;
     if (globs.length === 0) return null;
     const zip = path.join(this.jobDir, 'artifacts.zip');
-    try {
-      const summary = await zipMatchingFiles(path.join(this.jobDir, 'workspace'), globs, zip);
-      return summary ? zip : null;
-    } catch (err) {
-      this.reporter.write('stderr', Buffer.from(`\n[cmd-executor: could not collect the output artifacts: ${(err as Error).message}]\n`));
-      this.reporter.endOutput();
-      return null;
-    }
+    const summary = await zipMatchingFiles(path.join(this.jobDir, 'workspace'), globs, zip);
+    return summary ? zip : null;
   }
 
   /** The job could not run at all: a refused bundle, a broken download, a workspace that cannot be made. */
