@@ -180,15 +180,6 @@ describe('node coordinator', () => {
   it('stops cleanly on a Ctrl-C that npm forwards a second time, exits 0, and keeps its local worker across restarts', async () => {
     const dataDir = await makeTempDir();
     dirs.push(dataDir);
-    const workerId = async (url: string, adminToken: string) => {
-      const admin = new ApiClient({ baseUrl: url, token: adminToken });
-      const workers = await waitFor(async () => {
-        const listed = await admin.listWorkers();
-        return listed.length > 0 && listed;
-      }, { message: 'the local worker' });
-      expect(workers).toHaveLength(1);
-      return workers[0]!.id;
-    };
     const first = await startCli(dataDir, ['--with-worker']);
     // What a terminal's Ctrl-C under `npm start` delivers: SIGINT from the tty, then the same one from npm.
     signalOnOutput(first, /joined the pool/, 'SIGINT');
@@ -201,9 +192,11 @@ describe('node coordinator', () => {
     const id = /registered as worker (wkr_\w+)/.exec(first.output())?.[1];
     expect(id).toBeDefined();
 
-    const second = await startCli(dataDir, ['--with-worker']);
-    expect(await workerId(second.url, second.adminToken)).toBe(id);
+    // The same address, as `npm start` has (its port is fixed): the worker knows its coordinator by its URL.
+    const second = await startCli(dataDir, ['--with-worker', '--port', new URL(first.url).port]);
     await waitFor(() => /joined the pool/.test(second.output()), { message: 'the restart to finish' });
+    const workers = await new ApiClient({ baseUrl: second.url, token: second.adminToken }).listWorkers();
+    expect(workers.map((worker) => worker.id)).toEqual([id]);
     second.child.kill('SIGTERM');
     expect(await exitCode(second.child)).toBe(0);
   });
