@@ -7,7 +7,7 @@ import { onInterrupt } from '../common/interrupts';
 import { isLoopbackHost } from '../protocol/addresses';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
-import { createCoordinator, DataDirError, DEFAULTS } from './app';
+import { createCoordinator, DataDirError, DEFAULTS, type Coordinator } from './app';
 import { HttpError } from './errors';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
 import { SqliteStore } from './store/sqlite';
@@ -153,6 +153,30 @@ async function workerCommand(argv: string[]): Promise<number> {
   }
 }
 
+interface Stoppable {
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** The --with-worker agent, in this process, joining with its own one-use invite: it stops and starts with the coordinator. */
+async function startLocalWorker(coordinator: Coordinator, dataDir: string, slots: number): Promise<Stoppable> {
+  const { Agent, createConsoleLogger } = await import('../main/agent');
+  const { transportFetch } = await import('../main/agent/transport');
+  const local = new Agent({
+    server: coordinator.url,
+    fetch: transportFetch(coordinator.url, coordinator.fingerprint ? { fingerprint: coordinator.fingerprint } : {}),
+    joinToken: (await coordinator.createInvite({ uses: 1, expiresInSec: 600 })).code,
+    name: `${os.hostname()}-local`,
+    slots,
+    // Beside the data dir, never in it: a job on a worker without a sandbox must not find the store a folder up.
+    workDir: `${dataDir}-worker`,
+    // It stops and starts with the coordinator: the same worker each time, so its jobs keep its name.
+    leaveOnStop: false,
+    logger: createConsoleLogger({ write: (line) => process.stdout.write(line), colour: Boolean(process.stdout.isTTY) }),
+  });
+  await local.start();
+  return local;
+}
+
 async function serve(argv: string[]): Promise<number> {
   const { flags, positionals, help } = parseCommandLine(serveFlags, argv, process.env);
   if (help) {
@@ -167,6 +191,7 @@ async function serve(argv: string[]): Promise<number> {
   if (jobVisibility !== 'owner' && jobVisibility !== 'team') throw new UsageError('--job-visibility is owner or team');
   const port = positiveInt('port', flags.port, 0)!;
   if (port > 65535) throw new UsageError('--port must be at most 65535');
+  const workerSlots = positiveInt('worker-slots', flags['worker-slots'])!;
   const dataDir = resolve(flags['data-dir']!);
   const tls =
     flags['tls-cert'] && flags['tls-key']
@@ -200,6 +225,24 @@ async function serve(argv: string[]): Promise<number> {
     allowedHosts: flags['allowed-host'] ?? [],
   });
   await coordinator.start();
+  // Taken before the first line is printed: whoever waits for a line (a person, a supervisor, a test) may signal
+  // at once, and a SIGINT with no handler yet would kill the process with the default action instead.
+  let localWorker: Promise<Stoppable | undefined> = Promise.resolve(undefined);
+  const stopped = new Promise<void>((done) => {
+    onInterrupt((signal, count) => {
+      if (count > 1) {
+        console.error(`${signal} again: exiting now`);
+        process.exit(130);
+      }
+      console.log(`${signal}: stopping (in-flight requests finish; Ctrl-C again to force)`);
+      void (async () => {
+        const agent = await localWorker.catch(() => undefined);
+        await agent?.stop({ graceMs: 10_000 });
+        await coordinator.stop();
+        done();
+      })();
+    });
+  });
   console.log(`cmd-executor coordinator serving ${coordinator.url}`);
   console.log(`  data dir:   ${dataDir}`);
   if (coordinator.fingerprint) console.log(`  TLS certificate SHA-256: ${coordinator.fingerprint}  (workers and CLIs pin it: --fingerprint)`);
@@ -208,41 +251,12 @@ async function serve(argv: string[]): Promise<number> {
   console.log(`  join token:  ${joinToken ? '(given)' : coordinator.joinTokenFile}`);
   console.log(`  sign in:    ${coordinator.signInLink()}  (one-time link, valid ${TRUST_DEFAULTS.signInCodeTtlSec / 60} min)`);
 
-  let agent: { stop(options?: { graceMs?: number }): Promise<void> } | undefined;
   if (flags['with-worker']) {
-    const { Agent, createConsoleLogger } = await import('../main/agent');
-    const { transportFetch } = await import('../main/agent/transport');
-    const local = new Agent({
-      server: coordinator.url,
-      fetch: transportFetch(coordinator.url, coordinator.fingerprint ? { fingerprint: coordinator.fingerprint } : {}),
-      joinToken: (await coordinator.createInvite({ uses: 1, expiresInSec: 600 })).code,
-      name: `${os.hostname()}-local`,
-      slots: positiveInt('worker-slots', flags['worker-slots'])!,
-      // Beside the data dir, never in it: a job on a worker without a sandbox must not find the store a folder up.
-      workDir: `${dataDir}-worker`,
-      // It stops and starts with the coordinator: the same worker each time, so its jobs keep its name.
-      leaveOnStop: false,
-      logger: createConsoleLogger({ write: (line) => process.stdout.write(line), colour: Boolean(process.stdout.isTTY) }),
-    });
-    await local.start();
-    agent = local;
+    localWorker = startLocalWorker(coordinator, dataDir, workerSlots);
+    await localWorker;
     console.log(`  local worker "${os.hostname()}-local" joined the pool`);
   }
-
-  await new Promise<void>((done) => {
-    onInterrupt((signal, count) => {
-      if (count > 1) {
-        console.error(`${signal} again: exiting now`);
-        process.exit(130);
-      }
-      console.log(`${signal}: stopping (in-flight requests finish; Ctrl-C again to force)`);
-      void (async () => {
-        await agent?.stop({ graceMs: 10_000 });
-        await coordinator.stop();
-        done();
-      })();
-    });
-  });
+  await stopped;
   return 0;
 }
 

@@ -44,6 +44,20 @@ async function startCli(
   return { child, url: url!, adminToken, output: () => out };
 }
 
+/**
+ * Sends `signal` the moment `pattern` shows in the output, as a person or a supervisor reacting to a line would:
+ * not a poll later, so a handler installed only after the line would be missed (the default action kills).
+ */
+function signalOnOutput(run: { child: ChildProcess; output: () => string }, pattern: RegExp, signal: NodeJS.Signals): void {
+  const check = () => {
+    if (!pattern.test(run.output())) return;
+    run.child.stdout!.off('data', check);
+    run.child.kill(signal);
+  };
+  run.child.stdout!.on('data', check);
+  check();
+}
+
 const exitCode = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 
@@ -166,29 +180,23 @@ describe('node coordinator', () => {
   it('stops cleanly on a Ctrl-C that npm forwards a second time, exits 0, and keeps its local worker across restarts', async () => {
     const dataDir = await makeTempDir();
     dirs.push(dataDir);
-    const workerId = async (url: string, adminToken: string) => {
-      const admin = new ApiClient({ baseUrl: url, token: adminToken });
-      const workers = await waitFor(async () => {
-        const listed = await admin.listWorkers();
-        return listed.length > 0 && listed;
-      }, { message: 'the local worker' });
-      expect(workers).toHaveLength(1);
-      return workers[0]!.id;
-    };
     const first = await startCli(dataDir, ['--with-worker']);
-    const id = await workerId(first.url, first.adminToken);
-    await waitFor(() => /joined the pool/.test(first.output()), { message: 'the start to finish' });
     // What a terminal's Ctrl-C under `npm start` delivers: SIGINT from the tty, then the same one from npm.
-    first.child.kill('SIGINT');
-    await waitFor(() => /SIGINT: stopping/.test(first.output()), { message: 'the first SIGINT to be taken' });
+    signalOnOutput(first, /joined the pool/, 'SIGINT');
+    await waitFor(() => /SIGINT: stopping/.test(first.output()) || first.child.signalCode, { message: 'the first SIGINT to be taken' });
+    expect(first.child.signalCode, 'killed by the SIGINT it should have taken').toBeNull();
     first.child.kill('SIGINT');
     expect(await exitCode(first.child)).toBe(0);
     expect(first.output()).toMatch(/\[INFO\] stopped/);
     expect(first.output()).not.toMatch(/exiting now/);
+    const id = /registered as worker (wkr_\w+)/.exec(first.output())?.[1];
+    expect(id).toBeDefined();
 
-    const second = await startCli(dataDir, ['--with-worker']);
-    expect(await workerId(second.url, second.adminToken)).toBe(id);
+    // The same address, as `npm start` has (its port is fixed): the worker knows its coordinator by its URL.
+    const second = await startCli(dataDir, ['--with-worker', '--port', new URL(first.url).port]);
     await waitFor(() => /joined the pool/.test(second.output()), { message: 'the restart to finish' });
+    const workers = await new ApiClient({ baseUrl: second.url, token: second.adminToken }).listWorkers();
+    expect(workers.map((worker) => worker.id)).toEqual([id]);
     second.child.kill('SIGTERM');
     expect(await exitCode(second.child)).toBe(0);
   });

@@ -7,7 +7,7 @@ import { startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
 import { makeZip } from '../../test/zips';
 import type { AgentOptions } from './index';
-import { AgentFleet, processesOfJob, readZip, waitForJob, waitForOutput } from './test-support';
+import { AgentFleet, processesOfJob, readZip, waitForJob, waitForOutput, workspaceOfRunningJob } from './test-support';
 
 const FAST = { leaseTtlSec: 3, heartbeatIntervalSec: 0.2, timeoutGraceSec: 5 };
 
@@ -171,10 +171,7 @@ describe('Agent on a real coordinator', () => {
       commands: ['i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i > count; sleep 0.05; done; echo "counted to $(cat count)"'],
     });
     await waitFor(async () => (await submitter.getJob(job.id)).state === 'running', { message: 'the job to run' });
-    const workspace = await waitFor(async () => {
-      const dirs = await readdir(path.join(workDir, 'jobs'));
-      return dirs[0] ? path.join(workDir, 'jobs', dirs[0], 'workspace') : undefined;
-    });
+    const workspace = await workspaceOfRunningJob(workDir);
     await waitFor(async () => Number(await readFile(path.join(workspace, 'count'), 'utf8').catch(() => '0')) >= 2);
     await agent.suspend();
     await waitFor(async () => (await submitter.getJob(job.id)).state === 'suspended', { message: 'the coordinator to show suspended' });

@@ -79,6 +79,20 @@ export function waitForOutput(client: ApiClient, id: string, text: string | RegE
   );
 }
 
+/**
+ * The host path of the workspace of the one job running on the agent with `workDir`: where a test leaves a gate
+ * file for the job, since a sandboxed job sees no other folder of the host.
+ */
+export function workspaceOfRunningJob(workDir: string): Promise<string> {
+  return waitFor(
+    async () => {
+      const [dir] = await readdir(path.join(workDir, 'jobs')).catch(() => []);
+      return dir ? path.join(workDir, 'jobs', dir, 'workspace') : undefined;
+    },
+    { message: `the workspace of the job in ${workDir}` },
+  );
+}
+
 /** A ZIP's entries as name → text. */
 export async function readZip(bytes: Buffer): Promise<Record<string, string>> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>

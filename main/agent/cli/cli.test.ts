@@ -9,7 +9,7 @@ import { startTestCoordinator, type TestCoordinator } from '../../../test/pool';
 import { waitFor } from '../../../test/wait';
 import { makeZip } from '../../../test/zips';
 import { ProcessPool } from '../../../test/faults/process-pool';
-import { AgentFleet, readZip, waitForJob } from '../test-support';
+import { AgentFleet, readZip, waitForJob, workspaceOfRunningJob } from '../test-support';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = (name: 'worker' | 'submit') => path.join(repo, 'bin', `${name}.js`);
@@ -117,15 +117,16 @@ describe('the submit CLI across a kill -9 of the coordinator', () => {
   it('waits, reconnects when it is back, streams the rest and exits with the job\'s code', { timeout: 120_000 }, async () => {
     pool = await ProcessPool.start();
     await pool.startAgent('steady');
-    const gate = path.join(pool.dir, 'gate');
+    // The gate is in the job's workspace: the sandboxed job sees no other folder of this host.
     const submit = launch('submit', [
       '--server', pool.coordinator.url, '--token', pool.coordinator.adminToken,
-      `echo before-the-crash; while [ ! -f ${gate} ]; do sleep 0.05; done; echo after-the-restart`,
+      'echo before-the-crash; while [ ! -f gate ]; do sleep 0.05; done; echo after-the-restart',
     ]);
     await waitFor(() => submit.output().includes('before-the-crash'), { message: 'output before the crash' });
+    const workspace = await workspaceOfRunningJob(pool.agentDir('steady'));
     await pool.killCoordinator();
     await pool.startCoordinator();
-    await writeFile(gate, '');
+    await writeFile(path.join(workspace, 'gate'), '');
     const result = await submit.finished;
     expect(result).toMatchObject({ code: 0, stdout: 'before-the-crash\nafter-the-restart\n' });
     expect(result.stderr).toMatch(/lost the connection to http:\/\/127\.0\.0\.1:\d+.*; reconnecting \(the job goes on: http:\/\/127\.0\.0\.1:\d+\/#\/jobs\/job_\w+\)/);
