@@ -2,7 +2,8 @@
 // (made by `unshare` around bwrap: bwrap's own would sit under the nested user namespace its --dev makes, where
 // slirp4netns may not join it), and slirp4netns, outside it, carries its traffic in user mode through the host's
 // sockets. --disable-host-loopback keeps the host's 127.0.0.1 out of reach (its own loopback is its own), and
-// slirp4netns runs in a sandbox of its own (--enable-sandbox, --enable-seccomp): it parses the job's packets.
+// slirp4netns, which parses the job's packets, runs under a seccomp filter (its --enable-sandbox needs root in its
+// own namespace, as under Podman: run by a plain user it fails with `setegid(0)`).
 // bwrap holds the job (--block-fd) until slirp4netns says the network is up; slirp4netns ends with the sandbox,
 // and with the agent too (its --exit-fd is a pipe from the agent, closed by the kernel if the agent dies).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -52,9 +53,28 @@ async function connect(slirp4netns: string, child: ChildProcess, gone: (ended: P
   if (!info.trim() || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
     throw new Error('the sandbox ended before its network was set up');
   }
+  // The sandbox's first process, waiting on --block-fd: it has left the leader's session and would not die with it
+  // before it is released, so a failure here kills it by its pid.
+  const held = (JSON.parse(info) as { 'child-pid': number })['child-pid'];
+  try {
+    await startSlirp(slirp4netns, child, gone);
+  } catch (err) {
+    try {
+      process.kill(held, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
+  const block = child.stdio[BLOCK_FD] as NodeJS.WritableStream;
+  block.end('1');
+}
+
+/** Starts slirp4netns on the network namespace of `child` and waits until it is up; it is killed when `child` exits. */
+async function startSlirp(slirp4netns: string, child: ChildProcess, gone: (ended: Promise<void>) => void): Promise<void> {
   const slirp = spawn(
     slirp4netns,
-    ['--configure', '--mtu=65520', '--disable-host-loopback', '--enable-sandbox', '--enable-seccomp', '--ready-fd=3', '--exit-fd=4', String(child.pid), 'tap0'],
+    ['--configure', '--mtu=65520', '--disable-host-loopback', '--enable-seccomp', '--ready-fd=3', '--exit-fd=4', String(child.pid!), 'tap0'],
     { env: {}, stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
   );
   gone(new Promise((resolve) => slirp.once('close', () => resolve()).once('error', () => resolve())));
@@ -73,7 +93,7 @@ async function connect(slirp4netns: string, child: ChildProcess, gone: (ended: P
     await new Promise<void>((resolve, reject) => {
       (slirp.stdio[3] as NodeJS.ReadableStream).once('data', () => resolve());
       slirp.once('error', reject);
-      slirp.once('exit', () => reject(new Error(`slirp4netns: ${stderr.trim().split('\n').pop() || 'exited'}`)));
+      slirp.once('close', () => reject(new Error(`slirp4netns: ${stderr.trim().split('\n').pop() || 'exited'}`)));
       timer = setTimeout(() => reject(new Error(`slirp4netns was not ready within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
     });
   } catch (err) {
@@ -82,8 +102,6 @@ async function connect(slirp4netns: string, child: ChildProcess, gone: (ended: P
   } finally {
     clearTimeout(timer);
   }
-  const block = child.stdio[BLOCK_FD] as NodeJS.WritableStream;
-  block.end('1');
 }
 
 /** The hold of a networked launch: bwrap gets the info and block pipes; slirp4netns ends with it. */
