@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_JOB_LIMITS } from '../../../protocol/api';
 import { descendantsOf } from '../process-tree';
 import { JobRunner } from '../runner';
-import { bubblewrapArgs, findBubblewrap } from './bubblewrap';
-import { chooseSandbox, type Sandbox } from './index';
+import { processesOfJob } from '../test-support';
+import { waitFor } from '../../../test/wait';
+import { bubblewrapArgs, bubblewrapSandbox, findBubblewrap } from './bubblewrap';
+import { chooseSandbox, probeSandbox, type Sandbox } from './index';
 import { findSlirp4netns } from './slirp4netns';
 
 const folders = { workspace: '/w/jobs/j.1/workspace', home: '/w/jobs/j.1/home', tmp: '/w/jobs/j.1/tmp' };
@@ -57,7 +59,7 @@ describe.skipIf(!networkReady)(networkReady ? 'a network job in bubblewrap' : 'a
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  async function runNetworkJob(command: string): Promise<{ output: string; succeeded: boolean }> {
+  async function runNetworkJob(command: string, jobSandbox = sandbox): Promise<{ output: string; succeeded: boolean }> {
     const jobDir = await mkdtemp(path.join(dir, 'job-'));
     const jobFolders = { workspace: path.join(jobDir, 'workspace'), home: path.join(jobDir, 'home'), tmp: path.join(jobDir, 'tmp') };
     for (const folder of Object.values(jobFolders)) await mkdir(folder);
@@ -66,7 +68,7 @@ describe.skipIf(!networkReady)(networkReady ? 'a network job in bubblewrap' : 'a
       { id: 'net', attempt: 1, commands: [command], shell: 'bash', env: {}, continueOnError: false },
       { folders: jobFolders, network: true, limits: DEFAULT_JOB_LIMITS },
       { commandStarted: () => {}, output: (_stream, data) => (output += data.toString()), commandEnded: () => {} },
-      { killGraceMs: 1000, sandbox },
+      { killGraceMs: 1000, sandbox: jobSandbox },
     ).run();
     return { output, succeeded: result.succeeded };
   }
@@ -107,6 +109,16 @@ describe.skipIf(!networkReady)(networkReady ? 'a network job in bubblewrap' : 'a
     expect(output).toMatch(/^tap0\t00000000\t0202000A\t/m); // default route through slirp4netns's gateway 10.0.2.2
     expect(output).toContain('nameserver 10.0.2.3');
     expect(output).toContain('own loopback: pong');
+  });
+
+  it('fails with the reason, and leaves nothing held, where slirp4netns cannot start (never runs without its network)', async () => {
+    const broken = await bubblewrapSandbox(findBubblewrap()!, path.join(dir, 'broken'), '/bin/false');
+    await expect(probeSandbox(broken, path.join(dir, 'broken'), true)).rejects.toThrow(/^slirp4netns: exited$/);
+    const { output, succeeded } = await runNetworkJob('echo RAN', broken);
+    expect(succeeded).toBe(false);
+    expect(output).toBe("cmd-executor: the job's network could not be set up: slirp4netns: exited\n");
+    // The sandbox's first process, held before the job's command, carries the job's environment.
+    await waitFor(async () => (await processesOfJob('net')).length === 0, { timeoutMs: 2000, message: 'the held sandbox to be gone' });
   });
 
   it('leaves no slirp4netns running after the job', async () => {
