@@ -80,6 +80,21 @@ async function startAgent(name: string, flags: string[] = []): Promise<ChildRun>
 
 const on = (name: string): Pick<JobSpec, 'labels'> => ({ labels: [`host:${name}`] });
 
+/** A TCP service on the host's 127.0.0.1 that counts who reached it. */
+async function loopbackService(): Promise<{ port: number; connections: () => number; close: () => void }> {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    socket.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as net.AddressInfo).port, connections: () => connections, close: () => server.close() };
+}
+
+/** A job command that prints CONNECTED (exit 0) or `refused: CODE` (exit 3). */
+const connectTo = (port: number): string =>
+  `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log('refused: ' + e.code); process.exit(3) })"`;
+
 describe.skipIf(!runnable)(
   runnable ? `hostile jobs on a sandboxed worker (bubblewrap), agent and coordinator ${who}` : 'hostile jobs — skipped: bubblewrap (/usr/bin/bwrap) is not installed',
   () => {
@@ -154,52 +169,40 @@ describe.skipIf(!runnable)(
     }, 60_000);
 
     it('cannot connect to a service listening on the host’s loopback', async () => {
-      let connections = 0;
-      const server = net.createServer((socket) => {
-        connections++;
-        socket.end();
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const port = (server.address() as net.AddressInfo).port;
+      const service = await loopbackService();
       try {
         const job = await admin.submitJob({
           ...on('boxed'),
           commands: [
-            `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log('refused: ' + e.code); process.exit(3) })"`,
+            connectTo(service.port),
           ],
         });
         const done = await waitForJob(admin, job.id);
         expect(await admin.getLog(job.id)).toMatch(/^refused: E[A-Z]+\n$/);
         expect(done).toMatchObject({ state: 'failed', exitCode: 3 });
-        expect(connections).toBe(0);
+        expect(service.connections()).toBe(0);
       } finally {
-        server.close();
+        service.close();
       }
     });
 
     it('a network job on a worker that allows network gets its own network: the host’s loopback stays refused, and slirp4netns ends with it', async () => {
       const agent = await startAgent('netted', ['--allow-network']);
       expect((await admin.listWorkers()).find((w) => w.name === 'netted')?.isolation?.network).toBe(true);
-      let connections = 0;
-      const server = net.createServer((socket) => {
-        connections++;
-        socket.end();
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const port = (server.address() as net.AddressInfo).port;
+      const service = await loopbackService();
       try {
         const job = await admin.submitJob({
           ...on('netted'),
           network: true,
           commands: [
             'grep -q "^tap0" /proc/net/route && echo "own interface: tap0"',
-            `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log('refused: ' + e.code); process.exit(3) })"`,
+            connectTo(service.port),
           ],
         });
         const done = await waitForJob(admin, job.id);
         expect(await admin.getLog(job.id)).toMatch(/^own interface: tap0\nrefused: E[A-Z]+\n$/);
         expect(done).toMatchObject({ state: 'failed', exitCode: 3 });
-        expect(connections).toBe(0);
+        expect(service.connections()).toBe(0);
         const comm = (pid: number) => {
           try {
             return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -210,7 +213,7 @@ describe.skipIf(!runnable)(
         const slirps = (await descendantsOf(agent.pid)).filter((p) => comm(p.pid) === 'slirp4netns');
         expect(slirps).toEqual([]);
       } finally {
-        server.close();
+        service.close();
         await agent.stop('SIGKILL');
         agents.delete('netted');
       }
