@@ -152,6 +152,8 @@ export class Agent extends EventEmitter {
   private readonly limits: JobLimits;
   private sandbox: Sandbox = noSandbox;
   private sandboxChosen = false;
+  /** Whether jobs that ask for it get network here (the owner allows it and the sandbox can give it). */
+  private network = false;
   private readonly jobs = new Map<string, JobExecution>();
   /** Workspaces of finished jobs being removed in the background; stop() waits for them. */
   private readonly cleanups = new Set<Promise<void>>();
@@ -223,8 +225,9 @@ export class Agent extends EventEmitter {
     if (leftovers > 0) this.logger.warn(`killed ${leftovers} job process tree(s) left running by an earlier run of this worker`);
     // Workspaces left by a crash belong to leases the coordinator has long given away.
     for (const leftover of await readdir(this.dirs.jobs)) await rm(path.join(this.dirs.jobs, leftover), { recursive: true, force: true });
-    const choice = await chooseSandbox(this.dirs.state, this.options.sandbox);
+    const choice = await chooseSandbox(this.dirs.state, this.options.sandbox, this.options.allowNetwork ?? false);
     this.sandbox = choice.sandbox;
+    this.network = choice.network;
     this.sandboxChosen = true;
     this.emitStatus();
     if (this.sandbox.kind === 'none') {
@@ -233,7 +236,8 @@ export class Agent extends EventEmitter {
         runs: trusted.includes('*') ? 'everyone’s jobs' : trusted.length > 0 ? `jobs of ${trusted.join(', ')}` : 'nobody’s jobs (no --trust)',
       });
     } else {
-      this.logger.info(`sandbox: ${this.sandbox.kind} (${choice.why})`, { network: this.allowNetwork ? 'allowed' : 'none' });
+      this.logger.info(`sandbox: ${this.sandbox.kind} (${choice.why})`, { network: this.network ? 'allowed' : 'none' });
+      if (choice.noNetworkWhy) this.logger.warn(`network is allowed but jobs get none: ${choice.noNetworkWhy}`);
     }
     try {
       await this.connect();
@@ -396,12 +400,8 @@ export class Agent extends EventEmitter {
 
   // ---- registration ----
 
-  private get allowNetwork(): boolean {
-    return this.options.allowNetwork ?? false;
-  }
-
   isolation(): Isolation {
-    return { sandbox: this.sandbox.kind, network: this.allowNetwork, limits: this.limits };
+    return { sandbox: this.sandbox.kind, network: this.network, limits: this.limits };
   }
 
   private clientWith(token: string | undefined): ApiClient {
@@ -695,7 +695,7 @@ export class Agent extends EventEmitter {
         jobsDir: this.dirs.jobs,
         sandbox: this.sandbox,
         limits: this.limits,
-        allowNetwork: this.allowNetwork,
+        allowNetwork: this.network,
         running: this.running,
         killGraceMs: this.killGraceMs,
         keepWorkspaces: this.options.keepWorkspaces ?? false,

@@ -25,6 +25,8 @@ export interface SpawnTreeOptions {
   windowsVerbatimArguments?: boolean;
   /** The leader is a sandbox whose PID namespace holds the job: when the leader exits, nothing of it is left. */
   contained?: boolean;
+  /** Pipes the leader gets after stdin, stdout and stderr (fds 3, 4, ...; see Launch.hold). */
+  extraPipes?: number;
 }
 
 export interface TreeExit {
@@ -108,7 +110,7 @@ export class ProcessTree {
       cwd: options.cwd,
       env: options.env,
       detached: !isWindows, // a new process group; on Windows it would open a console window instead
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(options.extraPipes ?? 0).fill('pipe')],
       windowsHide: true,
       windowsVerbatimArguments: options.windowsVerbatimArguments ?? false,
     });

@@ -189,6 +189,7 @@ export class JobRunner {
       env: this.env,
       windowsVerbatimArguments: shell.windowsVerbatimArguments,
       contained: launch.contained,
+      extraPipes: launch.hold?.pipes ?? 0,
     });
     this.trees.push(tree);
     this.current = tree;
@@ -205,9 +206,19 @@ export class JobRunner {
     tree.child.stdout?.on('data', (data: Buffer) => this.hooks.output('stdout', data));
     tree.child.stderr?.on('data', (data: Buffer) => this.hooks.output('stderr', data));
     if (this.outputPaused) this.setReading(tree, false);
+    if (launch.hold && tree.pid !== undefined) {
+      try {
+        await launch.hold.release(tree.child);
+      } catch (err) {
+        // Stopped meanwhile: the sandbox was killed under its hold, nothing to tell.
+        if (!this.stopped) this.hooks.output('stderr', Buffer.from(`cmd-executor: the job's network could not be set up: ${(err as Error).message}\n`));
+        await tree.kill(0).catch(() => {});
+      }
+    }
     // The suspension may have come between the check in run() and this spawn.
     if (this.suspended) tree.suspend();
     const exit = await tree.exited;
+    await launch.hold?.ended();
     this.current = null;
     if (exit.spawnError) {
       this.hooks.output('stderr', Buffer.from(`cmd-executor: cannot start ${shell.file}: ${exit.spawnError.message}\n`));

@@ -4,13 +4,14 @@
 // readable by that user: only the sandbox stands between them and a job. A control agent without the sandbox
 // proves each probe would see what it looks for.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildRun, REPO_ROOT } from '../../bench/lib/processes';
+import { descendantsOf } from '../../main/agent/process-tree';
 import { processesOfJob, waitForJob, waitForOutput } from '../../main/agent/test-support';
 import type { JobSpec } from '../../protocol/api';
 import { ApiClient } from '../../protocol/client';
@@ -78,6 +79,21 @@ async function startAgent(name: string, flags: string[] = []): Promise<ChildRun>
 }
 
 const on = (name: string): Pick<JobSpec, 'labels'> => ({ labels: [`host:${name}`] });
+
+/** A TCP service on the host's 127.0.0.1 that counts who reached it. */
+async function loopbackService(): Promise<{ port: number; connections: () => number; close: () => void }> {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    socket.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as net.AddressInfo).port, connections: () => connections, close: () => server.close() };
+}
+
+/** A job command that prints CONNECTED (exit 0) or `refused: CODE` (exit 3). */
+const connectTo = (port: number): string =>
+  `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log('refused: ' + e.code); process.exit(3) })"`;
 
 describe.skipIf(!runnable)(
   runnable ? `hostile jobs on a sandboxed worker (bubblewrap), agent and coordinator ${who}` : 'hostile jobs — skipped: bubblewrap (/usr/bin/bwrap) is not installed',
@@ -153,28 +169,55 @@ describe.skipIf(!runnable)(
     }, 60_000);
 
     it('cannot connect to a service listening on the host’s loopback', async () => {
-      let connections = 0;
-      const server = net.createServer((socket) => {
-        connections++;
-        socket.end();
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const port = (server.address() as net.AddressInfo).port;
+      const service = await loopbackService();
       try {
         const job = await admin.submitJob({
           ...on('boxed'),
           commands: [
-            `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log('refused: ' + e.code); process.exit(3) })"`,
+            connectTo(service.port),
           ],
         });
         const done = await waitForJob(admin, job.id);
         expect(await admin.getLog(job.id)).toMatch(/^refused: E[A-Z]+\n$/);
         expect(done).toMatchObject({ state: 'failed', exitCode: 3 });
-        expect(connections).toBe(0);
+        expect(service.connections()).toBe(0);
       } finally {
-        server.close();
+        service.close();
       }
     });
+
+    it('a network job on a worker that allows network gets its own network: the host’s loopback stays refused, and slirp4netns ends with it', async () => {
+      const agent = await startAgent('netted', ['--allow-network']);
+      expect((await admin.listWorkers()).find((w) => w.name === 'netted')?.isolation?.network).toBe(true);
+      const service = await loopbackService();
+      try {
+        const job = await admin.submitJob({
+          ...on('netted'),
+          network: true,
+          commands: [
+            'grep -q "^tap0" /proc/net/route && echo "own interface: tap0"',
+            connectTo(service.port),
+          ],
+        });
+        const done = await waitForJob(admin, job.id);
+        expect(await admin.getLog(job.id)).toMatch(/^own interface: tap0\nrefused: E[A-Z]+\n$/);
+        expect(done).toMatchObject({ state: 'failed', exitCode: 3 });
+        expect(service.connections()).toBe(0);
+        const comm = (pid: number) => {
+          try {
+            return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+          } catch {
+            return 'gone';
+          }
+        };
+        const slirps = (await descendantsOf(agent.pid)).filter((p) => comm(p.pid) === 'slirp4netns');
+        expect(slirps).toEqual([]);
+      } finally {
+        service.close();
+        await agent.stop('SIGKILL');
+        agents.delete('netted');
+      }
+    }, 60_000);
 
     it('a fork bomb fails on the process limit while the agent keeps heartbeating', async () => {
       const job = await admin.submitJob({ ...on('boxed'), shell: 'bash', commands: [':(){ :|:& };:; sleep 60'], limits: { processes: 64 } });

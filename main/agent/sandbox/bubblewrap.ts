@@ -1,16 +1,16 @@
 // Linux: each command of a job runs in bubblewrap (as Flatpak does), with new user, PID, IPC, UTS, cgroup and
-// (unless the job may use the network) network namespaces. The job sees the system read-only (/usr and its
+// network namespaces (an empty one, or with network one that slirp4netns connects: see slirp4netns.ts). The job sees the system read-only (/usr and its
 // /bin, /lib links), a handful of files from /etc, its own /proc and /dev, and three folders of its own:
 // /workspace (its working folder), /home/job (HOME) and /tmp. Nothing else of the host: not the owner's home,
 // not the agent's work dir (identity, bundle cache, other jobs), not the app's or the coordinator's data.
 // prlimit (util-linux) sets the per-process limits inside the sandbox: RLIMIT_NPROC set after the new user
 // namespace exists counts only the job's own processes (Linux 5.14+ counts it per user namespace), where set
 // outside it would count every process of the owner.
-import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobFolders, Launch, Sandbox, SandboxedJob } from './index';
+import { networkedCommand, networkHold, SLIRP_DNS } from './slirp4netns';
 
 const BWRAP_CANDIDATES = ['/usr/bin/bwrap', '/usr/local/bin/bwrap', '/bin/bwrap'];
 const PRLIMIT = '/usr/bin/prlimit';
@@ -24,8 +24,8 @@ const SYSTEM_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 /**
  * The few files of /etc programs need to start (the dynamic linker's cache, alternatives, certificates, time
- * zone, name service), not the host's configuration, accounts or secrets. resolv.conf and hosts only matter
- * with network.
+ * zone, name service), not the host's configuration, accounts or secrets. hosts and the resolver's settings only
+ * matter with network; resolv.conf is then our own (slirp4netns's DNS forwarder: the host's may be on loopback).
  */
 const ETC_FILES = [
   'ld.so.cache',
@@ -42,7 +42,7 @@ const ETC_FILES = [
   'nsswitch.conf',
   'mime.types',
 ];
-const ETC_NETWORK_FILES = ['resolv.conf', 'hosts', 'host.conf', 'gai.conf'];
+const ETC_NETWORK_FILES = ['hosts', 'host.conf', 'gai.conf'];
 
 export function findBubblewrap(): string | null {
   return BWRAP_CANDIDATES.find((file) => existsSync(file)) ?? null;
@@ -60,7 +60,10 @@ function systemArgs(): string[] {
   return args;
 }
 
-/** The arguments of bwrap that run `file args` for `job`; `accounts` holds the passwd and group the job sees. */
+/**
+ * The arguments of bwrap that run `file args` for `job`; `accounts` holds the passwd, group and (with network)
+ * resolv.conf the job sees. With network the caller gives bwrap a network namespace already (networkedCommand).
+ */
 export function bubblewrapArgs(job: SandboxedJob, file: string, args: readonly string[], system: readonly string[], accounts: string): string[] {
   const etc = [...ETC_FILES, ...(job.network ? ETC_NETWORK_FILES : [])].flatMap((name) => ['--ro-bind-try', `/etc/${name}`, `/etc/${name}`]);
   const { limits, folders } = job;
@@ -70,9 +73,6 @@ export function bubblewrapArgs(job: SandboxedJob, file: string, args: readonly s
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
-    // With network the job shares the host's network namespace, its loopback services included: a network of its
-    // own (slirp4netns or pasta with host loopback disabled) is not set up yet. That is why network is off unless
-    // the owner allows it and the job asks for it.
     ...(job.network ? [] : ['--unshare-net']),
     '--die-with-parent',
     '--new-session',
@@ -86,6 +86,7 @@ export function bubblewrapArgs(job: SandboxedJob, file: string, args: readonly s
     '--ro-bind',
     path.join(accounts, 'group'),
     '/etc/group',
+    ...(job.network ? ['--ro-bind', path.join(accounts, 'resolv.conf'), '/etc/resolv.conf'] : []),
     '--proc',
     '/proc',
     '--dev',
@@ -114,41 +115,28 @@ export function bubblewrapArgs(job: SandboxedJob, file: string, args: readonly s
   ];
 }
 
-function run(file: string, args: string[], timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile(file, args, { timeout: timeoutMs, env: {} }, (err, _stdout, stderr) =>
-      err ? reject(new Error(stderr.trim() || err.message)) : resolve(),
-    ),
-  );
-}
-
-/** Writes the accounts the job sees (itself, as `job`), then proves the sandbox starts here. */
-export async function bubblewrapSandbox(bwrap: string, stateDir: string): Promise<Sandbox> {
+/**
+ * Writes what the job is shown (its accounts, its resolver). With `slirp4netns` a job that may use the network
+ * gets one of its own; without, none (the agent then tells the pool it gives no network).
+ */
+export async function bubblewrapSandbox(bwrap: string, stateDir: string, slirp4netns: string | null): Promise<Sandbox> {
   const accounts = path.join(stateDir, 'sandbox');
   await mkdir(accounts, { recursive: true, mode: 0o700 });
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   await writeFile(path.join(accounts, 'passwd'), `job:x:${uid}:${gid}:cmd-executor job:${VISIBLE.home}:/bin/sh\n`, { mode: 0o644 });
   await writeFile(path.join(accounts, 'group'), `job:x:${gid}:\n`, { mode: 0o644 });
+  await writeFile(path.join(accounts, 'resolv.conf'), `nameserver ${SLIRP_DNS}\n`, { mode: 0o644 });
   const system = systemArgs();
-  const sandbox: Sandbox = {
+  return {
     kind: 'bubblewrap',
     visibleFolders: () => VISIBLE,
-    launch: (file, args, job): Launch => ({
-      file: bwrap,
-      args: bubblewrapArgs(job, file, args, system, accounts),
-      cwd: job.folders.workspace,
-      contained: true,
-    }),
+    launch: (file, args, job): Launch => {
+      const network = job.network && slirp4netns !== null;
+      const bwrapArgs = bubblewrapArgs({ ...job, network }, file, args, system, accounts);
+      const cwd = job.folders.workspace;
+      if (!network) return { file: bwrap, args: bwrapArgs, cwd, contained: true };
+      return { ...networkedCommand(bwrap, bwrapArgs), cwd, contained: true, hold: networkHold(slirp4netns) };
+    },
   };
-  const probe = await mkdtemp(path.join(stateDir, 'probe-'));
-  try {
-    const folders = { workspace: probe, home: probe, tmp: probe };
-    const limits = { memoryMiB: 64, processes: 16, openFiles: 64, fileSizeMiB: 1, diskMiB: 1 };
-    const launch = sandbox.launch('/bin/true', [], { folders, network: false, limits });
-    await run(launch.file, launch.args, 10_000);
-  } finally {
-    await rm(probe, { recursive: true, force: true });
-  }
-  return sandbox;
 }
