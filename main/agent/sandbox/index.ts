@@ -1,13 +1,14 @@
 // The sandbox between the agent and a job's processes: one interface, one backend per OS, chosen once when the
-// agent starts and reported to the pool. Linux: bubblewrap (namespaces). macOS (Seatbelt) and Windows (Job
-// Objects) plug in here as further backends; until they do, those workers say `none` and run only trusted
-// submitters' jobs.
+// agent starts and reported to the pool. Linux: bubblewrap (namespaces). macOS: Seatbelt (sandbox-exec), probed
+// before use. Windows (Job Objects, windows-job.ts) is not a backend yet: those workers say `none` and run only
+// trusted submitters' jobs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobLimits, SandboxKind } from '../../../protocol/api';
 import { bubblewrapSandbox, findBubblewrap } from './bubblewrap';
+import { seatbeltAvailable, seatbeltSandbox } from './seatbelt-sandbox';
 import { findSlirp4netns } from './slirp4netns';
 
 /** One job's folders on the agent's disk (the sandbox shows the job only these). */
@@ -118,6 +119,7 @@ export async function chooseSandbox(stateDir: string, preference: SandboxPrefere
   // Without a sandbox the job is the owner's own process: it has the PC's network whenever the owner allows it.
   const unconfined = (why: string): SandboxChoice => ({ sandbox: noSandbox, why, network: allowNetwork });
   if (preference === 'none') return unconfined('turned off by the owner');
+  if (process.platform === 'darwin') return chooseSeatbelt(stateDir, allowNetwork, unconfined);
   if (process.platform !== 'linux') return unconfined(`no sandbox backend for ${process.platform} yet`);
   const bwrap = findBubblewrap();
   if (!bwrap) return unconfined('bubblewrap is not installed (Debian/Ubuntu: apt install bubblewrap)');
@@ -140,4 +142,15 @@ export async function chooseSandbox(stateDir: string, preference: SandboxPrefere
   } catch (err) {
     return { sandbox, why, network: false, noNetworkWhy: `slirp4netns does not work here: ${(err as Error).message}` };
   }
+}
+
+/** macOS: Seatbelt, if a job started under it runs (with network only where the owner allows it). */
+async function chooseSeatbelt(stateDir: string, allowNetwork: boolean, unconfined: (why: string) => SandboxChoice): Promise<SandboxChoice> {
+  if (!seatbeltAvailable(existsSync)) return unconfined('sandbox-exec is missing');
+  try {
+    await probeSandbox(seatbeltSandbox, stateDir, false);
+  } catch (err) {
+    return unconfined(`sandbox-exec does not work here: ${(err as Error).message}`);
+  }
+  return { sandbox: seatbeltSandbox, why: 'Seatbelt (sandbox-exec)', network: allowNetwork };
 }
