@@ -12,7 +12,7 @@ import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
 import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
-import type { CreatedInvite, Role, Worker } from '../protocol/api';
+import type { CreatedInvite, Role } from '../protocol/api';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
@@ -40,6 +40,7 @@ import { Metrics } from './services/metrics';
 import { Revocations } from './services/revocations';
 import { DEFAULT_RETENTION_DAYS, Retention } from './services/retention';
 import { Scheduler } from './services/scheduler';
+import type { WorkerAvailability } from './services/waiting';
 import { SessionService } from './services/sessions';
 import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
@@ -276,7 +277,7 @@ export class Coordinator {
         maxOutputBytes,
       },
       () => wakeWaiters.current(),
-      (): Promise<Worker[]> => pool.listWorkers(),
+      (): Promise<WorkerAvailability[]> => pool.availability(),
     );
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());

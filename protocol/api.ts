@@ -119,6 +119,10 @@ export const isolationSchema = z.strictObject({
 });
 export type Isolation = z.infer<typeof isolationSchema>;
 
+/** Whether a worker's isolation is what a job asks for (network allowed, a sandbox): matched like labels. */
+export const isolationFits = (isolation: Isolation | null, needs: { network: boolean; requireSandbox: boolean }) =>
+  (!needs.network || isolation?.network === true) && (!needs.requireSandbox || (isolation !== null && isolation.sandbox !== 'none'));
+
 export const jobSpecSchema = z.strictObject({
   commands: z
     .array(text(LIMITS.commandLength).refine((c) => c.trim().length > 0, 'a command may not be blank'))

@@ -7,12 +7,11 @@ import {
   type JobSpec,
   type JobState,
   type ResolvedJobSpec,
-  type Worker,
 } from '../../protocol/api';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { JobRecord, Store, StoreOps } from '../store/types';
 import type { JobLog } from './job-state';
-import { waitingReason } from './waiting';
+import { waitingReason, type WorkerAvailability } from './waiting';
 
 export interface JobServiceConfig {
   defaultTimeoutSec: number;
@@ -41,8 +40,8 @@ export class JobService {
     private readonly now: () => number,
     private readonly config: JobServiceConfig,
     private readonly onQueued: () => void,
-    /** The pool's workers as the Workers view shows them: a queued job says why none of them took it. */
-    private readonly listWorkers: () => Promise<Worker[]>,
+    /** What the pool's workers offer now: a queued job says why none of them took it. */
+    private readonly availability: () => Promise<WorkerAvailability[]>,
   ) {}
 
   resolveSpec(spec: JobSpec): ResolvedJobSpec {
@@ -191,7 +190,7 @@ export class JobService {
       tx.leasesOfJob(job.id),
       tx.commandsOf(job.id, job.attempt),
       job.workerId ? tx.getWorker(job.workerId) : undefined,
-      job.state === 'queued' ? this.listWorkers() : undefined,
+      job.state === 'queued' ? this.availability() : undefined,
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {

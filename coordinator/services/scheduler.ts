@@ -2,6 +2,7 @@
 // Knows nothing of HTTP; every state change is one store transaction.
 import { randomUUID } from 'node:crypto';
 import {
+  isolationFits,
   API_PREFIX,
   type ClaimFilter,
   type ClaimResponse,
@@ -27,6 +28,7 @@ import type { JobLog } from './job-state';
 import type { LeaseClock } from './lease-clock';
 import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
+import type { WorkerAvailability } from './waiting';
 
 export interface SchedulerConfig {
   leaseTtlMs: number;
@@ -58,11 +60,6 @@ const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
-/** Whether the worker's isolation is what the job asks for (network allowed, a sandbox); matched like labels. */
-const isolationFits = (worker: WorkerRecord, job: JobRecord) =>
-  (!job.spec.network || worker.isolation?.network === true) &&
-  (!job.spec.requireSandbox || (worker.isolation !== null && worker.isolation.sandbox !== 'none'));
-
 /**
  * Whether a worker may take a job: it carries every label the job needs and the isolation it asks for (and,
  * if the claim says so, the job needs `onlyLabels` and came from one of `onlySubmitters`).
@@ -70,7 +67,7 @@ const isolationFits = (worker: WorkerRecord, job: JobRecord) =>
 const fitsWorker = (worker: WorkerRecord, filter: ClaimFilter) => (job: JobRecord) =>
   labelsCover(worker.labels, job.spec.labels) &&
   labelsCover(job.spec.labels, filter.onlyLabels ?? []) &&
-  isolationFits(worker, job) &&
+  isolationFits(worker.isolation, job.spec) &&
   (filter.onlySubmitters === undefined || filter.onlySubmitters.includes(job.submittedBy));
 
 export class Scheduler {
@@ -207,6 +204,19 @@ export class Scheduler {
       lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
       currentJobs,
     };
+  }
+
+  /**
+   * Each worker's facts a waiting reason needs, in two queries whatever the pool's size: every queued job's view
+   * (a submit's answer among them) reads it, so it must not cost the per-worker queries of listWorkers().
+   */
+  async availability(): Promise<WorkerAvailability[]> {
+    const [workers, busy] = await Promise.all([this.store.listWorkers(), this.store.activeLeaseCounts()]);
+    return workers.map((worker) => {
+      const busySlots = busy.get(worker.id) ?? 0;
+      const { name, labels, isolation, slots } = worker;
+      return { name, labels, isolation, slots, busySlots, state: this.workerState(worker, busySlots) };
+    });
   }
 
   async listWorkers(): Promise<Worker[]> {

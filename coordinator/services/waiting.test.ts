@@ -1,10 +1,16 @@
 // Why a queued job waits, as data: the pool's workers in, one sentence a submitter can act on out.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_JOB_LIMITS, type Worker } from '../../protocol/api';
-import { waitingReason } from './waiting';
+import { waitingReason, type WorkerAvailability } from './waiting';
 
-const worker = (name: string, isolation: Worker['isolation'], state: Worker['state'] = 'idle', labels: string[] = []) =>
-  ({ name, isolation, state, labels, slots: 1, currentJobs: [] }) as unknown as Worker;
+const worker = (name: string, isolation: Worker['isolation'], state: Worker['state'] = 'idle', labels: string[] = []): WorkerAvailability => ({
+  name,
+  isolation,
+  state,
+  labels,
+  slots: 1,
+  busySlots: 0,
+});
 const needs = (spec: { labels?: string[]; network?: boolean; requireSandbox?: boolean }) => ({
   labels: [],
   network: false,

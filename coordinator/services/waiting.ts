@@ -1,13 +1,13 @@
 // Why a queued job has not been picked up, in words a submitter can act on: the pool is empty, no connected
 // worker has the labels it needs, none offers the isolation it asks for (network, a sandbox), or every worker that
 // could take it is busy, paused or offline.
-import type { ResolvedJobSpec, Worker } from '../../protocol/api';
+import { isolationFits, type ResolvedJobSpec, type Worker } from '../../protocol/api';
 import { hostLabel } from '../../protocol/host-label';
 
 /** Names listed in a reason before "and N more". */
 const NAMES_SHOWN = 5;
 
-function names(workers: readonly Worker[]): string {
+function names(workers: readonly WorkerAvailability[]): string {
   const shown = workers.slice(0, NAMES_SHOWN).map((w) => {
     // Every worker carries host:<its name>: saying it again next to the name tells nothing.
     const labels = w.labels.filter((label) => label !== hostLabel(w.name));
@@ -21,18 +21,17 @@ const plural = (count: number, one: string, many: string) => `${count} ${count =
 
 type Needs = Pick<ResolvedJobSpec, 'labels' | 'network' | 'requireSandbox'>;
 
-/** Whether a worker offers what the job asks of its isolation, as the scheduler matches it. */
-const isolationFits = (spec: Needs, w: Worker) =>
-  (!spec.network || w.isolation?.network === true) && (!spec.requireSandbox || (w.isolation !== null && w.isolation.sandbox !== 'none'));
+/** What a waiting reason needs of a worker: its view's facts and how many of its slots are taken. */
+export type WorkerAvailability = Pick<Worker, 'name' | 'labels' | 'isolation' | 'state' | 'slots'> & { busySlots: number };
 
 /** Null when a worker could take the job now (it is about to be picked up). */
-export function waitingReason(spec: Needs, workers: readonly Worker[]): string | null {
+export function waitingReason(spec: Needs, workers: readonly WorkerAvailability[]): string | null {
   const { labels } = spec;
   const online = workers.filter((w) => w.state !== 'offline');
   const labelled = workers.filter((w) => labels.every((label) => w.labels.includes(label)));
-  const fitting = labelled.filter((w) => isolationFits(spec, w));
+  const fitting = labelled.filter((w) => isolationFits(w.isolation, spec));
   const fittingOnline = fitting.filter((w) => w.state !== 'offline');
-  if (fittingOnline.some((w) => w.state === 'idle' || (w.state === 'busy' && w.currentJobs.length < w.slots))) return null;
+  if (fittingOnline.some((w) => w.state === 'idle' || (w.state === 'busy' && w.busySlots < w.slots))) return null;
 
   if (online.length === 0) {
     return workers.length === 0

@@ -418,6 +418,10 @@ export class SqliteStore implements Store {
   async updateLease(id: string, patch: Partial<Omit<LeaseRecord, 'id'>>): Promise<void> {
     this.update('leases', { id }, leaseMap.toRow(patch));
   }
+  async activeLeaseCounts(): Promise<Map<string, number>> {
+    const rows = this.all(`SELECT worker_id, COUNT(*) AS n FROM leases WHERE status = 'active' GROUP BY worker_id`);
+    return new Map(rows.map((r) => [r.worker_id as string, r.n as number]));
+  }
   async activeLeasesOfWorker(workerId: string): Promise<LeaseRecord[]> {
     return this.all(`SELECT * FROM leases WHERE worker_id = ? AND status = 'active'`, workerId).map((r) =>
       leaseMap.fromRow(r),

@@ -168,6 +168,8 @@ export interface StoreOps {
   getLease(id: string): Promise<LeaseRecord | undefined>;
   updateLease(id: string, patch: Partial<Omit<LeaseRecord, 'id'>>): Promise<void>;
   activeLeasesOfWorker(workerId: string): Promise<LeaseRecord[]>;
+  /** How many active leases each worker holds (workers holding none are absent): one query for the whole pool. */
+  activeLeaseCounts(): Promise<Map<string, number>>;
   leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
   renewLeases(workerId: string, expiresAt: number): Promise<void>;
 
