@@ -12,7 +12,8 @@ import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
 import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
-import type { CreatedInvite, Role } from '../protocol/api';
+import { isLoopbackHost } from '../protocol/addresses';
+import { PROTOCOL_VERSION, type CreatedInvite, type Role } from '../protocol/api';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
@@ -28,6 +29,7 @@ import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
 import { workerRoutes } from './routes/workers/workers.routes';
 import { JobAccess, type JobVisibility } from './services/access';
+import { advertisePool, type Advertisement } from './services/advertise';
 import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
@@ -91,6 +93,12 @@ export interface CoordinatorOptions {
   allowedHosts?: string[];
   /** Abuse limits and trust lifetimes; each defaults to protocol/limits.ts. */
   limits?: Partial<TrustLimits>;
+  /** The pool's name, as people see it in the LAN's list of pools and on invites; default: this machine's name. */
+  name?: string;
+  /** The version it reports (the package's). */
+  version?: string;
+  /** Announce the pool on the LAN over DNS-SD/mDNS (`_cmdx._tcp`); never while bound to loopback only. */
+  advertise?: boolean;
 }
 
 export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
@@ -176,6 +184,7 @@ export class Coordinator {
   private sweepTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private retention: Retention | undefined;
+  private advertisement: Advertisement | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
@@ -337,7 +346,7 @@ export class Coordinator {
       jobs,
       access: new JobAccess(jobs, o.jobVisibility ?? 'owner'),
       invites: new InviteService(tokens, now),
-      pool: { url: '', fingerprint: null },
+      pool: { url: '', fingerprint: null, name: o.name || os.hostname(), version: o.version ?? 'unknown' },
       scheduler: pool,
       blobs,
       hub,
@@ -409,6 +418,12 @@ export class Coordinator {
     services.pool.url =
       host === '0.0.0.0' || host === '[::]' ? `${tls ? 'https' : 'http'}://${os.hostname()}:${address.port}` : this.url;
     logger.info('coordinator started', { url: this.url, dataDir: o.dataDir, pid: process.pid });
+    if (o.advertise && isLoopbackHost(address.address)) {
+      logger.info('not advertised on the LAN: bound to loopback, where only this machine can reach it');
+    } else if (o.advertise) {
+      const { name, version, fingerprint } = services.pool;
+      this.advertisement = advertisePool({ name, version, protocolVersion: PROTOCOL_VERSION, fingerprint, scheme: tls ? 'https' : 'http' }, address.port, logger);
+    }
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
     if (interval > 0) {
@@ -466,6 +481,9 @@ export class Coordinator {
 
   /** Stops accepting, ends long polls and event streams, lets in-flight requests finish, closes the store. */
   async stop(): Promise<void> {
+    const advertisement = this.advertisement;
+    this.advertisement = undefined;
+    await advertisement?.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.revocations?.stop();

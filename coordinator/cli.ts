@@ -6,7 +6,9 @@ import { join, resolve } from 'node:path';
 import { onInterrupt } from '../common/interrupts';
 import { isLoopbackHost } from '../protocol/addresses';
 import { TRUST_DEFAULTS } from '../protocol/limits';
+import { oneLine } from '../protocol/pool-record';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
+import { packageVersion } from '../main/agent/cli/common';
 import { createCoordinator, DataDirError, DEFAULTS, type Coordinator } from './app';
 import { HttpError } from './errors';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
@@ -39,6 +41,8 @@ const serveFlags = {
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
   retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
   'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
+  name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name)", placeholder: 'NAME' },
+  'no-advertise': { type: 'boolean', env: 'CMDX_NO_ADVERTISE', description: 'do not announce the pool on the LAN (DNS-SD/mDNS _cmdx._tcp); it is never announced while bound to loopback' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 
@@ -201,6 +205,8 @@ async function serve(argv: string[]): Promise<number> {
   const readText = (file: string) => readFileSync(file, 'utf8');
   const adminToken = tokenFromFlags(argv, 'admin-token', flags['admin-token'], flags['admin-token-file'], { readText, warn });
   const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn });
+  if (flags.name !== undefined && (flags.name.length > 63 || !flags.name.trim() || oneLine(flags.name) !== flags.name)) throw new UsageError('--name is one line of 1 to 63 characters');
+  const version = packageVersion();
   const coordinator = createCoordinator({
     dataDir,
     host: flags.host!,
@@ -223,6 +229,9 @@ async function serve(argv: string[]): Promise<number> {
     ...(tls ? { tls } : {}),
     insecureHttp: flags['insecure-http'] ?? false,
     allowedHosts: flags['allowed-host'] ?? [],
+    ...(flags.name ? { name: flags.name } : {}),
+    ...(version ? { version } : {}),
+    advertise: !flags['no-advertise'],
   });
   await coordinator.start();
   // Taken before the first line is printed: whoever waits for a line (a person, a supervisor, a test) may signal
@@ -249,6 +258,8 @@ async function serve(argv: string[]): Promise<number> {
   else if (!isLoopbackHost(flags.host!)) console.warn('  WARNING: plain HTTP on the network (--insecure-http): tokens and jobs cross it readable by anyone');
   console.log(`  admin token: ${adminToken ? '(given)' : coordinator.adminTokenFile}`);
   console.log(`  join token:  ${joinToken ? '(given)' : coordinator.joinTokenFile}`);
+  if (flags['no-advertise']) console.log('  LAN advertisement: off (--no-advertise)');
+  else if (!isLoopbackHost(flags.host!)) console.log(`  LAN advertisement: _cmdx._tcp as "${flags.name || os.hostname()}" (--no-advertise turns it off)`);
   console.log(`  sign in:    ${coordinator.signInLink()}  (one-time link, valid ${TRUST_DEFAULTS.signInCodeTtlSec / 60} min)`);
 
   if (flags['with-worker']) {

@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { SECRET_MIN_LENGTH } from './secrets';
 
 export const API_PREFIX = '/api/v1';
+/** The wire protocol's version: what a pool advertises on the LAN (and answers at /api/v1/pool). */
+export const PROTOCOL_VERSION = 1;
 
 // Our own wording where a schema gives none, for every side that validates (form, CLI, coordinator):
 // "must be at most 1000", not zod's "Too big: expected number to be <=1000".

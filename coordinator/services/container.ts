@@ -20,8 +20,11 @@ export interface Services {
   jobs: JobService;
   access: JobAccess;
   invites: InviteService;
-  /** How workers reach this coordinator: its URL and its TLS certificate's SHA-256 (null over plain HTTP); set once listening. */
-  pool: { url: string; fingerprint: string | null };
+  /**
+   * How workers reach this coordinator: its URL and its TLS certificate's SHA-256 (null over plain HTTP), set once
+   * listening; and its name and version, as it advertises them.
+   */
+  pool: { url: string; fingerprint: string | null; name: string; version: string };
   scheduler: Scheduler;
   blobs: BlobStore;
   hub: EventHub;
