@@ -23,6 +23,7 @@ import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
 import { auditRoutes } from './routes/audit/audit.routes';
 import { inviteRoutes } from './routes/invites/invites.routes';
+import { joinPageRoutes } from './routes/invites/join-page.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
 import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
@@ -375,7 +376,7 @@ export class Coordinator {
     app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
-    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, auditRoutes].map((make) => make(services))];
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes].map((make) => make(services))];
     for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());

@@ -518,6 +518,10 @@ export interface CreatedInvite extends Invite {
   command: string;
   /** SHA-256 of the coordinator's TLS certificate, for the worker to pin; null over plain HTTP. */
   fingerprint: string | null;
+  /** `cmdx://join?url=…&code=…&fp=…`: opens the desktop app, which asks its owner to join. Null over plain HTTP. */
+  link: string | null;
+  /** The coordinator's https page showing the link and its QR code, for as long as the invite lives. Null over plain HTTP. */
+  page: string | null;
 }
 
 export const auditQuerySchema = z.strictObject({
