@@ -7,6 +7,7 @@
 // exactly as in a browser served by the coordinator, and the strict CSP needs no coordinator address in it.
 import { z } from 'zod';
 import { labelSchema, type SandboxKind } from './api';
+import type { DiscoveredPool } from './pool-record';
 
 // ---- settings (persisted as JSON in userData; main owns the file, the renderer edits through settings:set) ----
 
@@ -188,6 +189,8 @@ export const invokeChannels = {
   'dialog:pick-file': channel<PickedFile | null>()(noArgs),
   'dialog:pick-folder': channel<PickedFolder | null>()(noArgs),
   'logs:open': channel<void>()(noArgs),
+  /** The pools announced on the LAN (DNS-SD), listened for a moment: joining one still takes an enrollment code. */
+  'pools:discover': channel<DiscoveredPool[]>()(noArgs),
   'clipboard:write-text': channel<void>()(z.strictObject({ text: z.string().max(64 * 1024) })),
   /** Notify the user when this job ends (the main process follows its events). */
   'jobs:watch': channel<void>()(z.strictObject({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a job id') })),
@@ -209,6 +212,8 @@ export interface PushChannels {
   'status:changed': DesktopStatus;
   /** The user clicked a "job finished" notification. */
   'job:open': { jobId: string };
+  /** The settings changed outside the window (an invite link was confirmed). */
+  'settings:changed': Settings;
 }
 export type PushChannel = keyof PushChannels;
 
@@ -224,11 +229,13 @@ export interface CmdxApi {
   pickFolder(): Promise<PickedFolder | null>;
   openLogs(): Promise<void>;
   copyText(text: string): Promise<void>;
+  discoverPools(): Promise<DiscoveredPool[]>;
   watchJob(jobId: string): Promise<void>;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Returns a function that unsubscribes. */
   onStatus(listener: (status: DesktopStatus) => void): () => void;
   onOpenJob(listener: (jobId: string) => void): () => void;
+  onSettings(listener: (settings: Settings) => void): () => void;
 }
 
 /** The scheme and host the desktop window is served from. */
