@@ -363,6 +363,7 @@ async function main(): Promise<void> {
       await ask({ type: 'error', message: 'This invite link cannot be used', detail: (err as Error).message });
     }
   };
+  ipc.handle('invite:open', ({ link }) => joinFromLink(link));
   if (!process.env.CMDX_E2E) {
     // Unpackaged (npm run app), the OS must start Electron with this app's folder.
     const registered = process.defaultApp && process.argv[1]

@@ -38,6 +38,7 @@ const api: CmdxApi = {
   openLogs: () => invoke('logs:open', {}),
   copyText: (text) => invoke('clipboard:write-text', { text }),
   discoverPools: () => invoke('pools:discover', {}),
+  openInvite: (link) => invoke('invite:open', { link }),
   watchJob: (jobId) => invoke('jobs:watch', { jobId }),
   log: (level, message) => {
     void invoke('log:write', { level, message }).catch(() => undefined);

@@ -191,6 +191,8 @@ export const invokeChannels = {
   'logs:open': channel<void>()(noArgs),
   /** The pools announced on the LAN (DNS-SD), listened for a moment: joining one still takes an enrollment code. */
   'pools:discover': channel<DiscoveredPool[]>()(noArgs),
+  /** A pasted invite link: opened as if clicked (checked, confirmed by the owner in a native dialog, joined). */
+  'invite:open': channel<void>()(z.strictObject({ link: z.string().min(1).max(4096) })),
   'clipboard:write-text': channel<void>()(z.strictObject({ text: z.string().max(64 * 1024) })),
   /** Notify the user when this job ends (the main process follows its events). */
   'jobs:watch': channel<void>()(z.strictObject({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a job id') })),
@@ -230,6 +232,7 @@ export interface CmdxApi {
   openLogs(): Promise<void>;
   copyText(text: string): Promise<void>;
   discoverPools(): Promise<DiscoveredPool[]>;
+  openInvite(link: string): Promise<void>;
   watchJob(jobId: string): Promise<void>;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Returns a function that unsubscribes. */

@@ -5,6 +5,7 @@ import { useRoute } from '../hooks';
 import { routeHash } from '../lib/route';
 import { AuditView } from './AuditView';
 import { DesktopBar, DesktopNotice } from './DesktopBar';
+import { FirstRun } from './FirstRun';
 import { JobsView } from './JobsView';
 import { JobView } from './JobView';
 import { SettingsView } from './SettingsView';
@@ -16,6 +17,9 @@ export function App() {
   const signInState = useAppStore((s) => s.signInState);
   const isDesktop = useAppStore((s) => s.isDesktop);
   const route = useRoute();
+  // Until the desktop app has a pool, its first screen offers one (Settings stays reachable).
+  const needsPool = useAppStore((s) => s.settings !== null && !s.settings.hostPool && !s.settings.coordinatorUrl);
+  const firstRun = isDesktop && needsPool && route.view !== 'settings';
 
   useEffect(() => {
     const bridge = desktopBridge();
@@ -71,11 +75,12 @@ export function App() {
       {isDesktop && <DesktopNotice />}
       <main className="content">
         {!signedIn && <SignIn />}
-        {signedIn && route.view === 'submit' && <SubmitView />}
-        {signedIn && route.view === 'jobs' && <JobsView />}
-        {signedIn && route.view === 'job' && <JobView jobId={route.jobId} />}
-        {signedIn && route.view === 'workers' && <WorkersView />}
-        {signedIn && route.view === 'audit' && <AuditView />}
+        {signedIn && firstRun && <FirstRun />}
+        {signedIn && !firstRun && route.view === 'submit' && <SubmitView />}
+        {signedIn && !firstRun && route.view === 'jobs' && <JobsView />}
+        {signedIn && !firstRun && route.view === 'job' && <JobView jobId={route.jobId} />}
+        {signedIn && !firstRun && route.view === 'workers' && <WorkersView />}
+        {signedIn && !firstRun && route.view === 'audit' && <AuditView />}
         {signedIn && route.view === 'settings' && isDesktop && <SettingsView />}
       </main>
     </div>
