@@ -151,6 +151,11 @@ async function workerCommand(argv: string[]): Promise<number> {
     console.log(`  ${invite.code}`);
     console.log('on the new worker, run:');
     console.log(`  ${invite.command}`);
+    if (invite.link) {
+      console.log('or, on a PC with the desktop app, open this invite link (the app asks before joining):');
+      console.log(`  ${invite.link}`);
+      console.log(`  (to send it with a QR code: ${invite.page})`);
+    }
     return 0;
   } finally {
     await store.close();
