@@ -241,7 +241,7 @@ describe('job view slice', () => {
 
     // An event the store has already applied is not written twice.
     const chunks = store.getState().terminal.chunks.length;
-    store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', seq: 0 } });
+    store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', offset: 0 } });
     expect(store.getState().terminal.chunks).toHaveLength(chunks);
 
     // Closing the job takes its feed along: the next job's terminal starts empty, not with this log.
