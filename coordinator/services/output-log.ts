@@ -170,13 +170,15 @@ class AttemptWriter {
    * Appends the pieces at `end`; returns the files to sync, and the end's oldest segments that fell out of the
    * cap, to delete once the store committed the counters that no longer count them.
    */
-  append(pieces: readonly OutputPiece[], tailLimit: number): Promise<{ files: Set<FileHandle>; counters: OutputCounters; dropped: Segment[] }> {
-    const run = this.appendNow(pieces, tailLimit);
+  append(pieces: readonly OutputPiece[], tailLimit: number, sync: GroupSync | undefined): Promise<{ counters: OutputCounters; dropped: Segment[] }> {
+    const run = this.appendNow(pieces, tailLimit, sync);
     this.writing = run.catch(() => undefined);
     return run;
   }
 
-  private async appendNow(pieces: readonly OutputPiece[], tailLimit: number): Promise<{ files: Set<FileHandle>; counters: OutputCounters; dropped: Segment[] }> {
+  private async appendNow(pieces: readonly OutputPiece[], tailLimit: number, sync: GroupSync | undefined): Promise<{ counters: OutputCounters; dropped: Segment[] }> {
+    // Segments before the newest were synced by the write that filled them: closed now, not while it synced.
+    await this.closeOlderThan(this.segments.at(-1)?.start ?? 0);
     const files = new Set<FileHandle>();
     const marks: Buffer[] = [];
     for (const piece of pieces) {
@@ -208,10 +210,21 @@ class AttemptWriter {
     // The end keeps at least `tailLimit` bytes: its oldest segment goes once the others hold that much.
     const dropped: Segment[] = [];
     while (this.segments.length > 2 && this.end - this.segments[2]!.start >= tailLimit) dropped.push(...this.segments.splice(1, 1));
-    return { files, counters: this.counters(), dropped };
+    if (sync && files.size) await sync.sync(files);
+    return { counters: this.counters(), dropped };
+  }
+
+  private async closeOlderThan(start: number): Promise<void> {
+    for (const [at, handle] of this.handles) {
+      if (at < start) {
+        this.handles.delete(at);
+        await handle.close();
+      }
+    }
   }
 
   async delete(segments: readonly Segment[]): Promise<void> {
+    await this.writing;
     for (const { start } of segments) {
       await this.handles.get(start)?.close();
       this.handles.delete(start);
@@ -276,13 +289,6 @@ class AttemptWriter {
     if (!handle) {
       handle = await open(join(this.dir, segmentName(segment.start)), 'a');
       this.handles.set(segment.start, handle);
-      // Only the newest segment is written to: older ones are closed.
-      for (const [start, older] of this.handles) {
-        if (start < segment.start) {
-          await older.close();
-          this.handles.delete(start);
-        }
-      }
     }
     return handle;
   }
@@ -325,8 +331,7 @@ export class OutputLog {
     pieces: readonly OutputPiece[],
   ): Promise<{ counters: OutputCounters; committed: () => Promise<void> }> {
     const writer = await this.writer(jobId, attempt, committed);
-    const { files, counters, dropped } = await writer.append(pieces, this.tailLimit);
-    if (this.options.fsync && files.size) await this.group.sync(files);
+    const { counters, dropped } = await writer.append(pieces, this.tailLimit, this.options.fsync ? this.group : undefined);
     return { counters, committed: () => writer.delete(dropped) };
   }
 
@@ -360,7 +365,11 @@ export class OutputLog {
       for (let piece = 0; piece < data.length; ) {
         const { stream, until } = streamAt(marks, at + piece);
         const length = Math.min(data.length - piece, until - (at + piece));
-        out.push({ offset: at + piece, stream, data: data.subarray(piece, piece + length) });
+        const bytes = data.subarray(piece, piece + length);
+        const last = out.at(-1);
+        // One stream's bytes across two segments are one read.
+        if (last && 'stream' in last && last.stream === stream && last.offset + last.data.length === at + piece) last.data = Buffer.concat([last.data, bytes]);
+        else out.push({ offset: at + piece, stream, data: bytes });
         piece += length;
       }
       at += data.length;

@@ -215,7 +215,16 @@ describe('jobs API: uploads, events, artifacts', () => {
     expect(detail.outputTruncated).toBe(true);
     const events: JobEvent[] = [];
     for await (const e of submitter.events(job.id)) events.push(e);
-    expect(events.filter((e) => e.type === 'truncated')).toHaveLength(1);
+    const cut = events.filter((e) => e.type === 'truncated');
+    expect(cut).toHaveLength(1);
+    // The stream skips what the log's marker says was dropped, where it was dropped: after the kept beginning.
+    const dropped = Number(/(\d+) bytes of output dropped/.exec(log)![1]);
+    expect(cut[0]).toMatchObject({ data: { attempt: 1, droppedBytes: dropped } });
+    const outputs = events.filter((e) => e.type === 'output');
+    expect(outputs[0]).toMatchObject({ data: { offset: 0 } });
+    expect(outputs[0]!.data.text).toHaveLength(500);
+    expect(outputs[1]).toMatchObject({ data: { offset: 500 + dropped } });
+    expect(outputs[1]!.data.offset + outputs.slice(1).reduce((n, e) => n + e.data.text.length, 0)).toBe(4000);
   });
 
   it('serves artifacts uploaded with the completion', async () => {
