@@ -235,9 +235,15 @@ describe('job view slice', () => {
     // Opening the job again (what a reload does) starts a fresh terminal from event 0 with the same text.
     const generation = store.getState().terminal.generation;
     store.getState().openJob(job.id);
-    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [] });
+    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [], length: 0 });
+    const replayStart = store.getState().terminal;
     await waitFor(() => store.getState().streamStatus === 'ended', { message: 'the replay to end' });
     expect(store.getState().terminal.chunks.join('')).toBe(text);
+    // Each event appended to the one array of its generation (no copy of the history per event); the state
+    // before it still holds what it held.
+    expect(store.getState().terminal.chunks).toBe(replayStart.chunks);
+    expect(store.getState().terminal.length).toBe(replayStart.chunks.length);
+    expect(replayStart.length).toBe(0);
 
     // An event the store has already applied is not written twice.
     const chunks = store.getState().terminal.chunks.length;
