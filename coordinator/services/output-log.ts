@@ -179,6 +179,7 @@ class AttemptWriter {
   private async appendNow(pieces: readonly OutputPiece[], tailLimit: number, sync: GroupSync | undefined): Promise<{ counters: OutputCounters; dropped: Segment[] }> {
     // Segments before the newest were synced by the write that filled them: closed now, not while it synced.
     await this.closeOlderThan(this.segments.at(-1)?.start ?? 0);
+    const segmentsBefore = this.handles.size;
     const files = new Set<FileHandle>();
     const marks: Buffer[] = [];
     for (const piece of pieces) {
@@ -210,7 +211,11 @@ class AttemptWriter {
     // The end keeps at least `tailLimit` bytes: its oldest segment goes once the others hold that much.
     const dropped: Segment[] = [];
     while (this.segments.length > 2 && this.end - this.segments[2]!.start >= tailLimit) dropped.push(...this.segments.splice(1, 1));
-    if (sync && files.size) await sync.sync(files);
+    if (sync && files.size) {
+      await sync.sync(files);
+      // A segment created by this write is only durable once the folder's entry for it is.
+      if (this.handles.size > segmentsBefore) await syncFolder(this.dir);
+    }
     return { counters: this.counters(), dropped };
   }
 
@@ -291,6 +296,15 @@ class AttemptWriter {
       this.handles.set(segment.start, handle);
     }
     return handle;
+  }
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -59,6 +59,10 @@ export interface JobRecord {
   outputHeadBytes: number;
   outputTailBytes: number;
   outputDroppedBytes: number;
+  /**
+   * The end of the job's stream (changed for output as bytes): the id of its latest event plus the output bytes
+   * committed since. The next event's id is this plus one; see job-state.ts.
+   */
   lastEventId: number;
 }
 export type NewJobRecord = Omit<JobRecord, 'seq'>;
