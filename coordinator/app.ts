@@ -34,6 +34,8 @@ import { advertisePool, type Advertisement } from './services/advertise';
 import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
+import { JobStream } from './services/job-stream';
+import { OutputLog, outputFolder } from './services/output-log';
 import { JobLog } from './services/job-state';
 import { InviteService } from './services/invites';
 import { JobService } from './services/jobs';
@@ -179,6 +181,7 @@ export class Coordinator {
   private server: http.Server | undefined;
   private sessions: SessionService | undefined;
   private store: Store | undefined;
+  private output: OutputLog | undefined;
   private services: Services | undefined;
   private lock: DirLock | undefined;
   private revocations: Revocations | undefined;
@@ -271,10 +274,13 @@ export class Coordinator {
       throw new DataDirError(`cannot open the store in ${o.dataDir}: ${(err as Error).message}`);
     }
     this.store = store;
-    const hub = new EventHub();
+    const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
+    // Output is fsynced when the store is: kill -9 loses neither without it, power loss neither with it.
+    const output = new OutputLog(outputFolder(join(o.dataDir, 'output')), { maxOutputBytes, fsync: o.synchronous === 'full' });
+    this.output = output;
+    const hub = new EventHub(new JobStream(output, maxOutputBytes));
     const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
-    const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     // The job service wakes waiting claims through the scheduler, which needs the job service: a late binding.
     const wakeWaiters = { current: () => {} };
     const jobs = new JobService(
@@ -288,6 +294,7 @@ export class Coordinator {
       },
       () => wakeWaiters.current(),
       (): Promise<WorkerAvailability[]> => pool.availability(),
+      output,
     );
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
@@ -303,11 +310,11 @@ export class Coordinator {
         heartbeatIntervalSec: o.heartbeatIntervalSec ?? DEFAULTS.heartbeatIntervalSec,
         offlineAfterMs: (o.offlineAfterSec ?? DEFAULTS.offlineAfterSec) * 1000,
         timeoutGraceMs: o.timeoutGraceSec !== undefined ? o.timeoutGraceSec * 1000 : leaseTtlMs,
-        maxOutputBytes,
       },
       metrics,
       new LeaseClock({ wall: now, mono }),
       logger,
+      output,
     );
     scheduler = pool;
     wakeWaiters.current = () => pool.wakeWaiters();
@@ -321,6 +328,7 @@ export class Coordinator {
       now,
       o.retentionDays ?? DEFAULT_RETENTION_DAYS,
       logger,
+      output,
     );
     this.retention = retention;
 
@@ -501,11 +509,13 @@ export class Coordinator {
       clearInterval(reaper);
     }
     await this.sweeping;
+    await this.output?.close();
     await this.store?.close();
     await this.lock?.release();
     if (this.services) this.services.logger.info('coordinator stopped', { dataDir: this.options.dataDir });
     this.server = undefined;
     this.store = undefined;
+    this.output = undefined;
     this.lock = undefined;
   }
 }

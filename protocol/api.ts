@@ -456,11 +456,12 @@ export interface StateEvent {
   workerName: string | null;
   error: string | null;
 }
+/** Output of one stream; the frame's id is the stream position after it, `offset` its first byte's in the attempt. */
 export interface OutputEvent {
   attempt: number;
   stream: OutputStream;
   text: string;
-  seq: number;
+  offset: number;
 }
 export interface CommandEvent {
   attempt: number;
@@ -471,7 +472,7 @@ export interface CommandEvent {
   signal: string | null;
   durationMs: number | null;
 }
-/** Sent once where output past the per-job cap was dropped. */
+/** Sent where a reader's output skips the bytes the per-attempt cap dropped (`droppedBytes` of them). */
 export interface TruncatedEvent {
   attempt: number;
   droppedBytes: number;

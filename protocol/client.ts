@@ -298,34 +298,50 @@ async function errorFrom(response: Response): Promise<ApiError> {
   return new ApiError(response.status, code, message);
 }
 
-/** Parses a text/event-stream body into JobEvents (only `id`, `event` and `data` fields are used). */
+/**
+ * Parses a text/event-stream body into JobEvents (only `id`, `event` and `data` fields are used). Output frames
+ * are big (up to 256 KiB): each byte is scanned once for the blank line ending a frame, and a frame's fields are
+ * read where they lie, without splitting it into copies.
+ */
 export async function* parseEventStream(response: Response): AsyncGenerator<JobEvent> {
   if (!response.body) return;
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
   let buffer = '';
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      let boundary: number;
-      while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, boundary);
-        buffer = buffer.slice(boundary + 2);
-        let id = 0;
-        let type = 'message';
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id:')) id = Number(line.slice(3).trim());
-          else if (line.startsWith('event:')) type = line.slice(6).trim();
-          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-        }
-        if (data.length === 0) continue;
-        yield { id, type, data: JSON.parse(data.join('\n')) } as JobEvent;
+      // What was already scanned holds no blank line, except one whose first newline ended the last read.
+      let from = Math.max(0, buffer.length - 1);
+      buffer += decoder.decode(value, { stream: true });
+      let start = 0;
+      for (let boundary: number; (boundary = buffer.indexOf('\n\n', from)) >= 0; from = start = boundary + 2) {
+        const event = parseFrame(buffer, start, boundary);
+        if (event) yield event;
       }
+      if (start > 0) buffer = buffer.slice(start);
     }
   } finally {
     // Also when the consumer stops early: closes the connection instead of leaving it to the GC.
     await reader.cancel().catch(() => undefined);
   }
+}
+
+/** One frame, `text[start, end)`: its id, event name and data lines (joined by newlines, as SSE says). */
+function parseFrame(text: string, start: number, end: number): JobEvent | undefined {
+  let id = 0;
+  let type = 'message';
+  let data: string | undefined;
+  for (let line = start; line < end; ) {
+    const newline = text.indexOf('\n', line);
+    const lineEnd = newline < 0 || newline > end ? end : newline;
+    const value = (skip: number) => text.slice(text.charCodeAt(line + skip) === 32 ? line + skip + 1 : line + skip, lineEnd);
+    if (text.startsWith('data:', line)) data = data === undefined ? value(5) : `${data}\n${value(5)}`;
+    else if (text.startsWith('id:', line)) id = Number(value(3).trim());
+    else if (text.startsWith('event:', line)) type = value(6).trim();
+    line = lineEnd + 1;
+  }
+  if (data === undefined) return undefined;
+  return { id, type, data: JSON.parse(data) } as JobEvent;
 }

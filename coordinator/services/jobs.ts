@@ -11,6 +11,7 @@ import {
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { JobRecord, Store, StoreOps } from '../store/types';
 import type { JobLog } from './job-state';
+import { outputEnd, type OutputLog } from './output-log';
 import { waitingReason, type WorkerAvailability } from './waiting';
 
 export interface JobServiceConfig {
@@ -19,8 +20,8 @@ export interface JobServiceConfig {
   maxOutputBytes: number;
 }
 
-/** Output events per store read of a log: each is at most an output chunk (64 KiB), so a read is at most 512 KiB. */
-const LOG_PAGE_EVENTS = 8;
+/** Output bytes per read of a log: a 16 MiB log is never held whole. */
+const LOG_PAGE_BYTES = 1024 * 1024;
 
 export const newJobId = (now: number): string => `job_${now.toString(36)}${randomBytes(5).toString('hex')}`;
 
@@ -42,6 +43,7 @@ export class JobService {
     private readonly onQueued: () => void,
     /** What the pool's workers offer now: a queued job says why none of them took it. */
     private readonly availability: () => Promise<WorkerAvailability[]>,
+    private readonly output: OutputLog,
   ) {}
 
   resolveSpec(spec: JobSpec): ResolvedJobSpec {
@@ -162,26 +164,24 @@ export class JobService {
 
   /** The output of the latest attempt: its beginning, one marker where the middle was dropped, its end. */
   async logText(id: string): Promise<string> {
-    let text = '';
-    for await (const piece of this.logPieces(await this.require(id))) text += piece;
-    return text;
+    const pieces: Buffer[] = [];
+    for await (const piece of this.logPieces(await this.require(id))) pieces.push(Buffer.from(piece));
+    return Buffer.concat(pieces).toString('utf8');
   }
 
-  /** The job's output, read from the store a page at a time: a 16 MiB log is never held whole. */
-  async *logPieces(job: JobRecord): AsyncGenerator<string> {
-    yield* this.outputPart(job, 'head');
-    if (job.outputDroppedBytes) {
-      yield `\n[cmd-executor: ${job.outputDroppedBytes} bytes of output dropped here: over the ${this.config.maxOutputBytes}-byte cap]\n`;
-    }
-    yield* this.outputPart(job, 'tail');
-  }
-
-  private async *outputPart(job: JobRecord, part: 'head' | 'tail'): AsyncGenerator<string> {
-    for (let after = 0; ; ) {
-      const page = await this.store.outputOf(job.id, job.attempt, part, after, LOG_PAGE_EVENTS);
-      if (page.length === 0) return;
-      yield page.map((e) => (e.data as { text: string }).text).join('');
-      after = page.at(-1)!.id;
+  /** The latest attempt's output as it was written (bytes, both streams), read from its files a page at a time. */
+  async *logPieces(job: JobRecord): AsyncGenerator<Buffer | string> {
+    const end = outputEnd(job);
+    for (let at = 0; at < end; ) {
+      for (const read of await this.output.read(job.id, job.attempt, at, end, LOG_PAGE_BYTES)) {
+        if ('gap' in read) {
+          yield `\n[cmd-executor: ${read.gap} bytes of output dropped here: over the ${this.config.maxOutputBytes}-byte cap]\n`;
+          at += read.gap;
+        } else {
+          yield read.data;
+          at += read.data.length;
+        }
+      }
     }
   }
 

@@ -26,6 +26,7 @@ import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
 import type { JobLog } from './job-state';
 import type { LeaseClock } from './lease-clock';
+import { outputEnd, type OutputLog, type OutputPiece } from './output-log';
 import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 import type { WorkerAvailability } from './waiting';
@@ -36,7 +37,6 @@ export interface SchedulerConfig {
   offlineAfterMs: number;
   /** How long after a job's timeout the coordinator waits for the worker to report before ending it itself. */
   timeoutGraceMs: number;
-  maxOutputBytes: number;
 }
 
 export interface SchedulerMetrics {
@@ -72,6 +72,8 @@ const fitsWorker = (worker: WorkerRecord, filter: ClaimFilter) => (job: JobRecor
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
+  /** Each lease's output call in progress, so the next one for that lease waits for it. */
+  private readonly outputCalls = new Map<string, Promise<unknown>>();
   /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
   private readonly problems = new Map<string, string>();
   private takenHostLabels: Set<string> | undefined;
@@ -88,6 +90,7 @@ export class Scheduler {
     private readonly metrics: SchedulerMetrics,
     private readonly leaseClock: LeaseClock,
     private readonly logger: Logger,
+    private readonly output: OutputLog,
   ) {}
 
   // ---- workers ----
@@ -465,58 +468,52 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Appends output to the attempt's log files, then commits how much there is (the job's counters and stream
+   * end, the lease's next sequence number) in one transaction: the acknowledgement follows both, so a byte
+   * acknowledged is never lost, and a retried batch (sequence numbers below `nextSeq`) is never written twice.
+   * One call per lease at a time: a retry that overtakes a slow first try waits for it and finds its chunks stored.
+   */
   async appendOutput(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
-    const headLimit = Math.floor(this.config.maxOutputBytes / 2);
-    const tailLimit = this.config.maxOutputBytes - headLimit;
-    return this.store.transaction(async (tx) => {
-      const found = await this.activeLease(tx, leaseId, workerId);
-      let job = found.job;
-      // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
-      const secrets = Object.values(job.spec.secrets ?? {});
-      let nextSeq = found.lease.nextSeq;
-      for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
-        if (chunk.seq < nextSeq) continue;
-        if (chunk.seq > nextSeq) {
-          throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
-        }
-        nextSeq++;
-        if (chunk.data.length === 0) continue;
-        const data = maskSecrets(chunk.data, secrets);
-        const bytes = Buffer.byteLength(data);
-        const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
-        job = await this.log.record(
-          tx,
-          job,
-          'output',
-          { attempt: job.attempt, stream: chunk.stream, text: data, seq: chunk.seq },
-          { bytes, part },
-        );
-        if (part === 'head') job.outputHeadBytes += bytes;
-        else job.outputTailBytes += bytes;
-      }
-      if (job.outputTailBytes > tailLimit) {
-        const freed = await tx.dropOldestTail(job.id, job.attempt, job.outputTailBytes - tailLimit);
-        if (job.outputDroppedBytes === 0 && freed > 0) {
-          job = await this.log.record(tx, job, 'truncated', {
-            attempt: job.attempt,
-            droppedBytes: freed,
-            message: `[cmd-executor: output passed the ${this.config.maxOutputBytes}-byte cap; the middle is dropped, the beginning and the latest output are kept]`,
-          });
-        }
-        job.outputTailBytes -= freed;
-        job.outputDroppedBytes += freed;
-      }
-      // A retried batch (every chunk already stored) changes nothing and writes nothing.
-      if (nextSeq === found.lease.nextSeq) return { nextSeq };
-      await tx.updateJob(job.id, {
-        lastEventId: job.lastEventId,
-        outputHeadBytes: job.outputHeadBytes,
-        outputTailBytes: job.outputTailBytes,
-        outputDroppedBytes: job.outputDroppedBytes,
-      });
-      await tx.updateLease(leaseId, { nextSeq });
-      return { nextSeq };
+    const before = this.outputCalls.get(leaseId) ?? Promise.resolve();
+    const call = before.then(() => this.appendOutputNow(leaseId, workerId, chunks));
+    const settled = call.catch(() => undefined);
+    this.outputCalls.set(leaseId, settled);
+    void settled.then(() => {
+      if (this.outputCalls.get(leaseId) === settled) this.outputCalls.delete(leaseId);
     });
+    return call;
+  }
+
+  private async appendOutputNow(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+    const { lease, job } = await this.store.transaction((tx) => this.activeLease(tx, leaseId, workerId));
+    // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
+    const secrets = Object.values(job.spec.secrets ?? {});
+    const pieces: OutputPiece[] = [];
+    let nextSeq = lease.nextSeq;
+    for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
+      if (chunk.seq < nextSeq) continue;
+      if (chunk.seq > nextSeq) {
+        throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
+      }
+      nextSeq++;
+      if (chunk.data.length) pieces.push({ stream: chunk.stream, data: Buffer.from(maskSecrets(chunk.data, secrets)) });
+    }
+    // A retried batch (every chunk already stored) changes nothing and writes nothing.
+    if (nextSeq === lease.nextSeq) return { nextSeq };
+    const written = await this.output.append(job.id, job.attempt, job, pieces);
+    const added = outputEnd(written.counters) - outputEnd(job);
+    await this.store.transaction(async (tx) => {
+      const current = await this.activeLease(tx, leaseId, workerId);
+      if (current.lease.nextSeq !== lease.nextSeq || current.job.attempt !== job.attempt) {
+        throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
+      }
+      await tx.updateJob(job.id, { ...written.counters, lastEventId: current.job.lastEventId + added });
+      await tx.updateLease(leaseId, { nextSeq });
+    });
+    this.log.outputAdded(job.id);
+    await written.committed();
+    return { nextSeq };
   }
 
   async commandStart(leaseId: string, workerId: string, index: number): Promise<void> {
@@ -611,6 +608,7 @@ export class Scheduler {
       }
     });
     this.wakeWaiters();
+    await this.output.finish(job.id, job.attempt);
     return this.jobs.view(this.store, job);
   }
 

@@ -17,7 +17,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -97,6 +97,15 @@ CREATE INDEX audit_actor ON audit (actor, id);
 CREATE INDEX audit_action ON audit (action, id);
 `;
 
+/**
+ * Output as bytes: output lives in the attempts' files; an event row marks its place in its attempt's output.
+ * (`bytes` and `part` belonged to output rows: new rows write 0 and NULL.)
+ */
+const MIGRATION_5 = `
+ALTER TABLE events ADD COLUMN output_offset INTEGER NOT NULL DEFAULT 0;
+DROP INDEX events_tail;
+`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -150,7 +159,7 @@ const leaseMap = new Mapper<LeaseRecord>([
 const commandMap = new Mapper<CommandRecord>([
   'jobId', 'attempt', 'index', 'command', 'exitCode', 'signal', 'startedAt', 'durationMs',
 ]);
-const eventMap = new Mapper<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'bytes', 'part'], { data: 'json' });
+const eventMap = new Mapper<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'outputOffset'], { data: 'json' });
 const auditMap = new Mapper<AuditRecord>(['at', 'actor', 'role', 'action', 'target', 'ip']);
 const auditRowMap = new Mapper<AuditRow>(['id', 'at', 'actor', 'role', 'action', 'target', 'ip']);
 
@@ -212,7 +221,7 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
     if (version < migrations.length) {
       this.db.transaction(() => {
         for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
@@ -389,7 +398,7 @@ export class SqliteStore implements Store {
     return counts;
   }
 
-  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number> {
+  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<string[]> {
     const ended = this.all(
       `SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'timed_out') AND finished_at < ? LIMIT ?`,
       cutoff,
@@ -399,7 +408,7 @@ export class SqliteStore implements Store {
       for (const table of ['events', 'commands', 'leases']) this.stmt(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
       this.stmt('DELETE FROM jobs WHERE id = ?').run(id);
     }
-    return ended.length;
+    return ended.map((row) => row.id as string);
   }
   async referencedBlobs(): Promise<string[]> {
     return this.all(
@@ -452,44 +461,16 @@ export class SqliteStore implements Store {
 
   // ---- events ----
   async insertEvent(event: EventRecord): Promise<void> {
-    this.insert('events', eventMap.toRow(event));
+    this.insert('events', { ...eventMap.toRow(event), bytes: 0 });
   }
   async eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]> {
     return this.all('SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?', jobId, afterId, limit).map(
       (r) => eventMap.fromRow(r),
     );
   }
-  async dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number> {
-    const victims = this.all(
-      `SELECT id, bytes FROM events WHERE job_id = ? AND attempt = ? AND part = 'tail' ORDER BY id LIMIT 1000`,
-      jobId,
-      attempt,
-    );
-    let freed = 0;
-    let lastId = -1;
-    for (const victim of victims) {
-      if (freed >= bytes) break;
-      freed += victim.bytes as number;
-      lastId = victim.id as number;
-    }
-    if (lastId >= 0) {
-      this.stmt(`DELETE FROM events WHERE job_id = ? AND attempt = ? AND part = 'tail' AND id <= ?`).run(
-        jobId,
-        attempt,
-        lastId,
-      );
-    }
-    return freed;
-  }
-  async outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]> {
-    return this.all(
-      `SELECT * FROM events WHERE job_id = ? AND attempt = ? AND part = ? AND id > ? ORDER BY id LIMIT ?`,
-      jobId,
-      attempt,
-      part,
-      afterId,
-      limit,
-    ).map((r) => eventMap.fromRow(r));
+  async eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined> {
+    const row = this.get('SELECT * FROM events WHERE job_id = ? AND id <= ? ORDER BY id DESC LIMIT 1', jobId, position);
+    return row && eventMap.fromRow(row);
   }
 
   // ---- audit ----

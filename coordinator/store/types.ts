@@ -59,6 +59,10 @@ export interface JobRecord {
   outputHeadBytes: number;
   outputTailBytes: number;
   outputDroppedBytes: number;
+  /**
+   * The end of the job's stream (changed for output as bytes): the id of its latest event plus the output bytes
+   * committed since. The next event's id is this plus one; see job-state.ts.
+   */
   lastEventId: number;
 }
 export type NewJobRecord = Omit<JobRecord, 'seq'>;
@@ -90,16 +94,18 @@ export interface CommandRecord {
   durationMs: number | null;
 }
 
+/**
+ * A job's state changes and command records. Output is not stored here (it is in the attempt's files) but
+ * numbered with these: `id` is the position in the job's stream after the event, counting every output byte.
+ */
 export interface EventRecord {
   jobId: string;
   id: number;
   type: JobEventType;
   attempt: number;
   data: unknown;
-  /** Output bytes carried (0 for non-output events); output is capped per attempt. */
-  bytes: number;
-  /** For output: whether it belongs to the kept beginning ('head') or the rolling end ('tail'). */
-  part: 'head' | 'tail' | null;
+  /** How many bytes of its attempt's output came before it (a command record: the command's boundary). */
+  outputOffset: number;
 }
 
 export interface AuditRecord {
@@ -159,8 +165,11 @@ export interface StoreOps {
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;
-  /** Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns how many. */
-  deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number>;
+  /**
+   * Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns their
+   * ids (changed for output as bytes: the caller deletes their output files).
+   */
+  deleteJobsEndedBefore(cutoff: number, limit: number): Promise<string[]>;
   /** The blobs (bundles, artifacts) some job still refers to. */
   referencedBlobs(): Promise<string[]>;
 
@@ -178,10 +187,11 @@ export interface StoreOps {
 
   insertEvent(event: EventRecord): Promise<void>;
   eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]>;
-  /** Deletes the oldest tail output of an attempt until at least `bytes` are freed; returns the bytes freed. */
-  dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number>;
-  /** An attempt's output of one part, a page at a time after event `afterId`. */
-  outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]>;
+  /**
+   * The job's last event with an id at or before `position` (new for output as bytes: a stream resumed at
+   * `position` reads the output of that event's attempt from there).
+   */
+  eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
   /** Newest first. */

@@ -235,13 +235,19 @@ describe('job view slice', () => {
     // Opening the job again (what a reload does) starts a fresh terminal from event 0 with the same text.
     const generation = store.getState().terminal.generation;
     store.getState().openJob(job.id);
-    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [] });
+    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [], length: 0 });
+    const replayStart = store.getState().terminal;
     await waitFor(() => store.getState().streamStatus === 'ended', { message: 'the replay to end' });
     expect(store.getState().terminal.chunks.join('')).toBe(text);
+    // Each event appended to the one array of its generation (no copy of the history per event); the state
+    // before it still holds what it held.
+    expect(store.getState().terminal.chunks).toBe(replayStart.chunks);
+    expect(store.getState().terminal.length).toBe(replayStart.chunks.length);
+    expect(replayStart.length).toBe(0);
 
     // An event the store has already applied is not written twice.
     const chunks = store.getState().terminal.chunks.length;
-    store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', seq: 0 } });
+    store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', offset: 0 } });
     expect(store.getState().terminal.chunks).toHaveLength(chunks);
 
     // Closing the job takes its feed along: the next job's terminal starts empty, not with this log.
