@@ -60,6 +60,8 @@ export interface JobRecord {
   outputTailBytes: number;
   outputDroppedBytes: number;
   lastEventId: number;
+  /** The matrix submission it is one of (null alone). Added in session 3 (fan-out): column group_id. */
+  groupId: string | null;
 }
 export type NewJobRecord = Omit<JobRecord, 'seq'>;
 
@@ -77,6 +79,13 @@ export interface LeaseRecord {
   /** Next output sequence number expected from the worker. */
   nextSeq: number;
   stopReason: 'cancelled' | 'timed_out' | null;
+}
+
+export interface LeaseTime {
+  workerId: string;
+  submittedBy: string;
+  ms: number;
+  jobs: number;
 }
 
 export interface CommandRecord {
@@ -127,6 +136,8 @@ export interface AuditFilter {
 export interface JobListFilter {
   states?: JobState[];
   submittedBy?: string;
+  /** Added in session 3 (fan-out): only the jobs of this matrix submission. */
+  groupId?: string;
   beforeSeq?: number;
   limit: number;
 }
@@ -171,6 +182,13 @@ export interface StoreOps {
   /** How many active leases each worker holds (workers holding none are absent): one query for the whole pool. */
   activeLeaseCounts(): Promise<Map<string, number>>;
   leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
+  /** Added in session 3 (worker page): a worker's latest leases, newest first. */
+  recentLeasesOfWorker(workerId: string, limit: number): Promise<LeaseRecord[]>;
+  /**
+   * Added in session 3 (pool usage): the time leases held within [since, until), clipped to it (a lease still
+   * active counts up to `until`), summed per worker and submitter, with how many jobs: one query.
+   */
+  leaseTimeSince(since: number, until: number): Promise<LeaseTime[]>;
   renewLeases(workerId: string, expiresAt: number): Promise<void>;
 
   upsertCommand(command: CommandRecord): Promise<void>;

@@ -5,12 +5,14 @@ import { useRoute } from '../hooks';
 import { routeHash } from '../lib/route';
 import { AuditView } from './AuditView';
 import { DesktopBar, DesktopNotice } from './DesktopBar';
+import { GroupView } from './GroupView';
 import { JobsView } from './JobsView';
 import { JobView } from './JobView';
 import { SettingsView } from './SettingsView';
 import { SignIn } from './SignIn';
 import { SubmitView } from './SubmitView';
 import { WorkersView } from './WorkersView';
+import { WorkerView } from './WorkerView';
 
 export function App() {
   const signInState = useAppStore((s) => s.signInState);
@@ -50,10 +52,10 @@ export function App() {
             <NavLink hash="#/" active={route.view === 'submit'}>
               Submit
             </NavLink>
-            <NavLink hash="#/jobs" active={route.view === 'jobs' || route.view === 'job'}>
+            <NavLink hash="#/jobs" active={route.view === 'jobs' || route.view === 'job' || route.view === 'group'}>
               Jobs
             </NavLink>
-            <NavLink hash="#/workers" active={route.view === 'workers'}>
+            <NavLink hash="#/workers" active={route.view === 'workers' || route.view === 'worker'}>
               Workers
             </NavLink>
             <NavLink hash="#/audit" active={route.view === 'audit'}>
@@ -74,7 +76,9 @@ export function App() {
         {signedIn && route.view === 'submit' && <SubmitView />}
         {signedIn && route.view === 'jobs' && <JobsView />}
         {signedIn && route.view === 'job' && <JobView jobId={route.jobId} />}
+        {signedIn && route.view === 'group' && <GroupView groupId={route.groupId} />}
         {signedIn && route.view === 'workers' && <WorkersView />}
+        {signedIn && route.view === 'worker' && <WorkerView workerId={route.workerId} />}
         {signedIn && route.view === 'audit' && <AuditView />}
         {signedIn && route.view === 'settings' && isDesktop && <SettingsView />}
       </main>

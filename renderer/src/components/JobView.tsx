@@ -59,6 +59,11 @@ function JobHeader() {
       </div>
       <p className="job-facts">
         <span>id {job.id}</span>
+        {job.groupId && (
+          <span>
+            one job of <a href={routeHash({ view: 'group', groupId: job.groupId })}>its matrix group</a>
+          </span>
+        )}
         {job.workerName && <span>worker {job.workerName}</span>}
         {job.attempt > 1 && <span>attempt {job.attempt}</span>}
         {job.exitCode !== null && <span>exit code {job.exitCode}</span>}

@@ -109,6 +109,16 @@ function JobsTable() {
                   <a href={href} title={job.name} onClick={(event) => event.stopPropagation()}>
                     {job.name}
                   </a>
+                  {job.groupId && (
+                    <a
+                      className="label group-link"
+                      href={routeHash({ view: 'group', groupId: job.groupId })}
+                      title="One job of a matrix: open the group"
+                      onClick={(event) => event.stopPropagation()}
+                    >
+                      matrix
+                    </a>
+                  )}
                 </td>
                 <td>
                   <span className={`badge state-${job.state}`}>{jobStateLabel(job.state)}</span>

@@ -1,0 +1,41 @@
+// The pool's usage over a day or a week: CPU-hours per PC (what it contributed) and per person (what they
+// used), from one query over the leases. Knows nothing of HTTP.
+import { USAGE_WINDOWS, type PoolUsage, type UsageWindow } from '../../protocol/api';
+import type { Store } from '../store/types';
+import { WORKER_TOKEN_PREFIX } from './jobs';
+
+const HOUR_MS = 3600_000;
+/** Hours to two decimals: what a chart or a table shows. */
+const hours = (ms: number) => Math.round((ms / HOUR_MS) * 100) / 100;
+
+export async function poolUsage(store: Store, now: number, window: UsageWindow): Promise<PoolUsage> {
+  const since = now - USAGE_WINDOWS[window];
+  const [rows, workers, tokens] = await Promise.all([store.leaseTimeSince(since, now), store.listWorkers(), store.listTokens()]);
+  // A PC that has left the pool is still named: by its (revoked) token, which carries its name.
+  const names = new Map<string, string>();
+  for (const token of tokens) {
+    if (token.workerId && token.name.startsWith(WORKER_TOKEN_PREFIX)) names.set(token.workerId, token.name.slice(WORKER_TOKEN_PREFIX.length));
+  }
+  for (const worker of workers) names.set(worker.id, worker.name);
+
+  const byWorker = new Map<string, { ms: number; jobs: number }>();
+  const byPerson = new Map<string, { ms: number; jobs: number }>();
+  const add = (totals: Map<string, { ms: number; jobs: number }>, key: string, ms: number, jobs: number) => {
+    const total = totals.get(key) ?? { ms: 0, jobs: 0 };
+    totals.set(key, { ms: total.ms + ms, jobs: total.jobs + jobs });
+  };
+  for (const row of rows) {
+    add(byWorker, row.workerId, row.ms, row.jobs);
+    add(byPerson, row.submittedBy, row.ms, row.jobs);
+  }
+  const mostFirst = <T extends { cpuHours: number }>(list: T[]) => list.sort((a, b) => b.cpuHours - a.cpuHours);
+  return {
+    window,
+    since: new Date(since).toISOString(),
+    until: new Date(now).toISOString(),
+    byWorker: mostFirst(
+      [...byWorker].map(([workerId, t]) => ({ workerId, name: names.get(workerId) ?? workerId, cpuHours: hours(t.ms), jobs: t.jobs })),
+    ),
+    byPerson: mostFirst([...byPerson].map(([name, t]) => ({ name, cpuHours: hours(t.ms), jobs: t.jobs }))),
+  };
+}
