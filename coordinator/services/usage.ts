@@ -5,8 +5,8 @@ import type { Store } from '../store/types';
 import { WORKER_TOKEN_PREFIX } from './jobs';
 
 const HOUR_MS = 3600_000;
-/** Hours to two decimals: what a chart or a table shows. */
-const hours = (ms: number) => Math.round((ms / HOUR_MS) * 100) / 100;
+/** Hours to a third of a second: a short job still counts. */
+const hours = (ms: number) => Math.round((ms / HOUR_MS) * 10_000) / 10_000;
 
 export async function poolUsage(store: Store, now: number, window: UsageWindow): Promise<PoolUsage> {
   const since = now - USAGE_WINDOWS[window];

@@ -6,10 +6,10 @@ import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
 import { routeHash } from '../lib/route';
 
 const GROUP_STATE_LABELS: Record<JobGroup['state'], string> = {
-  active: 'Running',
-  succeeded: 'Succeeded',
-  failed: 'Failed',
-  cancelled: 'Cancelled',
+  active: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  cancelled: 'cancelled',
 };
 const GROUP_STATE_BADGES: Record<JobGroup['state'], string> = { active: 'running', succeeded: 'succeeded', failed: 'failed', cancelled: 'cancelled' };
 
@@ -79,7 +79,7 @@ function GroupSummary({ group }: { group: JobGroup }) {
         ))}
       </div>
       <p>
-        {states.map((state) => `${group.counts[state]} ${jobStateLabel(state).toLowerCase()}`).join(', ')} of {group.total}
+        {states.map((state) => `${group.counts[state]} ${jobStateLabel(state)}`).join(', ')} of {group.total}
       </p>
     </div>
   );

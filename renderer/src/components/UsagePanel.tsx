@@ -1,6 +1,9 @@
 import type { UsageWindow } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
+import { formatDuration } from '../lib/format';
+
+const HOUR_MS = 3600_000;
 
 /** Usage changes slowly: read once a minute, not on every list refresh. */
 const USAGE_REFRESH_MS = 60_000;
@@ -51,7 +54,9 @@ function UsageBars({ title, rows }: { title: string; rows: { key: string; name: 
             <td className="bar-cell">
               <span className="bar" style={{ width: `${most > 0 ? Math.max(1, (row.hours / most) * 100) : 0}%` }} />
             </td>
-            <td className="number">{row.hours.toFixed(2)} h</td>
+            <td className="number" title={`${row.hours} CPU-hours`}>
+              {formatDuration(row.hours * HOUR_MS)}
+            </td>
             <td className="number">
               {row.jobs} job{row.jobs === 1 ? '' : 's'}
             </td>
