@@ -1,9 +1,9 @@
 import { useEffect } from 'react';
-import { isTerminal, JOB_STATES, type JobGroup } from '../../../protocol/api';
+import { JOB_STATES, type JobGroup } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { useDocumentTitle, usePolling } from '../hooks';
 import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
-import { routeHash } from '../lib/route';
+import { JobRow, StateBadge } from './parts';
 
 const GROUP_STATE_LABELS: Record<JobGroup['state'], string> = {
   active: 'running',
@@ -105,28 +105,20 @@ function GroupJobs({ group }: { group: JobGroup }) {
         </thead>
         <tbody>
           {group.jobs.map((job) => {
-            const href = routeHash({ view: 'job', jobId: job.id });
-            const took = job.startedAt && (job.finishedAt || !isTerminal(job.state)) ? Date.parse(job.finishedAt ?? new Date().toISOString()) - Date.parse(job.startedAt) : null;
+            const took = job.startedAt ? Date.parse(job.finishedAt ?? new Date().toISOString()) - Date.parse(job.startedAt) : null;
+            const [first, ...rest] = names.map((name) => job.spec.matrix?.[name] ?? '–');
             return (
-              <tr key={job.id} className="clickable" onClick={() => (window.location.hash = href)}>
-                {names.map((name, i) => (
-                  <td key={name} className={i === 0 ? 'name-cell' : undefined}>
-                    {i === 0 ? (
-                      <a href={href} title={job.name} onClick={(event) => event.stopPropagation()}>
-                        {job.spec.matrix?.[name] ?? '–'}
-                      </a>
-                    ) : (
-                      (job.spec.matrix?.[name] ?? '–')
-                    )}
-                  </td>
+              <JobRow key={job.id} jobId={job.id} label={first ?? '–'} title={job.name}>
+                {rest.map((value, i) => (
+                  <td key={names[i + 1]}>{value}</td>
                 ))}
                 <td>
-                  <span className={`badge state-${job.state}`}>{jobStateLabel(job.state)}</span>
+                  <StateBadge state={job.state} />
                 </td>
                 <td>{job.workerName ?? '–'}</td>
                 <td>{took === null ? '–' : formatDuration(took)}</td>
                 <td>{job.exitCode ?? '–'}</td>
-              </tr>
+              </JobRow>
             );
           })}
         </tbody>

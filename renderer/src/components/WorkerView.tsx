@@ -1,9 +1,10 @@
 import { useEffect } from 'react';
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
-import { formatAgo, formatBytes, isolationSummary, jobStateLabel, workerStateLabel } from '../lib/format';
+import { formatAgo, formatBytes, isolationSummary, workerStateLabel } from '../lib/format';
 import { routeHash } from '../lib/route';
 import { WorkerActions } from './InvitePanel';
+import { FactList, JobRow, StateBadge } from './parts';
 
 /** One worker: what it is, how full, how it contains jobs, what it ran lately, and (for admins) its controls. */
 export function WorkerView({ workerId }: { workerId: string }) {
@@ -65,16 +66,7 @@ export function WorkerView({ workerId }: { workerId: string }) {
           {error}
         </p>
       )}
-      <section className="job-spec" aria-label="Worker facts">
-        <dl>
-          {facts.map(([term, value]) => (
-            <div key={term}>
-              <dt>{term}</dt>
-              <dd>{value}</dd>
-            </div>
-          ))}
-        </dl>
-      </section>
+      <FactList label="Worker facts" facts={facts} />
       <WorkerActions workerId={worker.id} name={worker.name} adminState={worker.adminState} onDone={() => loadWorkerDetail(workerId)} />
       <h2>Recent jobs</h2>
       <div className="table-wrap">
@@ -89,24 +81,16 @@ export function WorkerView({ workerId }: { workerId: string }) {
             </tr>
           </thead>
           <tbody>
-            {recentJobs.map((job) => {
-              const href = routeHash({ view: 'job', jobId: job.id });
-              return (
-                <tr key={`${job.id}-${job.attempt}`} className="clickable" onClick={() => (window.location.hash = href)}>
-                  <td className="name-cell">
-                    <a href={href} title={job.name} onClick={(event) => event.stopPropagation()}>
-                      {job.name}
-                    </a>
-                  </td>
-                  <td>
-                    <span className={`badge state-${job.state}`}>{jobStateLabel(job.state)}</span>
-                  </td>
-                  <td>{job.submittedBy}</td>
-                  <td title={job.leasedAt}>{formatAgo(job.leasedAt, now)}</td>
-                  <td>{job.outcome}</td>
-                </tr>
-              );
-            })}
+            {recentJobs.map((job) => (
+              <JobRow key={`${job.id}-${job.attempt}`} jobId={job.id} label={job.name} title={job.name}>
+                <td>
+                  <StateBadge state={job.state} />
+                </td>
+                <td>{job.submittedBy}</td>
+                <td title={job.leasedAt}>{formatAgo(job.leasedAt, now)}</td>
+                <td>{job.outcome}</td>
+              </JobRow>
+            ))}
             {recentJobs.length === 0 && (
               <tr>
                 <td colSpan={5} className="empty">
