@@ -435,6 +435,13 @@ export interface PoolUsage {
   byPerson: { name: string; cpuHours: number; jobs: number }[];
 }
 
+/** Queued and running jobs over the last hours, sampled at even steps: the pool's recent load at a glance. */
+export interface PoolActivity {
+  stepMs: number;
+  points: { at: string; queued: number; running: number }[];
+}
+export const ACTIVITY = { hours: 6, stepMs: 10 * 60_000, maxJobs: 100_000 } as const;
+
 export interface RegisterWorkerResponse {
   worker: Worker;
   /** The worker's own bearer token; shown once, stored hashed. */

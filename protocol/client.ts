@@ -22,6 +22,7 @@ import {
   type CreatedInvite,
   type ReportedWorkerState,
   type SignInResponse,
+  type PoolActivity,
   type PoolUsage,
   type UsageWindow,
   type Worker,
@@ -182,6 +183,11 @@ export class ApiClient {
   /** CPU-hours per PC and per person over the last day or week. */
   getUsage(window: UsageWindow = 'week'): Promise<PoolUsage> {
     return this.json<{ usage: PoolUsage }>('GET', `${API_PREFIX}/usage?window=${window}`).then((r) => r.usage);
+  }
+
+  /** Queued and running jobs over the last hours. */
+  getActivity(): Promise<PoolActivity> {
+    return this.json<{ activity: PoolActivity }>('GET', `${API_PREFIX}/usage/activity`).then((r) => r.activity);
   }
 
   listWorkers(): Promise<Worker[]> {

@@ -1,6 +1,6 @@
 // The pool's usage over a day or a week: CPU-hours per PC (what it contributed) and per person (what they
-// used), from one query over the leases. Knows nothing of HTTP.
-import { USAGE_WINDOWS, type PoolUsage, type UsageWindow } from '../../protocol/api';
+// used), from one query over the leases; and its recent load (queued and running jobs). Knows nothing of HTTP.
+import { ACTIVITY, USAGE_WINDOWS, type PoolActivity, type PoolUsage, type UsageWindow } from '../../protocol/api';
 import type { Store } from '../store/types';
 import { WORKER_TOKEN_PREFIX } from './jobs';
 
@@ -38,4 +38,29 @@ export async function poolUsage(store: Store, now: number, window: UsageWindow):
     ),
     byPerson: mostFirst([...byPerson].map(([name, t]) => ({ name, cpuHours: hours(t.ms), jobs: t.jobs }))),
   };
+}
+
+/**
+ * How many jobs were queued and how many running at each step of the last ACTIVITY.hours (now included): a job is
+ * queued from its creation to its start, running from its start to its end. A job sent back to the queue counts as
+ * running from its first start: the store keeps no history of requeues.
+ */
+export async function poolActivity(store: Store, now: number): Promise<PoolActivity> {
+  const steps = (ACTIVITY.hours * HOUR_MS) / ACTIVITY.stepMs;
+  const first = now - steps * ACTIVITY.stepMs;
+  const jobs = await store.jobTimesSince(first, ACTIVITY.maxJobs);
+  const points: PoolActivity['points'] = [];
+  for (let i = 0; i <= steps; i++) {
+    const at = first + i * ACTIVITY.stepMs;
+    let queued = 0;
+    let running = 0;
+    for (const job of jobs) {
+      const end = job.finishedAt ?? Infinity;
+      if (job.createdAt > at || end <= at) continue;
+      if (job.startedAt !== null && job.startedAt <= at) running++;
+      else queued++;
+    }
+    points.push({ at: new Date(at).toISOString(), queued, running });
+  }
+  return { stepMs: ACTIVITY.stepMs, points };
 }

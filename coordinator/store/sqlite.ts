@@ -9,6 +9,7 @@ import type {
   EventRecord,
   JobListFilter,
   JobRecord,
+  JobTimes,
   LeaseRecord,
   LeaseTime,
   NewJobRecord,
@@ -104,6 +105,7 @@ ALTER TABLE jobs ADD COLUMN group_id TEXT;
 CREATE INDEX jobs_group ON jobs (group_id, seq) WHERE group_id IS NOT NULL;
 CREATE INDEX leases_worker_time ON leases (worker_id, leased_at);
 CREATE INDEX leases_time ON leases (leased_at);
+CREATE INDEX jobs_finished ON jobs (finished_at);
 `;
 
 type Row = Record<string, unknown>;
@@ -400,6 +402,14 @@ export class SqliteStore implements Store {
       counts[row.state as string] = row.n as number;
     }
     return counts;
+  }
+
+  async jobTimesSince(since: number, limit: number): Promise<JobTimes[]> {
+    return this.all(
+      'SELECT created_at, started_at, finished_at FROM jobs WHERE finished_at IS NULL OR finished_at >= ? ORDER BY seq LIMIT ?',
+      since,
+      limit,
+    ).map((r) => ({ createdAt: r.created_at as number, startedAt: r.started_at as number | null, finishedAt: r.finished_at as number | null }));
   }
 
   async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number> {

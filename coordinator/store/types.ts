@@ -81,6 +81,12 @@ export interface LeaseRecord {
   stopReason: 'cancelled' | 'timed_out' | null;
 }
 
+export interface JobTimes {
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
 export interface LeaseTime {
   workerId: string;
   submittedBy: string;
@@ -170,6 +176,11 @@ export interface StoreOps {
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;
+  /**
+   * Added in session 3 (pool activity chart): when each job not ended before `since` was created, started and
+   * ended (null while not), at most `limit` of them, oldest first.
+   */
+  jobTimesSince(since: number, limit: number): Promise<JobTimes[]>;
   /** Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns how many. */
   deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number>;
   /** The blobs (bundles, artifacts) some job still refers to. */

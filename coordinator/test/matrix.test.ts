@@ -193,3 +193,42 @@ describe('pool usage and a worker\'s page', () => {
     await pc2.client.complete(running.lease.id, { outcome: 'succeeded', exitCode: 0 });
   });
 });
+
+describe('pool activity', () => {
+  const clock = manualClock();
+  let pool: TestCoordinator;
+
+  beforeAll(async () => {
+    pool = await startTestCoordinator({ clock: clock.now, sweepIntervalMs: 0 });
+  });
+  afterAll(() => pool.stop());
+
+  it('queued and running jobs at each step of the last hours, from when each job was created, started and ended', async () => {
+    const admin = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
+    const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'busy-pc' });
+    const minute = 60_000;
+    const t0 = clock.now();
+    await admin.submitJob({ commands: ['true'], name: 'a' });
+    clock.advance(5 * minute);
+    const claim = (await worker.client.claim(worker.id, 0))!;
+    await worker.client.setLeaseState(claim.lease.id, 'running');
+    clock.advance(17 * minute);
+    await worker.client.complete(claim.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    clock.advance(minute);
+    await admin.submitJob({ commands: ['true'], name: 'b', labels: ['nowhere'] });
+    clock.advance(7 * minute);
+
+    const activity = await admin.getActivity();
+    expect(activity.stepMs).toBe(10 * minute);
+    expect(activity.points).toHaveLength(37);
+    const at = (offsetMin: number) => new Date(t0 + offsetMin * minute).toISOString();
+    expect(activity.points.slice(-5)).toEqual([
+      { at: at(-10), queued: 0, running: 0 },
+      { at: at(0), queued: 1, running: 0 },
+      { at: at(10), queued: 0, running: 1 },
+      { at: at(20), queued: 0, running: 1 },
+      { at: at(30), queued: 1, running: 0 },
+    ]);
+    expect(activity.points.slice(0, -5).every((p) => p.queued === 0 && p.running === 0)).toBe(true);
+  });
+});

@@ -445,6 +445,8 @@ suite(suiteName, () => {
     const usage = page.getByRole('table', { name: 'Contributed per PC' });
     await usage.getByRole('rowheader', { name: 'e2e-alpha' }).waitFor({ timeout: UI_WAIT_MS });
     await page.getByRole('table', { name: 'Used per person' }).getByRole('rowheader', { name: 'admin' }).waitFor({ timeout: UI_WAIT_MS });
+    await page.getByRole('img', { name: 'Queued and running jobs over time' }).waitFor({ timeout: UI_WAIT_MS });
+    await expect(page.locator('.activity figcaption').innerText()).resolves.toMatch(/^Jobs over the last 6 hours: queued and running \(now \d+ queued, \d+ running; peak \d+\)$/);
     await workerRow('e2e-alpha').getByRole('link', { name: 'e2e-alpha' }).click();
     await page.waitForURL(/#\/workers\/wkr_[^/]+$/, { timeout: UI_WAIT_MS });
     const facts = page.getByRole('region', { name: 'Worker facts' });

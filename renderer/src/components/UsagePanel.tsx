@@ -1,4 +1,4 @@
-import type { UsageWindow } from '../../../protocol/api';
+import type { PoolActivity, UsageWindow } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
 import { formatDuration } from '../lib/format';
@@ -8,15 +8,17 @@ const HOUR_MS = 3600_000;
 /** Usage changes slowly: read once a minute, not on every list refresh. */
 const USAGE_REFRESH_MS = 60_000;
 
-/** CPU-hours per PC (contributed) and per person (used) over a day or a week, as bars to look at. */
+/** The pool's recent load as a chart, and CPU-hours per PC (contributed) and per person (used) as bars. */
 export function UsagePanel() {
   const usage = useAppStore((s) => s.usage);
   const window = useAppStore((s) => s.usageWindow);
   const error = useAppStore((s) => s.usageError);
   const loadUsage = useAppStore((s) => s.loadUsage);
+  const activity = useAppStore((s) => s.activity);
   usePolling(() => loadUsage(), USAGE_REFRESH_MS);
   return (
     <section className="card usage" aria-labelledby="usage-title">
+      {activity && <ActivityChart activity={activity} />}
       <div className="list-head">
         <h2 id="usage-title">CPU-hours</h2>
         <label className="filters">
@@ -71,5 +73,33 @@ function UsageBars({ title, rows }: { title: string; rows: { key: string; name: 
         )}
       </tbody>
     </table>
+  );
+}
+
+const CHART = { width: 600, height: 70 };
+
+/** Queued and running jobs at each step of the last hours, as two lines over one scale. */
+function ActivityChart({ activity }: { activity: PoolActivity }) {
+  const { points } = activity;
+  const peak = Math.max(0, ...points.map((p) => Math.max(p.queued, p.running)));
+  // A pool with nothing to show draws two flat lines at the bottom.
+  const most = Math.max(1, peak);
+  const line = (key: 'queued' | 'running') =>
+    points
+      .map((p, i) => `${((i / Math.max(1, points.length - 1)) * CHART.width).toFixed(1)},${(CHART.height - (p[key] / most) * CHART.height).toFixed(1)}`)
+      .join(' ');
+  const hours = Math.round((points.length - 1) * activity.stepMs / HOUR_MS);
+  const now = points.at(-1);
+  return (
+    <figure className="activity" aria-labelledby="activity-title">
+      <figcaption id="activity-title">
+        Jobs over the last {hours} hours: <span className="queued">queued</span> and <span className="running">running</span>
+        {now ? ` (now ${now.queued} queued, ${now.running} running; peak ${peak})` : ''}
+      </figcaption>
+      <svg viewBox={`0 0 ${CHART.width} ${CHART.height}`} preserveAspectRatio="none" role="img" aria-label="Queued and running jobs over time">
+        <polyline className="queued" points={line('queued')} />
+        <polyline className="running" points={line('running')} />
+      </svg>
+    </figure>
   );
 }

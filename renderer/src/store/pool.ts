@@ -1,5 +1,5 @@
 // The pages read by polling, besides the lists: a matrix group, a worker's page, the pool's usage.
-import type { JobGroup, PoolUsage, UsageWindow, WorkerDetail } from '../../../protocol/api';
+import type { JobGroup, PoolActivity, PoolUsage, UsageWindow, WorkerDetail } from '../../../protocol/api';
 import type { SliceCreator } from './types';
 
 export interface PoolSlice {
@@ -11,10 +11,13 @@ export interface PoolSlice {
   usage: PoolUsage | null;
   usageWindow: UsageWindow;
   usageError: string | null;
+  /** Queued and running jobs over the last hours. */
+  activity: PoolActivity | null;
   loadGroup(id: string): Promise<void>;
   /** Cancels each job of the group on screen that has not ended. */
   cancelGroup(): Promise<void>;
   loadWorkerDetail(id: string): Promise<void>;
+  /** The CPU-hours of `window` (the one shown if not given) and the recent activity. */
   loadUsage(window?: UsageWindow): Promise<void>;
   resetPool(): void;
 }
@@ -27,6 +30,7 @@ const initialPool = {
   usage: null,
   usageWindow: 'week' as UsageWindow,
   usageError: null,
+  activity: null,
 };
 
 export const createPoolSlice: SliceCreator<PoolSlice> = (set, get) => ({
@@ -72,8 +76,8 @@ export const createPoolSlice: SliceCreator<PoolSlice> = (set, get) => ({
     if (!client) return;
     set({ usageWindow: window });
     try {
-      const usage = await client.getUsage(window);
-      if (get().usageWindow === window) set({ usage, usageError: null });
+      const [usage, activity] = await Promise.all([client.getUsage(window), client.getActivity()]);
+      if (get().usageWindow === window) set({ usage, activity, usageError: null });
     } catch (err) {
       set({ usageError: get().failureMessage(err) });
     }
