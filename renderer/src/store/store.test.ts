@@ -340,3 +340,26 @@ describe('workers slice', () => {
     expect(store.getState().workersRefreshedAt).not.toBeNull();
   });
 });
+
+describe('pool slice', () => {
+  it('reads a group and cancels it all, reads a worker page and the usage; a sign-out forgets them', async () => {
+    const store = await signedInStore();
+    const group = (await admin.submit({ commands: ['sleep 100'], labels: ['nowhere-label'], matrix: { n: ['1', '2'] } })).group!;
+    await store.getState().loadGroup(group.id);
+    expect(store.getState().group).toMatchObject({ id: group.id, state: 'active', counts: { queued: 2 } });
+    await store.getState().cancelGroup();
+    expect(store.getState().group).toMatchObject({ state: 'cancelled', counts: { cancelled: 2 } });
+    await store.getState().loadGroup('grp_missing');
+    expect(store.getState()).toMatchObject({ group: null, groupError: expect.stringMatching(/no job group with id "grp_missing"/) });
+
+    const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'pool-slice-pc' });
+    await store.getState().loadWorkerDetail(worker.id);
+    expect(store.getState().workerDetail).toMatchObject({ worker: { name: 'pool-slice-pc' }, recentJobs: [] });
+    await store.getState().loadUsage('day');
+    expect(store.getState()).toMatchObject({ usageWindow: 'day', usage: { window: 'day' }, activity: { stepMs: 600_000 } });
+    await worker.client.deregisterWorker(worker.id);
+
+    store.getState().signOut();
+    expect(store.getState()).toMatchObject({ group: null, workerDetail: null, usage: null, activity: null, usageWindow: 'week' });
+  });
+});
