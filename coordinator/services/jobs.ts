@@ -159,7 +159,7 @@ export class JobService {
     const records = (await this.store.listJobs({ groupId: id, limit: LIMITS.matrixJobs })).reverse();
     const first = records[0];
     if (!first) throw new NotFoundError(`no job group with id "${id}"`);
-    const jobs = await Promise.all(records.map((r) => this.view(this.store, r)));
+    const jobs = await this.views(records);
     const counts: Partial<Record<JobState, number>> = {};
     for (const job of jobs) counts[job.state] = (counts[job.state] ?? 0) + 1;
     const matrix: Record<string, string[]> = {};
@@ -233,7 +233,7 @@ export class JobService {
       limit: query.limit + 1,
     });
     const page = records.slice(0, query.limit);
-    const jobs = await Promise.all(page.map((r) => this.view(this.store, r)));
+    const jobs = await this.views(page);
     return { jobs, nextCursor: records.length > query.limit ? String(page.at(-1)!.seq) : null };
   }
 
@@ -281,12 +281,19 @@ export class JobService {
     }
   }
 
-  async view(tx: StoreOps, job: JobRecord): Promise<Job> {
-    const [leases, commands, worker, workers] = await Promise.all([
+  /** Views of many jobs: the pool's availability is read once for all their waiting reasons, not once each. */
+  private async views(records: JobRecord[]): Promise<Job[]> {
+    const workers = records.some((r) => r.state === 'queued') ? await this.availability() : undefined;
+    return Promise.all(records.map((r) => this.view(this.store, r, workers)));
+  }
+
+  /** `workers`: the pool's availability when the caller already read it (a page of jobs). */
+  async view(tx: StoreOps, job: JobRecord, workers?: WorkerAvailability[]): Promise<Job> {
+    const [leases, commands, worker, available] = await Promise.all([
       tx.leasesOfJob(job.id),
       tx.commandsOf(job.id, job.attempt),
       job.workerId ? tx.getWorker(job.workerId) : undefined,
-      job.state === 'queued' ? this.availability() : undefined,
+      job.state === 'queued' ? (workers ?? this.availability()) : undefined,
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {
@@ -332,7 +339,7 @@ export class JobService {
         endedAt: iso(l.endedAt),
         outcome: l.status,
       })),
-      waitingReason: workers ? waitingReason(job.spec, workers) : null,
+      waitingReason: available ? waitingReason(job.spec, available) : null,
       groupId: job.groupId,
     };
   }
