@@ -19,6 +19,8 @@ import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { securityHeaders } from './middleware/security';
 import { errorHandler, type Logger } from './middleware/errors';
+import { groupRoutes } from './routes/groups/groups.routes';
+import { usageRoutes } from './routes/usage/usage.routes';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
 import { auditRoutes } from './routes/audit/audit.routes';
@@ -384,7 +386,7 @@ export class Coordinator {
     app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
-    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes].map((make) => make(services))];
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, groupRoutes, workerRoutes, usageRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes].map((make) => make(services))];
     for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());

@@ -138,7 +138,7 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
 
   private agentStatus(settings: Settings): LocalAgentStatus {
     if (this.agent) return this.agent.status();
-    return { state: 'stopped', workerId: null, name: settings.workerName || os.hostname(), connected: false, jobs: [], sandbox: null };
+    return { state: 'stopped', workerId: null, name: settings.workerName || os.hostname(), connected: false, jobs: [], sandbox: null, problem: null };
   }
 
   private publish(): void {

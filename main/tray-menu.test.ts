@@ -17,7 +17,7 @@ function status(overrides: {
       reason: 'waiting for 5 min without input (idle 1 min)',
       ...overrides.contribution,
     },
-    agent: { state: 'idle', workerId: 'wkr_1', name: 'pc-anna', connected: true, jobs: [], sandbox: 'bubblewrap', ...overrides.agent },
+    agent: { state: 'idle', workerId: 'wkr_1', name: 'pc-anna', connected: true, jobs: [], sandbox: 'bubblewrap', problem: null, ...overrides.agent },
     pool: overrides.pool ?? null,
     connection: { coordinatorUrl: 'http://pool:8787', hosting: false, problem: overrides.problem ?? null },
     notice: null,
@@ -115,6 +115,12 @@ describe('buildTrayView', () => {
     const view = buildTrayView(status({ agent: { sandbox: 'none' } }));
     expect(show(view.menu)[1]).toBe('Not sandboxed: runs only trusted colleagues’ jobs (off)');
     expect(show(buildTrayView(status({})).menu)).not.toContain('Not sandboxed: runs only trusted colleagues’ jobs (off)');
+  });
+
+  it("a worker with a problem says why it takes no jobs, and stops saying it once it is gone", () => {
+    const problem = 'the disk holding /data/cmdx is full (12 MiB free, 256 MiB needed)';
+    expect(show(buildTrayView(status({ agent: { problem } })).menu)[1]).toBe(`Takes no jobs: ${problem} (off)`);
+    expect(show(buildTrayView(status({})).menu).join('\n')).not.toMatch(/Takes no jobs/);
   });
 
   it('hosting the pool: shows where colleagues join', () => {

@@ -9,6 +9,8 @@ import {
   type HeartbeatResponse,
   type Job,
   type JobEvent,
+  type JobGroup,
+  type Submitted,
   type JobList,
   type JobSpec,
   type JobState,
@@ -20,7 +22,11 @@ import {
   type CreatedInvite,
   type ReportedWorkerState,
   type SignInResponse,
+  type PoolActivity,
+  type PoolUsage,
+  type UsageWindow,
   type Worker,
+  type WorkerDetail,
 } from './api';
 
 /** An error answered by the coordinator (status + code), or a network failure (status 0). */
@@ -99,6 +105,20 @@ export class ApiClient {
     return this.json<{ job: Job }>('POST', `${API_PREFIX}/jobs`, spec).then((r) => r.job);
   }
 
+  /** A job, or with a matrix a group of jobs. */
+  submit(spec: JobSpec): Promise<Submitted> {
+    return this.json<Submitted>('POST', `${API_PREFIX}/jobs`, spec);
+  }
+
+  getGroup(id: string): Promise<JobGroup> {
+    return this.json<{ group: JobGroup }>('GET', `${API_PREFIX}/groups/${encodeURIComponent(id)}`).then((r) => r.group);
+  }
+
+  /** Cancels every job of the group that has not ended. */
+  cancelGroup(id: string): Promise<JobGroup> {
+    return this.json<{ group: JobGroup }>('POST', `${API_PREFIX}/groups/${encodeURIComponent(id)}/cancel`).then((r) => r.group);
+  }
+
   /** Multipart submit: `bundle` is a ZIP (Blob/File); returns the created job. */
   async submitJobWithBundle(spec: JobSpec, bundle: Blob, filename = 'bundle.zip'): Promise<Job> {
     const form = new FormData();
@@ -112,8 +132,9 @@ export class ApiClient {
     return this.json<{ job: Job }>('GET', `${API_PREFIX}/jobs/${encodeURIComponent(id)}`).then((r) => r.job);
   }
 
-  listJobs(query: { state?: JobState[]; limit?: number; cursor?: string; mine?: boolean } = {}): Promise<JobList> {
+  listJobs(query: { state?: JobState[]; limit?: number; cursor?: string; mine?: boolean; group?: string } = {}): Promise<JobList> {
     const params = new URLSearchParams();
+    if (query.group) params.set('group', query.group);
     if (query.state?.length) params.set('state', query.state.join(','));
     if (query.limit) params.set('limit', String(query.limit));
     if (query.cursor) params.set('cursor', query.cursor);
@@ -153,6 +174,20 @@ export class ApiClient {
     for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(key, String(value));
     const qs = params.toString();
     return this.json<AuditPage>('GET', `${API_PREFIX}/audit${qs ? `?${qs}` : ''}`);
+  }
+
+  getWorker(id: string): Promise<WorkerDetail> {
+    return this.json<WorkerDetail>('GET', `${API_PREFIX}/workers/${encodeURIComponent(id)}`);
+  }
+
+  /** CPU-hours per PC and per person over the last day or week. */
+  getUsage(window: UsageWindow = 'week'): Promise<PoolUsage> {
+    return this.json<{ usage: PoolUsage }>('GET', `${API_PREFIX}/usage?window=${window}`).then((r) => r.usage);
+  }
+
+  /** Queued and running jobs over the last hours. */
+  getActivity(): Promise<PoolActivity> {
+    return this.json<{ activity: PoolActivity }>('GET', `${API_PREFIX}/usage/activity`).then((r) => r.activity);
   }
 
   listWorkers(): Promise<Worker[]> {

@@ -123,6 +123,8 @@ export interface LocalAgentStatus {
   connected: boolean;
   /** How it contains jobs, once it has started (null before); `none`: "not sandboxed". */
   sandbox: SandboxKind | null;
+  /** Why this PC's worker takes no job (e.g. its disk is full); null while healthy. */
+  problem: string | null;
   /** The agent's own phase of each job it holds. */
   jobs: { id: string; name: string; state: 'preparing' | 'running' | 'suspended' | 'stopping' | 'reporting'; leaseId: string }[];
 }

@@ -41,7 +41,7 @@ export async function seedHistory(dataDir: string, count: number): Promise<void>
             bundleSize: null, submittedBy: 'history', createdAt: at, queuedAt: at, startedAt: at + 5, finishedAt: at + 20,
             attempt: 1, failures: 0, workerId, leaseId: null, cancelRequested: false, artifactsSha: null,
             artifactsSize: null, timeoutAt: null, outputHeadBytes: 0, outputTailBytes: 0, outputDroppedBytes: 0,
-            lastEventId: 4,
+            lastEventId: 4, groupId: null,
           });
           await tx.insertLease({
             id: leaseId, jobId: id, workerId, attempt: 1, status: 'completed', leasedAt: at + 2, expiresAt: at + 30_002,

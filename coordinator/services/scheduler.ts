@@ -17,6 +17,7 @@ import {
   type ReportedWorkerState,
   type Worker,
   type WorkerAdminState,
+  type WorkerDetail,
   type WorkerState,
 } from '../../protocol/api';
 import { hostLabel } from '../../protocol/host-label';
@@ -43,6 +44,9 @@ export interface SchedulerMetrics {
   observeClaimLatency(seconds: number): void;
   countLeaseExpiry(): void;
 }
+
+/** How many of a worker's latest jobs its page lists. */
+const RECENT_JOBS = 20;
 
 interface Waiter {
   worker: WorkerRecord;
@@ -220,6 +224,28 @@ export class Scheduler {
       const { name, labels, isolation, slots } = worker;
       return { name, labels, isolation, slots, busySlots, state: this.workerState(worker, busySlots) };
     });
+  }
+
+  /** A worker and its latest jobs (RECENT_JOBS of them, an attempt each), newest first. */
+  async workerDetail(id: string): Promise<WorkerDetail> {
+    const worker = await this.workerView(await this.requireWorker(id));
+    const leases = await this.store.recentLeasesOfWorker(id, RECENT_JOBS);
+    const recentJobs: WorkerDetail['recentJobs'] = [];
+    for (const lease of leases) {
+      const job = await this.store.getJob(lease.jobId);
+      if (!job) continue;
+      recentJobs.push({
+        id: job.id,
+        name: job.name,
+        state: job.state,
+        submittedBy: job.submittedBy,
+        attempt: lease.attempt,
+        leasedAt: new Date(lease.leasedAt).toISOString(),
+        endedAt: lease.endedAt === null ? null : new Date(lease.endedAt).toISOString(),
+        outcome: lease.status,
+      });
+    }
+    return { worker, recentJobs };
   }
 
   async listWorkers(): Promise<Worker[]> {

@@ -9,7 +9,9 @@ import type {
   EventRecord,
   JobListFilter,
   JobRecord,
+  JobTimes,
   LeaseRecord,
+  LeaseTime,
   NewJobRecord,
   Store,
   StoreOps,
@@ -17,7 +19,7 @@ import type {
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -106,6 +108,15 @@ ALTER TABLE events ADD COLUMN output_offset INTEGER NOT NULL DEFAULT 0;
 DROP INDEX events_tail;
 `;
 
+/** Fan-out groups; a worker's recent leases and the pool's usage read leases by worker and by time. */
+const MIGRATION_6 = `
+ALTER TABLE jobs ADD COLUMN group_id TEXT;
+CREATE INDEX jobs_group ON jobs (group_id, seq) WHERE group_id IS NOT NULL;
+CREATE INDEX leases_worker_time ON leases (worker_id, leased_at);
+CREATE INDEX leases_time ON leases (leased_at);
+CREATE INDEX jobs_finished ON jobs (finished_at);
+`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -149,7 +160,7 @@ const jobMap = new Mapper<JobRecord & { priority: number }>(
     'id', 'seq', 'name', 'state', 'reason', 'error', 'exitCode', 'spec', 'priority', 'bundleSha', 'bundleSize',
     'submittedBy', 'createdAt', 'queuedAt', 'startedAt', 'finishedAt', 'attempt', 'failures', 'workerId', 'leaseId',
     'cancelRequested', 'artifactsSha', 'artifactsSize', 'timeoutAt', 'outputHeadBytes', 'outputTailBytes',
-    'outputDroppedBytes', 'lastEventId',
+    'outputDroppedBytes', 'lastEventId', 'groupId',
   ],
   { spec: 'json', cancelRequested: 'bool' },
 );
@@ -221,7 +232,7 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
+    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6];
     if (version < migrations.length) {
       this.db.transaction(() => {
         for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
@@ -363,6 +374,10 @@ export class SqliteStore implements Store {
       conds.push('submitted_by = ?');
       params.push(filter.submittedBy);
     }
+    if (filter.groupId !== undefined) {
+      conds.push('group_id = ?');
+      params.push(filter.groupId);
+    }
     if (filter.beforeSeq !== undefined) {
       conds.push('seq < ?');
       params.push(filter.beforeSeq);
@@ -396,6 +411,14 @@ export class SqliteStore implements Store {
       counts[row.state as string] = row.n as number;
     }
     return counts;
+  }
+
+  async jobTimesSince(since: number, limit: number): Promise<JobTimes[]> {
+    return this.all(
+      'SELECT created_at, started_at, finished_at FROM jobs WHERE finished_at IS NULL OR finished_at >= ? ORDER BY seq LIMIT ?',
+      since,
+      limit,
+    ).map((r) => ({ createdAt: r.created_at as number, startedAt: r.started_at as number | null, finishedAt: r.finished_at as number | null }));
   }
 
   async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<string[]> {
@@ -438,6 +461,20 @@ export class SqliteStore implements Store {
   }
   async leasesOfJob(jobId: string): Promise<LeaseRecord[]> {
     return this.all('SELECT * FROM leases WHERE job_id = ? ORDER BY attempt', jobId).map((r) => leaseMap.fromRow(r));
+  }
+  async recentLeasesOfWorker(workerId: string, limit: number): Promise<LeaseRecord[]> {
+    return this.all('SELECT * FROM leases WHERE worker_id = ? ORDER BY leased_at DESC LIMIT ?', workerId, limit).map((r) => leaseMap.fromRow(r));
+  }
+  async leaseTimeSince(since: number, until: number): Promise<LeaseTime[]> {
+    const rows = this.all(
+      `SELECT l.worker_id, j.submitted_by, SUM(MIN(COALESCE(l.ended_at, @until), @until) - MAX(l.leased_at, @since)) AS ms,
+              COUNT(DISTINCT l.job_id) AS jobs
+       FROM leases l JOIN jobs j ON j.id = l.job_id
+       WHERE l.leased_at < @until AND (l.ended_at IS NULL OR l.ended_at > @since)
+       GROUP BY l.worker_id, j.submitted_by`,
+      { since, until },
+    );
+    return rows.map((r) => ({ workerId: r.worker_id as string, submittedBy: r.submitted_by as string, ms: r.ms as number, jobs: r.jobs as number }));
   }
   async renewLeases(workerId: string, expiresAt: number): Promise<void> {
     this.stmt(`UPDATE leases SET expires_at = ? WHERE worker_id = ? AND status = 'active'`).run(expiresAt, workerId);

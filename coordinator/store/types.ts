@@ -64,6 +64,8 @@ export interface JobRecord {
    * committed since. The next event's id is this plus one; see job-state.ts.
    */
   lastEventId: number;
+  /** The matrix submission it is one of (null alone). Added in session 3 (fan-out): column group_id. */
+  groupId: string | null;
 }
 export type NewJobRecord = Omit<JobRecord, 'seq'>;
 
@@ -81,6 +83,19 @@ export interface LeaseRecord {
   /** Next output sequence number expected from the worker. */
   nextSeq: number;
   stopReason: 'cancelled' | 'timed_out' | null;
+}
+
+export interface JobTimes {
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface LeaseTime {
+  workerId: string;
+  submittedBy: string;
+  ms: number;
+  jobs: number;
 }
 
 export interface CommandRecord {
@@ -133,6 +148,8 @@ export interface AuditFilter {
 export interface JobListFilter {
   states?: JobState[];
   submittedBy?: string;
+  /** Added in session 3 (fan-out): only the jobs of this matrix submission. */
+  groupId?: string;
   beforeSeq?: number;
   limit: number;
 }
@@ -166,6 +183,11 @@ export interface StoreOps {
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;
   /**
+   * Added in session 3 (pool activity chart): when each job not ended before `since` was created, started and
+   * ended (null while not), at most `limit` of them, oldest first.
+   */
+  jobTimesSince(since: number, limit: number): Promise<JobTimes[]>;
+  /**
    * Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns their
    * ids (changed for output as bytes: the caller deletes their output files).
    */
@@ -180,6 +202,13 @@ export interface StoreOps {
   /** How many active leases each worker holds (workers holding none are absent): one query for the whole pool. */
   activeLeaseCounts(): Promise<Map<string, number>>;
   leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
+  /** Added in session 3 (worker page): a worker's latest leases, newest first. */
+  recentLeasesOfWorker(workerId: string, limit: number): Promise<LeaseRecord[]>;
+  /**
+   * Added in session 3 (pool usage): the time leases held within [since, until), clipped to it (a lease still
+   * active counts up to `until`), summed per worker and submitter, with how many jobs: one query.
+   */
+  leaseTimeSince(since: number, until: number): Promise<LeaseTime[]>;
   renewLeases(workerId: string, expiresAt: number): Promise<void>;
 
   upsertCommand(command: CommandRecord): Promise<void>;

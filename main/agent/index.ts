@@ -108,6 +108,8 @@ export interface AgentStatus {
   connected: boolean;
   /** How it contains jobs, once start() has chosen (null before). */
   sandbox: SandboxKind | null;
+  /** Why it takes no job (a full disk), in words for its owner; null while healthy. */
+  problem: string | null;
 }
 
 /** The coordinator does not know this worker (or its token) any more. */
@@ -372,7 +374,7 @@ export class Agent extends EventEmitter {
     else if (jobs.length > 0) state = 'busy';
     else if (this.paused) state = 'paused';
     else state = 'idle';
-    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected, sandbox: this.sandboxChosen ? this.sandbox.kind : null };
+    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected, sandbox: this.sandboxChosen ? this.sandbox.kind : null, problem: this.reportedProblem };
   }
 
   private emitStatus(): void {
@@ -560,6 +562,8 @@ export class Agent extends EventEmitter {
         const problem = this.health.problem;
         const answer = await this.client.heartbeat(this.workerId!, this.reportedState(), problem);
         this.reportedProblem = problem;
+        // Its owner sees the problem (and that it is gone) in the tray and the window.
+        this.emitStatus();
         failures = 0;
         this.setConnected(true);
         this.applyHeartbeat(answer, sentAt);
@@ -614,6 +618,7 @@ export class Agent extends EventEmitter {
     this.reportedProblem = problem;
     this.claimAbort?.abort();
     this.requestHeartbeat();
+    this.emitStatus();
   }
 
   // ---- claims ----

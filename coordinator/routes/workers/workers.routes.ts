@@ -19,6 +19,11 @@ export function workerRoutes(services: Services): Router<AppState> {
     ctx.body = { workers: await services.access.presentWorkers(principalOf(ctx), await scheduler.listWorkers()) };
   });
 
+  router.get('/:id', allow('submit'), async (ctx: AppContext) => {
+    const principal = principalOf(ctx);
+    ctx.body = await services.access.presentWorkerDetail(principal, await scheduler.workerDetail(ctx.params.id!));
+  });
+
   router.post(
     '/',
     allow('join', 'admin'),

@@ -60,7 +60,8 @@ export function InvitePanel() {
 }
 
 /** Pause, resume, drain or remove a worker (admins). */
-export function WorkerActions({ workerId, name, adminState }: { workerId: string; name: string; adminState: string }) {
+/** An admin's controls of a worker; `onDone` re-reads what shows it (the list by default). */
+export function WorkerActions({ workerId, name, adminState, onDone }: { workerId: string; name: string; adminState: string; onDone?: () => Promise<void> }) {
   const client = useAppStore((s) => s.client);
   const refreshWorkers = useAppStore((s) => s.refreshWorkers);
   const failureMessage = useAppStore((s) => s.failureMessage);
@@ -69,7 +70,7 @@ export function WorkerActions({ workerId, name, adminState }: { workerId: string
     try {
       await call();
       setError(null);
-      await refreshWorkers();
+      await (onDone ?? refreshWorkers)();
     } catch (err) {
       setError(failureMessage(err));
     }
