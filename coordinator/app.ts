@@ -31,6 +31,7 @@ import { JobAccess, type JobVisibility } from './services/access';
 import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
+import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, FairShare } from './services/fair-share';
 import { JobLog } from './services/job-state';
 import { InviteService } from './services/invites';
 import { JobService } from './services/jobs';
@@ -91,6 +92,8 @@ export interface CoordinatorOptions {
   allowedHosts?: string[];
   /** Abuse limits and trust lifetimes; each defaults to protocol/limits.ts. */
   limits?: Partial<TrustLimits>;
+  /** Fair share: a person's past use of the pool halves every this many seconds. */
+  fairShareHalfLifeSec?: number;
 }
 
 export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
@@ -282,6 +285,7 @@ export class Coordinator {
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
+    const fairShare = new FairShare(now, (o.fairShareHalfLifeSec ?? DEFAULT_FAIR_SHARE_HALF_LIFE_SEC) * 1000);
     const pool = new Scheduler(
       store,
       log,
@@ -298,6 +302,7 @@ export class Coordinator {
       metrics,
       new LeaseClock({ wall: now, mono }),
       logger,
+      fairShare,
     );
     scheduler = pool;
     wakeWaiters.current = () => pool.wakeWaiters();
@@ -339,6 +344,7 @@ export class Coordinator {
       invites: new InviteService(tokens, now),
       pool: { url: '', fingerprint: null },
       scheduler: pool,
+      fairShare,
       blobs,
       hub,
       metrics,

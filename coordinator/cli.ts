@@ -9,6 +9,7 @@ import { TRUST_DEFAULTS } from '../protocol/limits';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
 import { createCoordinator, DataDirError, DEFAULTS, type Coordinator } from './app';
 import { HttpError } from './errors';
+import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC } from './services/fair-share';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
 import { SqliteStore } from './store/sqlite';
 import { InviteService } from './services/invites';
@@ -39,6 +40,7 @@ const serveFlags = {
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
   retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
   'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
+  'fair-share-half-life': { type: 'number', env: 'CMDX_FAIR_SHARE_HALF_LIFE', description: "seconds after which a person's past use of the pool counts half in who goes next", default: DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, placeholder: 'SEC' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 
@@ -214,6 +216,7 @@ async function serve(argv: string[]): Promise<number> {
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
     retentionDays: positiveInt('retention', flags.retention, 0)!,
+    fairShareHalfLifeSec: positiveInt('fair-share-half-life', flags['fair-share-half-life'])!,
     jobVisibility,
     limits: {
       submissionsPerMinute: positiveInt('max-submits-per-minute', flags['max-submits-per-minute'])!,

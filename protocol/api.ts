@@ -254,6 +254,14 @@ export interface JobList {
   nextCursor: string | null;
 }
 
+/** One person's use of the pool (fair share): decayed run time in slot-seconds, jobs running now, fraction of all. */
+export interface PoolShare {
+  submitter: string;
+  slotSeconds: number;
+  running: number;
+  share: number;
+}
+
 export const listJobsQuerySchema = z.strictObject({
   state: z
     .union([jobStateSchema, z.string().regex(/^[a-z_]+(,[a-z_]+)*$/)])

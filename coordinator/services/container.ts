@@ -4,6 +4,7 @@ import type { Store } from '../store/types';
 import type { JobAccess } from './access';
 import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
+import type { FairShare } from './fair-share';
 import type { InviteService } from './invites';
 import type { JobService } from './jobs';
 import type { SubmitQuota } from './limits';
@@ -23,6 +24,7 @@ export interface Services {
   /** How workers reach this coordinator: its URL and its TLS certificate's SHA-256 (null over plain HTTP); set once listening. */
   pool: { url: string; fingerprint: string | null };
   scheduler: Scheduler;
+  fairShare: FairShare;
   blobs: BlobStore;
   hub: EventHub;
   metrics: Metrics;

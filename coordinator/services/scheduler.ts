@@ -24,6 +24,7 @@ import { maskSecrets } from '../../protocol/secrets';
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
 import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
+import type { FairShare } from './fair-share';
 import type { JobLog } from './job-state';
 import type { LeaseClock } from './lease-clock';
 import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
@@ -50,13 +51,6 @@ interface Waiter {
   fits: (job: JobRecord) => boolean;
   resolve: (result: ClaimResponse | null) => void;
 }
-
-/** The job to run first: highest priority, then oldest. */
-const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
-  jobs.reduce<JobRecord | undefined>(
-    (best, job) => (!best || job.spec.priority > best.spec.priority || (job.spec.priority === best.spec.priority && job.seq < best.seq) ? job : best),
-    undefined,
-  );
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
@@ -88,6 +82,7 @@ export class Scheduler {
     private readonly metrics: SchedulerMetrics,
     private readonly leaseClock: LeaseClock,
     private readonly logger: Logger,
+    private readonly fairShare: FairShare,
   ) {}
 
   // ---- workers ----
@@ -338,7 +333,7 @@ export class Scheduler {
       let progressed = false;
       for (const waiter of candidates) {
         const { onlySubmitters } = waiter.filter;
-        const job = bestOf((onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
+        const job = await this.fairShare.best(this.store, (onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
         if (!job) continue;
         const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
         if (result === 'no_free_slot') full.add(waiter);
@@ -358,7 +353,7 @@ export class Scheduler {
       await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
-      const job = bestOf((await tx.queueHeads(filter.onlySubmitters)).filter(fits));
+      const job = await this.fairShare.best(tx, (await tx.queueHeads(filter.onlySubmitters)).filter(fits));
       if (!job) return null;
       const result = await this.leaseJob(tx, worker, job.id);
       return typeof result === 'string' ? null : result;
@@ -569,6 +564,7 @@ export class Scheduler {
       const found = await this.activeLease(tx, leaseId, workerId);
       const now = this.now();
       await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+      await this.fairShare.charge(tx, found.job, found.lease);
       this.leaseClock.ended(leaseId);
       const common = {
         finishedAt: now,
@@ -630,7 +626,9 @@ export class Scheduler {
     const now = this.now();
     const job = await this.jobs.require(lease.jobId, tx);
     this.leaseClock.ended(lease.id);
+    // A lost lease is not charged: its worker vanished, and it may yet come back and go on (revive).
     if (how === 'expired') this.leaseClock.expired(lease);
+    else await this.fairShare.charge(tx, job, lease);
     const ended = { finishedAt: now, leaseId: null };
     if (job.cancelRequested) {
       await tx.updateLease(lease.id, { status: 'cancelled', endedAt: now });
@@ -710,6 +708,7 @@ export class Scheduler {
           const now = this.now();
           const fresh = await this.jobs.require(job.id, tx);
           await tx.updateLease(lease.id, { status: 'timed_out', endedAt: now });
+          await this.fairShare.charge(tx, fresh, lease);
           this.leaseClock.ended(lease.id);
           await this.log.update(tx, fresh, {
             state: fresh.cancelRequested ? 'cancelled' : 'timed_out',

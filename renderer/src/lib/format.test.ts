@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatBytes, formatDuration, isolationSummary, jobStateLabel } from './format';
+import { formatAgo, formatBytes, formatDuration, formatShares, isolationSummary, jobStateLabel } from './format';
 
 describe('format', () => {
+  it("shows each person's pool share, rounded, with what they run now", () => {
+    expect(
+      formatShares([
+        { submitter: 'alice', slotSeconds: 1250, running: 2, share: 0.625 },
+        { submitter: 'bob', slotSeconds: 750, running: 0, share: 0.375 },
+      ]),
+    ).toBe('alice 63% (2 running) · bob 38%');
+    expect(formatShares([])).toBe('');
+  });
+
   it('shows sizes in binary units with sensible precision', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1023)).toBe('1023 B');

@@ -1,5 +1,5 @@
 // Human-readable numbers for the views; pure so they are tested without a DOM.
-import type { Isolation, JobState, WorkerState } from '../../../protocol/api';
+import type { Isolation, JobState, PoolShare, WorkerState } from '../../../protocol/api';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -91,4 +91,11 @@ const STATE_COLOURS: Record<JobState, string> = {
 export function stateFavicon(state: JobState): string {
   const svg = `<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='${STATE_COLOURS[state]}'/></svg>`;
   return `data:image/svg+xml,${encodeURIComponent(svg)}`;
+}
+
+/** Fair share for the jobs list: "alice 62% (2 running) · bob 38%". */
+export function formatShares(shares: readonly PoolShare[]): string {
+  return shares
+    .map((s) => `${s.submitter} ${Math.round(s.share * 100)}%${s.running > 0 ? ` (${s.running} running)` : ''}`)
+    .join(' · ');
 }
