@@ -26,6 +26,7 @@ import { seedRoutes } from './routes/seed/seed.routes';
 import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
+import { updateRoutes } from './routes/updates/updates.routes';
 import { workerRoutes } from './routes/workers/workers.routes';
 import { JobAccess, type JobVisibility } from './services/access';
 import { BlobStore } from './services/blobs';
@@ -45,6 +46,7 @@ import type { WorkerAvailability } from './services/waiting';
 import { SessionService } from './services/sessions';
 import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
+import { UpdateFeed } from './services/update-feed';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 
@@ -113,6 +115,9 @@ export const DEFAULTS = {
 } as const;
 
 const RETENTION_INTERVAL_MS = 3600 * 1000;
+
+/** Where `publish-update` puts the desktop update feed the coordinator serves at /updates/. */
+export const updateFeedDir = (dataDir: string): string => join(dataDir, 'updates');
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
@@ -285,6 +290,7 @@ export class Coordinator {
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
+    const updates = new UpdateFeed(updateFeedDir(o.dataDir));
     const fairShare = new FairShare(now, (o.fairShareHalfLifeSec ?? DEFAULT_FAIR_SHARE_HALF_LIFE_SEC) * 1000);
     const pool = new Scheduler(
       store,
@@ -345,6 +351,7 @@ export class Coordinator {
       pool: { url: '', fingerprint: null },
       scheduler: pool,
       fairShare,
+      updates,
       blobs,
       hub,
       metrics,
@@ -372,7 +379,7 @@ export class Coordinator {
     app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
-    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, auditRoutes].map((make) => make(services))];
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, auditRoutes, updateRoutes].map((make) => make(services))];
     for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());

@@ -12,6 +12,7 @@ import type { Metrics } from './metrics';
 import type { Revocations } from './revocations';
 import type { Scheduler } from './scheduler';
 import type { TokenService } from './tokens';
+import type { UpdateFeed } from './update-feed';
 
 /** What the routes are given: the services, none of which know about HTTP. */
 export interface Services {
@@ -25,6 +26,8 @@ export interface Services {
   pool: { url: string; fingerprint: string | null };
   scheduler: Scheduler;
   fairShare: FairShare;
+  /** The desktop update feed (DATA_DIR/updates), filled by `node coordinator publish-update DIR`. */
+  updates: UpdateFeed;
   blobs: BlobStore;
   hub: EventHub;
   metrics: Metrics;
