@@ -92,6 +92,7 @@ async function main(): Promise<void> {
     hostAddress: process.env.CMDX_POOL_HOST ?? '0.0.0.0',
     staticDir: rendererDir,
     loggers: logging.loggers,
+    agentOptions: { version: app.getVersion() },
     notice,
     notify: (job: Job) => {
       if (!Notification.isSupported()) return;

@@ -20,8 +20,9 @@ import {
   type WorkerState,
 } from '../../protocol/api';
 import { hostLabel } from '../../protocol/host-label';
+import { protocolMismatch } from '../../protocol/versions';
 import { maskSecrets } from '../../protocol/secrets';
-import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
+import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, UnsupportedProtocolError, ValidationError } from '../errors';
 import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
 import type { FairShare } from './fair-share';
@@ -64,6 +65,12 @@ const fitsWorker = (worker: WorkerRecord, filter: ClaimFilter) => (job: JobRecor
   isolationFits(worker.isolation, job.spec) &&
   (filter.onlySubmitters === undefined || filter.onlySubmitters.includes(job.submittedBy));
 
+/** Refuses a worker speaking a protocol this coordinator no longer (or not yet) speaks; null stands for protocol 1. */
+export function requireProtocol(protocolVersion: number | null | undefined): void {
+  const mismatch = protocolMismatch(protocolVersion ?? 1);
+  if (mismatch) throw new UnsupportedProtocolError(mismatch);
+}
+
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
   /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
@@ -102,6 +109,7 @@ export class Scheduler {
   }
 
   async register(request: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
+    requireProtocol(request.protocolVersion);
     const now = this.now();
     const name = await this.uniqueName(request.name);
     const worker: WorkerRecord = {
@@ -114,6 +122,7 @@ export class Scheduler {
       labels: [...new Set([...(request.labels ?? []).filter((l) => !l.startsWith('host:')), hostLabel(name)])],
       slots: request.slots ?? 1,
       version: request.version ?? null,
+      protocolVersion: request.protocolVersion ?? null,
       isolation: request.isolation ?? null,
       registeredAt: now,
       lastSeenAt: now,
@@ -191,6 +200,7 @@ export class Scheduler {
       labels: worker.labels,
       slots: worker.slots,
       version: worker.version,
+      protocolVersion: worker.protocolVersion,
       isolation: worker.isolation,
       state: this.workerState(worker, leases.length),
       ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
@@ -267,6 +277,8 @@ export class Scheduler {
     filter: ClaimFilter = {},
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
+    // Registered before this coordinator dropped its protocol (an upgrade): told why, and given nothing.
+    requireProtocol(worker.protocolVersion);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
     if (worker.adminState !== 'active') {

@@ -6,7 +6,8 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { load } from 'js-yaml';
-import { compareVersions } from '../../protocol/versions';
+import type { Worker } from '../../protocol/api';
+import { compareVersions, protocolMismatch } from '../../protocol/versions';
 
 /** electron-builder's channel files: latest.yml (Windows), latest-linux.yml, latest-mac.yml, beta-linux-arm64.yml… */
 const CHANNEL_FILE = /^(latest|beta|alpha)(-[a-z0-9]+)*\.yml$/;
@@ -113,6 +114,15 @@ export async function publishUpdate(sourceDir: string, feedDir: string): Promise
     if (!keep.has(old) && !old.startsWith('.staging-')) await unlink(join(feedDir, old)).catch(() => undefined);
   }
   return { version: channels[0]!.version, channels: channelNames, files: [...payload] };
+}
+
+/** Why a worker should be updated (the workers view marks it), or null: its protocol, then its version against the feed's. */
+export function outdatedBecause(worker: Pick<Worker, 'version' | 'protocolVersion'>, published: string | null): string | null {
+  const mismatch = protocolMismatch(worker.protocolVersion ?? 1);
+  if (mismatch) return mismatch;
+  if (published === null) return null;
+  if (worker.version === null) return `reports no version; ${published} is published`;
+  return compareVersions(worker.version, published) < 0 ? `${worker.version}; ${published} is published` : null;
 }
 
 /** The published feed as the coordinator serves it. */

@@ -110,6 +110,7 @@ INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key, submitted_by FRO
 DROP INDEX jobs_bucket;
 CREATE INDEX jobs_bucket ON jobs (labels_key, submitted_by, priority DESC, seq) WHERE state = 'queued';
 CREATE TABLE usage (submitted_by TEXT PRIMARY KEY, slot_seconds REAL NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+ALTER TABLE workers ADD COLUMN protocol_version INTEGER;
 `;
 
 type Row = Record<string, unknown>;
@@ -145,7 +146,7 @@ class Mapper<T extends object> {
 const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerMap = new Mapper<WorkerRecord>(
   [
-    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'isolation', 'registeredAt', 'lastSeenAt',
+    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'protocolVersion', 'isolation', 'registeredAt', 'lastSeenAt',
     'reportedState', 'adminState',
   ],
   { labels: 'json', isolation: 'json' },

@@ -18,7 +18,7 @@ export interface TokenRecord {
 }
 
 /** The API's Worker as stored: times as epoch ms, and what the worker said of itself instead of the derived state. */
-export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs'> {
+export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs' | 'outdated'> {
   registeredAt: number;
   lastSeenAt: number;
   reportedState: ReportedWorkerState;
