@@ -30,6 +30,7 @@ import { seedRoutes } from './routes/seed/seed.routes';
 import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
+import { updateRoutes } from './routes/updates/updates.routes';
 import { workerRoutes } from './routes/workers/workers.routes';
 import { JobAccess, type JobVisibility } from './services/access';
 import { advertisePool, type Advertisement } from './services/advertise';
@@ -38,6 +39,7 @@ import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
 import { JobStream } from './services/job-stream';
 import { OutputLog, outputFolder } from './services/output-log';
+import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, FairShare } from './services/fair-share';
 import { JobLog } from './services/job-state';
 import { InviteService } from './services/invites';
 import { JobService } from './services/jobs';
@@ -51,6 +53,7 @@ import type { WorkerAvailability } from './services/waiting';
 import { SessionService } from './services/sessions';
 import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
+import { UpdateFeed } from './services/update-feed';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 
@@ -104,6 +107,8 @@ export interface CoordinatorOptions {
   version?: string;
   /** Announce the pool on the LAN over DNS-SD/mDNS (`_cmdx._tcp`); never while bound to loopback only. */
   advertise?: boolean;
+  /** Fair share: a person's past use of the pool halves every this many seconds. */
+  fairShareHalfLifeSec?: number;
 }
 
 export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
@@ -123,6 +128,9 @@ export const DEFAULTS = {
 } as const;
 
 const RETENTION_INTERVAL_MS = 3600 * 1000;
+
+/** Where `publish-update` puts the desktop update feed the coordinator serves at /updates/. */
+export const updateFeedDir = (dataDir: string): string => join(dataDir, 'updates');
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
@@ -301,6 +309,8 @@ export class Coordinator {
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
+    const updates = new UpdateFeed(updateFeedDir(o.dataDir));
+    const fairShare = new FairShare(now, (o.fairShareHalfLifeSec ?? DEFAULT_FAIR_SHARE_HALF_LIFE_SEC) * 1000);
     const pool = new Scheduler(
       store,
       log,
@@ -317,6 +327,7 @@ export class Coordinator {
       new LeaseClock({ wall: now, mono }),
       logger,
       output,
+      fairShare,
     );
     scheduler = pool;
     wakeWaiters.current = () => pool.wakeWaiters();
@@ -359,6 +370,8 @@ export class Coordinator {
       invites: new InviteService(tokens, now),
       pool: { url: '', fingerprint: null, name: o.name || os.hostname(), version: o.version ?? 'unknown' },
       scheduler: pool,
+      fairShare,
+      updates,
       blobs,
       hub,
       metrics,
@@ -386,7 +399,7 @@ export class Coordinator {
     app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
-    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, groupRoutes, workerRoutes, usageRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes].map((make) => make(services))];
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, groupRoutes, workerRoutes, usageRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes, updateRoutes].map((make) => make(services))];
     for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());

@@ -9,13 +9,15 @@ import { TRUST_DEFAULTS } from '../protocol/limits';
 import { oneLine } from '../protocol/pool-record';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
 import { packageVersion } from '../main/agent/cli/common';
-import { createCoordinator, DataDirError, DEFAULTS, type Coordinator } from './app';
+import { createCoordinator, DataDirError, DEFAULTS, updateFeedDir, type Coordinator } from './app';
 import { HttpError } from './errors';
+import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC } from './services/fair-share';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
 import { SqliteStore } from './store/sqlite';
 import { InviteService } from './services/invites';
 import { certificateFingerprint } from './services/tls';
 import { TokenService } from './services/tokens';
+import { publishUpdate, PublishError } from './services/update-feed';
 
 const serveFlags = {
   host: { type: 'string', env: 'CMDX_HOST', description: 'address to bind (0.0.0.0 for the LAN)', default: '127.0.0.1' },
@@ -43,6 +45,7 @@ const serveFlags = {
   'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
   name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name)", placeholder: 'NAME' },
   'no-advertise': { type: 'boolean', env: 'CMDX_NO_ADVERTISE', description: 'do not announce the pool on the LAN (DNS-SD/mDNS _cmdx._tcp); it is never announced while bound to loopback' },
+  'fair-share-half-life': { type: 'number', env: 'CMDX_FAIR_SHARE_HALF_LIFE', description: "seconds after which a person's past use of the pool counts half in who goes next", default: DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, placeholder: 'SEC' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 
@@ -57,6 +60,7 @@ const USAGE = [
   'node coordinator [options]',
   '       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID',
   '       node coordinator worker invite [--uses N] [--expires 1h] [--server URL]',
+  '       node coordinator publish-update DIR   (electron-builder output: latest*.yml and the installers)',
 ].join('\n');
 
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
@@ -114,6 +118,23 @@ async function tokenCommand(argv: string[]): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+const publishFlags = { 'data-dir': serveFlags['data-dir'] } satisfies FlagTable;
+
+/** `node coordinator publish-update DIR`: checks electron-builder's output and makes it the desktop update feed. */
+async function publishCommand(argv: string[]): Promise<number> {
+  const { flags, positionals, help } = parseCommandLine(publishFlags, argv, process.env);
+  if (help) {
+    console.log(helpText('node coordinator publish-update DIR [options]', publishFlags));
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('publish-update needs one folder: the one electron-builder wrote (dist/)');
+  const feedDir = updateFeedDir(resolve(flags['data-dir']!));
+  const release = await publishUpdate(resolve(positionals[0]!), feedDir);
+  console.log(`published ${release.version} (${release.channels.join(', ')}; ${release.files.length} file(s), sha512 checked) to ${feedDir}`);
+  console.log('desktop apps of the pool install it at their next check (they ask their owner before restarting)');
+  return 0;
 }
 
 const inviteFlags = {
@@ -225,6 +246,7 @@ async function serve(argv: string[]): Promise<number> {
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
     retentionDays: positiveInt('retention', flags.retention, 0)!,
+    fairShareHalfLifeSec: positiveInt('fair-share-half-life', flags['fair-share-half-life'])!,
     jobVisibility,
     limits: {
       submissionsPerMinute: positiveInt('max-submits-per-minute', flags['max-submits-per-minute'])!,
@@ -279,12 +301,13 @@ async function serve(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'token') return tokenCommand(argv.slice(1));
   if (argv[0] === 'worker') return workerCommand(argv.slice(1));
+  if (argv[0] === 'publish-update') return publishCommand(argv.slice(1));
   return serve(argv);
 }
 
 function explainStartError(err: unknown): string | null {
   if (err instanceof UsageError) return err.message.includes('--help') ? err.message : `${err.message} (see node coordinator --help)`;
-  if (err instanceof DataDirError || err instanceof HttpError) return err.message;
+  if (err instanceof DataDirError || err instanceof HttpError || err instanceof PublishError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
   if (e.code === 'EADDRNOTAVAIL') return `this machine has no such address to bind; check --host`;

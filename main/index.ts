@@ -19,6 +19,7 @@ import {
   session,
   shell,
 } from 'electron';
+import electronUpdater from 'electron-updater';
 import type { Job } from '../protocol/api';
 import { APP_ORIGIN } from '../protocol/ipc';
 import { CONTENT_SECURITY_POLICY, createAppProtocolHandler } from './app-protocol';
@@ -35,6 +36,7 @@ import { DesktopRuntime } from './runtime';
 import { redirectionOf, SettingsStore, withoutTokens } from './settings';
 import { TrayService } from './tray';
 import type { TrayCommand } from './tray-menu';
+import { DesktopUpdates, pinnedCertificateMatches, UPDATE_CHECK_INTERVAL_MS } from './updates';
 import { initialBounds } from './window-bounds';
 
 const SAMPLE_INTERVAL_MS = 1000;
@@ -108,6 +110,7 @@ async function main(): Promise<void> {
     staticDir: rendererDir,
     version: app.getVersion(),
     loggers: logging.loggers,
+    agentOptions: { version: app.getVersion() },
     notice,
     notify: (job: Job) => {
       if (!Notification.isSupported()) return;
@@ -424,4 +427,33 @@ async function main(): Promise<void> {
   if (!process.argv.includes('--hidden')) showWindow();
   openJoinLink = (link) => void joinFromLink(link);
   for (const link of waitingLinks.splice(0)) openJoinLink(link);
+
+  // ---- updates from the pool's coordinator (main/updates.ts); installed builds only ----
+  if (app.isPackaged) {
+    // electron-updater downloads through its own session: it trusts the pool's pinned certificate as the app does.
+    session.fromPartition('electron-updater', { cache: false }).setCertificateVerifyProc((request, callback) => {
+      const upstream = runtime.upstream();
+      const pinned = upstream?.fingerprint && new URL(upstream.baseUrl).hostname === request.hostname ? upstream.fingerprint : null;
+      callback(pinned ? (pinnedCertificateMatches(pinned, request.certificate.fingerprint) ? 0 : -2) : -3);
+    });
+    const updates = new DesktopUpdates(electronUpdater.autoUpdater, {
+      upstream: () => runtime.upstream(),
+      runningJobs: () => runtime.runningJobs(),
+      log,
+      intervalMs: UPDATE_CHECK_INTERVAL_MS,
+      ask: async (version, runningJobs) => {
+        const { response } = await dialog.showMessageBox({
+          type: 'info',
+          buttons: ['Restart now', 'Later'],
+          defaultId: 1,
+          cancelId: 1,
+          message: `cmd-executor ${version} is ready to install`,
+          detail: `${runningJobs > 0 ? `Restarting hands the ${runningJobs} job(s) this PC runs for colleagues back to the pool. ` : ''}Later installs it when you quit the app.`,
+        });
+        return response === 0;
+      },
+    });
+    updates.start();
+    app.on('will-quit', () => updates.dispose());
+  }
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DesktopStatus } from '../protocol/ipc';
+import { settingsSchema } from '../protocol/ipc';
+import { decideContribution, initialPolicyMemory, policySettingsFrom } from './idle-policy';
 import { buildTrayView, type TrayMenuItem } from './tray-menu';
 
 function status(overrides: {
@@ -93,6 +95,16 @@ describe('buildTrayView', () => {
       '[ ] Contribute when idle -> toggle-contribute',
       'Pause for 1 hour (off) -> pause-hour',
     ]);
+  });
+
+  it('outside the contribution hours: the next window, as the policy words it', () => {
+    const now = Date.parse('2026-11-24T10:00:00Z');
+    const settings = policySettingsFrom(settingsSchema.parse({ contributeWhenIdle: true, contributeHours: 'weekdays 18:00-08:00' }), 'Europe/Berlin');
+    const idle = { idleSec: 3600, onBattery: false, screenLocked: false, othersCpuPercent: 0, now };
+    const { action, reason } = decideContribution(idle, settings, initialPolicyMemory(now));
+    const view = buildTrayView(status({ contribution: { action, reason } }));
+    expect(view.icon).toBe('paused');
+    expect(view.menu[0]).toMatchObject({ label: 'Contributes from 18:00 (outside the hours set in Settings)' });
   });
 
   it('disconnected wins over everything and says why', () => {

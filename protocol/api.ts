@@ -324,6 +324,14 @@ export interface JobList {
   nextCursor: string | null;
 }
 
+/** One person's use of the pool (fair share): decayed run time in slot-seconds, jobs running now, fraction of all. */
+export interface PoolShare {
+  submitter: string;
+  slotSeconds: number;
+  running: number;
+  share: number;
+}
+
 export const listJobsQuerySchema = z.strictObject({
   state: z
     .union([jobStateSchema, z.string().regex(/^[a-z_]+(,[a-z_]+)*$/)])
@@ -371,6 +379,8 @@ export const registerWorkerSchema = z.strictObject({
   labels: z.array(labelSchema).max(64).optional(),
   slots: z.number().int().min(1).max(256).optional(),
   version: displayText(64).optional(),
+  /** The worker protocol the agent speaks (protocol/versions.ts); agents that do not say speak 1. */
+  protocolVersion: z.number().int().min(0).max(10_000).optional(),
   isolation: isolationSchema.optional(),
 });
 export type RegisterWorkerRequest = z.infer<typeof registerWorkerSchema>;
@@ -385,6 +395,10 @@ export interface Worker {
   labels: string[];
   slots: number;
   version: string | null;
+  /** The worker protocol it speaks (null: an agent from before it said, protocol 1). */
+  protocolVersion: number | null;
+  /** Why it should be updated ("1.3.0; 1.4.0 is published"), null when it is current or nothing is published. */
+  outdated?: string | null;
   /** How it contains jobs; null for an agent that did not say (it is treated as not sandboxed). */
   isolation: Isolation | null;
   state: WorkerState;

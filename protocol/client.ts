@@ -16,6 +16,7 @@ import {
   type JobState,
   type OutputAck,
   type OutputChunks,
+  type PoolShare,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
   type AuditPage,
@@ -141,6 +142,11 @@ export class ApiClient {
     if (query.mine) params.set('mine', '1');
     const qs = params.toString();
     return this.json<JobList>('GET', `${API_PREFIX}/jobs${qs ? `?${qs}` : ''}`);
+  }
+
+  /** Each person's recent use of the pool (fair share), most first. */
+  poolShares(): Promise<PoolShare[]> {
+    return this.json<{ shares: PoolShare[] }>('GET', `${API_PREFIX}/jobs/shares`).then((r) => r.shares);
   }
 
   cancelJob(id: string): Promise<Job> {

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { labelSchema, type SandboxKind } from './api';
 import type { DiscoveredPool } from './pool-record';
+import { parseSchedule } from './schedule';
 
 // ---- settings (persisted as JSON in userData; main owns the file, the renderer edits through settings:set) ----
 
@@ -72,6 +73,15 @@ export const settingsSchema = z.object({
   trustedSubmitters: z.array(z.string().min(1).max(200).regex(/^[^\s,\0]+$/, 'names without spaces or commas')).max(100).default([]),
   /** The worker name colleagues see; empty = the computer's host name. */
   workerName: z.string().max(128).regex(/^[^\0\r\n]*$/, 'one line of text').default(''),
+  /** When this PC may contribute, a weekly schedule in local time ("weekdays 18:00-08:00, weekends"); empty: any time. */
+  contributeHours: z
+    .string()
+    .max(500)
+    .superRefine((text, ctx) => {
+      const parsed = parseSchedule(text);
+      if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
+    })
+    .default(''),
   /** "Pause for 1 hour": no contribution until then (ISO time), null = not paused. */
   pausedUntil: z.iso.datetime({ offset: true }).nullable().default(null),
   windowBounds: windowBoundsSchema.nullable().default(null),
@@ -93,6 +103,7 @@ export const settingsPatchSchema = z.strictObject({
   onlyOnAC: field.onlyOnAC.unwrap().optional(),
   maxOthersCpuPercent: field.maxOthersCpuPercent.unwrap().optional(),
   alwaysContribute: field.alwaysContribute.unwrap().optional(),
+  contributeHours: field.contributeHours.unwrap().optional(),
   slots: field.slots.unwrap().optional(),
   labels: field.labels.unwrap().optional(),
   workerName: field.workerName.unwrap().optional(),

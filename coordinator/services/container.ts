@@ -4,6 +4,7 @@ import type { Store } from '../store/types';
 import type { JobAccess } from './access';
 import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
+import type { FairShare } from './fair-share';
 import type { InviteService } from './invites';
 import type { JobService } from './jobs';
 import type { SubmitQuota } from './limits';
@@ -11,6 +12,7 @@ import type { Metrics } from './metrics';
 import type { Revocations } from './revocations';
 import type { Scheduler } from './scheduler';
 import type { TokenService } from './tokens';
+import type { UpdateFeed } from './update-feed';
 
 /** What the routes are given: the services, none of which know about HTTP. */
 export interface Services {
@@ -26,6 +28,9 @@ export interface Services {
    */
   pool: { url: string; fingerprint: string | null; name: string; version: string };
   scheduler: Scheduler;
+  fairShare: FairShare;
+  /** The desktop update feed (DATA_DIR/updates), filled by `node coordinator publish-update DIR`. */
+  updates: UpdateFeed;
   blobs: BlobStore;
   hub: EventHub;
   metrics: Metrics;

@@ -21,10 +21,12 @@ import {
   type WorkerState,
 } from '../../protocol/api';
 import { hostLabel } from '../../protocol/host-label';
+import { protocolMismatch } from '../../protocol/versions';
 import { maskSecrets } from '../../protocol/secrets';
-import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
+import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, UnsupportedProtocolError, ValidationError } from '../errors';
 import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
+import type { FairShare } from './fair-share';
 import type { JobLog } from './job-state';
 import type { LeaseClock } from './lease-clock';
 import { outputEnd, type OutputLog, type OutputPiece } from './output-log';
@@ -55,13 +57,6 @@ interface Waiter {
   resolve: (result: ClaimResponse | null) => void;
 }
 
-/** The job to run first: highest priority, then oldest. */
-const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
-  jobs.reduce<JobRecord | undefined>(
-    (best, job) => (!best || job.spec.priority > best.spec.priority || (job.spec.priority === best.spec.priority && job.seq < best.seq) ? job : best),
-    undefined,
-  );
-
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
 /**
@@ -73,6 +68,12 @@ const fitsWorker = (worker: WorkerRecord, filter: ClaimFilter) => (job: JobRecor
   labelsCover(job.spec.labels, filter.onlyLabels ?? []) &&
   isolationFits(worker.isolation, job.spec) &&
   (filter.onlySubmitters === undefined || filter.onlySubmitters.includes(job.submittedBy));
+
+/** Refuses a worker speaking a protocol this coordinator no longer (or not yet) speaks; null stands for protocol 1. */
+export function requireProtocol(protocolVersion: number | null | undefined): void {
+  const mismatch = protocolMismatch(protocolVersion ?? 1);
+  if (mismatch) throw new UnsupportedProtocolError(mismatch);
+}
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
@@ -95,6 +96,7 @@ export class Scheduler {
     private readonly leaseClock: LeaseClock,
     private readonly logger: Logger,
     private readonly output: OutputLog,
+    private readonly fairShare: FairShare,
   ) {}
 
   // ---- workers ----
@@ -114,6 +116,7 @@ export class Scheduler {
   }
 
   async register(request: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
+    requireProtocol(request.protocolVersion);
     const now = this.now();
     const name = await this.uniqueName(request.name);
     const worker: WorkerRecord = {
@@ -126,6 +129,7 @@ export class Scheduler {
       labels: [...new Set([...(request.labels ?? []).filter((l) => !l.startsWith('host:')), hostLabel(name)])],
       slots: request.slots ?? 1,
       version: request.version ?? null,
+      protocolVersion: request.protocolVersion ?? null,
       isolation: request.isolation ?? null,
       registeredAt: now,
       lastSeenAt: now,
@@ -203,6 +207,7 @@ export class Scheduler {
       labels: worker.labels,
       slots: worker.slots,
       version: worker.version,
+      protocolVersion: worker.protocolVersion,
       isolation: worker.isolation,
       state: this.workerState(worker, leases.length),
       ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
@@ -301,6 +306,8 @@ export class Scheduler {
     filter: ClaimFilter = {},
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
+    // Registered before this coordinator dropped its protocol (an upgrade): told why, and given nothing.
+    requireProtocol(worker.protocolVersion);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
     if (worker.adminState !== 'active') {
@@ -367,7 +374,7 @@ export class Scheduler {
       let progressed = false;
       for (const waiter of candidates) {
         const { onlySubmitters } = waiter.filter;
-        const job = bestOf((onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
+        const job = await this.fairShare.best(this.store, (onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
         if (!job) continue;
         const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
         if (result === 'no_free_slot') full.add(waiter);
@@ -387,7 +394,7 @@ export class Scheduler {
       await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
-      const job = bestOf((await tx.queueHeads(filter.onlySubmitters)).filter(fits));
+      const job = await this.fairShare.best(tx, (await tx.queueHeads(filter.onlySubmitters)).filter(fits));
       if (!job) return null;
       const result = await this.leaseJob(tx, worker, job.id);
       return typeof result === 'string' ? null : result;
@@ -592,6 +599,7 @@ export class Scheduler {
       const found = await this.activeLease(tx, leaseId, workerId);
       const now = this.now();
       await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+      await this.fairShare.charge(tx, found.job, found.lease);
       this.leaseClock.ended(leaseId);
       const common = {
         finishedAt: now,
@@ -654,7 +662,9 @@ export class Scheduler {
     const now = this.now();
     const job = await this.jobs.require(lease.jobId, tx);
     this.leaseClock.ended(lease.id);
+    // A lost lease is not charged: its worker vanished, and it may yet come back and go on (revive).
     if (how === 'expired') this.leaseClock.expired(lease);
+    else await this.fairShare.charge(tx, job, lease);
     const ended = { finishedAt: now, leaseId: null };
     if (job.cancelRequested) {
       await tx.updateLease(lease.id, { status: 'cancelled', endedAt: now });
@@ -734,6 +744,7 @@ export class Scheduler {
           const now = this.now();
           const fresh = await this.jobs.require(job.id, tx);
           await tx.updateLease(lease.id, { status: 'timed_out', endedAt: now });
+          await this.fairShare.charge(tx, fresh, lease);
           this.leaseClock.ended(lease.id);
           await this.log.update(tx, fresh, {
             state: fresh.cancelRequested ? 'cancelled' : 'timed_out',

@@ -14,12 +14,14 @@ import type {
   LeaseTime,
   NewJobRecord,
   Store,
+  PoolUsageRecord,
   StoreOps,
   TokenRecord,
+  UsageRecord,
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -117,6 +119,20 @@ CREATE INDEX leases_time ON leases (leased_at);
 CREATE INDEX jobs_finished ON jobs (finished_at);
 `;
 
+/**
+ * Fair share: the queue in buckets by label set × submitter, so each person's best job is a head and a claim
+ * picks among people without scanning their queues; and each person's decayed run time.
+ */
+const MIGRATION_7 = `
+DROP TABLE queue_buckets;
+CREATE TABLE queue_buckets (labels_key TEXT NOT NULL, submitted_by TEXT NOT NULL, PRIMARY KEY (labels_key, submitted_by)) WITHOUT ROWID;
+INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key, submitted_by FROM jobs WHERE state = 'queued';
+DROP INDEX jobs_bucket;
+CREATE INDEX jobs_bucket ON jobs (labels_key, submitted_by, priority DESC, seq) WHERE state = 'queued';
+CREATE TABLE usage (submitted_by TEXT PRIMARY KEY, slot_seconds REAL NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+ALTER TABLE workers ADD COLUMN protocol_version INTEGER;
+`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -150,7 +166,7 @@ class Mapper<T extends object> {
 const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerMap = new Mapper<WorkerRecord>(
   [
-    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'isolation', 'registeredAt', 'lastSeenAt',
+    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'protocolVersion', 'isolation', 'registeredAt', 'lastSeenAt',
     'reportedState', 'adminState',
   ],
   { labels: 'json', isolation: 'json' },
@@ -232,7 +248,7 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6];
+    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7];
     if (version < migrations.length) {
       this.db.transaction(() => {
         for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
@@ -350,7 +366,9 @@ export class SqliteStore implements Store {
   async insertJob(job: NewJobRecord): Promise<JobRecord> {
     const labels_key = bucketKey(job.spec);
     const result = this.insert('jobs', { ...jobMap.toRow({ ...job, priority: job.spec.priority }), labels_key });
-    if (job.state === 'queued') this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) VALUES (?)').run(labels_key);
+    if (job.state === 'queued') {
+      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key, submitted_by) VALUES (?, ?)').run(labels_key, job.submittedBy);
+    }
     return { ...job, seq: Number(result.lastInsertRowid) };
   }
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -360,7 +378,7 @@ export class SqliteStore implements Store {
   async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
     this.update('jobs', { id }, jobMap.toRow(patch));
     if (patch.state === 'queued') {
-      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) SELECT labels_key FROM jobs WHERE id = ?').run(id);
+      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key, submitted_by) SELECT labels_key, submitted_by FROM jobs WHERE id = ?').run(id);
     }
   }
   async listJobs(filter: JobListFilter): Promise<JobRecord[]> {
@@ -390,17 +408,43 @@ export class SqliteStore implements Store {
   async queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]> {
     const heads: JobRecord[] = [];
     // A worker without a sandbox takes only its trusted submitters' jobs: its heads are those of their jobs.
-    const ofSubmitters = onlySubmitters ? ` AND submitted_by IN (${onlySubmitters.map(() => '?').join(',') || 'NULL'})` : '';
-    for (const { labels_key } of this.all('SELECT labels_key FROM queue_buckets')) {
+    const ofSubmitters = onlySubmitters ? ` WHERE submitted_by IN (${onlySubmitters.map(() => '?').join(',') || 'NULL'})` : '';
+    for (const bucket of this.all(`SELECT labels_key, submitted_by FROM queue_buckets${ofSubmitters}`, ...(onlySubmitters ?? []))) {
       const head = this.get(
-        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ?${ofSubmitters} ORDER BY priority DESC, seq LIMIT 1`,
-        labels_key,
-        ...(onlySubmitters ?? []),
+        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ? AND submitted_by = ? ORDER BY priority DESC, seq LIMIT 1`,
+        bucket.labels_key,
+        bucket.submitted_by,
       );
       if (head) heads.push(jobMap.fromRow(head));
-      else if (!onlySubmitters) this.stmt('DELETE FROM queue_buckets WHERE labels_key = ?').run(labels_key);
+      else this.stmt('DELETE FROM queue_buckets WHERE labels_key = ? AND submitted_by = ?').run(bucket.labels_key, bucket.submitted_by);
     }
     return heads;
+  }
+  async usageOf(submitter: string): Promise<UsageRecord | undefined> {
+    const row = this.get('SELECT * FROM usage WHERE submitted_by = ?', submitter);
+    return row && { submitter, slotSeconds: row.slot_seconds as number, at: row.at as number };
+  }
+  async putUsage(usage: UsageRecord): Promise<void> {
+    this.stmt(
+      `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES (?, ?, ?)
+       ON CONFLICT (submitted_by) DO UPDATE SET slot_seconds = excluded.slot_seconds, at = excluded.at`,
+    ).run(usage.submitter, usage.slotSeconds, usage.at);
+  }
+  async poolUsage(): Promise<PoolUsageRecord[]> {
+    return this.all(
+      `SELECT submitted_by, max(slot_seconds) AS slot_seconds, max(at) AS at, sum(running) AS running, sum(leased_at) AS leased_at_sum, max(leased_at) AS latest_leased_at
+       FROM (SELECT submitted_by, slot_seconds, at, 0 AS running, 0 AS leased_at FROM usage
+             UNION ALL
+             SELECT j.submitted_by, 0, 0, 1, l.leased_at FROM leases l JOIN jobs j ON j.id = l.job_id WHERE l.status = 'active')
+       GROUP BY submitted_by`,
+    ).map((r) => ({
+      submitter: r.submitted_by as string,
+      slotSeconds: r.slot_seconds as number,
+      at: r.at as number,
+      running: r.running as number,
+      runningLeasedAtSum: r.leased_at_sum as number,
+      latestLeasedAt: r.latest_leased_at as number,
+    }));
   }
   async jobsInFlight(): Promise<JobRecord[]> {
     return this.all(`SELECT * FROM jobs WHERE state IN ('leased', 'running', 'suspended')`).map((r) => jobMap.fromRow(r));

@@ -18,7 +18,7 @@ export interface TokenRecord {
 }
 
 /** The API's Worker as stored: times as epoch ms, and what the worker said of itself instead of the derived state. */
-export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs'> {
+export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs' | 'outdated'> {
   registeredAt: number;
   lastSeenAt: number;
   reportedState: ReportedWorkerState;
@@ -154,6 +154,22 @@ export interface JobListFilter {
   limit: number;
 }
 
+/** A submitter's run time on the pool (slot-seconds), as it stood at `at`; it decays from there (fair share). */
+export interface UsageRecord {
+  submitter: string;
+  slotSeconds: number;
+  at: number;
+}
+
+/** A submitter's recorded usage (0 at 0 if none) and the leases they hold now: what fair share ranks people by. */
+export interface PoolUsageRecord extends UsageRecord {
+  running: number;
+  /** Sum of `leasedAt` over those leases: with `running`, their run time so far without a row per lease. */
+  runningLeasedAtSum: number;
+  /** The latest `leasedAt` of those leases (0 if none). */
+  latestLeasedAt: number;
+}
+
 export interface StoreOps {
   insertToken(token: TokenRecord): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
@@ -174,11 +190,21 @@ export interface StoreOps {
   updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void>;
   listJobs(filter: JobListFilter): Promise<JobRecord[]>;
   /**
-   * The first queued job (priority desc, then age) of each set of labels jobs ask for: the best job a worker
-   * can take is the best of the heads it fits. As many as there are label sets in the queue, not jobs.
+   * The best queued job (priority desc, then age) of each bucket × submitter (a bucket: jobs alike in what they
+   * need of a worker); of these submitters' jobs only, if given. As many as there are (label set, person) pairs
+   * in the queue, not jobs: the best job a worker can take is among the heads it fits (fair share picks the person).
+   * Changed for fair share (session 3): buckets were by label set only.
    */
-  /** The best queued job of each bucket (jobs alike in what they need of a worker); of these submitters' jobs only, if given. */
   queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]>;
+  /** Fair share (added session 3): one submitter's recorded usage. */
+  usageOf(submitter: string): Promise<UsageRecord | undefined>;
+  /** Fair share (added session 3): inserts or replaces a submitter's usage. */
+  putUsage(usage: UsageRecord): Promise<void>;
+  /**
+   * Fair share (added session 3), one query: every submitter with recorded usage or an active lease, with both
+   * (usage rows left-joined to active leases grouped by the job's submitter).
+   */
+  poolUsage(): Promise<PoolUsageRecord[]>;
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;

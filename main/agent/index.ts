@@ -30,6 +30,7 @@ import { chooseSandbox, noSandbox, type Sandbox, type SandboxPreference } from '
 import { RunningProcesses } from './sandbox/leftovers';
 import { Alarm, backoffDelay, isTransient, settlesWithin, type BackoffOptions } from './timing';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from './zip';
+import { WORKER_PROTOCOL } from '../../protocol/versions';
 
 export { createConsoleLogger, type AgentLogger } from './logger';
 /** The label every agent carries (`host:<name>`), so a job can be pinned to one PC ("This PC"). */
@@ -411,7 +412,10 @@ export class Agent extends EventEmitter {
   }
 
   private registration(): string {
-    return JSON.stringify({ name: this.requestedName, labels: this.labels, slots: this.slots, isolation: this.isolation() });
+    // The version too: an updated agent registers again, so the workers view shows what it runs now.
+    return JSON.stringify({
+      name: this.requestedName, labels: this.labels, slots: this.slots, isolation: this.isolation(), version: this.options.version ?? null, protocol: WORKER_PROTOCOL,
+    });
   }
 
   /** The saved identity when it is for this coordinator and these settings; otherwise a new registration. */
@@ -437,6 +441,7 @@ export class Agent extends EventEmitter {
         slots: this.slots,
         isolation: this.isolation(),
         ...(this.options.version ? { version: this.options.version } : {}),
+        protocolVersion: WORKER_PROTOCOL,
       });
     } catch (err) {
       if (err instanceof ApiError && !isTransient(err)) {

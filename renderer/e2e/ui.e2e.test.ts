@@ -374,6 +374,8 @@ suite(suiteName, () => {
     const rows = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
     await rows.filter({ hasText: 'long ticker' }).filter({ hasText: 'cancelled' }).waitFor({ timeout: UI_WAIT_MS });
     await rows.filter({ hasText: 'greeting' }).filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
+    // Fair share: everyone's recent use of the pool, above the list (only the admin submitted here).
+    await expect(page.getByLabel('Pool share').innerText()).resolves.toBe('Pool share: admin 100%');
     await screenshot('jobs');
     await page.getByLabel('State').selectOption('cancelled');
     await waitFor(async () => (await rows.allInnerTexts()).map((row) => row.split('\t')[0]).sort().join('|') === 'gpu job|long ticker', {

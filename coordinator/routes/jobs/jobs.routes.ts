@@ -55,6 +55,11 @@ export function jobRoutes(services: Services): Router<AppState> {
     ctx.body = { ...list, jobs: list.jobs.map((job) => access.present(principal, job)) };
   });
 
+  // Fair share: who has used the pool lately, for the jobs list (names and totals only, whatever the job visibility).
+  router.get('/shares', allow('submit'), async (ctx: AppContext) => {
+    ctx.body = { shares: await services.fairShare.shares(store) };
+  });
+
   router.get('/:id', allow('submit'), async (ctx: AppContext) => {
     const principal = principalOf(ctx);
     const job = await access.visible(principal, ctx.params.id!);

@@ -1,7 +1,7 @@
 import { JOB_STATES, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
-import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
+import { formatAgo, formatDuration, formatShares, jobStateLabel } from '../lib/format';
 import { matchesSearch } from '../lib/job-search';
 import { routeHash } from '../lib/route';
 import type { StateFilter } from '../store/jobs';
@@ -23,8 +23,20 @@ export function JobsView() {
         <h1 id="jobs-title">Jobs</h1>
         <JobsFilterBar />
       </div>
+      <PoolShareLine />
       <JobsTable />
     </section>
+  );
+}
+
+/** Fair share: who has used the pool lately; the least-used person's jobs of equal priority go first. */
+function PoolShareLine() {
+  const shares = useAppStore((s) => s.poolShares);
+  if (shares.length === 0) return null;
+  return (
+    <p className="pool-share" aria-label="Pool share" title="Run time lately, halving every half-life: among jobs of equal priority, the person who used the pool least goes first">
+      Pool share: {formatShares(shares)}
+    </p>
   );
 }
 

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import type { Settings, SettingsPatch } from '../../../protocol/ipc';
+import { SCHEDULE_EXAMPLE } from '../../../protocol/schedule';
 import { useAppStore } from '../app-store';
 import { draftOf, patchOf, type Draft, type DraftErrors } from '../lib/settings-form';
 import { LanPools } from './LanPools';
@@ -79,6 +80,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
         {check('onlyOnAC', 'Only on AC power')}
         {text('idleMinutes', 'Start after idle for (minutes)', 'number')}
         {text('maxOthersCpuPercent', 'Only while other programs use less than (% CPU)', 'number')}
+        {text('contributeHours', `Only during (e.g. ${SCHEDULE_EXAMPLE}; empty = any time)`)}
       </fieldset>
       <fieldset>
         <legend>This worker</legend>

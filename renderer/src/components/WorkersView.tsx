@@ -70,6 +70,15 @@ export function WorkersView() {
                     {worker.os}
                     {worker.arch ? ` ${worker.arch}` : ''}
                     {worker.cpus ? `, ${worker.cpus} CPUs` : ''}
+                    {worker.version && <span className="hint"> · {worker.version}</span>}
+                    {worker.outdated && (
+                      <>
+                        {' '}
+                        <span className="badge outdated" title={worker.outdated} data-testid="worker-outdated">
+                          Outdated
+                        </span>
+                      </>
+                    )}
                   </td>
                   <td>
                     <div className="labels">

@@ -1,5 +1,5 @@
 // Human-readable numbers for the views; pure so they are tested without a DOM.
-import { OFFLINE_WORKERS, type Isolation, type JobState, type Worker, type WorkerState } from '../../../protocol/api';
+import { OFFLINE_WORKERS, type Isolation, type JobState, type PoolShare, type Worker, type WorkerState } from '../../../protocol/api';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -99,4 +99,11 @@ export function workerPresence(worker: Pick<Worker, 'state' | 'lastSeenAt'>, now
   const silentMs = now - Date.parse(worker.lastSeenAt);
   if (silentMs >= OFFLINE_WORKERS.hideAfterMs) return 'hidden';
   return silentMs >= OFFLINE_WORKERS.fadeAfterMs ? 'faded' : 'shown';
+}
+
+/** Fair share for the jobs list: "alice 62% (2 running) · bob 38%". */
+export function formatShares(shares: readonly PoolShare[]): string {
+  return shares
+    .map((s) => `${s.submitter} ${Math.round(s.share * 100)}%${s.running > 0 ? ` (${s.running} running)` : ''}`)
+    .join(' · ');
 }
