@@ -44,6 +44,7 @@ import type { WorkerAvailability } from './services/waiting';
 import { SessionService } from './services/sessions';
 import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
+import { PostgresStore } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 
@@ -80,6 +81,11 @@ export interface CoordinatorOptions {
   tls?: TlsMaterial | 'self-signed';
   insecureHttp?: boolean;
   synchronous?: 'normal' | 'full';
+  /**
+   * A `postgres://` URL: the store is that database, which several coordinators may share (each with its own
+   * data dir for uploads in flight and its TLS certificate). Absent: SQLite in the data dir.
+   */
+  database?: string;
   /** Days a finished job (with its log and events) is kept; 0 keeps everything. Default 30. */
   retentionDays?: number;
   /** A client that has not sent its request headers by then is dropped. */
@@ -157,6 +163,25 @@ async function storedToken(file: string, make: () => string): Promise<string> {
   const token = make();
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return token;
+}
+
+/** A database URL with its password masked: what error messages and logs may show. */
+export const redactUrl = (url: string): string => url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+
+/** The store: the PostgreSQL database given, or SQLite in the data dir. */
+async function openStore(database: string | undefined, sqliteFile: string, synchronous: 'normal' | 'full'): Promise<Store> {
+  if (database) {
+    try {
+      return await PostgresStore.open({ url: database });
+    } catch (err) {
+      throw new DataDirError(`cannot open the database ${redactUrl(database)}: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return new SqliteStore({ file: sqliteFile, synchronous });
+  } catch (err) {
+    throw new DataDirError(`cannot open the store in ${dirname(sqliteFile)}: ${(err as Error).message}`);
+  }
 }
 
 export class Coordinator {
@@ -254,12 +279,8 @@ export class Coordinator {
     const mono = o.monotonicClock ?? o.clock ?? (() => performance.now());
     const logger = o.logger ?? consoleLogger;
     const { tmpDir, blobDir } = await this.prepareDataDir();
-    let store: SqliteStore;
-    try {
-      store = new SqliteStore({ file: join(o.dataDir, 'coordinator.sqlite'), synchronous: o.synchronous ?? 'normal' });
-    } catch (err) {
-      throw new DataDirError(`cannot open the store in ${o.dataDir}: ${(err as Error).message}`);
-    }
+    const storeFile = join(o.dataDir, 'coordinator.sqlite');
+    const store = await openStore(o.database, storeFile, o.synchronous ?? 'normal');
     this.store = store;
     const hub = new EventHub();
     const log = new JobLog(hub, logger);
@@ -303,11 +324,10 @@ export class Coordinator {
     wakeWaiters.current = () => pool.wakeWaiters();
     const blobs = new BlobStore(blobDir);
     await blobs.init();
-    const storeFile = join(o.dataDir, 'coordinator.sqlite');
     const retention = new Retention(
       store,
       blobs,
-      [storeFile, `${storeFile}-wal`, `${storeFile}-shm`],
+      store.shared ? [] : [storeFile, `${storeFile}-wal`, `${storeFile}-shm`],
       now,
       o.retentionDays ?? DEFAULT_RETENTION_DAYS,
       logger,

@@ -6,6 +6,23 @@ import { createCoordinator, type Coordinator, type CoordinatorOptions } from '..
 import type { Logger } from '../coordinator/middleware/errors';
 import type { RegisterWorkerRequest } from '../protocol/api';
 import { ApiClient } from '../protocol/client';
+import { createDatabase } from './postgres';
+
+/**
+ * The store the coordinator tests run on: SQLite, or with CMDX_TEST_STORE=postgres (the `postgres` vitest
+ * project) a database of its own in the run's PostgreSQL cluster for each data dir.
+ */
+export const testStore: 'sqlite' | 'postgres' = process.env.CMDX_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+const databases = new Map<string, string>();
+
+async function databaseOf(dataDir: string): Promise<string> {
+  let url = databases.get(dataDir);
+  if (!url) {
+    const { inject } = await import('vitest');
+    databases.set(dataDir, (url = await createDatabase(inject('postgresUrl'))));
+  }
+  return url;
+}
 
 export const quietLogger: Logger = {
   info: () => {},
@@ -34,6 +51,7 @@ export async function startTestCoordinator(overrides: Partial<CoordinatorOptions
     port: 0,
     staticDir: null,
     logger: quietLogger,
+    ...(testStore === 'postgres' ? { database: await databaseOf(dataDir) } : {}),
     ...overrides,
     dataDir,
   });

@@ -57,7 +57,8 @@ export class JobLog {
       bytes: output?.bytes ?? 0,
       part: output?.part ?? null,
     });
-    this.hub.notify(job.id);
+    // Subscribers read the store when woken: not before the event is committed (another coordinator's pool).
+    tx.afterCommit(() => this.hub.notify(job.id));
     if (type === 'state') {
       const state = data as StateEvent;
       this.logger.info(`job ${state.state}`, {
