@@ -2,7 +2,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../coordinator/app';
+import { PostgresStore } from '../coordinator/store/postgres';
+import { SqliteStore } from '../coordinator/store/sqlite';
+import type { Store } from '../coordinator/store/types';
 import type { Logger } from '../coordinator/middleware/errors';
 import type { RegisterWorkerRequest } from '../protocol/api';
 import { ApiClient } from '../protocol/client';
@@ -29,6 +33,31 @@ export const quietLogger: Logger = {
   warn: () => {},
   error: (message, fields) => console.error(message, fields ?? ''),
 };
+
+/** The store of the coordinator with this data dir, opened as another process (the CLI) opens it. */
+export async function openStoreOf(dataDir: string): Promise<Store> {
+  return testStore === 'postgres'
+    ? PostgresStore.open({ url: await databaseOf(dataDir) })
+    : new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
+}
+
+/** Rows of a read-only query on that store, SQL both backends speak: what a test checks was (not) written. */
+export async function queryStoreOf(dataDir: string, sql: string): Promise<Record<string, unknown>[]> {
+  if (testStore === 'postgres') {
+    const store = await PostgresStore.open({ url: await databaseOf(dataDir) });
+    try {
+      return await store.rows(sql);
+    } finally {
+      await store.close();
+    }
+  }
+  const db = new Database(join(dataDir, 'coordinator.sqlite'), { readonly: true });
+  try {
+    return db.prepare(sql).all() as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+}
 
 export interface TestCoordinator {
   coordinator: Coordinator;

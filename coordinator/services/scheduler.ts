@@ -77,6 +77,8 @@ export class Scheduler {
   private takenHostLabels: Set<string> | undefined;
   private draining = false;
   private drainAgain = false;
+  /** Counts wakes: a claim that found nothing and then parks checks none came while it looked. */
+  private wakes = 0;
 
   constructor(
     private readonly store: Store,
@@ -282,8 +284,12 @@ export class Scheduler {
       });
       return null;
     }
+    const wakesBefore = this.wakes;
     const immediate = await this.claimFirstFitting(worker, filter);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
+    // A job committed while the claim looked (another transaction runs beside ours on PostgreSQL; SQLite runs
+    // them one at a time) woke nobody: this claim was not parked yet. It is parked now, so wake again.
+    if (this.wakes !== wakesBefore) queueMicrotask(() => this.wakeWaiters());
     return new Promise((resolve) => {
       const waiter: Waiter = {
         worker,
@@ -309,6 +315,7 @@ export class Scheduler {
 
   /** Something became claimable: hand it to waiting workers, first come first served. */
   wakeWaiters(): void {
+    this.wakes++;
     if (this.waiters.size === 0) return;
     if (this.draining) {
       this.drainAgain = true;
