@@ -12,7 +12,15 @@ export default defineConfig({
   test: {
     reporters: ['default'],
     projects: [
-      { test: { ...shared, name: 'sqlite', include: ['**/*.test.ts', '**/*.test.tsx'], globalSetup: ['test/compile-cli.ts'] } },
+      {
+        test: {
+          ...shared,
+          name: 'sqlite',
+          include: ['**/*.test.ts', '**/*.test.tsx'],
+          exclude: [...shared.exclude, 'test/multi-node/**'],
+          globalSetup: ['test/compile-cli.ts'],
+        },
+      },
       // The store contract and the coordinator suite again, each coordinator on a database of its own in one
       // throwaway PostgreSQL cluster for the run (test/postgres.ts). Without PostgreSQL installed the
       // contract file says so in a skipped test's name.

@@ -86,6 +86,11 @@ export interface CoordinatorOptions {
    * data dir for uploads in flight and its TLS certificate). Absent: SQLite in the data dir.
    */
   database?: string;
+  /**
+   * Where bundles and artifacts live (default DIR/blobs). Coordinators sharing a database share this folder
+   * too (a network file system): a ZIP uploaded through one is downloaded through another.
+   */
+  blobDir?: string;
   /** Days a finished job (with its log and events) is kept; 0 keeps everything. Default 30. */
   retentionDays?: number;
   /** A client that has not sent its request headers by then is dropped. */
@@ -223,7 +228,7 @@ export class Coordinator {
   private async prepareDataDir(): Promise<{ tmpDir: string; blobDir: string }> {
     const { dataDir } = this.options;
     const tmpDir = join(dataDir, 'tmp');
-    const blobDir = join(dataDir, 'blobs');
+    const blobDir = this.options.blobDir ?? join(dataDir, 'blobs');
     try {
       // 0700: the store holds every job's env and the token hashes; nobody else on the machine reads it.
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -444,6 +449,11 @@ export class Coordinator {
           return;
         }
         void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) }));
+        if (store.shared) {
+          // Another coordinator's submits and events wake only its own claims and streams: look again here.
+          pool.wakeWaiters();
+          hub.wakeAll();
+        }
       }, interval);
       this.sweepTimer.unref();
       const retain = () => void retention.apply().catch((err) => logger.error('retention failed', { error: String(err) }));

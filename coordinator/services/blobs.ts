@@ -1,6 +1,7 @@
 // Content-addressed blob folder: a blob is named by its SHA-256, so the same ZIP uploaded twice is stored once.
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class BlobStore {
@@ -22,7 +23,17 @@ export class BlobStore {
       return;
     }
     await mkdir(join(this.dir, sha256.slice(0, 2)), { recursive: true });
-    await rename(tempFile, target);
+    try {
+      await rename(tempFile, target);
+    } catch (err) {
+      // A blob dir on another file system (--blob-dir, shared by several coordinators): copied beside its
+      // place first, so another coordinator never reads half a blob.
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      const part = `${target}.${randomUUID()}.part`;
+      await copyFile(tempFile, part);
+      await rename(part, target);
+      await rm(tempFile, { force: true });
+    }
   }
 
   async exists(sha256: string): Promise<boolean> {

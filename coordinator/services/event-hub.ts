@@ -88,6 +88,14 @@ export class EventHub {
     return { frames: first < 0 ? [] : frames.slice(first), caughtUp };
   }
 
+  /**
+   * Wakes every stream: events may have been written by another coordinator sharing the store, whose
+   * notifications do not reach this process. A stream with nothing new reads once and waits again.
+   */
+  wakeAll(): void {
+    for (const jobId of this.channels.keys()) this.notify(jobId);
+  }
+
   /** Ends every stream (the coordinator is stopping). */
   closeAll(): void {
     for (const channel of [...this.channels.values()]) for (const stream of [...channel.streams]) stream.close();

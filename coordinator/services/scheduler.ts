@@ -174,7 +174,7 @@ export class Scheduler {
   }
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
-    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
+    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs && !this.heardElsewhere(worker.lastSeenAt)) return 'offline';
     if (this.problems.has(worker.id)) return 'unhealthy';
     if (worker.reportedState === 'suspended') return 'suspended';
     if (activeLeases > 0) return 'busy';
@@ -243,6 +243,14 @@ export class Scheduler {
       leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
       heartbeatIntervalSec: this.config.heartbeatIntervalSec,
     };
+  }
+
+  /**
+   * Whether another coordinator sharing the store heard from the worker within the offline time (it wrote
+   * `at` there): this process's own clock only knows the calls it served.
+   */
+  private heardElsewhere(at: number): boolean {
+    return this.store.shared && this.now() - at <= this.config.offlineAfterMs;
   }
 
   private setProblem(workerId: string, problem: string | null): void {
@@ -694,6 +702,8 @@ export class Scheduler {
         await this.store.transaction(async (tx) => {
           const current = await tx.getLease(leaseId);
           if (!current || current.status !== 'active') return;
+          // Renewed in the store by another coordinator's heartbeat: the worker is alive, just not talking to us.
+          if (this.store.shared && current.expiresAt > this.now()) return;
           this.metrics.countLeaseExpiry();
           this.logger.warn('lease expired', {
             job: job.id, lease: leaseId, worker: job.workerId, reason: `no word from the worker for ${Math.round(silentMs / 1000)} s`,

@@ -504,6 +504,14 @@ export class PostgresStore extends PostgresOps implements Store {
     }
   }
 
+  /** After rows were copied in with their own seq and id: new jobs and audit entries continue after them. */
+  async continueSequences(tx: StoreOps): Promise<void> {
+    const sql = (tx as PostgresOps).rows.bind(tx);
+    for (const [table, column] of [['jobs', 'seq'], ['audit', 'id']] as const) {
+      await sql(`SELECT setval(pg_get_serial_sequence('${table}', '${column}'), GREATEST((SELECT MAX(${column}) FROM ${table}), 0) + 1, false)`);
+    }
+  }
+
   /** The database's clock (epoch ms): one clock for every coordinator sharing it. */
   async now(): Promise<number> {
     const [row] = await this.rows(`SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS now`);
