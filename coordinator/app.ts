@@ -207,6 +207,7 @@ export class Coordinator {
   private retentionTimer: NodeJS.Timeout | undefined;
   private retention: Retention | undefined;
   private sweeping: Promise<void> | undefined;
+  private stopSignals: (() => void) | undefined;
   private readonly shutdown = new AbortController();
   /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
   private readonly silentSockets = new Set<Socket>();
@@ -287,7 +288,8 @@ export class Coordinator {
     const storeFile = join(o.dataDir, 'coordinator.sqlite');
     const store = await openStore(o.database, storeFile, o.synchronous ?? 'normal');
     this.store = store;
-    const hub = new EventHub();
+    // Coordinators sharing the store tell each other of new events and queued jobs (PostgreSQL's NOTIFY).
+    const hub = new EventHub(store.shared ? (jobs) => store.signal({ jobs }) : undefined);
     const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
@@ -326,7 +328,14 @@ export class Coordinator {
       logger,
     );
     scheduler = pool;
-    wakeWaiters.current = () => pool.wakeWaiters();
+    wakeWaiters.current = () => {
+      pool.wakeWaiters();
+      store.signal({ queued: true });
+    };
+    this.stopSignals = store.onSignal((signal) => {
+      if ('queued' in signal) pool.wakeWaiters();
+      else hub.wake(signal.jobs);
+    });
     const blobs = new BlobStore(blobDir);
     await blobs.init();
     const retention = new Retention(
@@ -499,6 +508,7 @@ export class Coordinator {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.revocations?.stop();
+    this.stopSignals?.();
     this.shutdown.abort();
     const server = this.server;
     if (server) {

@@ -42,6 +42,9 @@ export class EventHub {
   private readonly pending = new Set<string>();
   private scheduled = false;
 
+  /** `broadcast`: tells other coordinators sharing the store which jobs have new events (their subscribers). */
+  constructor(private readonly broadcast?: (jobIds: string[]) => void) {}
+
   subscribe(jobId: string, stream: EventStream): () => void {
     let channel = this.channels.get(jobId);
     if (!channel) this.channels.set(jobId, (channel = { streams: new Set(), generation: 0 }));
@@ -56,7 +59,7 @@ export class EventHub {
 
   /** Coalesced and deferred past the current transaction, so subscribers only read committed events. */
   notify(jobId: string): void {
-    if (!this.channels.has(jobId)) return;
+    if (!this.channels.has(jobId) && !this.broadcast) return;
     this.pending.add(jobId);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -64,13 +67,19 @@ export class EventHub {
       this.scheduled = false;
       const jobs = [...this.pending];
       this.pending.clear();
-      for (const id of jobs) {
-        const channel = this.channels.get(id);
-        if (!channel) continue;
-        channel.generation++;
-        for (const stream of channel.streams) stream.wake();
-      }
+      this.wake(jobs);
+      this.broadcast?.(jobs);
     });
+  }
+
+  /** Wakes the streams of these jobs (events another coordinator wrote, or this one). */
+  wake(jobIds: Iterable<string>): void {
+    for (const id of jobIds) {
+      const channel = this.channels.get(id);
+      if (!channel) continue;
+      channel.generation++;
+      for (const stream of channel.streams) stream.wake();
+    }
   }
 
   /**
@@ -93,7 +102,7 @@ export class EventHub {
    * notifications do not reach this process. A stream with nothing new reads once and waits again.
    */
   wakeAll(): void {
-    for (const jobId of this.channels.keys()) this.notify(jobId);
+    this.wake([...this.channels.keys()]);
   }
 
   /** Ends every stream (the coordinator is stopping). */

@@ -3,6 +3,7 @@
 // (SELECT … FOR UPDATE), a claim skips queued jobs another coordinator is taking (SKIP LOCKED), and a
 // transaction that lost a serialization race or a deadlock is run again from the start.
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { bucketKey } from './sqlite';
 import type {
@@ -17,6 +18,7 @@ import type {
   NewJobRecord,
   Store,
   StoreOps,
+  StoreSignal,
   TokenRecord,
   WorkerRecord,
 } from './types';
@@ -82,6 +84,9 @@ const MIGRATION_LOCK = 0x636d6478;
 /** serialization_failure, deadlock_detected: the transaction lost a race and is run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 8;
+/** The LISTEN/NOTIFY channel coordinators signal each other on. */
+const CHANNEL = 'cmdx_signals';
+const RELISTEN_MS = 1000;
 
 type Row = Record<string, unknown>;
 type Kind = 'json' | 'number';
@@ -431,15 +436,76 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
 }
 
+const chunks = <T>(items: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PostgresStore extends PostgresOps implements Store {
   readonly shared = true;
   private readonly pool: pg.Pool;
+  /** Tells this coordinator's own notifications from the others'. */
+  private readonly node = randomUUID();
+  private readonly listeners = new Set<(signal: StoreSignal) => void>();
+  private listener: pg.Client | undefined;
+  private relisten: NodeJS.Timeout | undefined;
+  private closed = false;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(
+    pool: pg.Pool,
+    private readonly url: string,
+  ) {
     super(pool, false, null);
     this.pool = pool;
+  }
+
+  signal(signal: StoreSignal): void {
+    if (this.closed) return;
+    // A notification carries at most 8000 bytes: many jobs' events go in several.
+    const parts = 'jobs' in signal ? chunks(signal.jobs, 100).map((jobs) => ({ jobs })) : [signal];
+    for (const part of parts) {
+      this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ node: this.node, ...part })]).catch(() => {});
+    }
+  }
+
+  onSignal(fn: (signal: StoreSignal) => void): () => void {
+    this.listeners.add(fn);
+    if (!this.listener) void this.listen();
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * One connection LISTENs for the others' signals. Notifications sent while it is down are lost: it connects
+   * again, and the coordinator's once-a-second look covers the gap.
+   */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    this.listener = client;
+    const again = () => {
+      if (this.closed || this.listener !== client) return;
+      this.listener = undefined;
+      client.end().catch(() => {});
+      this.relisten = setTimeout(() => void this.listen(), RELISTEN_MS);
+      this.relisten.unref();
+    };
+    client.on('error', again);
+    client.on('end', again);
+    client.on('notification', (message) => {
+      let parsed: StoreSignal & { node?: string };
+      try {
+        parsed = JSON.parse(message.payload ?? '') as StoreSignal & { node?: string };
+      } catch {
+        return;
+      }
+      if (parsed.node === this.node) return;
+      for (const fn of this.listeners) fn(parsed);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch {
+      again();
+    }
   }
 
   /** Connects, then brings the schema up to date (one coordinator at a time, under an advisory lock). */
@@ -447,7 +513,7 @@ export class PostgresStore extends PostgresOps implements Store {
     const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types });
     // An idle connection that breaks (the server restarts) is dropped from the pool, not thrown at the process.
     pool.on('error', () => {});
-    const store = new PostgresStore(pool);
+    const store = new PostgresStore(pool, options.url);
     try {
       await store.migrate();
     } catch (err) {
@@ -519,6 +585,9 @@ export class PostgresStore extends PostgresOps implements Store {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.relisten);
+    await this.listener?.end().catch(() => {});
     await this.pool.end();
   }
 }

@@ -279,6 +279,12 @@ export class SqliteStore implements Store {
     return run;
   }
 
+  /** One process holds this store: nobody else to tell. */
+  signal(): void {}
+  onSignal(): () => void {
+    return () => {};
+  }
+
   afterCommit(hook: () => void): void {
     if (this.open) this.hooks.push(hook);
     else hook();

@@ -204,7 +204,14 @@ export interface StoreOps {
   listAudit(filter: AuditFilter): Promise<AuditRow[]>;
 }
 
+/** What one coordinator tells the others sharing the store: a job was queued; these jobs have new events. */
+export type StoreSignal = { queued: true } | { jobs: string[] };
+
 export interface Store extends StoreOps {
+  /** Tells the other coordinators sharing the store (after commit; best effort: they also poll). No-op when unshared. */
+  signal(signal: StoreSignal): void;
+  /** Calls `fn` with each signal another coordinator sends; returns what stops it. */
+  onSignal(fn: (signal: StoreSignal) => void): () => void;
   /** Whether other coordinators use this store too: then what one process remembers is not the whole truth. */
   readonly shared: boolean;
   /** Runs `fn` atomically. `fn` must not wait on I/O other than the store's own calls. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
+import type { CoordinatorOptions } from '../../coordinator/app';
 import type { ClaimResponse } from '../../protocol/api';
 import { makeTempDir, registerTestWorker, startTestCoordinator, testStore, type TestCoordinator } from '../pool';
 import { createDatabase } from '../postgres';
@@ -23,16 +24,16 @@ afterEach(async () => {
 });
 
 /** `count` coordinators on one new database and one blob folder, with one admin token and one join token. */
-async function startNodes(count: number): Promise<{ nodes: TestCoordinator[]; database: string }> {
+async function startNodes(count: number, options: Partial<CoordinatorOptions> = {}): Promise<{ nodes: TestCoordinator[]; database: string }> {
   const database = await createDatabase(inject('postgresUrl'));
   const blobDir = await makeTempDir('cmdx-blobs-');
   cleanup.push(() => rm(blobDir, { recursive: true, force: true }));
   const nodes: TestCoordinator[] = [];
-  const first = await startTestCoordinator({ database, blobDir });
+  const first = await startTestCoordinator({ database, blobDir, ...options });
   cleanup.push(() => first.stop());
   nodes.push(first);
   for (let i = 1; i < count; i++) {
-    const node = await startTestCoordinator({ database, blobDir, adminToken: first.adminToken, joinToken: first.joinToken });
+    const node = await startTestCoordinator({ database, blobDir, adminToken: first.adminToken, joinToken: first.joinToken, ...options });
     cleanup.push(() => node.stop());
     nodes.push(node);
   }
@@ -111,15 +112,33 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     }
   });
 
-  it('wake a claim parked on one node when a job is submitted on another', async () => {
-    const { nodes } = await startNodes(2);
+  it('wake a claim parked on one node when a job is submitted on another, and stream its output there (NOTIFY, no poll)', async () => {
+    // No sweep timer: nothing looks again on its own, the wake-up must come as a notification.
+    const { nodes } = await startNodes(2, { sweepIntervalMs: 0 });
     const worker = await registerTestWorker(nodes[0]!.url, nodes[0]!.joinToken, { name: 'parked' });
     const claim = worker.client.claim(worker.id, 20_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const started = Date.now();
     const job = await new ApiClient({ baseUrl: nodes[1]!.url, token: nodes[1]!.adminToken }).submitJob({ commands: ['true'] });
-    expect((await claim)?.job.id).toBe(job.id);
+    const claimed = (await claim)!;
+    expect(claimed.job.id).toBe(job.id);
     expect(Date.now() - started).toBeLessThan(5000);
+
+    const events = await fetch(`${nodes[1]!.url}/api/v1/jobs/${job.id}/events`, { headers: { authorization: `Bearer ${nodes[1]!.adminToken}` } });
+    const reader = events.body!.getReader();
+    let text = '';
+    const readUntil = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended before ${pattern}: ${text}`);
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await readUntil(/"state":"leased"/);
+    await worker.client.sendOutput(claimed.lease.id, [{ seq: 0, stream: 'stdout', data: 'hello from node 0\n' }]);
+    await readUntil(/hello from node 0/);
+    await worker.client.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    await readUntil(/"state":"succeeded"/);
   });
 
   it('migrate copies the embedded store into PostgreSQL, and the pool carries on there', async () => {
