@@ -480,7 +480,11 @@ export class Coordinator {
   /** Expires leases and enforces timeouts now (runs on a timer unless `sweepIntervalMs` is 0). */
   async sweep(): Promise<void> {
     if (!this.sweeping) {
-      this.sweeping = this.started().scheduler.sweep().finally(() => {
+      const { store, scheduler } = this.started();
+      // Coordinators sharing a database sweep one at a time: the others would only find the same leases.
+      this.sweeping = (async () => {
+        if (await store.isSweeper()) await scheduler.sweep();
+      })().finally(() => {
         this.sweeping = undefined;
       });
     }

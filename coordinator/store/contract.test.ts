@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { makeTempDir, testStore } from '../../test/pool';
 import { createDatabase, NO_POSTGRES, postgresBinDir } from '../../test/postgres';
+import { waitFor } from '../../test/wait';
 import { PostgresStore } from './postgres';
 import { SqliteStore } from './sqlite';
 import type { JobRecord, LeaseRecord, NewJobRecord, Store, StoreOps, TokenRecord, WorkerRecord } from './types';
@@ -225,6 +226,37 @@ describe(`store contract on ${backend}`, () => {
     await write;
     expect(await store.getWorker('w2')).toBeDefined();
     expect(await store.getWorker('w1')).toBeUndefined();
+  });
+
+  it.runIf(testStore === 'postgres')('lets one coordinator at a time sweep, and another take over when it is gone', async () => {
+    const url = await createDatabase(inject('postgresUrl'));
+    const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];
+    try {
+      expect(await a.isSweeper()).toBe(true);
+      expect(await Promise.all([a.isSweeper(), b.isSweeper()])).toEqual([true, false]);
+      await a.close();
+      expect(await b.isSweeper()).toBe(true);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it.runIf(testStore === 'postgres')('signals the other stores on the database, not itself', async () => {
+    const url = await createDatabase(inject('postgresUrl'));
+    const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];
+    try {
+      const heardA: unknown[] = [];
+      const heardB: unknown[] = [];
+      a.onSignal((signal) => heardA.push(signal));
+      b.onSignal((signal) => heardB.push(signal));
+      // Sent until heard: b's listening connection comes up in the background (signals are best effort).
+      await waitFor(() => (a.signal({ jobs: ['job_1'] }), heardB.length > 0 || undefined), { timeoutMs: 5000, message: 'b to hear a' });
+      expect(heardB[0]).toMatchObject({ jobs: ['job_1'] });
+      expect(heardA).toEqual([]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it.runIf(testStore === 'postgres')('runs a transaction again after a serialization failure or a deadlock', async () => {

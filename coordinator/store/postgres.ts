@@ -87,6 +87,8 @@ const MAX_ATTEMPTS = 8;
 /** The LISTEN/NOTIFY channel coordinators signal each other on. */
 const CHANNEL = 'cmdx_signals';
 const RELISTEN_MS = 1000;
+/** The advisory lock the sweeping coordinator holds on a connection of its own. */
+const SWEEPER_LOCK = 0x636d6479;
 
 type Row = Record<string, unknown>;
 type Kind = 'json' | 'number';
@@ -450,6 +452,9 @@ export class PostgresStore extends PostgresOps implements Store {
   private listener: pg.Client | undefined;
   private relisten: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The connection holding the sweeper's lock, while this process holds it. */
+  private sweeper: pg.Client | undefined;
+  private trying: Promise<boolean> | undefined;
 
   private constructor(
     pool: pg.Pool,
@@ -472,6 +477,34 @@ export class PostgresStore extends PostgresOps implements Store {
     this.listeners.add(fn);
     if (!this.listener) void this.listen();
     return () => this.listeners.delete(fn);
+  }
+
+  async isSweeper(): Promise<boolean> {
+    if (this.sweeper) return true;
+    this.trying ??= this.trySweeper().finally(() => (this.trying = undefined));
+    return this.trying;
+  }
+
+  private async trySweeper(): Promise<boolean> {
+    if (this.closed) return false;
+    const client = new pg.Client({ connectionString: this.url });
+    // The lock goes with the connection: lost, another coordinator takes the role at its next try.
+    client.on('error', () => {
+      if (this.sweeper === client) this.sweeper = undefined;
+      client.end().catch(() => {});
+    });
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1) AS held', [SWEEPER_LOCK]);
+      if (rows[0]?.held && !this.closed) {
+        this.sweeper = client;
+        return true;
+      }
+    } catch {
+      // Not reachable now: not the sweeper; asked again at the next sweep.
+    }
+    await client.end().catch(() => {});
+    return false;
   }
 
   /**
@@ -588,6 +621,8 @@ export class PostgresStore extends PostgresOps implements Store {
     this.closed = true;
     clearTimeout(this.relisten);
     await this.listener?.end().catch(() => {});
+    await this.trying;
+    await this.sweeper?.end().catch(() => {});
     await this.pool.end();
   }
 }

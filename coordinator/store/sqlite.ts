@@ -279,6 +279,10 @@ export class SqliteStore implements Store {
     return run;
   }
 
+  async isSweeper(): Promise<boolean> {
+    return true;
+  }
+
   /** One process holds this store: nobody else to tell. */
   signal(): void {}
   onSignal(): () => void {

@@ -212,6 +212,11 @@ export interface Store extends StoreOps {
   signal(signal: StoreSignal): void;
   /** Calls `fn` with each signal another coordinator sends; returns what stops it. */
   onSignal(fn: (signal: StoreSignal) => void): () => void;
+  /**
+   * Whether this process is the one that sweeps (expires leases, enforces timeouts): one coordinator at a time
+   * holds the role, by an advisory lock, until it stops or loses its connection. Always true when unshared.
+   */
+  isSweeper(): Promise<boolean>;
   /** Whether other coordinators use this store too: then what one process remembers is not the whole truth. */
   readonly shared: boolean;
   /** Runs `fn` atomically. `fn` must not wait on I/O other than the store's own calls. */
