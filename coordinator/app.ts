@@ -208,6 +208,8 @@ export class Coordinator {
   private retention: Retention | undefined;
   private sweeping: Promise<void> | undefined;
   private stopSignals: (() => void) | undefined;
+  /** The retention pass under way, which stop() lets finish before it closes the store. */
+  private retaining: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
   private readonly silentSockets = new Set<Socket>();
@@ -465,7 +467,12 @@ export class Coordinator {
         }
       }, interval);
       this.sweepTimer.unref();
-      const retain = () => void retention.apply().catch((err) => logger.error('retention failed', { error: String(err) }));
+      const retain = () => {
+        this.retaining = retention.apply().then(
+          () => undefined,
+          (err) => logger.error('retention failed', { error: String(err) }),
+        );
+      };
       this.retentionTimer = setInterval(retain, RETENTION_INTERVAL_MS).unref();
       retain();
     }
@@ -526,6 +533,7 @@ export class Coordinator {
       clearInterval(reaper);
     }
     await this.sweeping;
+    await this.retaining;
     await this.store?.close();
     await this.lock?.release();
     if (this.services) this.services.logger.info('coordinator stopped', { dataDir: this.options.dataDir });

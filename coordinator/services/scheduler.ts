@@ -129,6 +129,7 @@ export class Scheduler {
     };
     await this.store.insertWorker(worker);
     this.leaseClock.heard(worker.id);
+    this.leaseClock.wrote(worker.id, now);
     this.logger.info('worker registered', { worker: worker.id, name: worker.name, labels: worker.labels.join(','), slots: worker.slots });
     const token = await this.tokens.create(`${WORKER_TOKEN_PREFIX}${worker.name}`, 'worker', worker.id);
     return {
@@ -174,7 +175,8 @@ export class Scheduler {
   }
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
-    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs && !this.heardElsewhere(worker.lastSeenAt)) return 'offline';
+    if (this.store.shared) this.leaseClock.changedElsewhere(worker.id, worker.lastSeenAt, 'worker');
+    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
     if (this.problems.has(worker.id)) return 'unhealthy';
     if (worker.reportedState === 'suspended') return 'suspended';
     if (activeLeases > 0) return 'busy';
@@ -231,26 +233,21 @@ export class Scheduler {
     if (problem !== undefined) this.setProblem(workerId, problem);
     const leases = await this.store.transaction(async (tx) => {
       await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
+      this.leaseClock.wrote(workerId, now);
       for (const leaseId of this.leaseClock.takeExpired(workerId)) {
         const lease = await tx.getLease(leaseId);
         if (lease) await this.revive(tx, lease);
       }
       await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
-      return tx.activeLeasesOfWorker(workerId);
+      const active = await tx.activeLeasesOfWorker(workerId);
+      for (const lease of active) this.leaseClock.wrote(lease.id, lease.expiresAt);
+      return active;
     });
     return {
       stop: this.directives(leases),
       leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
       heartbeatIntervalSec: this.config.heartbeatIntervalSec,
     };
-  }
-
-  /**
-   * Whether another coordinator sharing the store heard from the worker within the offline time (it wrote
-   * `at` there): this process's own clock only knows the calls it served.
-   */
-  private heardElsewhere(at: number): boolean {
-    return this.store.shared && this.now() - at <= this.config.offlineAfterMs;
   }
 
   private setProblem(workerId: string, problem: string | null): void {
@@ -370,7 +367,9 @@ export class Scheduler {
     const fits = fitsWorker(worker, filter);
     this.leaseClock.heard(worker.id);
     return this.store.transaction(async (tx) => {
-      await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
+      const seenAt = this.now();
+      await tx.updateWorker(worker.id, { lastSeenAt: seenAt });
+      this.leaseClock.wrote(worker.id, seenAt);
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
       const job = bestOf((await tx.queueHeads(filter.onlySubmitters)).filter(fits));
@@ -404,6 +403,7 @@ export class Scheduler {
     };
     await tx.insertLease(lease);
     this.leaseClock.granted(lease.id, job.spec.timeoutSec);
+    this.leaseClock.wrote(lease.id, lease.expiresAt);
     const leased = await this.log.update(tx, job, {
       state: 'leased',
       attempt: lease.attempt,
@@ -455,6 +455,7 @@ export class Scheduler {
     if (!job || job.state !== 'queued' || job.attempt !== lease.attempt || job.leaseId !== null || job.cancelRequested) return false;
     const now = this.now();
     await tx.updateLease(lease.id, { status: 'active', endedAt: null, expiresAt: now + this.config.leaseTtlMs });
+    this.leaseClock.wrote(lease.id, now + this.config.leaseTtlMs);
     this.leaseClock.granted(lease.id, Math.max(0, job.spec.timeoutSec - (now - lease.leasedAt) / 1000));
     await this.log.update(tx, job, {
       state: 'running',
@@ -703,7 +704,7 @@ export class Scheduler {
           const current = await tx.getLease(leaseId);
           if (!current || current.status !== 'active') return;
           // Renewed in the store by another coordinator's heartbeat: the worker is alive, just not talking to us.
-          if (this.store.shared && current.expiresAt > this.now()) return;
+          if (this.store.shared && this.leaseClock.changedElsewhere(leaseId, current.expiresAt, 'lease')) return;
           this.metrics.countLeaseExpiry();
           this.logger.warn('lease expired', {
             job: job.id, lease: leaseId, worker: job.workerId, reason: `no word from the worker for ${Math.round(silentMs / 1000)} s`,

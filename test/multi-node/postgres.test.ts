@@ -41,28 +41,26 @@ async function startNodes(count: number, options: Partial<CoordinatorOptions> = 
 }
 
 /** A worker speaking the protocol by hand: `slots` claim loops on `node`, each job's output then its result. */
-function runWorker(worker: Awaited<ReturnType<typeof registerTestWorker>>, slots: number, done: AbortSignal, seen: string[]) {
+function runWorker(worker: Awaited<ReturnType<typeof registerTestWorker>>, slots: number, done: AbortSignal, seen: string[], errors: string[]) {
   const loop = async () => {
     while (!done.aborted) {
-      let claimed: ClaimResponse | null;
       try {
-        claimed = await worker.client.claim(worker.id, 2000, done);
+        const claimed = await worker.client.claim(worker.id, 2000, done);
+        if (!claimed) continue;
+        seen.push(claimed.job.id);
+        const chunks = [0, 1, 2].map((seq) => ({ seq, stream: 'stdout' as const, data: `${claimed.job.name} line ${seq}\n` }));
+        await worker.client.sendOutput(claimed.lease.id, chunks);
+        await worker.client.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
       } catch (err) {
-        if (done.aborted) return;
-        throw err;
+        if (!done.aborted) errors.push(String(err));
       }
-      if (!claimed) continue;
-      seen.push(claimed.job.id);
-      const chunks = [0, 1, 2].map((seq) => ({ seq, stream: 'stdout' as const, data: `${claimed.job.name} line ${seq}\n` }));
-      await worker.client.sendOutput(claimed.lease.id, chunks);
-      await worker.client.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
     }
   };
   return Promise.all(Array.from({ length: slots }, loop));
 }
 
 describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL database', () => {
-  it('run a few hundred jobs submitted round-robin to three nodes, with workers on two of them: each ends once, its output whole', async () => {
+  it('run a few hundred jobs submitted round-robin to three nodes, with workers on two of them: each ends once, its output whole', { timeout: 180_000 }, async () => {
     const { nodes } = await startNodes(3);
     const admins = nodes.map((n) => new ApiClient({ baseUrl: n.url, token: n.adminToken }));
     const workers = [
@@ -71,7 +69,8 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     ];
     const done = new AbortController();
     const seen: string[] = [];
-    const running = workers.map((w) => runWorker(w, 4, done.signal, seen));
+    const errors: string[] = [];
+    const running = workers.map((w) => runWorker(w, 4, done.signal, seen, errors));
     const submitted: string[] = [];
     const JOBS = 300;
     for (let i = 0; i < JOBS; i += 30) {
@@ -84,11 +83,15 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     for (;;) {
       const succeeded = (await admins[2]!.listJobs({ state: ['succeeded'], limit: 500 })).jobs.length;
       if (succeeded === JOBS) break;
-      if (Date.now() > deadline) throw new Error(`only ${succeeded} of ${JOBS} jobs succeeded in 2 minutes`);
+      if (Date.now() > deadline) {
+        const stuck = (await admins[2]!.listJobs({ state: ['queued', 'leased', 'running', 'failed'], limit: 500 })).jobs.map((j) => `${j.id} ${j.state}`);
+        throw new Error(`only ${succeeded} of ${JOBS} jobs succeeded in 2 minutes; ${stuck.join(', ')}; worker errors: ${errors.join(' | ')}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     done.abort();
     await Promise.all(running);
+    expect(errors).toEqual([]);
     // Every job was handed out exactly once, and nothing else was.
     expect(seen.sort()).toEqual([...submitted].sort());
     // Read through a node no worker talks to: its log is whole and in order, its result recorded once.
