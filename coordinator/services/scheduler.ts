@@ -100,7 +100,9 @@ export class Scheduler {
    */
   private async uniqueName(requested: string): Promise<string> {
     // Read once, then kept here (only this process registers and removes workers): thousands of workers join fast.
-    const taken = (this.takenHostLabels ??= new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name))));
+    // Coordinators sharing the store register workers too: each registration reads the names again.
+    const names = async () => new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name)));
+    const taken = this.store.shared ? await names() : (this.takenHostLabels ??= await names());
     let name = requested;
     for (let n = 2; taken.has(hostLabel(name)); n++) name = `${requested.slice(0, 120)}-${n}`;
     // Claimed before the next await, so two workers asking for one name at once get two names.
