@@ -173,15 +173,19 @@ async function storedToken(file: string, make: () => string): Promise<string> {
 /** A database URL with its password masked: what error messages and logs may show. */
 export const redactUrl = (url: string): string => url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
 
+/** The PostgreSQL store at `url`, or the one-line reason it cannot be opened. */
+export async function openDatabase(url: string): Promise<PostgresStore> {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new DataDirError(`--database "${redactUrl(url)}" is not a postgres:// URL`);
+  try {
+    return await PostgresStore.open({ url });
+  } catch (err) {
+    throw new DataDirError(`cannot open the database ${redactUrl(url)}: ${(err as Error).message}`);
+  }
+}
+
 /** The store: the PostgreSQL database given, or SQLite in the data dir. */
 async function openStore(database: string | undefined, sqliteFile: string, synchronous: 'normal' | 'full'): Promise<Store> {
-  if (database) {
-    try {
-      return await PostgresStore.open({ url: database });
-    } catch (err) {
-      throw new DataDirError(`cannot open the database ${redactUrl(database)}: ${(err as Error).message}`);
-    }
-  }
+  if (database) return openDatabase(database);
   try {
     return new SqliteStore({ file: sqliteFile, synchronous });
   } catch (err) {

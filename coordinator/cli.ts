@@ -8,12 +8,11 @@ import { onInterrupt } from '../common/interrupts';
 import { isLoopbackHost } from '../protocol/addresses';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
-import { createCoordinator, DataDirError, DEFAULTS, redactUrl, type Coordinator } from './app';
+import { createCoordinator, DataDirError, DEFAULTS, openDatabase, redactUrl, type Coordinator } from './app';
 import { HttpError } from './errors';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
 import { SqliteStore } from './store/sqlite';
 import { copyStore } from './store/copy';
-import { PostgresStore } from './store/postgres';
 import type { Store } from './store/types';
 import { InviteService } from './services/invites';
 import { certificateFingerprint } from './services/tls';
@@ -71,15 +70,6 @@ async function openCommandStore(dataDir: string, database: string | undefined): 
     throw new UsageError(`no coordinator data in ${dataDir}: run this where the coordinator runs, or pass its --data-dir (or --database)`);
   }
   return new SqliteStore({ file: storeFile });
-}
-
-async function openDatabase(url: string): Promise<PostgresStore> {
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError(`--database "${redactUrl(url)}" is not a postgres:// URL`);
-  try {
-    return await PostgresStore.open({ url });
-  } catch (err) {
-    throw new DataDirError(`cannot open the database ${redactUrl(url)}: ${(err as Error).message}`);
-  }
 }
 
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {

@@ -144,6 +144,17 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     await readUntil(/"state":"succeeded"/);
   });
 
+  it('explain a database they cannot use in one line', async () => {
+    const dataDir = await makeTempDir();
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const notPostgres = runCli(['--port', '0', '--data-dir', dataDir, '--database', 'mysql://db/x']);
+    expect(notPostgres.code).toBe(1);
+    expect(notPostgres.stderr.trim().split('\n')).toEqual(['cmd-executor: --database "mysql://db/x" is not a postgres:// URL']);
+    const unreachable = runCli(['token', 'list', '--database', 'postgres://bob:hunter2@127.0.0.1:1/x']);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cmd-executor: cannot open the database postgres:\/\/bob:\*\*\*@127\.0\.0\.1:1\/x: /)]);
+  });
+
   it('migrate copies the embedded store into PostgreSQL, and the pool carries on there', async () => {
     const embedded = await startTestCoordinator({ database: undefined });
     cleanup.push(() => embedded.stop());
