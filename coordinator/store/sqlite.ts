@@ -289,6 +289,7 @@ export class SqliteStore implements Store {
     return () => {};
   }
 
+  /** On the one connection, a hook given outside a transaction while another caller's is open waits for its commit. */
   afterCommit(hook: () => void): void {
     if (this.open) this.hooks.push(hook);
     else hook();
