@@ -1,16 +1,18 @@
 // Several coordinators on one PostgreSQL database (the `postgres` vitest project): they share nothing but the
 // database and the blob folder, and the pool behaves as one. Also `node coordinator migrate`, which moves an
 // embedded (SQLite) pool into PostgreSQL.
-import { spawnSync } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
 import type { CoordinatorOptions } from '../../coordinator/app';
+import { PostgresStore } from '../../coordinator/store/postgres';
 import type { ClaimResponse } from '../../protocol/api';
 import { makeTempDir, registerTestWorker, startTestCoordinator, testStore, type TestCoordinator } from '../pool';
 import { createDatabase } from '../postgres';
+import { waitFor } from '../wait';
 
 const ENTRY = fileURLToPath(new URL('../../coordinator/index.js', import.meta.url));
 const runCli = (args: string[]) => {
@@ -142,6 +144,54 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     await readUntil(/hello from node 0/);
     await worker.client.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
     await readUntil(/"state":"succeeded"/);
+  });
+
+  it('kill -9 of the coordinator a worker talks to: it goes on through another, and its job ends once with its output whole', async () => {
+    const database = await createDatabase(inject('postgresUrl'));
+    const dir = await makeTempDir('cmdx-kill-');
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const adminToken = 'cmdx_admin_killtest0000000000000000000000';
+    await writeFile(join(dir, 'admin.token'), adminToken);
+    await writeFile(join(dir, 'join.token'), 'cmdx_join_killtest00000000000000000000000');
+    /** The real `node coordinator` process, as an operator starts each node. */
+    const startNode = async (name: string) => {
+      const child = spawn(process.execPath, [
+        ENTRY, '--port', '0', '--data-dir', join(dir, name), '--database', database, '--blob-dir', join(dir, 'blobs'),
+        '--admin-token-file', join(dir, 'admin.token'), '--join-token-file', join(dir, 'join.token'),
+      ], { stdio: ['ignore', 'pipe', 'pipe'] });
+      cleanup.push(async () => child.kill('SIGKILL'));
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const [, url] = await waitFor(() => /serving (http:\/\/\S+)/.exec(out) ?? undefined, { timeoutMs: 30_000, message: `${name} to serve` });
+      return { child, url: url! };
+    };
+    const [doomed, survivor] = [await startNode('node-a'), await startNode('node-b')];
+    const worker = await registerTestWorker(doomed.url, 'cmdx_join_killtest00000000000000000000000', { name: 'mover' });
+    const job = await new ApiClient({ baseUrl: survivor.url, token: adminToken }).submitJob({ commands: ['x'] });
+    const claimed = (await worker.client.claim(worker.id, 10_000))!;
+    expect(claimed.job.id).toBe(job.id);
+    await worker.client.sendOutput(claimed.lease.id, [{ seq: 0, stream: 'stdout', data: 'before\n' }]);
+    doomed.child.kill('SIGKILL');
+    await new Promise((resolve) => doomed.child.once('exit', resolve));
+    // The worker moves to the live node: the same token, the same lease, output from the committed sequence.
+    const moved = new ApiClient({ baseUrl: survivor.url, token: worker.token });
+    await moved.heartbeat(worker.id);
+    expect(await moved.sendOutput(claimed.lease.id, [{ seq: 0, stream: 'stdout', data: 'before\n' }, { seq: 1, stream: 'stdout', data: 'after\n' }])).toEqual({ nextSeq: 2 });
+    await moved.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    await moved.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    const admin = new ApiClient({ baseUrl: survivor.url, token: adminToken });
+    const ended = await admin.getJob(job.id);
+    expect(ended.state).toBe('succeeded');
+    expect(ended.attempt).toBe(1);
+    expect(await admin.getLog(job.id)).toBe('before\nafter\n');
+    const store = await PostgresStore.open({ url: database });
+    try {
+      const states = (await store.eventsAfter(job.id, 0, 100)).filter((e) => e.type === 'state').map((e) => (e.data as { state: string }).state);
+      expect(states).toEqual(['queued', 'leased', 'succeeded']);
+    } finally {
+      await store.close();
+    }
   });
 
   it('explain a database they cannot use in one line', async () => {
