@@ -54,6 +54,7 @@ import { SessionService } from './services/sessions';
 import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
 import { UpdateFeed } from './services/update-feed';
+import { PostgresStore } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 
@@ -90,6 +91,16 @@ export interface CoordinatorOptions {
   tls?: TlsMaterial | 'self-signed';
   insecureHttp?: boolean;
   synchronous?: 'normal' | 'full';
+  /**
+   * A `postgres://` URL: the store is that database, which several coordinators may share (each with its own
+   * data dir for uploads in flight and its TLS certificate). Absent: SQLite in the data dir.
+   */
+  database?: string;
+  /**
+   * Where bundles and artifacts live (default DIR/blobs). Coordinators sharing a database share this folder
+   * too (a network file system): a ZIP uploaded through one is downloaded through another.
+   */
+  blobDir?: string;
   /** Days a finished job (with its log and events) is kept; 0 keeps everything. Default 30. */
   retentionDays?: number;
   /** A client that has not sent its request headers by then is dropped. */
@@ -180,6 +191,29 @@ async function storedToken(file: string, make: () => string): Promise<string> {
   return token;
 }
 
+/** A database URL with its password masked: what error messages and logs may show. */
+export const redactUrl = (url: string): string => url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+
+/** The PostgreSQL store at `url`, or the one-line reason it cannot be opened. */
+export async function openDatabase(url: string): Promise<PostgresStore> {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new DataDirError(`--database "${redactUrl(url)}" is not a postgres:// URL`);
+  try {
+    return await PostgresStore.open({ url });
+  } catch (err) {
+    throw new DataDirError(`cannot open the database ${redactUrl(url)}: ${(err as Error).message}`);
+  }
+}
+
+/** The store: the PostgreSQL database given, or SQLite in the data dir. */
+async function openStore(database: string | undefined, sqliteFile: string, synchronous: 'normal' | 'full'): Promise<Store> {
+  if (database) return openDatabase(database);
+  try {
+    return new SqliteStore({ file: sqliteFile, synchronous });
+  } catch (err) {
+    throw new DataDirError(`cannot open the store in ${dirname(sqliteFile)}: ${(err as Error).message}`);
+  }
+}
+
 export class Coordinator {
   url = '';
   /** SHA-256 of the TLS certificate clients pin (`AB:CD:…`); null over plain HTTP. */
@@ -200,6 +234,9 @@ export class Coordinator {
   private retention: Retention | undefined;
   private advertisement: Advertisement | undefined;
   private sweeping: Promise<void> | undefined;
+  private stopSignals: (() => void) | undefined;
+  /** The retention pass under way, which stop() lets finish before it closes the store. */
+  private retaining: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
   private readonly silentSockets = new Set<Socket>();
@@ -221,7 +258,7 @@ export class Coordinator {
   private async prepareDataDir(): Promise<{ tmpDir: string; blobDir: string }> {
     const { dataDir } = this.options;
     const tmpDir = join(dataDir, 'tmp');
-    const blobDir = join(dataDir, 'blobs');
+    const blobDir = this.options.blobDir ?? join(dataDir, 'blobs');
     try {
       // 0700: the store holds every job's env and the token hashes; nobody else on the machine reads it.
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -277,18 +314,15 @@ export class Coordinator {
     const mono = o.monotonicClock ?? o.clock ?? (() => performance.now());
     const logger = o.logger ?? consoleLogger;
     const { tmpDir, blobDir } = await this.prepareDataDir();
-    let store: SqliteStore;
-    try {
-      store = new SqliteStore({ file: join(o.dataDir, 'coordinator.sqlite'), synchronous: o.synchronous ?? 'normal' });
-    } catch (err) {
-      throw new DataDirError(`cannot open the store in ${o.dataDir}: ${(err as Error).message}`);
-    }
+    const storeFile = join(o.dataDir, 'coordinator.sqlite');
+    const store = await openStore(o.database, storeFile, o.synchronous ?? 'normal');
     this.store = store;
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     // Output is fsynced when the store is: kill -9 loses neither without it, power loss neither with it.
-    const output = new OutputLog(outputFolder(join(o.dataDir, 'output')), { maxOutputBytes, fsync: o.synchronous === 'full' });
+    const output = new OutputLog(outputFolder(join(o.blobDir ?? o.dataDir, 'output')), { maxOutputBytes, fsync: o.synchronous === 'full' });
     this.output = output;
-    const hub = new EventHub(new JobStream(output, maxOutputBytes));
+    // Coordinators sharing the store tell each other of new events and queued jobs (PostgreSQL's NOTIFY).
+    const hub = new EventHub(new JobStream(output, maxOutputBytes), store.shared ? (jobs) => store.signal({ jobs }) : undefined);
     const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
     // The job service wakes waiting claims through the scheduler, which needs the job service: a late binding.
@@ -330,14 +364,20 @@ export class Coordinator {
       fairShare,
     );
     scheduler = pool;
-    wakeWaiters.current = () => pool.wakeWaiters();
+    wakeWaiters.current = () => {
+      pool.wakeWaiters();
+      store.signal({ queued: true });
+    };
+    this.stopSignals = store.onSignal((signal) => {
+      if ('queued' in signal) pool.wakeWaiters();
+      else hub.wake(signal.jobs);
+    });
     const blobs = new BlobStore(blobDir);
     await blobs.init();
-    const storeFile = join(o.dataDir, 'coordinator.sqlite');
     const retention = new Retention(
       store,
       blobs,
-      [storeFile, `${storeFile}-wal`, `${storeFile}-shm`],
+      store.shared ? [] : [storeFile, `${storeFile}-wal`, `${storeFile}-shm`],
       now,
       o.retentionDays ?? DEFAULT_RETENTION_DAYS,
       logger,
@@ -463,9 +503,19 @@ export class Coordinator {
           return;
         }
         void this.sweep().catch((err) => logger.error('sweep failed', { error: String(err) }));
+        if (store.shared) {
+          // Another coordinator's submits and events wake only its own claims and streams: look again here.
+          pool.wakeWaiters();
+          hub.wakeAll();
+        }
       }, interval);
       this.sweepTimer.unref();
-      const retain = () => void retention.apply().catch((err) => logger.error('retention failed', { error: String(err) }));
+      const retain = () => {
+        this.retaining = retention.apply().then(
+          () => undefined,
+          (err) => logger.error('retention failed', { error: String(err) }),
+        );
+      };
       this.retentionTimer = setInterval(retain, RETENTION_INTERVAL_MS).unref();
       retain();
     }
@@ -480,7 +530,11 @@ export class Coordinator {
   /** Expires leases and enforces timeouts now (runs on a timer unless `sweepIntervalMs` is 0). */
   async sweep(): Promise<void> {
     if (!this.sweeping) {
-      this.sweeping = this.started().scheduler.sweep().finally(() => {
+      const { store, scheduler } = this.started();
+      // Coordinators sharing a database sweep one at a time: the others would only find the same leases.
+      this.sweeping = (async () => {
+        if (await store.isSweeper()) await scheduler.sweep();
+      })().finally(() => {
         this.sweeping = undefined;
       });
     }
@@ -511,6 +565,7 @@ export class Coordinator {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.revocations?.stop();
+    this.stopSignals?.();
     this.shutdown.abort();
     const server = this.server;
     if (server) {
@@ -524,6 +579,7 @@ export class Coordinator {
       clearInterval(reaper);
     }
     await this.sweeping;
+    await this.retaining;
     await this.output?.close();
     await this.store?.close();
     await this.lock?.release();

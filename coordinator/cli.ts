@@ -3,17 +3,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import { DirLockedError, lockDir } from '../common/dir-lock';
 import { onInterrupt } from '../common/interrupts';
 import { isLoopbackHost } from '../protocol/addresses';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { oneLine } from '../protocol/pool-record';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
 import { packageVersion } from '../main/agent/cli/common';
-import { createCoordinator, DataDirError, DEFAULTS, updateFeedDir, type Coordinator } from './app';
+import { createCoordinator, DataDirError, DEFAULTS, openDatabase, redactUrl, updateFeedDir, type Coordinator } from './app';
 import { HttpError } from './errors';
 import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC } from './services/fair-share';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
 import { SqliteStore } from './store/sqlite';
+import { copyStore } from './store/copy';
+import type { Store } from './store/types';
 import { InviteService } from './services/invites';
 import { certificateFingerprint } from './services/tls';
 import { TokenService } from './services/tokens';
@@ -23,6 +26,8 @@ const serveFlags = {
   host: { type: 'string', env: 'CMDX_HOST', description: 'address to bind (0.0.0.0 for the LAN)', default: '127.0.0.1' },
   port: { type: 'number', env: 'CMDX_PORT', description: 'port to listen on (0 picks a free one)', default: DEFAULTS.port },
   'data-dir': { type: 'string', env: 'CMDX_DATA_DIR', description: 'where the store, blobs and tokens live', default: '.data/coordinator', placeholder: 'DIR' },
+  database: { type: 'string', env: 'CMDX_DATABASE', description: 'a postgres:// URL: keep the store there, shared by every coordinator given it (default: SQLite in DIR)', placeholder: 'URL' },
+  'blob-dir': { type: 'string', env: 'CMDX_BLOB_DIR', description: 'where uploaded ZIPs and artifacts live; with --database, a folder every coordinator reads (default: DIR/blobs)', placeholder: 'DIR' },
   'admin-token': { type: 'string', env: 'CMDX_ADMIN_TOKEN', description: 'admin token (made and kept in DIR/admin.token if absent)', placeholder: 'T' },
   'admin-token-file': { type: 'string', env: 'CMDX_ADMIN_TOKEN_FILE', description: 'read the admin token from this file', placeholder: 'FILE' },
   'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', description: 'token workers join with (made and kept in DIR/join.token if absent)', placeholder: 'T' },
@@ -51,6 +56,7 @@ const serveFlags = {
 
 const tokenFlags = {
   'data-dir': serveFlags['data-dir'],
+  database: serveFlags.database,
   name: { type: 'string', description: 'token name (who uses it)', placeholder: 'NAME' },
   role: { type: 'string', description: 'submit or admin', default: 'submit', placeholder: 'ROLE' },
   id: { type: 'string', description: 'token id (for revoke)', placeholder: 'ID' },
@@ -61,7 +67,18 @@ const USAGE = [
   '       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID',
   '       node coordinator worker invite [--uses N] [--expires 1h] [--server URL]',
   '       node coordinator publish-update DIR   (electron-builder output: latest*.yml and the installers)',
+  '       node coordinator migrate --from DIR --to postgres://…',
 ].join('\n');
+
+/** The store a one-shot command works on: the --database given, or the SQLite file in the data dir (which must exist). */
+async function openCommandStore(dataDir: string, database: string | undefined): Promise<Store> {
+  if (database) return openDatabase(database);
+  const storeFile = join(dataDir, 'coordinator.sqlite');
+  if (!existsSync(storeFile)) {
+    throw new UsageError(`no coordinator data in ${dataDir}: run this where the coordinator runs, or pass its --data-dir (or --database)`);
+  }
+  return new SqliteStore({ file: storeFile });
+}
 
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
   if (value !== undefined && (!Number.isInteger(value) || value < min)) {
@@ -77,12 +94,7 @@ async function tokenCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const action = positionals[0];
-  const dataDir = resolve(flags['data-dir']!);
-  const storeFile = join(dataDir, 'coordinator.sqlite');
-  if (!existsSync(storeFile)) {
-    throw new UsageError(`no coordinator data in ${dataDir}: run this where the coordinator runs, or pass its --data-dir`);
-  }
-  const store = new SqliteStore({ file: storeFile });
+  const store = await openCommandStore(resolve(flags['data-dir']!), flags.database);
   const tokens = new TokenService(store, Date.now);
   const audit = (action: string, target: string) =>
     store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
@@ -139,6 +151,7 @@ async function publishCommand(argv: string[]): Promise<number> {
 
 const inviteFlags = {
   'data-dir': serveFlags['data-dir'],
+  database: serveFlags.database,
   uses: { type: 'number', description: 'how many workers may join with it', default: TRUST_DEFAULTS.inviteUses, placeholder: 'N' },
   expires: { type: 'string', description: 'how long it is valid: 30m, 1h, 7d', default: '1h', placeholder: 'TIME' },
   server: { type: 'string', env: 'CMDX_SERVER', description: 'the URL workers reach this coordinator at (for the printed command)', placeholder: 'URL' },
@@ -162,7 +175,7 @@ async function workerCommand(argv: string[]): Promise<number> {
   const expiresInSec = durationSec(flags.expires!);
   if (expiresInSec < 60) throw new UsageError('--expires must be at least 1m');
   const dataDir = resolve(flags['data-dir']!);
-  const store = new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
+  const store = await openCommandStore(dataDir, flags.database);
   try {
     const fingerprint = await certificateFingerprint(dataDir);
     const server = flags.server ?? `${fingerprint ? 'https' : 'http'}://${os.hostname()}:${DEFAULTS.port}`;
@@ -180,6 +193,50 @@ async function workerCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await store.close();
+  }
+}
+
+const migrateFlags = {
+  from: { type: 'string', description: "the data dir of the embedded (SQLite) coordinator to copy; stop it first", placeholder: 'DIR' },
+  to: { type: 'string', env: 'CMDX_DATABASE', description: 'the postgres:// URL of an empty database', placeholder: 'URL' },
+} satisfies FlagTable;
+
+/** `node coordinator migrate --from DIR --to postgres://…`: the embedded store's data, copied into PostgreSQL. */
+async function migrateCommand(argv: string[]): Promise<number> {
+  const { flags, positionals, help } = parseCommandLine(migrateFlags, argv, process.env);
+  if (help) {
+    console.log(helpText('node coordinator migrate --from DIR --to postgres://…', migrateFlags));
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
+  if (!flags.from || !flags.to) throw new UsageError('migrate needs --from DIR (the data dir) and --to postgres://… (the database)');
+  const dataDir = resolve(flags.from);
+  const storeFile = join(dataDir, 'coordinator.sqlite');
+  if (!existsSync(storeFile)) throw new UsageError(`no coordinator data in ${dataDir} (no coordinator.sqlite there)`);
+  // The lock a running coordinator holds: copying a store that is being written would lose what comes after.
+  let lock;
+  try {
+    lock = await lockDir(dataDir, 'data dir');
+  } catch (err) {
+    if (err instanceof DirLockedError) throw new UsageError(`${err.message}: stop that coordinator before migrating its data`);
+    throw err;
+  }
+  const from = new SqliteStore({ file: storeFile });
+  try {
+    const to = await openDatabase(flags.to);
+    try {
+      const copied = await copyStore(from, to);
+      console.log(
+        `copied ${copied.jobs} jobs (${copied.events} events), ${copied.workers} workers, ${copied.tokens} tokens, ${copied.audit} audit entries into ${redactUrl(flags.to)}`,
+      );
+      console.log(`start each coordinator with --database ${redactUrl(flags.to)} --blob-dir ${join(dataDir, 'blobs')} (or a shared copy of that folder)`);
+      return 0;
+    } finally {
+      await to.close();
+    }
+  } finally {
+    await from.close();
+    await lock.release();
   }
 }
 
@@ -245,6 +302,8 @@ async function serve(argv: string[]): Promise<number> {
     leaseTtlSec: positiveInt('lease-ttl', flags['lease-ttl'])!,
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
+    ...(flags.database ? { database: flags.database } : {}),
+    ...(flags['blob-dir'] ? { blobDir: resolve(flags['blob-dir']) } : {}),
     retentionDays: positiveInt('retention', flags.retention, 0)!,
     fairShareHalfLifeSec: positiveInt('fair-share-half-life', flags['fair-share-half-life'])!,
     jobVisibility,
@@ -281,6 +340,7 @@ async function serve(argv: string[]): Promise<number> {
   });
   console.log(`cmd-executor coordinator serving ${coordinator.url}`);
   console.log(`  data dir:   ${dataDir}`);
+  if (flags.database) console.log(`  database:   ${redactUrl(flags.database)}`);
   if (coordinator.fingerprint) console.log(`  TLS certificate SHA-256: ${coordinator.fingerprint}  (workers and CLIs pin it: --fingerprint)`);
   else if (!isLoopbackHost(flags.host!)) console.warn('  WARNING: plain HTTP on the network (--insecure-http): tokens and jobs cross it readable by anyone');
   console.log(`  admin token: ${adminToken ? '(given)' : coordinator.adminTokenFile}`);
@@ -302,6 +362,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'token') return tokenCommand(argv.slice(1));
   if (argv[0] === 'worker') return workerCommand(argv.slice(1));
   if (argv[0] === 'publish-update') return publishCommand(argv.slice(1));
+  if (argv[0] === 'migrate') return migrateCommand(argv.slice(1));
   return serve(argv);
 }
 

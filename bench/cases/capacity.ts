@@ -4,8 +4,9 @@
 import type { LoadConfig, LoadResult } from '../load/simulated-workers';
 import { MiB, profileArgs, type BenchCase, type CaseContext, type CaseResult } from '../lib/case';
 import { seedHistory } from '../lib/history';
-import { lastJsonLine, rssBytes, startCoordinator, startTsProcess } from '../lib/processes';
+import { lastJsonLine, rssBytes, startCoordinator, startTsProcess, type CoordinatorRun } from '../lib/processes';
 import { figure, type Figure } from '../lib/report';
+import { postgresBinDir, startPostgres } from '../../test/postgres';
 
 const HISTORY_JOBS = 100_000;
 const TARGET_JOBS_PER_SEC = 1000;
@@ -96,7 +97,99 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
   } finally {
     await coordinator.run.stop();
   }
-  return { figures, details: { historyJobs: history, seedSec, runs } };
+  const postgres = postgresBinDir() ? await onPostgres(ctx, sizes[0]!, runs[0]!.throughput.jobsPerSec) : null;
+  if (postgres) figures.push(...postgres.figures);
+  else ctx.log('PostgreSQL runs skipped: no PostgreSQL binaries in /usr/lib/postgresql/*/bin');
+  return { figures, details: { historyJobs: history, seedSec, runs, postgres: postgres?.details ?? null } };
+}
+
+/** One load run against these coordinators of one pool: workers and submits spread over them round-robin. */
+async function loadRun(ctx: CaseContext, coordinators: CoordinatorRun[], size: { workers: number; jobs: number }): Promise<LoadResult> {
+  const [first, ...others] = coordinators;
+  const config: LoadConfig = {
+    url: first!.url,
+    urls: coordinators.map((c) => c.url),
+    joinToken: first!.joinToken,
+    submitToken: first!.adminToken,
+    workers: size.workers,
+    jobs: size.jobs,
+    window: 64,
+    probes: ctx.quick ? 100 : 300,
+    probeRatePerSec: 50,
+    claimWaitMs: 25_000,
+    coordinatorPid: first!.run.pid,
+    coordinatorPids: others.map((c) => c.run.pid),
+  };
+  const load = startTsProcess(`load (${size.workers} workers, ${coordinators.length} coordinators)`, 'load/simulated-workers.ts', config);
+  try {
+    await load.waitFor(/^RESULT /m, 600_000);
+    return lastJsonLine<LoadResult>(load, 'RESULT ');
+  } finally {
+    await load.stop();
+  }
+}
+
+/**
+ * The smaller load again on PostgreSQL (a throwaway cluster on this machine): one coordinator beside SQLite's
+ * figure, then three coordinators on one database beside the one.
+ */
+async function onPostgres(ctx: CaseContext, size: { workers: number; jobs: number }, sqliteJobsPerSec: number) {
+  const cluster = await startPostgres();
+  const perNodes: Record<number, LoadResult> = {};
+  try {
+    for (const nodes of [1, 3]) {
+      const database = await cluster.createDatabase();
+      const args = ['--database', database, '--blob-dir', await ctx.tempDir('capacity-pg-blobs')];
+      const coordinators: CoordinatorRun[] = [];
+      try {
+        for (let i = 0; i < nodes; i++) {
+          const tokens = coordinators[0] && { adminToken: coordinators[0].adminToken, joinToken: coordinators[0].joinToken };
+          coordinators.push(await startCoordinator({ dataDir: await ctx.tempDir(`capacity-pg-${nodes}-${i}`), args, ...(tokens ? { tokens } : {}) }));
+        }
+        const result = await loadRun(ctx, coordinators, size);
+        perNodes[nodes] = result;
+        ctx.log(
+          `PostgreSQL, ${nodes} coordinator(s), ${size.workers} workers: ${result.throughput.jobsPerSec.toFixed(0)} jobs/s (coordinators ` +
+            `${(result.throughput.coordinatorCpu * 100).toFixed(0)}% of a core); claim p50/p99 ${result.latency.claimMs.p50.toFixed(1)}/` +
+            `${result.latency.claimMs.p99.toFixed(1)} ms; errors ${JSON.stringify(result.errors)}`,
+        );
+      } finally {
+        await Promise.all(coordinators.map((c) => c.run.stop()));
+      }
+    }
+  } finally {
+    await cluster.stop();
+  }
+  const one = perNodes[1]!.throughput.jobsPerSec;
+  const three = perNodes[3]!.throughput.jobsPerSec;
+  const who = `${size.workers.toLocaleString('en-US')} workers`;
+  return {
+    figures: [
+      figure(
+        {
+          case: '3. capacity',
+          figure: `protocol jobs/s on PostgreSQL, 1 coordinator, ${who}`,
+          value: one,
+          unit: 'jobs/s',
+          reference: { label: 'the same on SQLite', value: sqliteJobsPerSec, unit: 'jobs/s' },
+          target: '≥ 0.7× SQLite',
+        },
+        (v, ref) => v >= 0.7 * ref,
+      ),
+      figure(
+        {
+          case: '3. capacity',
+          figure: `protocol jobs/s on PostgreSQL, 3 coordinators on one database, ${who} spread over them`,
+          value: three,
+          unit: 'jobs/s',
+          reference: { label: '1 coordinator on PostgreSQL', value: one, unit: 'jobs/s' },
+          target: '≥ 2× one coordinator',
+        },
+        (v, ref) => v >= 2 * ref,
+      ),
+    ],
+    details: perNodes,
+  };
 }
 
 export const capacityCase: BenchCase = { id: '3', title: 'coordinator capacity (simulated workers)', run };

@@ -13,6 +13,8 @@ import { Caller } from './http';
 
 export interface LoadConfig {
   url: string;
+  /** Several coordinators of one pool (one database): worker i talks to the i-th (round-robin), so do submits. */
+  urls?: string[];
   joinToken: string;
   submitToken: string;
   workers: number;
@@ -23,6 +25,8 @@ export interface LoadConfig {
   claimWaitMs: number;
   /** Its CPU time is read around the throughput phase. */
   coordinatorPid: number;
+  /** The other coordinators' processes (with `urls`), whose CPU time counts too. */
+  coordinatorPids?: number[];
 }
 
 export interface LoadResult {
@@ -54,7 +58,12 @@ export interface LoadResult {
 }
 
 const config = JSON.parse(process.argv[2]!) as LoadConfig;
-const caller = new Caller(config.url);
+const callers = (config.urls ?? [config.url]).map((url) => new Caller(url));
+let nextSubmitter = 0;
+/** The coordinator worker `index` talks to. */
+const callerOf = (index: number) => callers[index % callers.length]!;
+const coordinatorPids = [config.coordinatorPid, ...(config.coordinatorPids ?? [])];
+const coordinatorsCpuSeconds = () => coordinatorPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 const errors: Record<string, number> = {};
 const countError = (what: string) => (errors[what] = (errors[what] ?? 0) + 1);
 const progress = (message: string) => process.stderr.write(`[load] ${message}\n`);
@@ -63,6 +72,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 interface SimWorker {
   id: string;
   token: string;
+  caller: Caller;
 }
 
 /** When each job was submitted, claimed and completed, whichever side learns of the job first. */
@@ -98,17 +108,17 @@ let heartbeatEveryMs = 10_000;
 let heartbeats = 0;
 
 async function register(index: number): Promise<SimWorker> {
-  const answer = await caller.request('POST', `${API_PREFIX}/workers`, config.joinToken, { name: `sim-${index}`, os: 'linux', slots: 1 });
+  const answer = await callerOf(index).request('POST', `${API_PREFIX}/workers`, config.joinToken, { name: `sim-${index}`, os: 'linux', slots: 1 });
   if (answer.status !== 201) throw new Error(`registration answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   const registered = answer.body as RegisterWorkerResponse;
   heartbeatEveryMs = registered.heartbeatIntervalSec * 1000;
-  return { id: registered.worker.id, token: registered.token };
+  return { id: registered.worker.id, token: registered.token, caller: callerOf(index) };
 }
 
 function heartbeatLoop(worker: SimWorker): void {
   const beat = async () => {
     try {
-      const answer = await caller.idempotent('POST', `${API_PREFIX}/workers/${worker.id}/heartbeat`, worker.token, {});
+      const answer = await worker.caller.idempotent('POST', `${API_PREFIX}/workers/${worker.id}/heartbeat`, worker.token, {});
       if (answer.status === 200) heartbeats++;
       else countError(`heartbeat ${answer.status}`);
     } catch (err) {
@@ -124,7 +134,7 @@ async function claimLoop(worker: SimWorker): Promise<never> {
   for (;;) {
     let answer;
     try {
-      answer = await caller.request('POST', `${API_PREFIX}/workers/${worker.id}/claim`, worker.token, { waitMs: config.claimWaitMs }, true);
+      answer = await worker.caller.request('POST', `${API_PREFIX}/workers/${worker.id}/claim`, worker.token, { waitMs: config.claimWaitMs }, true);
     } catch (err) {
       countError(`claim ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
       await sleep(100);
@@ -140,9 +150,9 @@ async function claimLoop(worker: SimWorker): Promise<never> {
     const timing = timingOf(claim.job.id);
     timing.claimedAt = performance.now();
     const lease = `${API_PREFIX}/leases/${claim.lease.id}`;
-    const output = await caller.idempotent('POST', `${lease}/output`, worker.token, { chunks: [{ seq: 0, stream: 'stdout', data: 'ok\n' }] });
+    const output = await worker.caller.idempotent('POST', `${lease}/output`, worker.token, { chunks: [{ seq: 0, stream: 'stdout', data: 'ok\n' }] });
     if (output.status !== 200) countError(`output ${output.status}`);
-    const complete = await caller.idempotent('POST', `${lease}/complete`, worker.token, { outcome: 'succeeded', exitCode: 0 });
+    const complete = await worker.caller.idempotent('POST', `${lease}/complete`, worker.token, { outcome: 'succeeded', exitCode: 0 });
     if (complete.status !== 200) countError(`complete ${complete.status}`);
     timing.completedAt = performance.now();
     timing.markCompleted();
@@ -152,7 +162,7 @@ async function claimLoop(worker: SimWorker): Promise<never> {
 /** Submits one job; resolves with its id once the coordinator accepted it (null if it refused). */
 async function submit(name: string): Promise<string | null> {
   const sentAt = performance.now();
-  const answer = await caller.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
+  const answer = await callers[nextSubmitter++ % callers.length]!.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
   if (answer.status !== 201) {
     countError(`submit ${answer.status}`);
     return null;
@@ -162,9 +172,14 @@ async function submit(name: string): Promise<string | null> {
   return id;
 }
 
+/** Long polls waiting, on every coordinator. */
 async function waitingClaims(): Promise<number> {
-  const answer = await caller.request('GET', '/metrics', config.submitToken);
-  return Number(/^cmdx_waiting_claims (\d+)/m.exec(String(answer.body))?.[1] ?? 0);
+  let waiting = 0;
+  for (const each of callers) {
+    const answer = await each.request('GET', '/metrics', config.submitToken);
+    waiting += Number(/^cmdx_waiting_claims (\d+)/m.exec(String(answer.body))?.[1] ?? 0);
+  }
+  return waiting;
 }
 
 const since = (ids: string[], from: 'submittedAt' | 'claimedAt', to: 'claimedAt' | 'completedAt') =>
@@ -187,7 +202,7 @@ async function main(): Promise<void> {
   progress(`${config.workers} workers in long polls after ${connectSec.toFixed(1)} s; ${config.jobs} jobs, window ${config.window}`);
 
   const throughputIds: string[] = [];
-  const coordinatorCpuStart = cpuSeconds(config.coordinatorPid);
+  const coordinatorCpuStart = coordinatorsCpuSeconds();
   const loadCpuStart = process.cpuUsage();
   const start = performance.now();
   let submitted = 0;
@@ -198,7 +213,7 @@ async function main(): Promise<void> {
     await timingOf(id).completed;
   });
   const durationSec = (performance.now() - start) / 1000;
-  const coordinatorCpu = (cpuSeconds(config.coordinatorPid) - coordinatorCpuStart) / durationSec;
+  const coordinatorCpu = (coordinatorsCpuSeconds() - coordinatorCpuStart) / durationSec;
   const loadCpuUsed = process.cpuUsage(loadCpuStart);
   const loadCpu = (loadCpuUsed.user + loadCpuUsed.system) / 1e6 / durationSec;
 

@@ -1,6 +1,7 @@
 // Content-addressed blob folder: a blob is named by its SHA-256, so the same ZIP uploaded twice is stored once.
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class BlobStore {
@@ -22,7 +23,17 @@ export class BlobStore {
       return;
     }
     await mkdir(join(this.dir, sha256.slice(0, 2)), { recursive: true });
-    await rename(tempFile, target);
+    try {
+      await rename(tempFile, target);
+    } catch (err) {
+      // A blob dir on another file system (--blob-dir, shared by several coordinators): copied beside its
+      // place first, so another coordinator never reads half a blob.
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      const part = `${target}.${randomUUID()}.part`;
+      await copyFile(tempFile, part);
+      await rename(part, target);
+      await rm(tempFile, { force: true });
+    }
   }
 
   async exists(sha256: string): Promise<boolean> {
@@ -56,6 +67,8 @@ export class BlobStore {
   private async list(): Promise<{ sha256: string; file: string; size: number; mtimeMs: number }[]> {
     const blobs = [];
     for (const prefix of await readdir(this.dir)) {
+      // Only the two-hex-digit folders hold blobs: a shared --blob-dir also holds the jobs' output folder.
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
       for (const sha256 of await readdir(join(this.dir, prefix)).catch(() => [])) {
         const file = join(this.dir, prefix, sha256);
         const info = await stat(file).catch(() => null);

@@ -28,7 +28,11 @@ export class EventHub {
   private readonly pending = new Set<string>();
   private scheduled = false;
 
-  constructor(private readonly stream: JobStream) {}
+  /** `broadcast`: tells other coordinators sharing the store which jobs have new events (their subscribers). */
+  constructor(
+    private readonly stream: JobStream,
+    private readonly broadcast?: (jobIds: string[]) => void,
+  ) {}
 
   subscribe(jobId: string, stream: EventStream): () => void {
     let channel = this.channels.get(jobId);
@@ -44,7 +48,7 @@ export class EventHub {
 
   /** Coalesced and deferred past the current transaction, so subscribers only read committed events. */
   notify(jobId: string): void {
-    if (!this.channels.has(jobId)) return;
+    if (!this.channels.has(jobId) && !this.broadcast) return;
     this.pending.add(jobId);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -52,13 +56,19 @@ export class EventHub {
       this.scheduled = false;
       const jobs = [...this.pending];
       this.pending.clear();
-      for (const id of jobs) {
-        const channel = this.channels.get(id);
-        if (!channel) continue;
-        channel.generation++;
-        for (const stream of channel.streams) stream.wake();
-      }
+      this.wake(jobs);
+      this.broadcast?.(jobs);
     });
+  }
+
+  /** Wakes the streams of these jobs (events another coordinator wrote, or this one). */
+  wake(jobIds: Iterable<string>): void {
+    for (const id of jobIds) {
+      const channel = this.channels.get(id);
+      if (!channel) continue;
+      channel.generation++;
+      for (const stream of channel.streams) stream.wake();
+    }
   }
 
   /**
@@ -74,6 +84,14 @@ export class EventHub {
     const caughtUp = complete && batch.generation === (channel?.generation ?? 0);
     const first = frames.findIndex((frame) => frame.id > cursor);
     return { frames: first < 0 ? [] : frames.slice(first), caughtUp };
+  }
+
+  /**
+   * Wakes every stream: events may have been written by another coordinator sharing the store, whose
+   * notifications do not reach this process. A stream with nothing new reads once and waits again.
+   */
+  wakeAll(): void {
+    this.wake([...this.channels.keys()]);
   }
 
   /** Ends every stream (the coordinator is stopping). */

@@ -45,7 +45,8 @@ export class JobLog {
   async record(...[tx, job, type, data]: NewEvent): Promise<JobRecord> {
     const id = job.lastEventId + 1;
     await tx.insertEvent({ jobId: job.id, id, type, attempt: job.attempt, data, outputOffset: outputEnd(job) });
-    this.hub.notify(job.id);
+    // Subscribers read the store when woken: not before the event is committed (another coordinator's pool).
+    tx.afterCommit(() => this.hub.notify(job.id));
     if (type === 'state') {
       const state = data as StateEvent;
       this.logger.info(`job ${state.state}`, {

@@ -19,6 +19,11 @@ export class LeaseClock {
   private readonly expiredOf = new Map<string, Set<string>>();
   /** Each lease's job timeout. */
   private readonly timeouts = new Map<string, number>();
+  /**
+   * What this process last wrote or read in the store of each lease's expiry and each worker's last-seen time.
+   * Coordinators sharing a store hear a worker through a value they did not write: another one renewed it.
+   */
+  private readonly stored = new Map<string, number>();
   /** The start of this process, or the end of its last stall: nobody could be heard before it. */
   private listeningSince: number;
 
@@ -39,6 +44,25 @@ export class LeaseClock {
   ended(leaseId: string): void {
     this.leaseGranted.delete(leaseId);
     this.timeouts.delete(leaseId);
+    this.stored.delete(leaseId);
+  }
+
+  /** This process wrote `value` (a lease's expiry, a worker's last-seen time) into the store under `id`. */
+  wrote(id: string, value: number): void {
+    this.stored.set(id, value);
+  }
+
+  /**
+   * Whether the store holds a value under `id` that this process did not write: another coordinator renewed
+   * the lease, or heard the worker. The lease (or worker) then counts as heard now, by this process's clock.
+   * Compares values, never clocks: a wall-clock step on any coordinator changes nothing.
+   */
+  changedElsewhere(id: string, value: number, kind: 'lease' | 'worker'): boolean {
+    if (this.stored.get(id) === value) return false;
+    this.stored.set(id, value);
+    if (kind === 'lease') this.leaseGranted.set(id, this.clocks.mono());
+    else this.heard(id);
+    return true;
   }
 
   /** A lease this process expired: its worker's next heartbeat may take it back if nobody else has. */
@@ -57,6 +81,7 @@ export class LeaseClock {
 
   forgetWorker(workerId: string): void {
     this.workerHeard.delete(workerId);
+    this.stored.delete(workerId);
     this.expiredOf.delete(workerId);
   }
 

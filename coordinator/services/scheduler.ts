@@ -84,6 +84,8 @@ export class Scheduler {
   private takenHostLabels: Set<string> | undefined;
   private draining = false;
   private drainAgain = false;
+  /** Counts wakes: a claim that found nothing and then parks checks none came while it looked. */
+  private wakes = 0;
 
   constructor(
     private readonly store: Store,
@@ -107,7 +109,9 @@ export class Scheduler {
    */
   private async uniqueName(requested: string): Promise<string> {
     // Read once, then kept here (only this process registers and removes workers): thousands of workers join fast.
-    const taken = (this.takenHostLabels ??= new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name))));
+    // Coordinators sharing the store register workers too: each registration reads the names again.
+    const names = async () => new Set((await this.store.listWorkers()).map((w) => hostLabel(w.name)));
+    const taken = this.store.shared ? await names() : (this.takenHostLabels ??= await names());
     let name = requested;
     for (let n = 2; taken.has(hostLabel(name)); n++) name = `${requested.slice(0, 120)}-${n}`;
     // Claimed before the next await, so two workers asking for one name at once get two names.
@@ -138,6 +142,7 @@ export class Scheduler {
     };
     await this.store.insertWorker(worker);
     this.leaseClock.heard(worker.id);
+    this.leaseClock.wrote(worker.id, now);
     this.logger.info('worker registered', { worker: worker.id, name: worker.name, labels: worker.labels.join(','), slots: worker.slots });
     const token = await this.tokens.create(`${WORKER_TOKEN_PREFIX}${worker.name}`, 'worker', worker.id);
     return {
@@ -183,6 +188,7 @@ export class Scheduler {
   }
 
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
+    if (this.store.shared) this.leaseClock.changedElsewhere(worker.id, worker.lastSeenAt, 'worker');
     if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
     if (this.problems.has(worker.id)) return 'unhealthy';
     if (worker.reportedState === 'suspended') return 'suspended';
@@ -263,12 +269,15 @@ export class Scheduler {
     if (problem !== undefined) this.setProblem(workerId, problem);
     const leases = await this.store.transaction(async (tx) => {
       await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
+      this.leaseClock.wrote(workerId, now);
       for (const leaseId of this.leaseClock.takeExpired(workerId)) {
         const lease = await tx.getLease(leaseId);
         if (lease) await this.revive(tx, lease);
       }
       await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
-      return tx.activeLeasesOfWorker(workerId);
+      const active = await tx.activeLeasesOfWorker(workerId);
+      for (const lease of active) this.leaseClock.wrote(lease.id, lease.expiresAt);
+      return active;
     });
     return {
       stop: this.directives(leases),
@@ -318,8 +327,12 @@ export class Scheduler {
       });
       return null;
     }
+    const wakesBefore = this.wakes;
     const immediate = await this.claimFirstFitting(worker, filter);
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
+    // A job committed while the claim looked (another transaction runs beside ours on PostgreSQL; SQLite runs
+    // them one at a time) woke nobody: this claim was not parked yet. It is parked now, so wake again.
+    if (this.wakes !== wakesBefore) queueMicrotask(() => this.wakeWaiters());
     return new Promise((resolve) => {
       const waiter: Waiter = {
         worker,
@@ -345,6 +358,7 @@ export class Scheduler {
 
   /** Something became claimable: hand it to waiting workers, first come first served. */
   wakeWaiters(): void {
+    this.wakes++;
     if (this.waiters.size === 0) return;
     if (this.draining) {
       this.drainAgain = true;
@@ -391,7 +405,9 @@ export class Scheduler {
     const fits = fitsWorker(worker, filter);
     this.leaseClock.heard(worker.id);
     return this.store.transaction(async (tx) => {
-      await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
+      const seenAt = this.now();
+      await tx.updateWorker(worker.id, { lastSeenAt: seenAt });
+      this.leaseClock.wrote(worker.id, seenAt);
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
       const job = await this.fairShare.best(tx, (await tx.queueHeads(filter.onlySubmitters)).filter(fits));
@@ -425,6 +441,7 @@ export class Scheduler {
     };
     await tx.insertLease(lease);
     this.leaseClock.granted(lease.id, job.spec.timeoutSec);
+    this.leaseClock.wrote(lease.id, lease.expiresAt);
     const leased = await this.log.update(tx, job, {
       state: 'leased',
       attempt: lease.attempt,
@@ -476,6 +493,7 @@ export class Scheduler {
     if (!job || job.state !== 'queued' || job.attempt !== lease.attempt || job.leaseId !== null || job.cancelRequested) return false;
     const now = this.now();
     await tx.updateLease(lease.id, { status: 'active', endedAt: null, expiresAt: now + this.config.leaseTtlMs });
+    this.leaseClock.wrote(lease.id, now + this.config.leaseTtlMs);
     this.leaseClock.granted(lease.id, Math.max(0, job.spec.timeoutSec - (now - lease.leasedAt) / 1000));
     await this.log.update(tx, job, {
       state: 'running',
@@ -721,6 +739,8 @@ export class Scheduler {
         await this.store.transaction(async (tx) => {
           const current = await tx.getLease(leaseId);
           if (!current || current.status !== 'active') return;
+          // Renewed in the store by another coordinator's heartbeat: the worker is alive, just not talking to us.
+          if (this.store.shared && this.leaseClock.changedElsewhere(leaseId, current.expiresAt, 'lease')) return;
           this.metrics.countLeaseExpiry();
           this.logger.warn('lease expired', {
             job: job.id, lease: leaseId, worker: job.workerId, reason: `no word from the worker for ${Math.round(silentMs / 1000)} s`,

@@ -86,7 +86,7 @@ INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE s
  * A job's bucket: all that decides which workers may take it, so one head stands for the whole bucket: its labels,
  * sorted (labels hold no comma or space), and what it asks of a worker's isolation (network, a sandbox).
  */
-const bucketKey = (spec: JobRecord['spec']) =>
+export const bucketKey = (spec: JobRecord['spec']) =>
   [...new Set(spec.labels)].sort().join(',') + (spec.network ? ' network' : '') + (spec.requireSandbox ? ' sandbox' : '');
 
 /** Workers say how they contain jobs (JSON; NULL for agents that did not say). */
@@ -210,12 +210,15 @@ export interface SqliteStoreOptions {
 const STORE_OPS = new Set<string | symbol>();
 
 export class SqliteStore implements Store {
+  readonly shared = false;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private queue: Promise<unknown> = Promise.resolve();
   /** The handle a transaction's `fn` gets: the store itself, unqueued (the transaction already holds the connection). */
   private readonly txHandle: this;
   private open = false;
+  /** What the open transaction runs after its commit. */
+  private hooks: (() => void)[] = [];
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.file);
@@ -298,16 +301,34 @@ export class SqliteStore implements Store {
       try {
         const result = await fn(this.txHandle);
         this.db.exec('COMMIT');
+        for (const hook of this.hooks) hook();
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
       } finally {
         this.open = false;
+        this.hooks = [];
       }
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  async isSweeper(): Promise<boolean> {
+    return true;
+  }
+
+  /** One process holds this store: nobody else to tell. */
+  signal(): void {}
+  onSignal(): () => void {
+    return () => {};
+  }
+
+  /** On the one connection, a hook given outside a transaction while another caller's is open waits for its commit. */
+  afterCommit(hook: () => void): void {
+    if (this.open) this.hooks.push(hook);
+    else hook();
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,18 @@
 // The store interface: every method is async so a PostgreSQL backend can implement it without touching the
 // services or the routes. State transitions that must be atomic run inside `transaction()`.
+//
+// The contract every backend keeps (contract.test.ts runs it against each), so that several coordinators
+// sharing one database stay correct, not only one process holding SQLite:
+// - Inside a transaction, getJob and getLease lock the row they read until commit, and activeLeasesOfWorker
+//   locks its worker: a read-check-write (is the job still queued? is the lease still active? is a slot
+//   free?) is atomic whichever coordinator runs it. SQLite gets this by running one transaction at a time;
+//   PostgreSQL by SELECT … FOR UPDATE.
+// - queueHeads inside a transaction skips jobs another transaction holds (FOR UPDATE SKIP LOCKED): two
+//   claims at once take two jobs, never one twice, and never wait on each other.
+// - Event ids are the job's lastEventId + 1, read under the job's row lock; (jobId, id) is unique, so a
+//   writer that read a stale job fails instead of forking the log.
+// - A transaction may run `fn` again after a serialization failure or a deadlock (PostgreSQL): `fn` writes
+//   only through the store, and whatever must follow the commit (waking SSE streams) goes to afterCommit.
 import type { JobEventType, JobReason, JobState, ReportedWorkerState, ResolvedJobSpec, Role, Worker } from '../../protocol/api';
 
 export interface TokenRecord {
@@ -171,6 +184,9 @@ export interface PoolUsageRecord extends UsageRecord {
 }
 
 export interface StoreOps {
+  /** Runs `hook` once the transaction commits (not at all if it rolls back); outside a transaction, now. */
+  afterCommit(hook: () => void): void;
+
   insertToken(token: TokenRecord): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
   listTokens(): Promise<TokenRecord[]>;
@@ -253,7 +269,21 @@ export interface StoreOps {
   listAudit(filter: AuditFilter): Promise<AuditRow[]>;
 }
 
+/** What one coordinator tells the others sharing the store: a job was queued; these jobs have new events. */
+export type StoreSignal = { queued: true } | { jobs: string[] };
+
 export interface Store extends StoreOps {
+  /** Tells the other coordinators sharing the store (after commit; best effort: they also poll). No-op when unshared. */
+  signal(signal: StoreSignal): void;
+  /** Calls `fn` with each signal another coordinator sends; returns what stops it. */
+  onSignal(fn: (signal: StoreSignal) => void): () => void;
+  /**
+   * Whether this process is the one that sweeps (expires leases, enforces timeouts): one coordinator at a time
+   * holds the role, by an advisory lock, until it stops or loses its connection. Always true when unshared.
+   */
+  isSweeper(): Promise<boolean>;
+  /** Whether other coordinators use this store too: then what one process remembers is not the whole truth. */
+  readonly shared: boolean;
   /** Runs `fn` atomically. `fn` must not wait on I/O other than the store's own calls. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
   close(): Promise<void>;

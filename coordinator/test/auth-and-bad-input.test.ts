@@ -1,7 +1,5 @@
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCoordinator, registerTestWorker, type TestCoordinator } from '../../test/pool';
+import { queryStoreOf, startTestCoordinator, registerTestWorker, type TestCoordinator } from '../../test/pool';
 
 /** Every answer of this coordinator to bad input: a 4xx with a readable `{error: {code, message}}`, never a stack. */
 async function call(
@@ -175,16 +173,11 @@ describe('auth per role and bad input', () => {
   });
 
   it('writes mutating calls to the audit log: who, what, when, from where', async () => {
-    const db = new Database(join(pool.dataDir, 'coordinator.sqlite'), { readonly: true });
-    try {
-      const rows = db.prepare('SELECT actor, role, action, target, ip, at FROM audit ORDER BY id').all() as Record<string, unknown>[];
-      expect(rows.find((r) => r.action === 'job.submit' && r.actor === 'alice')).toMatchObject({ role: 'submit', target: jobId });
-      expect(rows.find((r) => r.action === 'worker.register')).toMatchObject({ actor: 'join', target: worker.id });
-      expect(rows.every((r) => typeof r.at === 'number' && String(r.ip).includes('127.0.0.1'))).toBe(true);
-      expect(rows.some((r) => r.action === 'job.submit' && r.actor === 'anonymous')).toBe(false);
-    } finally {
-      db.close();
-    }
+    const rows = await queryStoreOf(pool.dataDir, 'SELECT actor, role, action, target, ip, at FROM audit ORDER BY id');
+    expect(rows.find((r) => r.action === 'job.submit' && r.actor === 'alice')).toMatchObject({ role: 'submit', target: jobId });
+    expect(rows.find((r) => r.action === 'worker.register')).toMatchObject({ actor: 'join', target: worker.id });
+    expect(rows.every((r) => typeof r.at === 'number' && String(r.ip).includes('127.0.0.1'))).toBe(true);
+    expect(rows.some((r) => r.action === 'job.submit' && r.actor === 'anonymous')).toBe(false);
   });
 
   it('is still serving after all of that', async () => {

@@ -5,9 +5,8 @@ import type { AuditPage } from '../../protocol/api';
 import { ApiClient } from '../../protocol/client';
 import { expectApiError } from '../../test/api-error';
 import { manualClock } from '../../test/clock';
-import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { openStoreOf, registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { TokenService } from '../services/tokens';
-import { SqliteStore } from '../store/sqlite';
 
 describe('enrolled workers', () => {
   let pool: TestCoordinator;
@@ -111,7 +110,7 @@ describe('the join token', () => {
     try {
       await registerTestWorker(pool.url, pool.joinToken, { name: 'before' });
       await pool.stop({ keepData: true });
-      const store = new SqliteStore({ file: `${pool.dataDir}/coordinator.sqlite` });
+      const store = await openStoreOf(pool.dataDir);
       expect(await new TokenService(store, Date.now).revoke({ name: 'join' })).toBe(1);
       await store.close();
       const restarted = await startTestCoordinator({ dataDir: pool.dataDir });

@@ -1,11 +1,9 @@
 // Revoking a token cuts off what it already has open: an event stream of a revoked submit token ends within a
 // second, also when the revocation comes from `node coordinator token revoke` (another process, same store).
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
-import { startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { openStoreOf, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { TokenService } from '../services/tokens';
-import { SqliteStore } from '../store/sqlite';
 
 describe('revoking a token', () => {
   let pool: TestCoordinator;
@@ -24,7 +22,7 @@ describe('revoking a token', () => {
     await reader.read(); // the stream is open and flowing
 
     // As `node coordinator token revoke --name alice` does it: another connection to the same store.
-    const cli = new SqliteStore({ file: join(pool.dataDir, 'coordinator.sqlite') });
+    const cli = await openStoreOf(pool.dataDir);
     expect(await new TokenService(cli, Date.now).revoke({ name: 'alice' })).toBe(1);
     await cli.close();
     const revokedAt = Date.now();

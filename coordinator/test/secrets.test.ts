@@ -1,14 +1,12 @@
 // Job secrets are write-only: no read route, event stream, log or audit row carries a value; only the worker
 // holding the lease gets them; output carrying one is masked by the agent before it leaves and by the coordinator.
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
 import { SECRET_MASK } from '../../protocol/secrets';
 import { LeaseReporter } from '../../main/agent/lease-reporter';
 import { AgentFleet, memoryLogger, waitForJob } from '../../main/agent/test-support';
 import { expectApiError } from '../../test/api-error';
-import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { queryStoreOf, registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
 
 const VALUE = 's3cr3t-deploy-key';
@@ -61,13 +59,8 @@ describe('job secrets', () => {
     for (const read of reads) expect(read).not.toContain(VALUE);
     expect(await alice.getLog(job.id)).toContain(`key=${SECRET_MASK}`);
 
-    const db = new Database(join(pool.dataDir, 'coordinator.sqlite'), { readonly: true });
-    try {
-      expect(JSON.stringify(db.prepare('SELECT * FROM audit').all())).not.toContain(VALUE);
-      expect(JSON.stringify(db.prepare('SELECT * FROM events').all())).not.toContain(VALUE);
-    } finally {
-      db.close();
-    }
+    expect(JSON.stringify(await queryStoreOf(pool.dataDir, 'SELECT * FROM audit'))).not.toContain(VALUE);
+    expect(JSON.stringify(await queryStoreOf(pool.dataDir, 'SELECT * FROM events'))).not.toContain(VALUE);
   });
 
   it('are refused when too short to mask safely', async () => {

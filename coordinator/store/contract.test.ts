@@ -1,0 +1,276 @@
+// The store contract (types.ts), against the backend this run tests: SQLite in the default project, PostgreSQL
+// in the `postgres` project (CMDX_TEST_STORE=postgres). Concurrent transactions here are what two
+// coordinators on one database do at once: they must never both take one job, one slot or one event id.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { makeTempDir, testStore } from '../../test/pool';
+import { createDatabase, NO_POSTGRES, postgresBinDir } from '../../test/postgres';
+import { waitFor } from '../../test/wait';
+import { PostgresStore } from './postgres';
+import { SqliteStore } from './sqlite';
+import type { JobRecord, LeaseRecord, NewJobRecord, Store, StoreOps, TokenRecord, WorkerRecord } from './types';
+
+const worker = (id: string, patch: Partial<WorkerRecord> = {}): WorkerRecord => ({
+  id, name: id, os: 'linux', arch: 'x64', cpus: 4, memoryBytes: 8 * 1024 ** 3, labels: ['linux', 'gpu'], slots: 1, version: '1.0',
+  isolation: { sandbox: 'bwrap', network: false } as unknown as WorkerRecord['isolation'], registeredAt: 1, lastSeenAt: 2,
+  reportedState: 'active', adminState: 'active', ...patch,
+});
+
+let nextJob = 0;
+const job = (patch: Partial<NewJobRecord> & { labels?: string[]; priority?: number } = {}): NewJobRecord => {
+  const { labels = [], priority = 0, ...rest } = patch;
+  nextJob++;
+  return {
+    id: `job_${nextJob}`, name: `job ${nextJob}`, state: 'queued', reason: null, error: null, exitCode: null,
+    spec: {
+      commands: ['echo hi'], name: `job ${nextJob}`, shell: null, env: { A: 'b' }, timeoutSec: 60, labels, priority, maxAttempts: 3,
+      retries: 0, outputs: [], continueOnError: false, network: false, requireSandbox: false, limits: {}, secrets: { S: 'secret-value-1' },
+    },
+    bundleSha: null, bundleSize: null, submittedBy: 'ann', createdAt: 10, queuedAt: 10, startedAt: null, finishedAt: null,
+    attempt: 0, failures: 0, workerId: null, leaseId: null, cancelRequested: false, artifactsSha: null, artifactsSize: null,
+    timeoutAt: null, outputHeadBytes: 0, outputTailBytes: 0, outputDroppedBytes: 0, lastEventId: 0, ...rest,
+  };
+};
+
+const lease = (id: string, jobId: string, workerId: string): LeaseRecord => ({
+  id, jobId, workerId, attempt: 1, status: 'active', leasedAt: 20, expiresAt: 30_020, endedAt: null, nextSeq: 0, stopReason: null,
+});
+
+/** What a claim does, in the contract's terms: the best head, checked and leased under its lock. */
+async function claim(tx: StoreOps, workerId: string): Promise<string | null> {
+  const [head] = (await tx.queueHeads()).sort((a, b) => b.spec.priority - a.spec.priority || a.seq - b.seq);
+  if (!head) return null;
+  const fresh = await tx.getJob(head.id);
+  if (!fresh || fresh.state !== 'queued') return null;
+  await tx.insertLease(lease(`lse_${head.id}_${workerId}`, head.id, workerId));
+  await tx.updateJob(head.id, { state: 'leased', workerId, attempt: 1 });
+  return head.id;
+}
+
+const backend = testStore === 'postgres' ? 'PostgreSQL' : 'SQLite';
+
+describe(`store contract on ${backend}`, () => {
+  let store: Store;
+  let dir: string;
+  beforeEach(async () => {
+    dir = await makeTempDir('cmdx-contract-');
+    store =
+      testStore === 'postgres'
+        ? await PostgresStore.open({ url: await createDatabase(inject('postgresUrl')) })
+        : new SqliteStore({ file: join(dir, 'store.sqlite') });
+  });
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every field of every record as it was written (numbers, nulls, booleans, lists, JSON)', async () => {
+    const token: TokenRecord = { id: 't1', name: 'ann', role: 'submit', hash: 'h1', workerId: null, createdAt: 1_700_000_000_123, revokedAt: null, expiresAt: 9, usesLeft: 2 };
+    await store.insertToken(token);
+    expect(await store.findTokenByHash('h1')).toEqual(token);
+    await store.insertWorker(worker('w1'));
+    expect(await store.getWorker('w1')).toEqual(worker('w1'));
+    await store.updateWorker('w1', { labels: ['x'], isolation: null, lastSeenAt: 5 });
+    expect(await store.getWorker('w1')).toEqual(worker('w1', { labels: ['x'], isolation: null, lastSeenAt: 5 }));
+    const created = await store.insertJob(job({ labels: ['gpu'], priority: 3, cancelRequested: true, bundleSize: 5 * 1024 ** 3 }));
+    expect(created.seq).toBeGreaterThan(0);
+    expect(await store.getJob(created.id)).toMatchObject(created);
+    await store.insertLease(lease('l1', created.id, 'w1'));
+    expect(await store.getLease('l1')).toEqual(lease('l1', created.id, 'w1'));
+    await store.upsertCommand({ jobId: created.id, attempt: 1, index: 0, command: 'echo', exitCode: null, signal: null, startedAt: 3, durationMs: null });
+    await store.upsertCommand({ jobId: created.id, attempt: 1, index: 0, command: 'echo', exitCode: 2, signal: 'SIGKILL', startedAt: 3, durationMs: 40 });
+    expect(await store.commandsOf(created.id, 1)).toEqual([
+      { jobId: created.id, attempt: 1, index: 0, command: 'echo', exitCode: 2, signal: 'SIGKILL', startedAt: 3, durationMs: 40 },
+    ]);
+    const text = 'nul \u0000 and ünïcødé';
+    await store.insertEvent({ jobId: created.id, id: 1, type: 'output', attempt: 1, data: { text }, bytes: 9, part: 'head' });
+    expect(await store.eventsAfter(created.id, 0, 10)).toEqual([{ jobId: created.id, id: 1, type: 'output', attempt: 1, data: { text }, bytes: 9, part: 'head' }]);
+    await store.insertAudit({ at: 7, actor: 'ann', role: 'submit', action: 'job.submit', target: created.id, ip: null });
+    expect(await store.listAudit({ actor: 'ann', limit: 5 })).toEqual([
+      { id: expect.any(Number), at: 7, actor: 'ann', role: 'submit', action: 'job.submit', target: created.id, ip: null },
+    ]);
+  });
+
+  it('gives each bucket its best job (priority, then age), and only the given submitters\' when asked', async () => {
+    const low = await store.insertJob(job({ labels: ['gpu'] }));
+    const high = await store.insertJob(job({ labels: ['gpu'], priority: 5 }));
+    const plain = await store.insertJob(job({ submittedBy: 'bob' }));
+    await store.insertJob(job({ labels: ['gpu'], priority: 5 }));
+    const heads = (await store.queueHeads()).map((j) => j.id).sort();
+    expect(heads).toEqual([high.id, plain.id].sort());
+    expect((await store.queueHeads(['bob'])).map((j) => j.id)).toEqual([plain.id]);
+    expect(await store.queueHeads(['nobody'])).toEqual([]);
+    await store.updateJob(high.id, { state: 'leased' });
+    expect((await store.queueHeads(['ann'])).map((j) => j.id)).not.toContain(low.id);
+    expect(await store.countJobsByState()).toEqual({ queued: 3, leased: 1 });
+  });
+
+  it('two claims at once take two different jobs, and a third finds none left', async () => {
+    await store.insertWorker(worker('w1', { slots: 5 }));
+    const a = await store.insertJob(job());
+    const b = await store.insertJob(job());
+    const taken = await Promise.all([1, 2, 3].map(() => store.transaction((tx) => claim(tx, 'w1'))));
+    expect(taken.filter(Boolean).sort()).toEqual([a.id, b.id].sort());
+    expect((await store.leasesOfJob(a.id)).length + (await store.leasesOfJob(b.id)).length).toBe(2);
+  });
+
+  it('a job read in a transaction is locked until commit: two writers of its event log never collide', async () => {
+    const created = await store.insertJob(job());
+    const appendEvent = () =>
+      store.transaction(async (tx) => {
+        const current = (await tx.getJob(created.id))!;
+        const id = current.lastEventId + 1;
+        await tx.insertEvent({ jobId: created.id, id, type: 'state', attempt: 0, data: { n: id }, bytes: 0, part: null });
+        await tx.updateJob(created.id, { lastEventId: id });
+      });
+    await Promise.all(Array.from({ length: 8 }, appendEvent));
+    expect((await store.eventsAfter(created.id, 0, 100)).map((e) => e.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect((await store.getJob(created.id))!.lastEventId).toBe(8);
+  });
+
+  it("a worker's free slot is checked under its lock: two claims for its last slot lease once", async () => {
+    await store.insertWorker(worker('w1', { slots: 1 }));
+    for (let i = 0; i < 4; i++) await store.insertJob(job());
+    const takeSlot = () =>
+      store.transaction(async (tx) => {
+        if ((await tx.activeLeasesOfWorker('w1')).length >= 1) return null;
+        return claim(tx, 'w1');
+      });
+    const taken = await Promise.all([takeSlot(), takeSlot(), takeSlot()]);
+    expect(taken.filter(Boolean)).toHaveLength(1);
+    expect(await store.activeLeaseCounts()).toEqual(new Map([['w1', 1]]));
+  });
+
+  it('a lease read in a transaction is locked: concurrent output batches advance its sequence once each', async () => {
+    const created = await store.insertJob(job());
+    await store.insertLease(lease('l1', created.id, 'w1'));
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        store.transaction(async (tx) => {
+          const current = (await tx.getLease('l1'))!;
+          await tx.updateLease('l1', { nextSeq: current.nextSeq + 1 });
+        }),
+      ),
+    );
+    expect((await store.getLease('l1'))!.nextSeq).toBe(6);
+  });
+
+  it('an invite with one use left is taken once by racing enrollments', async () => {
+    await store.insertToken({ id: 'inv', name: 'invite', role: 'join', hash: 'hi', workerId: null, createdAt: 1, revokedAt: null, expiresAt: 1000, usesLeft: 1 });
+    const results = await Promise.all([1, 2, 3].map(() => store.consumeTokenUse('inv', 5)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.findTokenByHash('hi'))!.revokedAt).toBe(5);
+    expect(await store.consumeTokenUse('inv', 5)).toBe(false);
+  });
+
+  it('hooks run after the commit, and not at all after a rollback', async () => {
+    const seen: string[] = [];
+    await store.transaction(async (tx) => {
+      await tx.insertWorker(worker('w1'));
+      tx.afterCommit(() => seen.push('committed'));
+      seen.push('in transaction');
+    });
+    expect(seen).toEqual(['in transaction', 'committed']);
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertWorker(worker('w2'));
+        tx.afterCommit(() => seen.push('rolled back'));
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    expect(seen).toEqual(['in transaction', 'committed']);
+    expect(await store.getWorker('w2')).toBeUndefined();
+    store.afterCommit(() => seen.push('standalone'));
+    expect(seen.at(-1)).toBe('standalone');
+  });
+
+  it("keeps an attempt's output within its cap: the oldest tail goes first, the head stays", async () => {
+    const created = await store.insertJob(job());
+    for (let id = 1; id <= 6; id++) {
+      await store.insertEvent({ jobId: created.id, id, type: 'output', attempt: 1, data: { id }, bytes: 10, part: id <= 2 ? 'head' : 'tail' });
+    }
+    expect(await store.dropOldestTail(created.id, 1, 15)).toBe(20);
+    expect((await store.outputOf(created.id, 1, 'tail', 0, 10)).map((e) => e.id)).toEqual([5, 6]);
+    expect((await store.outputOf(created.id, 1, 'head', 0, 10)).map((e) => e.id)).toEqual([1, 2]);
+  });
+
+  it('deletes ended jobs with all they hold, and knows which blobs are still referred to', async () => {
+    const old = await store.insertJob(job({ state: 'succeeded', finishedAt: 100, bundleSha: 'a'.repeat(64) }));
+    const live = await store.insertJob(job({ bundleSha: 'b'.repeat(64), artifactsSha: 'c'.repeat(64) }));
+    await store.insertEvent({ jobId: old.id, id: 1, type: 'state', attempt: 0, data: {}, bytes: 0, part: null });
+    await store.insertLease(lease('l-old', old.id, 'w1'));
+    expect(await store.transaction((tx) => tx.deleteJobsEndedBefore(200, 10))).toBe(1);
+    expect(await store.getJob(old.id)).toBeUndefined();
+    expect(await store.getLease('l-old')).toBeUndefined();
+    expect(await store.eventsAfter(old.id, 0, 10)).toEqual([]);
+    expect((await store.referencedBlobs()).sort()).toEqual(['b'.repeat(64), 'c'.repeat(64)]);
+    expect((await store.listJobs({ limit: 10 })).map((j: JobRecord) => j.id)).toEqual([live.id]);
+  });
+
+  it('a standalone write during another transaction is not rolled back with it', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    const other = store.transaction(async (tx) => {
+      await tx.insertWorker(worker('w1'));
+      opened();
+      await held;
+      throw new Error('the other request failed');
+    });
+    await open;
+    const write = store.insertWorker(worker('w2'));
+    release();
+    await expect(other).rejects.toThrow('the other request failed');
+    await write;
+    expect(await store.getWorker('w2')).toBeDefined();
+    expect(await store.getWorker('w1')).toBeUndefined();
+  });
+
+  it.runIf(testStore === 'postgres')('lets one coordinator at a time sweep, and another take over when it is gone', async () => {
+    const url = await createDatabase(inject('postgresUrl'));
+    const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];
+    try {
+      expect(await a.isSweeper()).toBe(true);
+      expect(await Promise.all([a.isSweeper(), b.isSweeper()])).toEqual([true, false]);
+      await a.close();
+      expect(await b.isSweeper()).toBe(true);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it.runIf(testStore === 'postgres')('signals the other stores on the database, not itself', async () => {
+    const url = await createDatabase(inject('postgresUrl'));
+    const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];
+    try {
+      const heardA: unknown[] = [];
+      const heardB: unknown[] = [];
+      a.onSignal((signal) => heardA.push(signal));
+      b.onSignal((signal) => heardB.push(signal));
+      // Sent until heard: b's listening connection comes up in the background (signals are best effort).
+      await waitFor(() => (a.signal({ jobs: ['job_1'] }), heardB.length > 0 || undefined), { timeoutMs: 5000, message: 'b to hear a' });
+      expect(heardB[0]).toMatchObject({ jobs: ['job_1'] });
+      expect(heardA).toEqual([]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it.runIf(testStore === 'postgres')('runs a transaction again after a serialization failure or a deadlock', async () => {
+    let runs = 0;
+    const result = await store.transaction(async (tx) => {
+      runs++;
+      await tx.insertWorker(worker(`w${runs}`));
+      if (runs < 3) throw Object.assign(new Error('could not serialize access'), { code: runs === 1 ? '40001' : '40P01' });
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(runs).toBe(3);
+    expect((await store.listWorkers()).map((w) => w.id)).toEqual(['w3']);
+  });
+});
+
+if (!postgresBinDir()) it.skip(`store contract on PostgreSQL ${NO_POSTGRES}`, () => {});

@@ -1,0 +1,244 @@
+// Several coordinators on one PostgreSQL database (the `postgres` vitest project): they share nothing but the
+// database and the blob folder, and the pool behaves as one. Also `node coordinator migrate`, which moves an
+// embedded (SQLite) pool into PostgreSQL.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { ApiClient } from '../../protocol/client';
+import type { CoordinatorOptions } from '../../coordinator/app';
+import { PostgresStore } from '../../coordinator/store/postgres';
+import type { ClaimResponse } from '../../protocol/api';
+import { makeTempDir, registerTestWorker, startTestCoordinator, testStore, type TestCoordinator } from '../pool';
+import { createDatabase } from '../postgres';
+import { waitFor } from '../wait';
+
+const ENTRY = fileURLToPath(new URL('../../coordinator/index.js', import.meta.url));
+const runCli = (args: string[]) => {
+  const result = spawnSync(process.execPath, [ENTRY, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+};
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+/** `count` coordinators on one new database and one blob folder, with one admin token and one join token. */
+async function startNodes(count: number, options: Partial<CoordinatorOptions> = {}): Promise<{ nodes: TestCoordinator[]; database: string }> {
+  const database = await createDatabase(inject('postgresUrl'));
+  const blobDir = await makeTempDir('cmdx-blobs-');
+  cleanup.push(() => rm(blobDir, { recursive: true, force: true }));
+  const nodes: TestCoordinator[] = [];
+  const first = await startTestCoordinator({ database, blobDir, ...options });
+  cleanup.push(() => first.stop());
+  nodes.push(first);
+  for (let i = 1; i < count; i++) {
+    const node = await startTestCoordinator({ database, blobDir, adminToken: first.adminToken, joinToken: first.joinToken, ...options });
+    cleanup.push(() => node.stop());
+    nodes.push(node);
+  }
+  return { nodes, database };
+}
+
+/** A worker speaking the protocol by hand: `slots` claim loops on `node`, each job's output then its result. */
+function runWorker(worker: Awaited<ReturnType<typeof registerTestWorker>>, slots: number, done: AbortSignal, seen: string[], errors: string[]) {
+  const loop = async () => {
+    while (!done.aborted) {
+      try {
+        const claimed = await worker.client.claim(worker.id, 2000, done);
+        if (!claimed) continue;
+        seen.push(claimed.job.id);
+        const chunks = [0, 1, 2].map((seq) => ({ seq, stream: 'stdout' as const, data: `${claimed.job.name} line ${seq}\n` }));
+        await worker.client.sendOutput(claimed.lease.id, chunks);
+        await worker.client.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+      } catch (err) {
+        if (!done.aborted) errors.push(String(err));
+      }
+    }
+  };
+  return Promise.all(Array.from({ length: slots }, loop));
+}
+
+describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL database', () => {
+  it('run a few hundred jobs submitted round-robin to three nodes, with workers on two of them: each ends once, its output whole', { timeout: 180_000 }, async () => {
+    const { nodes } = await startNodes(3);
+    const admins = nodes.map((n) => new ApiClient({ baseUrl: n.url, token: n.adminToken }));
+    const workers = [
+      await registerTestWorker(nodes[0]!.url, nodes[0]!.joinToken, { name: 'w-a', slots: 4 }),
+      await registerTestWorker(nodes[1]!.url, nodes[1]!.joinToken, { name: 'w-b', slots: 4 }),
+    ];
+    const done = new AbortController();
+    const seen: string[] = [];
+    const errors: string[] = [];
+    const running = workers.map((w) => runWorker(w, 4, done.signal, seen, errors));
+    const submitted: string[] = [];
+    const JOBS = 300;
+    for (let i = 0; i < JOBS; i += 30) {
+      const batch = await Promise.all(
+        Array.from({ length: 30 }, (_, k) => admins[(i + k) % 3]!.submitJob({ name: `job-${i + k}`, commands: ['true'] })),
+      );
+      submitted.push(...batch.map((j) => j.id));
+    }
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const succeeded = (await admins[2]!.listJobs({ state: ['succeeded'], limit: 500 })).jobs.length;
+      if (succeeded === JOBS) break;
+      if (Date.now() > deadline) {
+        const stuck = (await admins[2]!.listJobs({ state: ['queued', 'leased', 'running', 'failed'], limit: 500 })).jobs.map((j) => `${j.id} ${j.state}`);
+        throw new Error(`only ${succeeded} of ${JOBS} jobs succeeded in 2 minutes; ${stuck.join(', ')}; worker errors: ${errors.join(' | ')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    done.abort();
+    await Promise.all(running);
+    expect(errors).toEqual([]);
+    // Every job was handed out exactly once, and nothing else was.
+    expect(seen.sort()).toEqual([...submitted].sort());
+    // Read through a node no worker talks to: its log is whole and in order, its result recorded once.
+    for (const id of submitted.slice(0, 20)) {
+      const job = await admins[2]!.getJob(id);
+      expect(job.attempt).toBe(1);
+      expect(await admins[2]!.getLog(id)).toBe([0, 1, 2].map((seq) => `${job.name} line ${seq}\n`).join(''));
+    }
+  });
+
+  it('never lease one queued job to two workers claiming it at once on two nodes', async () => {
+    const { nodes } = await startNodes(2);
+    const admin = new ApiClient({ baseUrl: nodes[0]!.url, token: nodes[0]!.adminToken });
+    const a = await registerTestWorker(nodes[0]!.url, nodes[0]!.joinToken, { name: 'race-a', slots: 100 });
+    const b = await registerTestWorker(nodes[1]!.url, nodes[1]!.joinToken, { name: 'race-b', slots: 100 });
+    for (let round = 0; round < 40; round++) {
+      const job = await admin.submitJob({ commands: ['true'] });
+      const claims = await Promise.all([a.client.claim(a.id, 0), b.client.claim(b.id, 0), a.client.claim(a.id, 0), b.client.claim(b.id, 0)]);
+      const winners = claims.filter((c): c is ClaimResponse => c !== null);
+      expect(winners.map((w) => w.job.id), `round ${round}`).toEqual([job.id]);
+    }
+  });
+
+  it('wake a claim parked on one node when a job is submitted on another, and stream its output there (NOTIFY, no poll)', async () => {
+    // No sweep timer: nothing looks again on its own, the wake-up must come as a notification.
+    const { nodes } = await startNodes(2, { sweepIntervalMs: 0 });
+    const worker = await registerTestWorker(nodes[0]!.url, nodes[0]!.joinToken, { name: 'parked' });
+    const claim = worker.client.claim(worker.id, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    const job = await new ApiClient({ baseUrl: nodes[1]!.url, token: nodes[1]!.adminToken }).submitJob({ commands: ['true'] });
+    const claimed = (await claim)!;
+    expect(claimed.job.id).toBe(job.id);
+    expect(Date.now() - started).toBeLessThan(5000);
+
+    const events = await fetch(`${nodes[1]!.url}/api/v1/jobs/${job.id}/events`, { headers: { authorization: `Bearer ${nodes[1]!.adminToken}` } });
+    const reader = events.body!.getReader();
+    let text = '';
+    const readUntil = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the stream ended before ${pattern}: ${text}`);
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await readUntil(/"state":"leased"/);
+    await worker.client.sendOutput(claimed.lease.id, [{ seq: 0, stream: 'stdout', data: 'hello from node 0\n' }]);
+    await readUntil(/hello from node 0/);
+    await worker.client.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    await readUntil(/"state":"succeeded"/);
+  });
+
+  it('kill -9 of the coordinator a worker talks to: it goes on through another, and its job ends once with its output whole', async () => {
+    const database = await createDatabase(inject('postgresUrl'));
+    const dir = await makeTempDir('cmdx-kill-');
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const adminToken = 'cmdx_admin_killtest0000000000000000000000';
+    await writeFile(join(dir, 'admin.token'), adminToken);
+    await writeFile(join(dir, 'join.token'), 'cmdx_join_killtest00000000000000000000000');
+    /** The real `node coordinator` process, as an operator starts each node. */
+    const startNode = async (name: string) => {
+      const child = spawn(process.execPath, [
+        ENTRY, '--port', '0', '--data-dir', join(dir, name), '--database', database, '--blob-dir', join(dir, 'blobs'),
+        '--admin-token-file', join(dir, 'admin.token'), '--join-token-file', join(dir, 'join.token'),
+      ], { stdio: ['ignore', 'pipe', 'pipe'] });
+      cleanup.push(async () => child.kill('SIGKILL'));
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const [, url] = await waitFor(() => /serving (http:\/\/\S+)/.exec(out) ?? undefined, { timeoutMs: 30_000, message: `${name} to serve` });
+      return { child, url: url! };
+    };
+    const [doomed, survivor] = [await startNode('node-a'), await startNode('node-b')];
+    const worker = await registerTestWorker(doomed.url, 'cmdx_join_killtest00000000000000000000000', { name: 'mover' });
+    const job = await new ApiClient({ baseUrl: survivor.url, token: adminToken }).submitJob({ commands: ['x'] });
+    const claimed = (await worker.client.claim(worker.id, 10_000))!;
+    expect(claimed.job.id).toBe(job.id);
+    await worker.client.sendOutput(claimed.lease.id, [{ seq: 0, stream: 'stdout', data: 'before\n' }]);
+    doomed.child.kill('SIGKILL');
+    await new Promise((resolve) => doomed.child.once('exit', resolve));
+    // The worker moves to the live node: the same token, the same lease, output from the committed sequence.
+    const moved = new ApiClient({ baseUrl: survivor.url, token: worker.token });
+    await moved.heartbeat(worker.id);
+    expect(await moved.sendOutput(claimed.lease.id, [{ seq: 0, stream: 'stdout', data: 'before\n' }, { seq: 1, stream: 'stdout', data: 'after\n' }])).toEqual({ nextSeq: 2 });
+    await moved.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    await moved.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    const admin = new ApiClient({ baseUrl: survivor.url, token: adminToken });
+    const ended = await admin.getJob(job.id);
+    expect(ended.state).toBe('succeeded');
+    expect(ended.attempt).toBe(1);
+    expect(await admin.getLog(job.id)).toBe('before\nafter\n');
+    const store = await PostgresStore.open({ url: database });
+    try {
+      const states = (await store.eventsAfter(job.id, 0, 100)).filter((e) => e.type === 'state').map((e) => (e.data as { state: string }).state);
+      expect(states).toEqual(['queued', 'leased', 'succeeded']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('explain a database they cannot use in one line', async () => {
+    const dataDir = await makeTempDir();
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const notPostgres = runCli(['--port', '0', '--data-dir', dataDir, '--database', 'mysql://db/x']);
+    expect(notPostgres.code).toBe(1);
+    expect(notPostgres.stderr.trim().split('\n')).toEqual(['cmd-executor: --database "mysql://db/x" is not a postgres:// URL']);
+    const unreachable = runCli(['token', 'list', '--database', 'postgres://bob:hunter2@127.0.0.1:1/x']);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^cmd-executor: cannot open the database postgres:\/\/bob:\*\*\*@127\.0\.0\.1:1\/x: /)]);
+  });
+
+  it('migrate copies the embedded store into PostgreSQL, and the pool carries on there', async () => {
+    const embedded = await startTestCoordinator({ database: undefined });
+    cleanup.push(() => embedded.stop());
+    const admin = new ApiClient({ baseUrl: embedded.url, token: embedded.adminToken });
+    const bobToken = await embedded.coordinator.createToken('bob', 'submit');
+    const worker = await registerTestWorker(embedded.url, embedded.joinToken, { name: 'old-worker' });
+    const done = await new ApiClient({ baseUrl: embedded.url, token: bobToken }).submitJob({ name: 'done', commands: ['echo'] });
+    const claimed = (await worker.client.claim(worker.id, 0))!;
+    await worker.client.sendOutput(claimed.lease.id, [{ seq: 0, stream: 'stdout', data: 'kept output\n' }]);
+    await worker.client.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+    const waiting = await admin.submitJob({ name: 'waiting', commands: ['echo'] });
+
+    const database = await createDatabase(inject('postgresUrl'));
+    const whileRunning = runCli(['migrate', '--from', embedded.dataDir, '--to', database]);
+    expect(whileRunning.code).toBe(2);
+    expect(whileRunning.stderr).toMatch(/stop that coordinator before migrating/);
+    await embedded.stop({ keepData: true });
+    const migrated = runCli(['migrate', '--from', embedded.dataDir, '--to', database]);
+    expect(migrated.stderr).toBe('');
+    expect(migrated.stdout).toMatch(/copied 2 jobs \(\d+ events\), 1 workers, \d+ tokens/);
+    const again = runCli(['migrate', '--from', embedded.dataDir, '--to', database]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toEqual([expect.stringMatching(/the target database is not empty/)]);
+
+    const adminToken = (await readFile(join(embedded.dataDir, 'admin.token'), 'utf8')).trim();
+    const moved = await startTestCoordinator({ database, adminToken, blobDir: join(embedded.dataDir, 'blobs') });
+    cleanup.push(() => moved.stop());
+    const bob = new ApiClient({ baseUrl: moved.url, token: bobToken });
+    expect(await bob.getLog(done.id)).toBe('kept output\n');
+    expect((await bob.getJob(done.id)).state).toBe('succeeded');
+    const next = await bob.submitJob({ name: 'after', commands: ['echo'] });
+    const listed = (await new ApiClient({ baseUrl: moved.url, token: adminToken }).listJobs()).jobs.map((j) => j.id);
+    expect(listed).toEqual([next.id, waiting.id, done.id]);
+    const movedWorker = await registerTestWorker(moved.url, moved.joinToken, { name: 'new-worker' });
+    expect((await movedWorker.client.claim(movedWorker.id, 0))?.job.id).toBe(waiting.id);
+  });
+});
