@@ -14,7 +14,7 @@ import type { JobRecord, LeaseRecord, NewJobRecord, Store, StoreOps, TokenRecord
 const worker = (id: string, patch: Partial<WorkerRecord> = {}): WorkerRecord => ({
   id, name: id, os: 'linux', arch: 'x64', cpus: 4, memoryBytes: 8 * 1024 ** 3, labels: ['linux', 'gpu'], slots: 1, version: '1.0',
   isolation: { sandbox: 'bwrap', network: false } as unknown as WorkerRecord['isolation'], registeredAt: 1, lastSeenAt: 2,
-  reportedState: 'active', adminState: 'active', ...patch,
+  reportedState: 'active', adminState: 'active', protocolVersion: 3, ...patch,
 });
 
 let nextJob = 0;
@@ -29,7 +29,7 @@ const job = (patch: Partial<NewJobRecord> & { labels?: string[]; priority?: numb
     },
     bundleSha: null, bundleSize: null, submittedBy: 'ann', createdAt: 10, queuedAt: 10, startedAt: null, finishedAt: null,
     attempt: 0, failures: 0, workerId: null, leaseId: null, cancelRequested: false, artifactsSha: null, artifactsSize: null,
-    timeoutAt: null, outputHeadBytes: 0, outputTailBytes: 0, outputDroppedBytes: 0, lastEventId: 0, ...rest,
+    timeoutAt: null, outputHeadBytes: 0, outputTailBytes: 0, outputDroppedBytes: 0, lastEventId: 0, groupId: null, ...rest,
   };
 };
 
@@ -71,9 +71,9 @@ describe(`store contract on ${backend}`, () => {
     expect(await store.findTokenByHash('h1')).toEqual(token);
     await store.insertWorker(worker('w1'));
     expect(await store.getWorker('w1')).toEqual(worker('w1'));
-    await store.updateWorker('w1', { labels: ['x'], isolation: null, lastSeenAt: 5 });
-    expect(await store.getWorker('w1')).toEqual(worker('w1', { labels: ['x'], isolation: null, lastSeenAt: 5 }));
-    const created = await store.insertJob(job({ labels: ['gpu'], priority: 3, cancelRequested: true, bundleSize: 5 * 1024 ** 3 }));
+    await store.updateWorker('w1', { labels: ['x'], isolation: null, lastSeenAt: 5, protocolVersion: null });
+    expect(await store.getWorker('w1')).toEqual(worker('w1', { labels: ['x'], isolation: null, lastSeenAt: 5, protocolVersion: null }));
+    const created = await store.insertJob(job({ labels: ['gpu'], priority: 3, cancelRequested: true, bundleSize: 5 * 1024 ** 3, groupId: 'grp_1' }));
     expect(created.seq).toBeGreaterThan(0);
     expect(await store.getJob(created.id)).toMatchObject(created);
     await store.insertLease(lease('l1', created.id, 'w1'));
@@ -84,8 +84,8 @@ describe(`store contract on ${backend}`, () => {
       { jobId: created.id, attempt: 1, index: 0, command: 'echo', exitCode: 2, signal: 'SIGKILL', startedAt: 3, durationMs: 40 },
     ]);
     const text = 'nul \u0000 and ünïcødé';
-    await store.insertEvent({ jobId: created.id, id: 1, type: 'output', attempt: 1, data: { text }, bytes: 9, part: 'head' });
-    expect(await store.eventsAfter(created.id, 0, 10)).toEqual([{ jobId: created.id, id: 1, type: 'output', attempt: 1, data: { text }, bytes: 9, part: 'head' }]);
+    await store.insertEvent({ jobId: created.id, id: 1, type: 'state', attempt: 1, data: { text }, outputOffset: 5 * 1024 ** 3 });
+    expect(await store.eventsAfter(created.id, 0, 10)).toEqual([{ jobId: created.id, id: 1, type: 'state', attempt: 1, data: { text }, outputOffset: 5 * 1024 ** 3 }]);
     await store.insertAudit({ at: 7, actor: 'ann', role: 'submit', action: 'job.submit', target: created.id, ip: null });
     expect(await store.listAudit({ actor: 'ann', limit: 5 })).toEqual([
       { id: expect.any(Number), at: 7, actor: 'ann', role: 'submit', action: 'job.submit', target: created.id, ip: null },
@@ -121,7 +121,7 @@ describe(`store contract on ${backend}`, () => {
       store.transaction(async (tx) => {
         const current = (await tx.getJob(created.id))!;
         const id = current.lastEventId + 1;
-        await tx.insertEvent({ jobId: created.id, id, type: 'state', attempt: 0, data: { n: id }, bytes: 0, part: null });
+        await tx.insertEvent({ jobId: created.id, id, type: 'state', attempt: 0, data: { n: id }, outputOffset: 0 });
         await tx.updateJob(created.id, { lastEventId: id });
       });
     await Promise.all(Array.from({ length: 8 }, appendEvent));
@@ -185,22 +185,84 @@ describe(`store contract on ${backend}`, () => {
     expect(seen.at(-1)).toBe('standalone');
   });
 
-  it("keeps an attempt's output within its cap: the oldest tail goes first, the head stays", async () => {
+  it('finds the event a stream position falls after: the last one at or before it, of that job', async () => {
     const created = await store.insertJob(job());
-    for (let id = 1; id <= 6; id++) {
-      await store.insertEvent({ jobId: created.id, id, type: 'output', attempt: 1, data: { id }, bytes: 10, part: id <= 2 ? 'head' : 'tail' });
-    }
-    expect(await store.dropOldestTail(created.id, 1, 15)).toBe(20);
-    expect((await store.outputOf(created.id, 1, 'tail', 0, 10)).map((e) => e.id)).toEqual([5, 6]);
-    expect((await store.outputOf(created.id, 1, 'head', 0, 10)).map((e) => e.id)).toEqual([1, 2]);
+    const other = await store.insertJob(job());
+    // Positions count output bytes too: 100 bytes of attempt 1 lie between the events at 1 and 102.
+    await store.insertEvent({ jobId: created.id, id: 1, type: 'state', attempt: 1, data: {}, outputOffset: 0 });
+    await store.insertEvent({ jobId: created.id, id: 102, type: 'command', attempt: 1, data: {}, outputOffset: 100 });
+    await store.insertEvent({ jobId: other.id, id: 50, type: 'state', attempt: 1, data: {}, outputOffset: 0 });
+    expect(await store.eventAtOrBefore(created.id, 0)).toBeUndefined();
+    expect((await store.eventAtOrBefore(created.id, 1))?.id).toBe(1);
+    expect((await store.eventAtOrBefore(created.id, 101))?.id).toBe(1);
+    expect(await store.eventAtOrBefore(created.id, 500)).toEqual({ jobId: created.id, id: 102, type: 'command', attempt: 1, data: {}, outputOffset: 100 });
+  });
+
+  it("queues in buckets by label set × submitter: each person's best job alike in labels is a head", async () => {
+    const annLow = await store.insertJob(job({ labels: ['gpu'] }));
+    const annHigh = await store.insertJob(job({ labels: ['gpu'], priority: 2 }));
+    const bob = await store.insertJob(job({ labels: ['gpu'], submittedBy: 'bob' }));
+    const carol = await store.insertJob(job({ submittedBy: 'carol' }));
+    expect((await store.queueHeads()).map((j) => j.id).sort()).toEqual([annHigh.id, bob.id, carol.id].sort());
+    expect((await store.queueHeads(['ann', 'carol'])).map((j) => j.id).sort()).toEqual([annHigh.id, carol.id].sort());
+    await store.updateJob(annHigh.id, { state: 'leased' });
+    await store.updateJob(bob.id, { state: 'leased' });
+    expect((await store.queueHeads()).map((j) => j.id).sort()).toEqual([annLow.id, carol.id].sort());
+    // Requeued: a head again.
+    await store.updateJob(bob.id, { state: 'queued' });
+    expect((await store.queueHeads(['bob'])).map((j) => j.id)).toEqual([bob.id]);
+  });
+
+  it("keeps each submitter's usage, and reads it with the leases they hold now in one list", async () => {
+    expect(await store.usageOf('ann')).toBeUndefined();
+    await store.putUsage({ submitter: 'ann', slotSeconds: 1.5, at: 1000 });
+    await store.putUsage({ submitter: 'ann', slotSeconds: 12.25, at: 2000 });
+    expect(await store.usageOf('ann')).toEqual({ submitter: 'ann', slotSeconds: 12.25, at: 2000 });
+    const annJob = await store.insertJob(job());
+    const bobJobs = [await store.insertJob(job({ submittedBy: 'bob' })), await store.insertJob(job({ submittedBy: 'bob' }))];
+    await store.insertLease({ ...lease('l-ann', annJob.id, 'w1'), status: 'completed', endedAt: 50 });
+    await store.insertLease({ ...lease('l-bob1', bobJobs[0]!.id, 'w1'), leasedAt: 1_700_000_000_000 });
+    await store.insertLease({ ...lease('l-bob2', bobJobs[1]!.id, 'w2'), leasedAt: 1_700_000_000_500 });
+    const usage = (await store.poolUsage()).sort((a, b) => a.submitter.localeCompare(b.submitter));
+    expect(usage).toEqual([
+      { submitter: 'ann', slotSeconds: 12.25, at: 2000, running: 0, runningLeasedAtSum: 0, latestLeasedAt: 0 },
+      { submitter: 'bob', slotSeconds: 0, at: 0, running: 2, runningLeasedAtSum: 3_400_000_000_500, latestLeasedAt: 1_700_000_000_500 },
+    ]);
+  });
+
+  it("lists a matrix group's jobs, a worker's latest leases, and the pool's lease time and job times since a moment", async () => {
+    const a = await store.insertJob(job({ groupId: 'grp_1', createdAt: 100, startedAt: 110, finishedAt: 190, state: 'succeeded' }));
+    const b = await store.insertJob(job({ groupId: 'grp_1', createdAt: 100, startedAt: 150 }));
+    const c = await store.insertJob(job({ submittedBy: 'bob', createdAt: 10, startedAt: 20, finishedAt: 40, state: 'failed' }));
+    expect((await store.listJobs({ groupId: 'grp_1', limit: 10 })).map((j) => j.id)).toEqual([b.id, a.id]);
+    expect(await store.listJobs({ groupId: 'grp_2', limit: 10 })).toEqual([]);
+    // Ended before 50: c is left out; oldest first.
+    expect(await store.jobTimesSince(50, 10)).toEqual([
+      { createdAt: 100, startedAt: 110, finishedAt: 190 },
+      { createdAt: 100, startedAt: 150, finishedAt: null },
+    ]);
+    expect(await store.jobTimesSince(50, 1)).toHaveLength(1);
+    await store.insertLease({ ...lease('l-a', a.id, 'w1'), leasedAt: 110, endedAt: 190, status: 'completed' });
+    await store.insertLease({ ...lease('l-b', b.id, 'w1'), leasedAt: 150 });
+    await store.insertLease({ ...lease('l-c', c.id, 'w2'), leasedAt: 20, endedAt: 40, status: 'completed' });
+    expect((await store.recentLeasesOfWorker('w1', 10)).map((l) => l.id)).toEqual(['l-b', 'l-a']);
+    expect((await store.recentLeasesOfWorker('w1', 1)).map((l) => l.id)).toEqual(['l-b']);
+    // Within [100, 200): a's 80 ms and b's 50 ms (still active: up to 200); c ended before.
+    expect(await store.leaseTimeSince(100, 200)).toEqual([{ workerId: 'w1', submittedBy: 'ann', ms: 130, jobs: 2 }]);
+    // Clipped at both ends: [30, 120) holds 10 ms of c, 10 of a.
+    const clipped = (await store.leaseTimeSince(30, 120)).sort((x, y) => x.workerId.localeCompare(y.workerId));
+    expect(clipped).toEqual([
+      { workerId: 'w1', submittedBy: 'ann', ms: 10, jobs: 1 },
+      { workerId: 'w2', submittedBy: 'bob', ms: 10, jobs: 1 },
+    ]);
   });
 
   it('deletes ended jobs with all they hold, and knows which blobs are still referred to', async () => {
     const old = await store.insertJob(job({ state: 'succeeded', finishedAt: 100, bundleSha: 'a'.repeat(64) }));
     const live = await store.insertJob(job({ bundleSha: 'b'.repeat(64), artifactsSha: 'c'.repeat(64) }));
-    await store.insertEvent({ jobId: old.id, id: 1, type: 'state', attempt: 0, data: {}, bytes: 0, part: null });
+    await store.insertEvent({ jobId: old.id, id: 1, type: 'state', attempt: 0, data: {}, outputOffset: 0 });
     await store.insertLease(lease('l-old', old.id, 'w1'));
-    expect(await store.transaction((tx) => tx.deleteJobsEndedBefore(200, 10))).toBe(1);
+    expect(await store.transaction((tx) => tx.deleteJobsEndedBefore(200, 10))).toEqual([old.id]);
     expect(await store.getJob(old.id)).toBeUndefined();
     expect(await store.getLease('l-old')).toBeUndefined();
     expect(await store.eventsAfter(old.id, 0, 10)).toEqual([]);

@@ -14,12 +14,16 @@ import type {
   EventRecord,
   JobListFilter,
   JobRecord,
+  JobTimes,
   LeaseRecord,
+  LeaseTime,
   NewJobRecord,
+  PoolUsageRecord,
   Store,
   StoreOps,
   StoreSignal,
   TokenRecord,
+  UsageRecord,
   WorkerRecord,
 } from './types';
 
@@ -77,6 +81,26 @@ CREATE TABLE audit (
 CREATE INDEX audit_actor ON audit (actor, id);
 CREATE INDEX audit_action ON audit (action, id);
 `,
+  // Output as bytes: output lives in the attempts' files; an event row marks its place in its attempt's output.
+  `
+ALTER TABLE events ADD COLUMN output_offset BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events DROP COLUMN bytes, DROP COLUMN part;
+`,
+  // Fan-out groups; a worker's recent leases and the pool's usage read leases by worker and by time.
+  `
+ALTER TABLE jobs ADD COLUMN group_id TEXT;
+CREATE INDEX jobs_group ON jobs (group_id, seq) WHERE group_id IS NOT NULL;
+CREATE INDEX leases_worker_time ON leases (worker_id, leased_at);
+CREATE INDEX leases_time ON leases (leased_at);
+`,
+  // Fair share: the queue in buckets by label set × submitter (each person's best job is a head), each person's
+  // decayed run time, and the protocol each worker speaks.
+  `
+DROP INDEX jobs_bucket;
+CREATE INDEX jobs_bucket ON jobs (labels_key, submitted_by, priority DESC, seq) WHERE state = 'queued';
+CREATE TABLE usage (submitted_by TEXT PRIMARY KEY, slot_seconds DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL);
+ALTER TABLE workers ADD COLUMN protocol_version INTEGER;
+`,
 ];
 
 /** Any constant: the advisory lock that lets one coordinator at a time migrate a fresh database. */
@@ -126,7 +150,7 @@ class Columns<T extends object> {
 const tokenCols = new Columns<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerCols = new Columns<WorkerRecord>(
   [
-    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'isolation', 'registeredAt', 'lastSeenAt',
+    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'protocolVersion', 'isolation', 'registeredAt', 'lastSeenAt',
     'reportedState', 'adminState',
   ],
   { isolation: 'json' },
@@ -136,13 +160,13 @@ const jobCols = new Columns<JobRecord & { priority: number; labels: string[]; la
     'id', 'seq', 'name', 'state', 'reason', 'error', 'exitCode', 'spec', 'priority', 'labels', 'labelsKey', 'bundleSha',
     'bundleSize', 'submittedBy', 'createdAt', 'queuedAt', 'startedAt', 'finishedAt', 'attempt', 'failures', 'workerId',
     'leaseId', 'cancelRequested', 'artifactsSha', 'artifactsSize', 'timeoutAt', 'outputHeadBytes', 'outputTailBytes',
-    'outputDroppedBytes', 'lastEventId',
+    'outputDroppedBytes', 'lastEventId', 'groupId',
   ],
   { spec: 'json' },
 );
 const leaseCols = new Columns<LeaseRecord>(['id', 'jobId', 'workerId', 'attempt', 'status', 'leasedAt', 'expiresAt', 'endedAt', 'nextSeq', 'stopReason']);
 const commandCols = new Columns<CommandRecord>(['jobId', 'attempt', 'index', 'command', 'exitCode', 'signal', 'startedAt', 'durationMs']);
-const eventCols = new Columns<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'bytes', 'part'], { data: 'json' });
+const eventCols = new Columns<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'outputOffset'], { data: 'json' });
 const auditCols = new Columns<AuditRow>(['id', 'at', 'actor', 'role', 'action', 'target', 'ip']);
 
 /** A job as stored: its spec's labels and bucket are columns of their own (the claim's index). */
@@ -276,31 +300,65 @@ class PostgresOps implements StoreOps {
     };
     if (filter.states?.length) where((p) => `state = ANY(${p})`, filter.states);
     if (filter.submittedBy !== undefined) where((p) => `submitted_by = ${p}`, filter.submittedBy);
+    if (filter.groupId !== undefined) where((p) => `group_id = ${p}`, filter.groupId);
     if (filter.beforeSeq !== undefined) where((p) => `seq < ${p}`, filter.beforeSeq);
     params.push(filter.limit);
     const clause = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
     return (await this.rows(`SELECT * FROM jobs ${clause} ORDER BY seq DESC LIMIT $${params.length}`, params)).map(jobOf);
   }
   async queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]> {
-    // The distinct buckets of the queue by a skip scan of jobs_bucket (no bucket table to keep in step across
-    // coordinators), then each bucket's best job. In a transaction the heads are locked and a head another
-    // coordinator is leasing right now is skipped for the next in its bucket: two claims never wait on each other.
-    const ofSubmitters = onlySubmitters ? ' AND submitted_by = ANY($1)' : '';
+    // The distinct (label set, submitter) buckets of the queue by a skip scan of jobs_bucket (no bucket table to
+    // keep in step across coordinators), then each bucket's best job. In a transaction the heads are locked and a
+    // head another coordinator is leasing right now is skipped for the next in its bucket: two claims never wait
+    // on each other.
+    const ofSubmitters = onlySubmitters ? ' AND b.submitter = ANY($1)' : '';
     const lock = this.locking ? ' FOR UPDATE SKIP LOCKED' : '';
     const rows = await this.rows(
-      `WITH RECURSIVE buckets (key) AS (
-         (SELECT labels_key FROM jobs WHERE state = 'queued' ORDER BY labels_key LIMIT 1)
+      `WITH RECURSIVE buckets (key, submitter) AS (
+         (SELECT labels_key, submitted_by FROM jobs WHERE state = 'queued' ORDER BY labels_key, submitted_by LIMIT 1)
          UNION ALL
-         SELECT (SELECT labels_key FROM jobs WHERE state = 'queued' AND labels_key > b.key ORDER BY labels_key LIMIT 1)
-         FROM buckets b WHERE b.key IS NOT NULL
+         SELECT next.labels_key, next.submitted_by FROM buckets b CROSS JOIN LATERAL (
+           SELECT labels_key, submitted_by FROM jobs
+           WHERE state = 'queued' AND (labels_key, submitted_by) > (b.key, b.submitter)
+           ORDER BY labels_key, submitted_by LIMIT 1
+         ) next
        )
        SELECT head.* FROM buckets b CROSS JOIN LATERAL (
-         SELECT * FROM jobs WHERE state = 'queued' AND labels_key = b.key${ofSubmitters}
+         SELECT * FROM jobs WHERE state = 'queued' AND labels_key = b.key AND submitted_by = b.submitter
          ORDER BY priority DESC, seq LIMIT 1${lock}
-       ) head WHERE b.key IS NOT NULL`,
+       ) head WHERE TRUE${ofSubmitters}`,
       onlySubmitters ? [onlySubmitters] : [],
     );
     return rows.map(jobOf);
+  }
+  async usageOf(submitter: string): Promise<UsageRecord | undefined> {
+    const row = await this.row('SELECT * FROM usage WHERE submitted_by = $1', [submitter]);
+    return row && { submitter, slotSeconds: row.slot_seconds as number, at: row.at as number };
+  }
+  async putUsage(usage: UsageRecord): Promise<void> {
+    await this.db.query(
+      `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES ($1, $2, $3)
+       ON CONFLICT (submitted_by) DO UPDATE SET slot_seconds = excluded.slot_seconds, at = excluded.at`,
+      [usage.submitter, usage.slotSeconds, usage.at],
+    );
+  }
+  async poolUsage(): Promise<PoolUsageRecord[]> {
+    const rows = await this.rows(
+      `SELECT submitted_by, MAX(slot_seconds) AS slot_seconds, MAX(at) AS at, SUM(running)::int AS running,
+              SUM(leased_at)::bigint AS leased_at_sum, MAX(leased_at) AS latest_leased_at
+       FROM (SELECT submitted_by, slot_seconds, at, 0 AS running, 0::bigint AS leased_at FROM usage
+             UNION ALL
+             SELECT j.submitted_by, 0, 0, 1, l.leased_at FROM leases l JOIN jobs j ON j.id = l.job_id WHERE l.status = 'active') u
+       GROUP BY submitted_by`,
+    );
+    return rows.map((r) => ({
+      submitter: r.submitted_by as string,
+      slotSeconds: r.slot_seconds as number,
+      at: r.at as number,
+      running: r.running as number,
+      runningLeasedAtSum: r.leased_at_sum as number,
+      latestLeasedAt: r.latest_leased_at as number,
+    }));
   }
   async jobsInFlight(): Promise<JobRecord[]> {
     return (await this.rows(`SELECT * FROM jobs WHERE state IN ('leased', 'running', 'suspended')`)).map(jobOf);
@@ -310,15 +368,22 @@ class PostgresOps implements StoreOps {
     for (const row of await this.rows('SELECT state, COUNT(*)::int AS n FROM jobs GROUP BY state')) counts[row.state as string] = row.n as number;
     return counts;
   }
-  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number> {
+  async jobTimesSince(since: number, limit: number): Promise<JobTimes[]> {
+    const rows = await this.rows('SELECT created_at, started_at, finished_at FROM jobs WHERE finished_at IS NULL OR finished_at >= $1 ORDER BY seq LIMIT $2', [
+      since,
+      limit,
+    ]);
+    return rows.map((r) => ({ createdAt: r.created_at as number, startedAt: r.started_at as number | null, finishedAt: r.finished_at as number | null }));
+  }
+  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<string[]> {
     const ended = await this.rows(
       `SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'timed_out') AND finished_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED`,
       [cutoff, limit],
     );
-    const ids = ended.map((r) => r.id);
+    const ids = ended.map((r) => r.id as string);
     for (const table of ['events', 'commands', 'leases']) await this.db.query(`DELETE FROM ${table} WHERE job_id = ANY($1)`, [ids]);
     await this.db.query('DELETE FROM jobs WHERE id = ANY($1)', [ids]);
-    return ids.length;
+    return ids;
   }
   async referencedBlobs(): Promise<string[]> {
     const rows = await this.rows(
@@ -354,6 +419,22 @@ class PostgresOps implements StoreOps {
   async leasesOfJob(jobId: string): Promise<LeaseRecord[]> {
     return (await this.rows('SELECT * FROM leases WHERE job_id = $1 ORDER BY attempt', [jobId])).map((r) => leaseCols.fromRow(r));
   }
+  async recentLeasesOfWorker(workerId: string, limit: number): Promise<LeaseRecord[]> {
+    return (await this.rows('SELECT * FROM leases WHERE worker_id = $1 ORDER BY leased_at DESC LIMIT $2', [workerId, limit])).map((r) =>
+      leaseCols.fromRow(r),
+    );
+  }
+  async leaseTimeSince(since: number, until: number): Promise<LeaseTime[]> {
+    const rows = await this.rows(
+      `SELECT l.worker_id, j.submitted_by, SUM(LEAST(COALESCE(l.ended_at, $2), $2) - GREATEST(l.leased_at, $1))::bigint AS ms,
+              COUNT(DISTINCT l.job_id)::int AS jobs
+       FROM leases l JOIN jobs j ON j.id = l.job_id
+       WHERE l.leased_at < $2 AND (l.ended_at IS NULL OR l.ended_at > $1)
+       GROUP BY l.worker_id, j.submitted_by`,
+      [since, until],
+    );
+    return rows.map((r) => ({ workerId: r.worker_id as string, submittedBy: r.submitted_by as string, ms: r.ms as number, jobs: r.jobs as number }));
+  }
   async renewLeases(workerId: string, expiresAt: number): Promise<void> {
     await this.db.query(`UPDATE leases SET expires_at = $1 WHERE worker_id = $2 AND status = 'active'`, [expiresAt, workerId]);
   }
@@ -382,30 +463,9 @@ class PostgresOps implements StoreOps {
       eventCols.fromRow(r),
     );
   }
-  async dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number> {
-    // The oldest tail events whose running total first reaches `bytes`, in one statement.
-    const rows = await this.rows(
-      `WITH victims AS (
-         SELECT id, bytes, SUM(bytes) OVER (ORDER BY id) - bytes AS before
-         FROM events WHERE job_id = $1 AND attempt = $2 AND part = 'tail' ORDER BY id LIMIT 1000
-       )
-       DELETE FROM events e USING victims v
-       WHERE e.job_id = $1 AND e.id = v.id AND v.before < $3
-       RETURNING e.bytes`,
-      [jobId, attempt, bytes],
-    );
-    return rows.reduce((sum, r) => sum + (r.bytes as number), 0);
-  }
-  async outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]> {
-    return (
-      await this.rows(`SELECT * FROM events WHERE job_id = $1 AND attempt = $2 AND part = $3 AND id > $4 ORDER BY id LIMIT $5`, [
-        jobId,
-        attempt,
-        part,
-        afterId,
-        limit,
-      ])
-    ).map((r) => eventCols.fromRow(r));
+  async eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined> {
+    const row = await this.row('SELECT * FROM events WHERE job_id = $1 AND id <= $2 ORDER BY id DESC LIMIT 1', [jobId, position]);
+    return row && eventCols.fromRow(row);
   }
 
   // ---- audit ----
