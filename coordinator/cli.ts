@@ -1,6 +1,6 @@
 // `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { cp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { DirLockedError, lockDir } from '../common/dir-lock';
@@ -226,6 +226,9 @@ async function migrateCommand(argv: string[]): Promise<number> {
     const to = await openDatabase(flags.to);
     try {
       const copied = await copyStore(from, to);
+      // Output lives in files, not in the store: under the blob folder the coordinators on the database share.
+      const output = join(dataDir, 'output');
+      if (existsSync(output)) await cp(output, join(dataDir, 'blobs', 'output'), { recursive: true });
       console.log(
         `copied ${copied.jobs} jobs (${copied.events} events), ${copied.workers} workers, ${copied.tokens} tokens, ${copied.audit} audit entries into ${redactUrl(flags.to)}`,
       );
