@@ -554,14 +554,21 @@ export class Scheduler {
     if (nextSeq === lease.nextSeq) return { nextSeq };
     const written = await this.output.append(job.id, job.attempt, job, pieces);
     const added = outputEnd(written.counters) - outputEnd(job);
-    await this.store.transaction(async (tx) => {
-      const current = await this.activeLease(tx, leaseId, workerId);
-      if (current.lease.nextSeq !== lease.nextSeq || current.job.attempt !== job.attempt) {
-        throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
-      }
-      await tx.updateJob(job.id, { ...written.counters, lastEventId: current.job.lastEventId + added });
-      await tx.updateLease(leaseId, { nextSeq });
-    });
+    try {
+      await this.store.transaction(async (tx) => {
+        const current = await this.activeLease(tx, leaseId, workerId);
+        if (current.lease.nextSeq !== lease.nextSeq || current.job.attempt !== job.attempt) {
+          throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
+        }
+        await tx.updateJob(job.id, { ...written.counters, lastEventId: current.job.lastEventId + added });
+        await tx.updateLease(leaseId, { nextSeq });
+      });
+    } catch (err) {
+      // The bytes just written were never committed: their writer (and the live output it keeps in memory) goes,
+      // so this node's readers read the files, where another node sharing them may write other bytes there.
+      await this.output.finish(job.id, job.attempt);
+      throw err;
+    }
     this.log.outputAdded(job.id);
     await written.committed();
     return { nextSeq };

@@ -8,10 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WORKER_PROTOCOL } from '../../protocol/versions';
 import { ApiClient } from '../../protocol/client';
 import { expectApiError } from '../../test/api-error';
-import { makeTempDir, registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { makeTempDir, openStoreOf, registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { updateFeedDir } from '../app';
 import { publishUpdate } from '../services/update-feed';
-import { SqliteStore } from '../store/sqlite';
 
 describe('worker versions', () => {
   let pool: TestCoordinator;
@@ -57,7 +56,7 @@ describe('worker versions', () => {
     const worker = await registerTestWorker(pool.url, pool.joinToken, { protocolVersion: WORKER_PROTOCOL });
     await pool.stop({ keepData: true });
     // What an upgraded coordinator sees: a worker whose protocol is now below the oldest it serves.
-    const store = new SqliteStore({ file: join(pool.dataDir, 'coordinator.sqlite') });
+    const store = await openStoreOf(pool.dataDir);
     await store.updateWorker(worker.id, { protocolVersion: 0 });
     await store.close();
     pool = await startTestCoordinator({ dataDir: pool.dataDir });
