@@ -10,6 +10,7 @@
 // The store holds how much of it is committed (the job's output counters); whatever lies past that in the
 // files was written for a batch that was never acknowledged (kill -9 between write and commit, a commit that
 // failed) and is cut off before the attempt's next write. Readers never read past the committed end.
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutputStream } from '../../protocol/api';
@@ -73,6 +74,11 @@ interface StreamMark {
 }
 
 const segmentName = (start: number) => `${start}.out`;
+/**
+ * Files are written at their offsets, not appended to: two coordinators sharing the folder that write one batch
+ * at once (a worker's retry overtook its slow first try) write the same bytes at the same place, not twice.
+ */
+const WRITE_AT = constants.O_WRONLY | constants.O_CREAT;
 
 function parseIndex(bytes: Buffer, end: number): StreamMark[] {
   const marks: StreamMark[] = [];
@@ -161,7 +167,7 @@ class AttemptWriter {
     const indexFile = join(this.dir, 'streams');
     const index = await readFile(indexFile).catch(() => Buffer.alloc(0));
     this.marks = parseIndex(index, end);
-    this.index = await open(indexFile, 'a');
+    this.index = await open(indexFile, WRITE_AT);
     await this.index.truncate(this.marks.length * INDEX_RECORD);
     this.end = end;
   }
@@ -181,6 +187,7 @@ class AttemptWriter {
     await this.closeOlderThan(this.segments.at(-1)?.start ?? 0);
     const segmentsBefore = this.handles.size;
     const files = new Set<FileHandle>();
+    const marksAt = this.marks.length * INDEX_RECORD;
     const marks: Buffer[] = [];
     for (const piece of pieces) {
       if (piece.data.length === 0) continue;
@@ -197,7 +204,7 @@ class AttemptWriter {
         const room = (segment.start === 0 ? this.headLimit : this.segmentBytes) - segment.size;
         const part = piece.data.subarray(at, at + room);
         const handle = await this.handle(segment);
-        await writeFully(handle, part);
+        await writeFully(handle, part, segment.size);
         files.add(handle);
         segment.size += part.length;
         this.end += part.length;
@@ -205,7 +212,7 @@ class AttemptWriter {
       }
     }
     if (marks.length) {
-      await writeFully(this.index, Buffer.concat(marks));
+      await writeFully(this.index, Buffer.concat(marks), marksAt);
       files.add(this.index);
     }
     // The end keeps at least `tailLimit` bytes: its oldest segment goes once the others hold that much.
@@ -292,7 +299,7 @@ class AttemptWriter {
   private async handle(segment: Segment): Promise<FileHandle> {
     let handle = this.handles.get(segment.start);
     if (!handle) {
-      handle = await open(join(this.dir, segmentName(segment.start)), 'a');
+      handle = await open(join(this.dir, segmentName(segment.start)), WRITE_AT);
       this.handles.set(segment.start, handle);
     }
     return handle;
@@ -308,10 +315,10 @@ async function syncFolder(dir: string): Promise<void> {
   }
 }
 
-/** Appends all of `data` (the files are opened for appending). */
-async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
+/** Writes all of `data` at `position`. */
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
   for (let written = 0; written < data.length; ) {
-    const { bytesWritten } = await handle.write(data, written, data.length - written);
+    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
     written += bytesWritten;
   }
 }

@@ -146,6 +146,27 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     await readUntil(/"state":"succeeded"/);
   });
 
+  it('one batch sent to two nodes at once (a retry overtaking a slow first try) is stored once, and the next lands after it', async () => {
+    const { nodes } = await startNodes(2);
+    const worker = await registerTestWorker(nodes[0]!.url, nodes[0]!.joinToken, { name: 'twice' });
+    const admin = new ApiClient({ baseUrl: nodes[0]!.url, token: nodes[0]!.adminToken });
+    const other = new ApiClient({ baseUrl: nodes[1]!.url, token: worker.token });
+    for (let round = 0; round < 5; round++) {
+      const job = await admin.submitJob({ commands: ['true'] });
+      const claimed = (await worker.client.claim(worker.id, 0))!;
+      const batch = [{ seq: 0, stream: 'stdout' as const, data: `first ${round}\n` }];
+      // One of them commits; the other finds the batch stored (or is told to resend from 1).
+      await Promise.allSettled([worker.client.sendOutput(claimed.lease.id, batch), other.sendOutput(claimed.lease.id, batch)]);
+      // The next batch through either node: alternately the one that won and the one that lost, whichever that was.
+      const next = round % 2 ? other : worker.client;
+      await next.sendOutput(claimed.lease.id, [{ seq: 1, stream: 'stdout', data: `second ${round}\n` }]);
+      await next.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+      for (const node of nodes) {
+        expect(await new ApiClient({ baseUrl: node.url, token: node.adminToken }).getLog(job.id), `round ${round}`).toBe(`first ${round}\nsecond ${round}\n`);
+      }
+    }
+  });
+
   it('kill -9 of the coordinator a worker talks to: it goes on through another, and its job ends once with its output whole', async () => {
     const database = await createDatabase(inject('postgresUrl'));
     const dir = await makeTempDir('cmdx-kill-');
