@@ -1,17 +1,19 @@
 // The worker's side of the pool: registration, heartbeats, long-poll claims, leases and their expiry.
 // Knows nothing of HTTP; every state change is one store transaction.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   isolationFits,
   API_PREFIX,
   type ClaimFilter,
   type ClaimResponse,
+  type CommandRecordChunk,
   type CompleteRequest,
+  type CompleteResponse,
   type HeartbeatResponse,
   type Job,
   type LeaseDirective,
   type OutputAck,
-  type OutputChunks,
+  type StreamChunk,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
   type ReportedWorkerState,
@@ -48,8 +50,16 @@ interface Waiter {
   worker: WorkerRecord;
   filter: ClaimFilter;
   fits: (job: JobRecord) => boolean;
+  /** Set when the claim rode on a completion: the lease completed, and the id the next lease gets. */
+  after?: { leaseId: string; nextLeaseId: string };
   resolve: (result: ClaimResponse | null) => void;
 }
+
+/**
+ * The id of the lease handed out with the completion of `leaseId`: derived, so a retried completion finds the
+ * assignment its lost answer carried, and a second one cannot be handed out (the id is taken).
+ */
+export const nextLeaseIdAfter = (leaseId: string) => `lse_${createHash('sha256').update(`next:${leaseId}`).digest('hex').slice(0, 32)}`;
 
 /** The job to run first: highest priority, then oldest. */
 const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
@@ -72,6 +82,12 @@ const fitsWorker = (worker: WorkerRecord, filter: ClaimFilter) => (job: JobRecor
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
+  /** Claims each worker has parked: an idle worker's sign of life while it writes nothing. */
+  private readonly parkedBy = new Map<string, number>();
+  /** When each worker was last seen by this process (wall ms): its stored lastSeenAt is written only with its leases. */
+  private readonly seenAt = new Map<string, number>();
+  /** Heartbeats waiting for the next batch: one transaction, one renewal statement for all of them. */
+  private beats: { workerId: string; state: ReportedWorkerState | undefined; done: (leases: LeaseRecord[] | Error) => void }[] = [];
   /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
   private readonly problems = new Map<string, string>();
   private takenHostLabels: Set<string> | undefined;
@@ -151,6 +167,7 @@ export class Scheduler {
       await tx.deleteWorker(id);
     });
     this.leaseClock.forgetWorker(id);
+    this.seenAt.delete(id);
     this.problems.delete(id);
     await this.tokens.revoke({ workerId: id });
     this.takenHostLabels?.delete(hostLabel(worker.name));
@@ -171,8 +188,14 @@ export class Scheduler {
     for (const waiter of this.waiters) if (waiter.worker.id === workerId) waiter.resolve(null);
   }
 
+  /** The worker showed itself (a claim): online, but its leases are not renewed by it (see LeaseClock.present). */
+  private seen(workerId: string): void {
+    this.leaseClock.present(workerId);
+    this.seenAt.set(workerId, this.now());
+  }
+
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
-    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
+    if (!this.parkedBy.has(worker.id) && this.leaseClock.workerAbsentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
     if (this.problems.has(worker.id)) return 'unhealthy';
     if (worker.reportedState === 'suspended') return 'suspended';
     if (activeLeases > 0) return 'busy';
@@ -180,12 +203,10 @@ export class Scheduler {
   }
 
   async workerView(worker: WorkerRecord, tx: StoreOps = this.store): Promise<Worker> {
-    const leases = await tx.activeLeasesOfWorker(worker.id);
-    const currentJobs = [];
-    for (const lease of leases) {
-      const job = await tx.getJob(lease.jobId);
-      if (job) currentJobs.push({ id: job.id, name: job.name, state: job.state });
-    }
+    return this.presentWorker(worker, await tx.currentJobs(worker.id));
+  }
+
+  private presentWorker(worker: WorkerRecord, currentJobs: Worker['currentJobs']): Worker {
     return {
       id: worker.id,
       name: worker.name,
@@ -197,11 +218,11 @@ export class Scheduler {
       slots: worker.slots,
       version: worker.version,
       isolation: worker.isolation,
-      state: this.workerState(worker, leases.length),
+      state: this.workerState(worker, currentJobs.length),
       ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
       adminState: worker.adminState,
       registeredAt: new Date(worker.registeredAt).toISOString(),
-      lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
+      lastSeenAt: new Date(Math.max(worker.lastSeenAt, this.seenAt.get(worker.id) ?? 0)).toISOString(),
       currentJobs,
     };
   }
@@ -219,28 +240,54 @@ export class Scheduler {
     });
   }
 
+  /** Every worker with its current jobs, in two queries whatever the pool's size. */
   async listWorkers(): Promise<Worker[]> {
-    return Promise.all((await this.store.listWorkers()).map((w) => this.workerView(w)));
+    const [workers, current] = await Promise.all([this.store.listWorkers(), this.store.currentJobs()]);
+    const byWorker = new Map<string, Worker['currentJobs']>();
+    for (const { workerId, ...job } of current) byWorker.set(workerId, [...(byWorker.get(workerId) ?? []), job]);
+    return workers.map((worker) => this.presentWorker(worker, byWorker.get(worker.id) ?? []));
   }
 
   async heartbeat(workerId: string, state: ReportedWorkerState | undefined, problem?: string | null): Promise<HeartbeatResponse> {
-    const now = this.now();
     this.leaseClock.heard(workerId);
     if (problem !== undefined) this.setProblem(workerId, problem);
-    const leases = await this.store.transaction(async (tx) => {
-      await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
-      for (const leaseId of this.leaseClock.takeExpired(workerId)) {
-        const lease = await tx.getLease(leaseId);
-        if (lease) await this.revive(tx, lease);
-      }
-      await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
-      return tx.activeLeasesOfWorker(workerId);
+    const leases = await new Promise<LeaseRecord[]>((resolve, reject) => {
+      if (this.beats.length === 0) setImmediate(() => void this.renewBatch());
+      this.beats.push({ workerId, state, done: (answer) => (answer instanceof Error ? reject(answer) : resolve(answer)) });
     });
     return {
       stop: this.directives(leases),
       leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
       heartbeatIntervalSec: this.config.heartbeatIntervalSec,
     };
+  }
+
+  /**
+   * The heartbeats that arrived in one turn of the event loop, in one transaction: a worker's reported state is
+   * written only when it changed, and every lease of these workers is renewed (and the workers stamped seen) in
+   * one statement.
+   */
+  private async renewBatch(): Promise<void> {
+    const beats = this.beats;
+    this.beats = [];
+    const now = this.now();
+    try {
+      const answers = await this.store.transaction(async (tx) => {
+        const ids = [...new Set(beats.map((b) => b.workerId))];
+        for (const { workerId, state } of beats) {
+          if (state && (await tx.getWorker(workerId))?.reportedState !== state) await tx.updateWorker(workerId, { reportedState: state });
+          for (const leaseId of this.leaseClock.takeExpired(workerId)) {
+            const lease = await tx.getLease(leaseId);
+            if (lease) await this.revive(tx, lease);
+          }
+        }
+        await tx.renewLeases(ids, now, now + this.config.leaseTtlMs);
+        return new Map(await Promise.all(ids.map(async (id) => [id, await tx.activeLeasesOfWorker(id)] as const)));
+      });
+      for (const beat of beats) beat.done(answers.get(beat.workerId)!);
+    } catch (err) {
+      for (const beat of beats) beat.done(err as Error);
+    }
   }
 
   private setProblem(workerId: string, problem: string | null): void {
@@ -270,29 +317,51 @@ export class Scheduler {
     waitMs: number,
     signal: AbortSignal,
     filter: ClaimFilter = {},
+    onPark?: () => void,
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
     if (worker.adminState !== 'active') {
-      // Held by an admin: answer at the end of the wait, so the agent does not ask again at once.
+      // Held by an admin: answer at the end of the wait, so the agent does not ask again at once (parked meanwhile).
+      this.parkedBy.set(workerId, (this.parkedBy.get(workerId) ?? 0) + 1);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
+      this.unpark(workerId);
       return null;
     }
-    const immediate = await this.claimFirstFitting(worker, filter);
+    this.seen(workerId);
+    const immediate = await this.store.transaction((tx) => this.claimFirstFitting(tx, worker, filter));
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
+    onPark?.();
+    return this.park(worker, filter, waitMs, signal);
+  }
+
+  /**
+   * Waits up to `waitMs` for a job the worker fits. A parked claim is the idle worker's sign of life: while it
+   * waits the worker counts as heard (it writes nothing), and its end is heard too.
+   */
+  private park(
+    worker: WorkerRecord,
+    filter: ClaimFilter,
+    waitMs: number,
+    signal: AbortSignal,
+    after?: Waiter['after'],
+  ): Promise<ClaimResponse | null> {
+    this.parkedBy.set(worker.id, (this.parkedBy.get(worker.id) ?? 0) + 1);
     return new Promise((resolve) => {
       const waiter: Waiter = {
         worker,
         filter,
         fits: fitsWorker(worker, filter),
+        ...(after ? { after } : {}),
         resolve: (result) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
-          this.waiters.delete(waiter);
+          if (!this.waiters.delete(waiter)) return;
+          this.unpark(worker.id);
           resolve(result);
         },
       };
@@ -301,6 +370,14 @@ export class Scheduler {
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
     });
+  }
+
+  /** A parked claim ended: the worker was there until now. */
+  private unpark(workerId: string): void {
+    const left = (this.parkedBy.get(workerId) ?? 1) - 1;
+    if (left > 0) this.parkedBy.set(workerId, left);
+    else this.parkedBy.delete(workerId);
+    this.seen(workerId);
   }
 
   get waitingClaims(): number {
@@ -340,7 +417,7 @@ export class Scheduler {
         const { onlySubmitters } = waiter.filter;
         const job = bestOf((onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
         if (!job) continue;
-        const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
+        const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id, waiter.after?.nextLeaseId));
         if (result === 'no_free_slot') full.add(waiter);
         else if (result !== 'job_taken') waiter.resolve(result);
         // The heads changed (or were stale): read them again.
@@ -351,24 +428,21 @@ export class Scheduler {
     }
   }
 
-  private async claimFirstFitting(worker: WorkerRecord, filter: ClaimFilter): Promise<ClaimResponse | null> {
-    const fits = fitsWorker(worker, filter);
-    this.leaseClock.heard(worker.id);
-    return this.store.transaction(async (tx) => {
-      await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
-      const active = await tx.activeLeasesOfWorker(worker.id);
-      if (active.length >= worker.slots) return null;
-      const job = bestOf((await tx.queueHeads(filter.onlySubmitters)).filter(fits));
-      if (!job) return null;
-      const result = await this.leaseJob(tx, worker, job.id);
-      return typeof result === 'string' ? null : result;
-    });
+  /** The best queued job the worker fits, leased to it in `tx` (under `leaseId` when given); null when none fits or its slots are full. */
+  private async claimFirstFitting(tx: StoreOps, worker: WorkerRecord, filter: ClaimFilter, leaseId?: string): Promise<ClaimResponse | null> {
+    const active = await tx.activeLeasesOfWorker(worker.id);
+    if (active.length >= worker.slots) return null;
+    const job = bestOf((await tx.queueHeads(filter.onlySubmitters)).filter(fitsWorker(worker, filter)));
+    if (!job) return null;
+    const result = await this.leaseJob(tx, worker, job.id, leaseId);
+    return typeof result === 'string' ? null : result;
   }
 
   private async leaseJob(
     tx: StoreOps,
     worker: WorkerRecord,
     jobId: string,
+    leaseId = `lse_${randomUUID().replace(/-/g, '')}`,
   ): Promise<ClaimResponse | 'job_taken' | 'no_free_slot'> {
     const job = await tx.getJob(jobId);
     if (!job || job.state !== 'queued') return 'job_taken';
@@ -376,7 +450,7 @@ export class Scheduler {
     if (active.length >= worker.slots) return 'no_free_slot';
     const now = this.now();
     const lease: LeaseRecord = {
-      id: `lse_${randomUUID().replace(/-/g, '')}`,
+      id: leaseId,
       jobId,
       workerId: worker.id,
       attempt: job.attempt + 1,
@@ -400,18 +474,23 @@ export class Scheduler {
       outputDroppedBytes: 0,
     });
     this.metrics.observeClaimLatency(Math.max(0, now - job.queuedAt) / 1000);
-    const { secrets = {}, ...spec } = leased.spec;
+    return this.assignment(leased, lease, active);
+  }
+
+  /** What the worker needs to run a lease: the job (its secrets only here), the lease, and leases to stop. */
+  private assignment(job: JobRecord, lease: LeaseRecord, active: LeaseRecord[]): ClaimResponse {
+    const { secrets = {}, ...spec } = job.spec;
     return {
       job: {
-        id: leased.id,
-        name: leased.name,
-        attempt: leased.attempt,
+        id: job.id,
+        name: job.name,
+        attempt: job.attempt,
         spec,
         secrets,
-        bundle: leased.bundleSha ? { sha256: leased.bundleSha, size: leased.bundleSize ?? 0 } : null,
+        bundle: job.bundleSha ? { sha256: job.bundleSha, size: job.bundleSize ?? 0 } : null,
       },
       lease: { id: lease.id, expiresAt: new Date(lease.expiresAt).toISOString(), ttlSec: this.config.leaseTtlMs / 1000 },
-      bundleUrl: leased.bundleSha ? `${API_PREFIX}/leases/${lease.id}/bundle` : null,
+      bundleUrl: job.bundleSha ? `${API_PREFIX}/leases/${lease.id}/bundle` : null,
       stop: this.directives(active),
     };
   }
@@ -465,76 +544,96 @@ export class Scheduler {
     });
   }
 
-  async appendOutput(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+  async appendOutput(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
+    return this.store.transaction(async (tx) => this.appendStream(tx, await this.activeLease(tx, leaseId, workerId), chunks));
+  }
+
+  /**
+   * Stores the lease's numbered stream (output, and command records) in `tx`: chunks below the lease's next
+   * seq were stored before and are skipped, a gap is refused.
+   */
+  private async appendStream(tx: StoreOps, found: { lease: LeaseRecord; job: JobRecord }, chunks: StreamChunk[]): Promise<OutputAck> {
+    const leaseId = found.lease.id;
     const headLimit = Math.floor(this.config.maxOutputBytes / 2);
     const tailLimit = this.config.maxOutputBytes - headLimit;
-    return this.store.transaction(async (tx) => {
-      const found = await this.activeLease(tx, leaseId, workerId);
-      let job = found.job;
-      // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
-      const secrets = Object.values(job.spec.secrets ?? {});
-      let nextSeq = found.lease.nextSeq;
-      for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
-        if (chunk.seq < nextSeq) continue;
-        if (chunk.seq > nextSeq) {
-          throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
-        }
-        nextSeq++;
-        if (chunk.data.length === 0) continue;
-        const data = maskSecrets(chunk.data, secrets);
-        const bytes = Buffer.byteLength(data);
-        const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
-        job = await this.log.record(
-          tx,
-          job,
-          'output',
-          { attempt: job.attempt, stream: chunk.stream, text: data, seq: chunk.seq },
-          { bytes, part },
-        );
-        if (part === 'head') job.outputHeadBytes += bytes;
-        else job.outputTailBytes += bytes;
+    let job = found.job;
+    // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
+    const secrets = Object.values(job.spec.secrets ?? {});
+    let nextSeq = found.lease.nextSeq;
+    for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
+      if (chunk.seq < nextSeq) continue;
+      if (chunk.seq > nextSeq) {
+        throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
       }
-      if (job.outputTailBytes > tailLimit) {
-        const freed = await tx.dropOldestTail(job.id, job.attempt, job.outputTailBytes - tailLimit);
-        if (job.outputDroppedBytes === 0 && freed > 0) {
-          job = await this.log.record(tx, job, 'truncated', {
-            attempt: job.attempt,
-            droppedBytes: freed,
-            message: `[cmd-executor: output passed the ${this.config.maxOutputBytes}-byte cap; the middle is dropped, the beginning and the latest output are kept]`,
-          });
-        }
-        job.outputTailBytes -= freed;
-        job.outputDroppedBytes += freed;
+      nextSeq++;
+      if ('command' in chunk) {
+        job = await this.recordCommand(tx, job, chunk.command);
+        continue;
       }
-      // A retried batch (every chunk already stored) changes nothing and writes nothing.
-      if (nextSeq === found.lease.nextSeq) return { nextSeq };
-      await tx.updateJob(job.id, {
-        lastEventId: job.lastEventId,
-        outputHeadBytes: job.outputHeadBytes,
-        outputTailBytes: job.outputTailBytes,
-        outputDroppedBytes: job.outputDroppedBytes,
-      });
-      await tx.updateLease(leaseId, { nextSeq });
-      return { nextSeq };
+      if (chunk.data.length === 0) continue;
+      const data = maskSecrets(chunk.data, secrets);
+      const bytes = Buffer.byteLength(data);
+      const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
+      job = await this.log.record(
+        tx,
+        job,
+        'output',
+        { attempt: job.attempt, stream: chunk.stream, text: data, seq: chunk.seq },
+        { bytes, part },
+      );
+      if (part === 'head') job.outputHeadBytes += bytes;
+      else job.outputTailBytes += bytes;
+    }
+    if (job.outputTailBytes > tailLimit) {
+      const freed = await tx.dropOldestTail(job.id, job.attempt, job.outputTailBytes - tailLimit);
+      if (job.outputDroppedBytes === 0 && freed > 0) {
+        job = await this.log.record(tx, job, 'truncated', {
+          attempt: job.attempt,
+          droppedBytes: freed,
+          message: `[cmd-executor: output passed the ${this.config.maxOutputBytes}-byte cap; the middle is dropped, the beginning and the latest output are kept]`,
+        });
+      }
+      job.outputTailBytes -= freed;
+      job.outputDroppedBytes += freed;
+    }
+    // A retried batch (every chunk already stored) changes nothing and writes nothing.
+    if (nextSeq === found.lease.nextSeq) return { nextSeq };
+    await tx.updateJob(job.id, {
+      lastEventId: job.lastEventId,
+      outputHeadBytes: job.outputHeadBytes,
+      outputTailBytes: job.outputTailBytes,
+      outputDroppedBytes: job.outputDroppedBytes,
     });
+    await tx.updateLease(leaseId, { nextSeq });
+    return { nextSeq };
   }
 
+  private recordCommand(tx: StoreOps, job: JobRecord, record: CommandRecordChunk['command']): Promise<JobRecord> {
+    return record.phase === 'start' ? this.startCommand(tx, job, record.index) : this.endCommand(tx, job, record.index, record);
+  }
+
+  /** The old call (protocol v1 before command records); kept for one release. */
   async commandStart(leaseId: string, workerId: string, index: number): Promise<void> {
     await this.store.transaction(async (tx) => {
-      let { job } = await this.activeLease(tx, leaseId, workerId);
-      const command = job.spec.commands[index];
-      if (command === undefined) throw new ValidationError(`job ${job.id} has no command ${index}`);
-      const existing = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
-      if (existing) return;
-      const now = this.now();
-      if (job.state === 'leased') job = await this.log.update(tx, job, { state: 'running', startedAt: job.startedAt ?? now });
-      await tx.upsertCommand({ jobId: job.id, attempt: job.attempt, index, command, exitCode: null, signal: null, startedAt: now, durationMs: null });
-      await this.log.append(tx, job, 'command', {
-        attempt: job.attempt, index, phase: 'start', command, exitCode: null, signal: null, durationMs: null,
-      });
+      await this.startCommand(tx, (await this.activeLease(tx, leaseId, workerId)).job, index);
     });
   }
 
+  /** Records a command's start once (a repeat changes nothing); the job is running from its first command. */
+  private async startCommand(tx: StoreOps, job: JobRecord, index: number): Promise<JobRecord> {
+    const command = job.spec.commands[index];
+    if (command === undefined) throw new ValidationError(`job ${job.id} has no command ${index}`);
+    const existing = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
+    if (existing) return job;
+    const now = this.now();
+    if (job.state === 'leased') job = await this.log.update(tx, job, { state: 'running', startedAt: job.startedAt ?? now });
+    await tx.upsertCommand({ jobId: job.id, attempt: job.attempt, index, command, exitCode: null, signal: null, startedAt: now, durationMs: null });
+    return this.log.append(tx, job, 'command', {
+      attempt: job.attempt, index, phase: 'start', command, exitCode: null, signal: null, durationMs: null,
+    });
+  }
+
+  /** The old call (protocol v1 before command records); kept for one release. */
   async commandEnd(
     leaseId: string,
     workerId: string,
@@ -542,15 +641,24 @@ export class Scheduler {
     result: { exitCode: number | null; signal?: string | null | undefined; durationMs: number },
   ): Promise<void> {
     await this.store.transaction(async (tx) => {
-      const { job } = await this.activeLease(tx, leaseId, workerId);
-      const record = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
-      if (!record) throw new ConflictError(`command ${index} of job ${job.id} was never started`, 'command_not_started');
-      if (record.durationMs !== null) return;
-      const signal = result.signal ?? null;
-      await tx.upsertCommand({ ...record, exitCode: result.exitCode, signal, durationMs: result.durationMs });
-      await this.log.append(tx, job, 'command', {
-        attempt: job.attempt, index, phase: 'end', command: record.command, exitCode: result.exitCode, signal, durationMs: result.durationMs,
-      });
+      await this.endCommand(tx, (await this.activeLease(tx, leaseId, workerId)).job, index, result);
+    });
+  }
+
+  /** Records a command's end once (a repeat changes nothing). */
+  private async endCommand(
+    tx: StoreOps,
+    job: JobRecord,
+    index: number,
+    result: { exitCode: number | null; signal?: string | null | undefined; durationMs: number },
+  ): Promise<JobRecord> {
+    const record = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
+    if (!record) throw new ConflictError(`command ${index} of job ${job.id} was never started`, 'command_not_started');
+    if (record.durationMs !== null) return job;
+    const signal = result.signal ?? null;
+    await tx.upsertCommand({ ...record, exitCode: result.exitCode, signal, durationMs: result.durationMs });
+    return this.log.append(tx, job, 'command', {
+      attempt: job.attempt, index, phase: 'end', command: record.command, exitCode: result.exitCode, signal, durationMs: result.durationMs,
     });
   }
 
@@ -561,57 +669,110 @@ export class Scheduler {
     result: CompleteRequest,
     artifacts: { sha256: string; size: number } | null,
   ): Promise<Job> {
-    const job = await this.store.transaction(async (tx) => {
-      const lease = await tx.getLease(leaseId);
-      if (lease && lease.workerId === workerId && lease.status === 'completed') {
-        return this.jobs.require(lease.jobId, tx);
-      }
-      const found = await this.activeLease(tx, leaseId, workerId);
-      const now = this.now();
-      await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
-      this.leaseClock.ended(leaseId);
-      const common = {
-        finishedAt: now,
-        // The worker timed the run on the clock its command durations use; the job's span follows it.
-        ...(result.durationMs !== undefined ? { startedAt: now - result.durationMs } : {}),
-        exitCode: result.exitCode ?? null,
-        ...(artifacts ? { artifactsSha: artifacts.sha256, artifactsSize: artifacts.size } : {}),
-      };
-      switch (result.outcome) {
-        case 'succeeded':
-          return this.log.update(tx, found.job, { ...common, state: 'succeeded', reason: null });
-        case 'failed': {
-          // Every completed lease but a final one was a failed run that was retried.
-          const retried = (await tx.leasesOfJob(found.job.id)).filter((l) => l.status === 'completed').length - 1;
-          if (retried < (found.job.spec.retries ?? 0)) {
-            return this.log.update(tx, found.job, {
-              state: 'queued',
-              reason: 'command_failed',
-              exitCode: result.exitCode ?? null,
-              queuedAt: now,
-              workerId: null,
-              leaseId: null,
-              startedAt: null,
-              timeoutAt: null,
-            });
-          }
-          return this.log.update(tx, found.job, { ...common, state: 'failed', reason: 'command_failed' });
-        }
-        case 'cancelled':
-          return this.log.update(tx, found.job, { ...common, state: 'cancelled', reason: 'cancelled' });
-        case 'timed_out':
-          return this.log.update(tx, found.job, { ...common, state: 'timed_out', reason: 'timed_out' });
-        case 'error':
-          return this.log.update(tx, found.job, {
-            ...common,
-            state: 'failed',
-            reason: result.reason ?? 'worker_error',
-            error: result.error ?? 'the worker could not run the job',
-          });
-      }
-    });
+    const job = await this.store.transaction((tx) => this.finishLease(tx, leaseId, workerId, result, artifacts));
     this.wakeWaiters();
     return this.jobs.view(this.store, job);
+  }
+
+  /**
+   * A completion that asks for the next job (`result.next`): the rest of the stream and the result are stored,
+   * and the next job leased, in one transaction; with nothing to take it waits like a claim. The answer is the
+   * job's id and state, not its whole view. A retry answers the same: the job its lost answer handed out (under
+   * the lease id derived from this one) if that lease is still active, and never a second job.
+   */
+  async completeAndClaim(
+    leaseId: string,
+    workerId: string,
+    result: CompleteRequest,
+    artifacts: { sha256: string; size: number } | null,
+    signal: AbortSignal,
+  ): Promise<CompleteResponse> {
+    const nextLeaseId = nextLeaseIdAfter(leaseId);
+    // A retry replaces a first try still waiting for a job: that answer has nobody left to go to.
+    for (const waiter of this.waiters) if (waiter.after?.leaseId === leaseId) waiter.resolve(null);
+    const { waitMs = 0, ...filter } = result.next ?? {};
+    const answer = await this.store.transaction(async (tx) => {
+      const job = await this.finishLease(tx, leaseId, workerId, result, artifacts);
+      const handedOut = await tx.getLease(nextLeaseId);
+      if (handedOut) {
+        const next = handedOut.status === 'active'
+          ? this.assignment(await this.jobs.require(handedOut.jobId, tx), handedOut, await tx.activeLeasesOfWorker(workerId))
+          : null;
+        return { job, next, worker: null };
+      }
+      const worker = result.next ? await tx.getWorker(workerId) : undefined;
+      // Held by an admin, or unhealthy: nothing now, and the agent's own claim waits.
+      if (!worker || worker.adminState !== 'active' || this.problems.has(workerId)) return { job, next: null, worker: null };
+      return { job, next: await this.claimFirstFitting(tx, worker, filter, nextLeaseId), worker };
+    });
+    this.seen(workerId);
+    this.wakeWaiters();
+    let next = answer.next;
+    if (!next && answer.worker && waitMs > 0 && !signal.aborted) {
+      next = await this.park(answer.worker, filter, waitMs, signal, { leaseId, nextLeaseId });
+    }
+    return { job: { id: answer.job.id, state: answer.job.state }, next };
+  }
+
+  /** Stores the rest of the stream and the result of a lease in `tx`, once; a retry finds the job as the first try left it. */
+  private async finishLease(
+    tx: StoreOps,
+    leaseId: string,
+    workerId: string,
+    result: CompleteRequest,
+    artifacts: { sha256: string; size: number } | null,
+  ): Promise<JobRecord> {
+    const lease = await tx.getLease(leaseId);
+    if (lease && lease.workerId === workerId && lease.status === 'completed') {
+      return this.jobs.require(lease.jobId, tx);
+    }
+    const found = await this.activeLease(tx, leaseId, workerId);
+    if (result.output?.length) {
+      await this.appendStream(tx, found, result.output);
+      found.job = await this.jobs.require(found.job.id, tx);
+    }
+    const now = this.now();
+    await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+    this.leaseClock.ended(leaseId);
+    const common = {
+      finishedAt: now,
+      // The worker timed the run on the clock its command durations use; the job's span follows it.
+      ...(result.durationMs !== undefined ? { startedAt: now - result.durationMs } : {}),
+      exitCode: result.exitCode ?? null,
+      ...(artifacts ? { artifactsSha: artifacts.sha256, artifactsSize: artifacts.size } : {}),
+    };
+    switch (result.outcome) {
+      case 'succeeded':
+        return this.log.update(tx, found.job, { ...common, state: 'succeeded', reason: null });
+      case 'failed': {
+        // Every completed lease but a final one was a failed run that was retried.
+        const retried = (await tx.leasesOfJob(found.job.id)).filter((l) => l.status === 'completed').length - 1;
+        if (retried < (found.job.spec.retries ?? 0)) {
+          return this.log.update(tx, found.job, {
+            state: 'queued',
+            reason: 'command_failed',
+            exitCode: result.exitCode ?? null,
+            queuedAt: now,
+            workerId: null,
+            leaseId: null,
+            startedAt: null,
+            timeoutAt: null,
+          });
+        }
+        return this.log.update(tx, found.job, { ...common, state: 'failed', reason: 'command_failed' });
+      }
+      case 'cancelled':
+        return this.log.update(tx, found.job, { ...common, state: 'cancelled', reason: 'cancelled' });
+      case 'timed_out':
+        return this.log.update(tx, found.job, { ...common, state: 'timed_out', reason: 'timed_out' });
+      case 'error':
+        return this.log.update(tx, found.job, {
+          ...common,
+          state: 'failed',
+          reason: result.reason ?? 'worker_error',
+          error: result.error ?? 'the worker could not run the job',
+        });
+    }
   }
 
   async release(leaseId: string, workerId: string): Promise<void> {

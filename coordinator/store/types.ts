@@ -79,6 +79,13 @@ export interface LeaseRecord {
   stopReason: 'cancelled' | 'timed_out' | null;
 }
 
+export interface CurrentJob {
+  workerId: string;
+  id: string;
+  name: string;
+  state: JobState;
+}
+
 export interface CommandRecord {
   jobId: string;
   attempt: number;
@@ -171,7 +178,16 @@ export interface StoreOps {
   /** How many active leases each worker holds (workers holding none are absent): one query for the whole pool. */
   activeLeaseCounts(): Promise<Map<string, number>>;
   leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
-  renewLeases(workerId: string, expiresAt: number): Promise<void>;
+  /**
+   * Renews every active lease of these workers and stamps them seen at `seenAt`: one batch of heartbeats, two
+   * statements whatever its size. (Changed in issue 11: it took one worker.)
+   */
+  renewLeases(workerIds: readonly string[], seenAt: number, expiresAt: number): Promise<void>;
+  /**
+   * The jobs workers hold active leases on (of one worker, or of all), with each job's name and state: the pool
+   * view in one query instead of one per worker and lease. (Added in issue 11.)
+   */
+  currentJobs(workerId?: string): Promise<CurrentJob[]>;
 
   upsertCommand(command: CommandRecord): Promise<void>;
   commandsOf(jobId: string, attempt: number): Promise<CommandRecord[]>;

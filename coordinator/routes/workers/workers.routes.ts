@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { API_PREFIX } from '../../../protocol/api';
-import { audited } from '../../middleware/audit';
+import { audited, auditEntry } from '../../middleware/audit';
+import { parkable } from '../../middleware/long-poll';
 import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
 import { jsonBody } from '../../middleware/body';
@@ -64,20 +65,11 @@ export function workerRoutes(services: Services): Router<AppState> {
   const claimedJob = (ctx: AppContext) => (ctx.body as { job?: { id: string } } | undefined)?.job?.id ?? null;
   router.post('/:id/claim', jsonBody, validate(claimSchema), audited(store, now, 'lease.claim', claimedJob, { skipEmpty: true }), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
-    const abort = new AbortController();
-    const onClose = () => abort.abort();
-    ctx.res.once('close', onClose);
-    ctx.req.socket.setTimeout(0);
-    try {
-      const signal = AbortSignal.any([abort.signal, services.shutdown]);
-      const input = inputOf(ctx, claimSchema);
-      const { waitMs, ...filter } = input;
-      const assignment = await scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter);
-      if (assignment) ctx.body = assignment;
-      else ctx.status = 204;
-    } finally {
-      ctx.res.off('close', onClose);
-    }
+    const { waitMs, ...filter } = inputOf(ctx, claimSchema);
+    await parkable(ctx, services.shutdown, (signal, onPark) => scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark), {
+      logger: services.logger,
+      answered: (assignment) => auditEntry(store, now, ctx, 'lease.claim', assignment.job.id),
+    });
   });
 
   return router;
