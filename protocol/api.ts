@@ -429,6 +429,8 @@ const streamChunksSchema = z
 export const outputChunksSchema = z.strictObject({ chunks: streamChunksSchema.min(1) });
 export type OutputChunks = z.infer<typeof outputChunksSchema>;
 export type StreamChunk = OutputChunks['chunks'][number];
+export type OutputDataChunk = z.infer<typeof outputDataChunkSchema>;
+export const isOutputData = (chunk: StreamChunk): chunk is OutputDataChunk => 'data' in chunk;
 
 export interface OutputAck {
   /** The next sequence number the coordinator expects; chunks below it were already stored. */

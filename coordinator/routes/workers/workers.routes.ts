@@ -49,16 +49,18 @@ export function workerRoutes(services: Services): Router<AppState> {
     ctx.status = 204;
   });
 
+  /** Drained: it leaves the pool (and its token stops working) once its last job has ended. */
+  const leaveDrained = async (ctx: AppContext, id: string) => {
+    await scheduler.deregister(id);
+    await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
+  };
+
   router.post('/:id/heartbeat', jsonBody, validate(heartbeatSchema), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     const worker = await scheduler.requireWorker(id);
     const input = inputOf(ctx, heartbeatSchema);
     const answer = await scheduler.heartbeat(id, input.state, input.problem);
-    // Drained: it leaves the pool (and its token stops working) once its last job has ended.
-    if (worker.adminState === 'draining' && answer.leases.length === 0) {
-      await scheduler.deregister(id);
-      await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
-    }
+    if (worker.adminState === 'draining' && answer.leases.length === 0) await leaveDrained(ctx, id);
     ctx.body = answer;
   });
 
@@ -66,6 +68,12 @@ export function workerRoutes(services: Services): Router<AppState> {
   router.post('/:id/claim', jsonBody, validate(claimSchema), audited(store, now, 'lease.claim', claimedJob, { skipEmpty: true }), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     const { waitMs, ...filter } = inputOf(ctx, claimSchema);
+    // An idle worker claims instead of heartbeating: a drained one leaves here (its next call is refused).
+    if ((await scheduler.requireWorker(id)).adminState === 'draining' && (await store.currentJobs(id)).length === 0) {
+      await leaveDrained(ctx, id);
+      ctx.status = 204;
+      return;
+    }
     await parkable(ctx, services.shutdown, (signal, onPark) => scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark), {
       logger: services.logger,
       answered: (assignment) => auditEntry(store, now, ctx, 'lease.claim', assignment.job.id),
