@@ -186,15 +186,15 @@ export class JobService {
   }
 
   async view(tx: StoreOps, job: JobRecord): Promise<Job> {
-    const [leases, commands, worker, workers] = await Promise.all([
-      tx.leasesOfJob(job.id),
+    // Two queries (attempts with their workers' names, commands); a queued job's waiting reason reads the pool too.
+    const [leases, commands, workers] = await Promise.all([
+      tx.attemptsOf(job.id),
       tx.commandsOf(job.id, job.attempt),
-      job.workerId ? tx.getWorker(job.workerId) : undefined,
       job.state === 'queued' ? this.availability() : undefined,
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {
-      if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? (await formerWorkerName(tx, lease.workerId)));
+      if (!names.has(lease.workerId)) names.set(lease.workerId, lease.workerName ?? (await formerWorkerName(tx, lease.workerId)));
     }
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     const { secrets, ...spec } = job.spec;
@@ -214,7 +214,7 @@ export class JobService {
       finishedAt: iso(job.finishedAt),
       attempt: job.attempt,
       workerId: job.workerId,
-      workerName: worker?.name ?? (job.workerId ? (names.get(job.workerId) ?? null) : null),
+      workerName: job.workerId ? (names.get(job.workerId) ?? null) : null,
       cancelRequested: job.cancelRequested,
       hasArtifacts: job.artifactsSha !== null,
       outputBytes: job.outputHeadBytes + job.outputTailBytes,

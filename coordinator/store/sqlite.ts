@@ -428,6 +428,11 @@ export class SqliteStore implements Store {
       leaseMap.fromRow(r),
     );
   }
+  async attemptsOf(jobId: string): Promise<(LeaseRecord & { workerName: string | null })[]> {
+    return this.all('SELECT l.*, w.name AS worker_name FROM leases l LEFT JOIN workers w ON w.id = l.worker_id WHERE l.job_id = ? ORDER BY l.attempt', jobId).map(
+      (r) => ({ ...leaseMap.fromRow(r), workerName: (r.worker_name as string | null) ?? null }),
+    );
+  }
   async leasesOfJob(jobId: string): Promise<LeaseRecord[]> {
     return this.all('SELECT * FROM leases WHERE job_id = ? ORDER BY attempt', jobId).map((r) => leaseMap.fromRow(r));
   }
