@@ -154,16 +154,25 @@ async function claimLoop(worker: SimWorker): Promise<never> {
     const timing = timingOf(claim.job.id);
     timing.claimedAt = performance.now();
     // The whole run in one request: its command records and output ride on the result, which asks for the next job.
-    const complete = await caller.idempotent('POST', `${API_PREFIX}/leases/${claim.lease.id}/complete`, worker.token, {
-      outcome: 'succeeded',
-      exitCode: 0,
-      output: [
-        { seq: 0, command: { phase: 'start', index: 0 } },
-        { seq: 1, stream: 'stdout', data: 'ok\n' },
-        { seq: 2, command: { phase: 'end', index: 0, exitCode: 0, signal: null, durationMs: 1 } },
-      ],
-      next: { waitMs: 0 },
-    });
+    let complete;
+    try {
+      complete = await caller.idempotent('POST', `${API_PREFIX}/leases/${claim.lease.id}/complete`, worker.token, {
+        outcome: 'succeeded',
+        exitCode: 0,
+        output: [
+          { seq: 0, command: { phase: 'start', index: 0 } },
+          { seq: 1, stream: 'stdout', data: 'ok\n' },
+          { seq: 2, command: { phase: 'end', index: 0, exitCode: 0, signal: null, durationMs: 1 } },
+        ],
+        next: { waitMs: 0 },
+      });
+    } catch (err) {
+      // Its lease expires and another worker runs the job: that completion is the one timed.
+      countError(`complete ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      worker.busy = false;
+      claim = null;
+      continue;
+    }
     worker.busy = false;
     timing.completedAt = performance.now();
     timing.markCompleted();
