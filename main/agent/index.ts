@@ -712,7 +712,7 @@ export class Agent extends EventEmitter {
         onChange: () => this.emitStatus(),
         // The result asks for the job to take in its place, if there is one now (the claim loop does the waiting).
         nextClaim: () => {
-          const only = this.reconnecting ? null : this.claimFilter(1);
+          const only = this.reconnecting || this.reportedProblem || this.health.problem ? null : this.claimFilter(1);
           return only ? { waitMs: 0, ...only } : null;
         },
       },
