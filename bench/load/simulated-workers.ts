@@ -188,7 +188,13 @@ async function claimLoop(worker: SimWorker): Promise<never> {
 /** Submits one job; resolves with its id once the coordinator accepted it (null if it refused). */
 async function submit(name: string): Promise<string | null> {
   const sentAt = performance.now();
-  const answer = await caller.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
+  let answer;
+  try {
+    answer = await caller.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
+  } catch (err) {
+    countError(`submit ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    return null;
+  }
   if (answer.status !== 201) {
     countError(`submit ${answer.status}`);
     return null;

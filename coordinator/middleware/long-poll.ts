@@ -22,6 +22,8 @@ export interface ParkedAnswer<T> {
   logger: Logger;
   /** Called once the answer (not null: 200) is written; the route's audit, which the chain could not write. */
   answered: (body: T) => Promise<void>;
+  /** The answer found its client gone: what it handed out must go back. */
+  undelivered: (body: T) => Promise<void>;
 }
 
 /**
@@ -61,7 +63,10 @@ export async function parkable<T extends object>(
   pending.then(
     async (body) => {
       res.off('close', onClose);
-      if (res.destroyed || res.writableEnded) return;
+      if (res.destroyed || res.writableEnded) {
+        if (body) await later.undelivered(body);
+        return;
+      }
       if (!body) {
         res.writeHead(204).end();
         return;
@@ -77,5 +82,5 @@ export async function parkable<T extends object>(
       const json = JSON.stringify({ error: { code: 'internal', message: 'the coordinator could not answer the claim; try again' } });
       res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) }).end(json);
     },
-  ).catch((err: unknown) => later.logger.error('a parked claim answer was not audited', { error: String(err) }));
+  ).catch((err: unknown) => later.logger.error('a parked claim answer could not be audited or handed back', { error: String(err) }));
 }

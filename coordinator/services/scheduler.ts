@@ -52,7 +52,8 @@ interface Waiter {
   fits: (job: JobRecord) => boolean;
   /** Set when the claim rode on a completion: the lease completed, and the id the next lease gets. */
   after?: { leaseId: string; nextLeaseId: string };
-  resolve: (result: ClaimResponse | null) => void;
+  /** Answers the claim; false when it had already ended (timed out, or its client left) and took nothing. */
+  resolve: (result: ClaimResponse | null) => boolean;
 }
 
 /**
@@ -360,9 +361,10 @@ export class Scheduler {
         resolve: (result) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
-          if (!this.waiters.delete(waiter)) return;
+          if (!this.waiters.delete(waiter)) return false;
           this.unpark(worker.id);
           resolve(result);
+          return true;
         },
       };
       const onAbort = () => waiter.resolve(null);
@@ -419,7 +421,8 @@ export class Scheduler {
         if (!job) continue;
         const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id, waiter.after?.nextLeaseId));
         if (result === 'no_free_slot') full.add(waiter);
-        else if (result !== 'job_taken') waiter.resolve(result);
+        // The claim ended while its job was being leased (its wait ran out, its client left): the job goes back.
+        else if (result !== 'job_taken' && !waiter.resolve(result)) await this.handBackUnanswered(result.lease.id);
         // The heads changed (or were stale): read them again.
         progressed = true;
         break;
@@ -773,6 +776,18 @@ export class Scheduler {
           error: result.error ?? 'the worker could not run the job',
         });
     }
+  }
+
+  /**
+   * A lease whose claim answer reached nobody (the claim ended as it was leased, or its connection was gone when
+   * the answer was written): back to the queue at once, not counted as a failed attempt, instead of waiting a TTL.
+   */
+  async handBackUnanswered(leaseId: string): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      const lease = await tx.getLease(leaseId);
+      if (lease?.status === 'active') await this.endLease(tx, lease, 'released');
+    });
+    this.wakeWaiters();
   }
 
   async release(leaseId: string, workerId: string): Promise<void> {

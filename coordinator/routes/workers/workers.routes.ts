@@ -77,6 +77,7 @@ export function workerRoutes(services: Services): Router<AppState> {
     await parkable(ctx, services.shutdown, (signal, onPark) => scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark), {
       logger: services.logger,
       answered: (assignment) => auditEntry(store, now, ctx, 'lease.claim', assignment.job.id),
+      undelivered: (assignment) => scheduler.handBackUnanswered(assignment.lease.id),
     });
   });
 
