@@ -525,19 +525,45 @@ export interface ClaimResponse extends Assignment {
 export const outputStreamSchema = z.enum(['stdout', 'stderr']);
 export type OutputStream = z.infer<typeof outputStreamSchema>;
 
-export const outputChunksSchema = z.strictObject({
-  chunks: z
-    .array(
-      z.strictObject({
-        seq: z.number().int().min(0),
-        stream: outputStreamSchema,
-        data: z.string().max(LIMITS.outputChunkBytes),
-      }),
-    )
-    .min(1)
-    .max(LIMITS.chunksPerCall),
+const exitCodeSchema = z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable();
+const durationMsSchema = z.number().int().min(0).max(2 ** 53 - 1);
+
+/** Output the job printed, one numbered piece of one stream. */
+export const outputDataChunkSchema = z.strictObject({
+  seq: z.number().int().min(0),
+  stream: outputStreamSchema,
+  data: z.string().max(LIMITS.outputChunkBytes),
 });
+
+/**
+ * A command's start or end, numbered in the same sequence as the output around it: order is kept by the
+ * number, and a resent record (below the coordinator's next seq) is ignored like resent output.
+ */
+export const commandRecordSchema = z.strictObject({
+  seq: z.number().int().min(0),
+  command: z.discriminatedUnion('phase', [
+    z.strictObject({ phase: z.literal('start'), index: z.number().int().min(0).max(LIMITS.commandsPerJob - 1) }),
+    z.strictObject({
+      phase: z.literal('end'),
+      index: z.number().int().min(0).max(LIMITS.commandsPerJob - 1),
+      exitCode: exitCodeSchema,
+      signal: text(32).nullable().optional(),
+      durationMs: durationMsSchema,
+    }),
+  ]),
+});
+export type CommandRecordChunk = z.infer<typeof commandRecordSchema>;
+
+/** The job's numbered stream: output and command records (protocol v1 grows: records may stand beside output). */
+const streamChunksSchema = z
+  .array(z.union([outputDataChunkSchema, commandRecordSchema]))
+  .max(LIMITS.chunksPerCall);
+
+export const outputChunksSchema = z.strictObject({ chunks: streamChunksSchema.min(1) });
 export type OutputChunks = z.infer<typeof outputChunksSchema>;
+export type StreamChunk = OutputChunks['chunks'][number];
+export type OutputDataChunk = z.infer<typeof outputDataChunkSchema>;
+export const isOutputData = (chunk: StreamChunk): chunk is OutputDataChunk => 'data' in chunk;
 
 export interface OutputAck {
   /** The next sequence number the coordinator expects; chunks below it were already stored. */
@@ -553,14 +579,14 @@ export const commandStartSchema = z.strictObject({
 });
 
 export const commandEndSchema = z.strictObject({
-  exitCode: z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable(),
+  exitCode: exitCodeSchema,
   signal: text(32).nullable().optional(),
-  durationMs: z.number().int().min(0).max(2 ** 53 - 1),
+  durationMs: durationMsSchema,
 });
 
 export const completeSchema = z.strictObject({
   outcome: z.enum(['succeeded', 'failed', 'cancelled', 'timed_out', 'error']),
-  exitCode: z.number().int().min(-(2 ** 31)).max(2 ** 32).nullable().optional(),
+  exitCode: exitCodeSchema.optional(),
   /** Set for outcome `error`: the job could not run (bad bundle, workspace failure). */
   error: text(4096).optional(),
   reason: z.enum(['bundle_invalid', 'worker_error', 'limit_exceeded']).optional(),
@@ -568,9 +594,22 @@ export const completeSchema = z.strictObject({
    * How long the commands ran, on the worker's monotonic clock (the one its per-command durations use): the
    * job's start is set this long before its end, so the job never "took" less than its own commands.
    */
-  durationMs: z.number().int().min(0).max(2 ** 53 - 1).optional(),
+  durationMs: durationMsSchema.optional(),
+  /** The last of the job's stream not yet sent (output and command records), stored before the result. */
+  output: streamChunksSchema.optional(),
+  /**
+   * Ask for the next job in the same call (the claim's filter and wait); null: none wanted. Either way the
+   * answer is a CompleteResponse (the job's id and state, and `next`) instead of the whole job.
+   */
+  next: claimSchema.nullable().optional(),
 });
 export type CompleteRequest = z.infer<typeof completeSchema>;
+
+/** The answer to a complete that said `next`: the acknowledgement and the next assignment, or null for none. */
+export interface CompleteResponse {
+  job: { id: string; state: JobState };
+  next: ClaimResponse | null;
+}
 
 export const releaseSchema = z.strictObject({
   reason: z.enum(['vacated', 'shutdown']),

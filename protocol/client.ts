@@ -5,6 +5,7 @@ import {
   type ClaimFilter,
   type ClaimResponse,
   type CompleteRequest,
+  type CompleteResponse,
   type ErrorBody,
   type HeartbeatResponse,
   type Job,
@@ -15,8 +16,8 @@ import {
   type JobSpec,
   type JobState,
   type OutputAck,
-  type OutputChunks,
   type PoolShare,
+  type StreamChunk,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
   type AuditPage,
@@ -278,14 +279,17 @@ export class ApiClient {
     return this.json<void>('POST', this.leasePath(leaseId, 'state'), { state });
   }
 
-  sendOutput(leaseId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+  /** Sends the next part of the lease's numbered stream: output and command records. */
+  sendOutput(leaseId: string, chunks: StreamChunk[]): Promise<OutputAck> {
     return this.json<OutputAck>('POST', this.leasePath(leaseId, 'output'), { chunks });
   }
 
+  /** Protocol v1 before command records (kept for one release): agents now send them in the stream. */
   commandStart(leaseId: string, index: number): Promise<void> {
     return this.json<void>('POST', this.leasePath(leaseId, `commands/${index}/start`), {});
   }
 
+  /** Protocol v1 before command records (kept for one release): agents now send them in the stream. */
   commandEnd(
     leaseId: string,
     index: number,
@@ -294,16 +298,27 @@ export class ApiClient {
     return this.json<void>('POST', this.leasePath(leaseId, `commands/${index}/end`), result);
   }
 
-  /** Completes the lease; `artifacts` (a ZIP) goes up as multipart beside the result. */
-  async complete(leaseId: string, result: CompleteRequest, artifacts?: Blob): Promise<Job> {
-    if (!artifacts) {
-      return this.json<{ job: Job }>('POST', this.leasePath(leaseId, 'complete'), result).then((r) => r.job);
-    }
+  /** Completes the lease (the call of protocol v1 before `next`); answers the whole job. */
+  async complete(leaseId: string, result: Omit<CompleteRequest, 'next'>, artifacts?: Blob): Promise<Job> {
+    return (await this.postCompletion<{ job: Job }>(leaseId, result, artifacts)).job;
+  }
+
+  /**
+   * Completes the lease with the rest of its stream (`result.output`) and asks for the next job in the same call
+   * (`result.next`, null for none): the answer is the job's id and state and the next assignment, or null.
+   */
+  completeAndClaim(leaseId: string, result: CompleteRequest & Required<Pick<CompleteRequest, 'next'>>, artifacts?: Blob, signal?: AbortSignal): Promise<CompleteResponse> {
+    return this.postCompletion<CompleteResponse>(leaseId, result, artifacts, signal);
+  }
+
+  /** `artifacts` (a ZIP) goes up as multipart beside the result. */
+  private async postCompletion<T>(leaseId: string, result: CompleteRequest, artifacts?: Blob, signal?: AbortSignal): Promise<T> {
+    if (!artifacts) return this.json<T>('POST', this.leasePath(leaseId, 'complete'), result, signal);
     const form = new FormData();
     form.append('result', JSON.stringify(result));
     form.append('artifacts', artifacts, 'artifacts.zip');
-    const response = await this.request(this.leasePath(leaseId, 'complete'), { method: 'POST', body: form });
-    return ((await response.json()) as { job: Job }).job;
+    const response = await this.request(this.leasePath(leaseId, 'complete'), { method: 'POST', body: form, ...(signal ? { signal } : {}) });
+    return (await response.json()) as T;
   }
 
   release(leaseId: string, reason: 'vacated' | 'shutdown'): Promise<void> {

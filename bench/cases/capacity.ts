@@ -49,7 +49,8 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
           `${size.workers} workers: ${result.throughput.jobsPerSec.toFixed(0)} jobs/s (coordinator ${(result.throughput.coordinatorCpu * 100).toFixed(0)}% ` +
             `of a core, load ${(result.throughput.loadCpu * 100).toFixed(0)}%); at ${result.latency.ratePerSec} jobs/s claim p50/p99 ` +
             `${result.latency.claimMs.p50.toFixed(1)}/${result.latency.claimMs.p99.toFixed(1)} ms; ` +
-            `coordinator RSS ${coordinatorRssMiB.toFixed(0)} MiB, errors ${JSON.stringify(result.errors)}`,
+            `coordinator RSS ${coordinatorRssMiB.toFixed(0)} MiB, worker requests per job ${result.throughput.requestsPerJob.toFixed(2)}, ` +
+            `errors ${JSON.stringify(result.errors)}`,
         );
         const who = `${size.workers.toLocaleString('en-US')} workers`;
         figures.push(
@@ -81,6 +82,8 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
       }
     }
     const last = runs.at(-1)!;
+    // What each further connected (mostly parked) worker costs: its record, token, socket and waiting claim.
+    ctx.log(`coordinator RSS per further connected worker: ${perWorkerKiBOf(runs)?.toFixed(1)} KiB (${runs[0]!.workers} → ${last.workers} workers)`);
     figures.push(
       figure(
         {
@@ -100,7 +103,7 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
   const postgres = postgresBinDir() ? await onPostgres(ctx, sizes[0]!, runs[0]!.throughput.jobsPerSec) : null;
   if (postgres) figures.push(...postgres.figures);
   else ctx.log('PostgreSQL runs skipped: no PostgreSQL binaries in /usr/lib/postgresql/*/bin');
-  return { figures, details: { historyJobs: history, seedSec, runs, postgres: postgres?.details ?? null } };
+  return { figures, details: { historyJobs: history, seedSec, runs, rssKiBPerConnectedWorker: perWorkerKiBOf(runs), postgres: postgres?.details ?? null } };
 }
 
 /** One load run against these coordinators of one pool: workers and submits spread over them round-robin. */
@@ -190,6 +193,11 @@ async function onPostgres(ctx: CaseContext, size: { workers: number; jobs: numbe
     ],
     details: perNodes,
   };
+}
+
+function perWorkerKiBOf(runs: { workers: number; coordinatorRssMiB: number }[]): number | null {
+  const [first, last] = [runs[0], runs.at(-1)];
+  return first && last && last.workers > first.workers ? ((last.coordinatorRssMiB - first.coordinatorRssMiB) * 1024) / (last.workers - first.workers) : null;
 }
 
 export const capacityCase: BenchCase = { id: '3', title: 'coordinator capacity (simulated workers)', run };

@@ -1,12 +1,14 @@
-// Case 3's load process: N simulated workers speaking the real protocol over HTTP (register, heartbeat,
-// long-poll claim, output chunk, complete), plus the submitters that feed them trivial jobs. It runs in its own
+// Case 3's load process: N simulated workers speaking the real protocol over HTTP (register, long-poll claim,
+// then complete carrying the job's output and asking for the next job; heartbeats only while holding a lease,
+// as agents do), plus the submitters that feed them trivial jobs. It runs in its own
 // process so the coordinator is measured alone. Two phases:
 //   throughput: `jobs` jobs with at most `window` in flight (queued or running), as fast as they complete;
 //   latency:    `probes` jobs submitted at a steady `probeRatePerSec`, each timed from its submit to the
 //               moment a waiting long poll hands it to a worker, while all N workers stay connected.
 // Prints `RESULT {json}` when both are done, then keeps its workers connected until it is terminated, so the
 // coordinator's RSS can be read with them attached.
-import { API_PREFIX, type ClaimResponse, type RegisterWorkerResponse } from '../../protocol/api';
+import { API_PREFIX, type ClaimResponse, type CompleteResponse, type RegisterWorkerResponse } from '../../protocol/api';
+import { workerRequests } from '../lib/jobs';
 import { cpuSeconds } from '../lib/processes';
 import { summarize, type Summary } from '../lib/stats';
 import { Caller } from './http';
@@ -44,6 +46,8 @@ export interface LoadResult {
     coordinatorCpu: number;
     /** Share of one core this load process used during the phase. */
     loadCpu: number;
+    /** Worker-side requests per job, counted by the coordinator (claims, completions, heartbeats, lease calls). */
+    requestsPerJob: number;
   };
   latency: {
     jobs: number;
@@ -63,6 +67,8 @@ let nextSubmitter = 0;
 /** The coordinator worker `index` talks to. */
 const callerOf = (index: number) => callers[index % callers.length]!;
 const coordinatorPids = [config.coordinatorPid, ...(config.coordinatorPids ?? [])];
+/** Worker requests counted by every coordinator of the run. */
+const allWorkerRequests = async () => (await Promise.all((config.urls ?? [config.url]).map((url) => workerRequests(url)))).reduce((sum, n) => sum + n, 0);
 const coordinatorsCpuSeconds = () => coordinatorPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 const errors: Record<string, number> = {};
 const countError = (what: string) => (errors[what] = (errors[what] ?? 0) + 1);
@@ -73,6 +79,8 @@ interface SimWorker {
   id: string;
   token: string;
   caller: Caller;
+  /** Holding a lease: only then does it heartbeat (an idle worker's open claim says it is there). */
+  busy: boolean;
 }
 
 /** When each job was submitted, claimed and completed, whichever side learns of the job first. */
@@ -112,11 +120,15 @@ async function register(index: number): Promise<SimWorker> {
   if (answer.status !== 201) throw new Error(`registration answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   const registered = answer.body as RegisterWorkerResponse;
   heartbeatEveryMs = registered.heartbeatIntervalSec * 1000;
-  return { id: registered.worker.id, token: registered.token, caller: callerOf(index) };
+  return { id: registered.worker.id, token: registered.token, caller: callerOf(index), busy: false };
 }
 
 function heartbeatLoop(worker: SimWorker): void {
   const beat = async () => {
+    if (!worker.busy) {
+      setTimeout(beat, heartbeatEveryMs).unref();
+      return;
+    }
     try {
       const answer = await worker.caller.idempotent('POST', `${API_PREFIX}/workers/${worker.id}/heartbeat`, worker.token, {});
       if (answer.status === 200) heartbeats++;
@@ -131,38 +143,70 @@ function heartbeatLoop(worker: SimWorker): void {
 }
 
 async function claimLoop(worker: SimWorker): Promise<never> {
+  let claim: ClaimResponse | null = null;
   for (;;) {
-    let answer;
-    try {
-      answer = await worker.caller.request('POST', `${API_PREFIX}/workers/${worker.id}/claim`, worker.token, { waitMs: config.claimWaitMs }, true);
-    } catch (err) {
-      countError(`claim ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-      await sleep(100);
-      continue;
+    if (!claim) {
+      let answer;
+      try {
+        answer = await worker.caller.request('POST', `${API_PREFIX}/workers/${worker.id}/claim`, worker.token, { waitMs: config.claimWaitMs }, true);
+      } catch (err) {
+        countError(`claim ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+        await sleep(100);
+        continue;
+      }
+      if (answer.status === 204) continue;
+      if (answer.status !== 200) {
+        countError(`claim ${answer.status}`);
+        await sleep(100);
+        continue;
+      }
+      claim = answer.body as ClaimResponse;
     }
-    if (answer.status === 204) continue;
-    if (answer.status !== 200) {
-      countError(`claim ${answer.status}`);
-      await sleep(100);
-      continue;
-    }
-    const claim = answer.body as ClaimResponse;
+    worker.busy = true;
     const timing = timingOf(claim.job.id);
     timing.claimedAt = performance.now();
-    const lease = `${API_PREFIX}/leases/${claim.lease.id}`;
-    const output = await worker.caller.idempotent('POST', `${lease}/output`, worker.token, { chunks: [{ seq: 0, stream: 'stdout', data: 'ok\n' }] });
-    if (output.status !== 200) countError(`output ${output.status}`);
-    const complete = await worker.caller.idempotent('POST', `${lease}/complete`, worker.token, { outcome: 'succeeded', exitCode: 0 });
-    if (complete.status !== 200) countError(`complete ${complete.status}`);
+    // The whole run in one request: its command records and output ride on the result, which asks for the next job.
+    let complete;
+    try {
+      complete = await worker.caller.idempotent('POST', `${API_PREFIX}/leases/${claim.lease.id}/complete`, worker.token, {
+        outcome: 'succeeded',
+        exitCode: 0,
+        output: [
+          { seq: 0, command: { phase: 'start', index: 0 } },
+          { seq: 1, stream: 'stdout', data: 'ok\n' },
+          { seq: 2, command: { phase: 'end', index: 0, exitCode: 0, signal: null, durationMs: 1 } },
+        ],
+        next: { waitMs: 0 },
+      });
+    } catch (err) {
+      // Its lease expires and another worker runs the job: that completion is the one timed.
+      countError(`complete ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      worker.busy = false;
+      claim = null;
+      continue;
+    }
+    worker.busy = false;
     timing.completedAt = performance.now();
     timing.markCompleted();
+    if (complete.status !== 200) {
+      countError(`complete ${complete.status}`);
+      claim = null;
+      continue;
+    }
+    claim = (complete.body as CompleteResponse).next;
   }
 }
 
 /** Submits one job; resolves with its id once the coordinator accepted it (null if it refused). */
 async function submit(name: string): Promise<string | null> {
   const sentAt = performance.now();
-  const answer = await callers[nextSubmitter++ % callers.length]!.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
+  let answer;
+  try {
+    answer = await callers[nextSubmitter++ % callers.length]!.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
+  } catch (err) {
+    countError(`submit ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    return null;
+  }
   if (answer.status !== 201) {
     countError(`submit ${answer.status}`);
     return null;
@@ -202,6 +246,7 @@ async function main(): Promise<void> {
   progress(`${config.workers} workers in long polls after ${connectSec.toFixed(1)} s; ${config.jobs} jobs, window ${config.window}`);
 
   const throughputIds: string[] = [];
+  const requestsBefore = await allWorkerRequests();
   const coordinatorCpuStart = coordinatorsCpuSeconds();
   const loadCpuStart = process.cpuUsage();
   const start = performance.now();
@@ -216,6 +261,7 @@ async function main(): Promise<void> {
   const coordinatorCpu = (coordinatorsCpuSeconds() - coordinatorCpuStart) / durationSec;
   const loadCpuUsed = process.cpuUsage(loadCpuStart);
   const loadCpu = (loadCpuUsed.user + loadCpuUsed.system) / 1e6 / durationSec;
+  const requestsPerJob = ((await allWorkerRequests()) - requestsBefore) / throughputIds.length;
 
   progress(`${config.probes} probe jobs at ${config.probeRatePerSec}/s`);
   heartbeats = 0;
@@ -245,6 +291,7 @@ async function main(): Promise<void> {
       claimMs: summarize(since(throughputIds, 'submittedAt', 'claimedAt')),
       coordinatorCpu,
       loadCpu,
+      requestsPerJob,
     },
     latency: {
       jobs: probeIds.length,

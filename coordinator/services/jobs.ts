@@ -289,15 +289,15 @@ export class JobService {
 
   /** `workers`: the pool's availability when the caller already read it (a page of jobs). */
   async view(tx: StoreOps, job: JobRecord, workers?: WorkerAvailability[]): Promise<Job> {
-    const [leases, commands, worker, available] = await Promise.all([
-      tx.leasesOfJob(job.id),
+    // Two queries (attempts with their workers' names, commands); a queued job's waiting reason reads the pool too.
+    const [leases, commands, available] = await Promise.all([
+      tx.attemptsOf(job.id),
       tx.commandsOf(job.id, job.attempt),
-      job.workerId ? tx.getWorker(job.workerId) : undefined,
       job.state === 'queued' ? (workers ?? this.availability()) : undefined,
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {
-      if (!names.has(lease.workerId)) names.set(lease.workerId, (await tx.getWorker(lease.workerId))?.name ?? (await formerWorkerName(tx, lease.workerId)));
+      if (!names.has(lease.workerId)) names.set(lease.workerId, lease.workerName ?? (await formerWorkerName(tx, lease.workerId)));
     }
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     const { secrets, ...spec } = job.spec;
@@ -317,7 +317,7 @@ export class JobService {
       finishedAt: iso(job.finishedAt),
       attempt: job.attempt,
       workerId: job.workerId,
-      workerName: worker?.name ?? (job.workerId ? (names.get(job.workerId) ?? null) : null),
+      workerName: job.workerId ? (names.get(job.workerId) ?? null) : null,
       cancelRequested: job.cancelRequested,
       hasArtifacts: job.artifactsSha !== null,
       outputBytes: job.outputHeadBytes + job.outputTailBytes,

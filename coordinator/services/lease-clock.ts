@@ -11,8 +11,13 @@ export interface Clocks {
 }
 
 export class LeaseClock {
-  /** When each worker was last heard from (a heartbeat, a claim, a call on one of its leases). */
+  /** When each worker was last heard from (a heartbeat, a call on one of its leases): what keeps its leases. */
   private readonly workerHeard = new Map<string, number>();
+  /**
+   * When each worker was last seen without a word on its leases (a claim): it shows the worker online but keeps
+   * no lease alive, so a lease whose claim answer was lost is not held forever by the claims that follow.
+   */
+  private readonly workerPresent = new Map<string, number>();
   /** When each lease this process handed out was granted. */
   private readonly leaseGranted = new Map<string, number>();
   /** Leases expired since their worker was last heard from. */
@@ -33,6 +38,10 @@ export class LeaseClock {
 
   heard(workerId: string): void {
     this.workerHeard.set(workerId, this.clocks.mono());
+  }
+
+  present(workerId: string): void {
+    this.workerPresent.set(workerId, this.clocks.mono());
   }
 
   granted(leaseId: string, timeoutSec: number): void {
@@ -82,6 +91,7 @@ export class LeaseClock {
   forgetWorker(workerId: string): void {
     this.workerHeard.delete(workerId);
     this.stored.delete(workerId);
+    this.workerPresent.delete(workerId);
     this.expiredOf.delete(workerId);
   }
 
@@ -93,6 +103,11 @@ export class LeaseClock {
   /** How long a worker has not been heard from, counting only time this process was listening. */
   workerSilentMs(workerId: string): number {
     return this.clocks.mono() - Math.max(this.workerHeard.get(workerId) ?? -Infinity, this.listeningSince);
+  }
+
+  /** How long a worker has not been seen at all (a claim counts), counting only time this process was listening. */
+  workerAbsentMs(workerId: string): number {
+    return Math.min(this.workerSilentMs(workerId), this.clocks.mono() - Math.max(this.workerPresent.get(workerId) ?? -Infinity, this.listeningSince));
   }
 
   /** How long a lease has gone without renewal, counting only time this process was listening. */

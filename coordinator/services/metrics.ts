@@ -55,7 +55,7 @@ export class Metrics implements SchedulerMetrics {
       labelNames: ['state'],
       registers: [this.registry],
       async collect() {
-        const workers = await scheduler().listWorkers();
+        const workers = await scheduler().availability();
         for (const state of WORKER_STATES) this.set({ state }, workers.filter((w) => w.state === state).length);
       },
     });

@@ -1,17 +1,21 @@
 // The worker's side of the pool: registration, heartbeats, long-poll claims, leases and their expiry.
 // Knows nothing of HTTP; every state change is one store transaction.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   isolationFits,
   API_PREFIX,
   type ClaimFilter,
   type ClaimResponse,
+  type CommandRecordChunk,
   type CompleteRequest,
+  type CompleteResponse,
   type HeartbeatResponse,
   type Job,
   type LeaseDirective,
+  isOutputData,
   type OutputAck,
-  type OutputChunks,
+  type OutputDataChunk,
+  type StreamChunk,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
   type ReportedWorkerState,
@@ -54,8 +58,17 @@ interface Waiter {
   worker: WorkerRecord;
   filter: ClaimFilter;
   fits: (job: JobRecord) => boolean;
-  resolve: (result: ClaimResponse | null) => void;
+  /** Set when the claim rode on a completion: the lease completed, and the id the next lease gets. */
+  after?: { leaseId: string; nextLeaseId: string };
+  /** Answers the claim; false when it had already ended (timed out, or its client left) and took nothing. */
+  resolve: (result: ClaimResponse | null) => boolean;
 }
+
+/**
+ * The id of the lease handed out with the completion of `leaseId`: derived, so a retried completion finds the
+ * assignment its lost answer carried, and a second one cannot be handed out (the id is taken).
+ */
+export const nextLeaseIdAfter = (leaseId: string) => `lse_${createHash('sha256').update(`next:${leaseId}`).digest('hex').slice(0, 32)}`;
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
@@ -79,6 +92,12 @@ export class Scheduler {
   private readonly waiters = new Set<Waiter>();
   /** Each lease's output call in progress, so the next one for that lease waits for it. */
   private readonly outputCalls = new Map<string, Promise<unknown>>();
+  /** Claims each worker has parked: an idle worker's sign of life while it writes nothing. */
+  private readonly parkedBy = new Map<string, number>();
+  /** When each worker was last seen by this process (wall ms): its stored lastSeenAt is written only with its leases. */
+  private readonly seenAt = new Map<string, number>();
+  /** Heartbeats waiting for the next batch: one transaction, one renewal statement for all of them. */
+  private beats: { workerId: string; state: ReportedWorkerState | undefined; done: (leases: LeaseRecord[] | Error) => void }[] = [];
   /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
   private readonly problems = new Map<string, string>();
   private takenHostLabels: Set<string> | undefined;
@@ -167,6 +186,7 @@ export class Scheduler {
       await tx.deleteWorker(id);
     });
     this.leaseClock.forgetWorker(id);
+    this.seenAt.delete(id);
     this.problems.delete(id);
     await this.tokens.revoke({ workerId: id });
     this.takenHostLabels?.delete(hostLabel(worker.name));
@@ -187,9 +207,15 @@ export class Scheduler {
     for (const waiter of this.waiters) if (waiter.worker.id === workerId) waiter.resolve(null);
   }
 
+  /** The worker showed itself (a claim): online, but its leases are not renewed by it (see LeaseClock.present). */
+  private seen(workerId: string): void {
+    this.leaseClock.present(workerId);
+    this.seenAt.set(workerId, this.now());
+  }
+
   workerState(worker: WorkerRecord, activeLeases: number): WorkerState {
     if (this.store.shared) this.leaseClock.changedElsewhere(worker.id, worker.lastSeenAt, 'worker');
-    if (this.leaseClock.workerSilentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
+    if (!this.parkedBy.has(worker.id) && this.leaseClock.workerAbsentMs(worker.id) > this.config.offlineAfterMs) return 'offline';
     if (this.problems.has(worker.id)) return 'unhealthy';
     if (worker.reportedState === 'suspended') return 'suspended';
     if (activeLeases > 0) return 'busy';
@@ -197,12 +223,10 @@ export class Scheduler {
   }
 
   async workerView(worker: WorkerRecord, tx: StoreOps = this.store): Promise<Worker> {
-    const leases = await tx.activeLeasesOfWorker(worker.id);
-    const currentJobs = [];
-    for (const lease of leases) {
-      const job = await tx.getJob(lease.jobId);
-      if (job) currentJobs.push({ id: job.id, name: job.name, state: job.state });
-    }
+    return this.presentWorker(worker, await tx.currentJobs(worker.id));
+  }
+
+  private presentWorker(worker: WorkerRecord, currentJobs: Worker['currentJobs']): Worker {
     return {
       id: worker.id,
       name: worker.name,
@@ -215,11 +239,11 @@ export class Scheduler {
       version: worker.version,
       protocolVersion: worker.protocolVersion,
       isolation: worker.isolation,
-      state: this.workerState(worker, leases.length),
+      state: this.workerState(worker, currentJobs.length),
       ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
       adminState: worker.adminState,
       registeredAt: new Date(worker.registeredAt).toISOString(),
-      lastSeenAt: new Date(worker.lastSeenAt).toISOString(),
+      lastSeenAt: new Date(Math.max(worker.lastSeenAt, this.seenAt.get(worker.id) ?? 0)).toISOString(),
       currentJobs,
     };
   }
@@ -259,31 +283,54 @@ export class Scheduler {
     return { worker, recentJobs };
   }
 
+  /** Every worker with its current jobs, in two queries whatever the pool's size. */
   async listWorkers(): Promise<Worker[]> {
-    return Promise.all((await this.store.listWorkers()).map((w) => this.workerView(w)));
+    const [workers, current] = await Promise.all([this.store.listWorkers(), this.store.currentJobs()]);
+    const byWorker = new Map<string, Worker['currentJobs']>();
+    for (const { workerId, ...job } of current) byWorker.set(workerId, [...(byWorker.get(workerId) ?? []), job]);
+    return workers.map((worker) => this.presentWorker(worker, byWorker.get(worker.id) ?? []));
   }
 
   async heartbeat(workerId: string, state: ReportedWorkerState | undefined, problem?: string | null): Promise<HeartbeatResponse> {
-    const now = this.now();
     this.leaseClock.heard(workerId);
     if (problem !== undefined) this.setProblem(workerId, problem);
-    const leases = await this.store.transaction(async (tx) => {
-      await tx.updateWorker(workerId, { lastSeenAt: now, ...(state ? { reportedState: state } : {}) });
-      this.leaseClock.wrote(workerId, now);
-      for (const leaseId of this.leaseClock.takeExpired(workerId)) {
-        const lease = await tx.getLease(leaseId);
-        if (lease) await this.revive(tx, lease);
-      }
-      await tx.renewLeases(workerId, now + this.config.leaseTtlMs);
-      const active = await tx.activeLeasesOfWorker(workerId);
-      for (const lease of active) this.leaseClock.wrote(lease.id, lease.expiresAt);
-      return active;
+    const leases = await new Promise<LeaseRecord[]>((resolve, reject) => {
+      if (this.beats.length === 0) setImmediate(() => void this.renewBatch());
+      this.beats.push({ workerId, state, done: (answer) => (answer instanceof Error ? reject(answer) : resolve(answer)) });
     });
     return {
       stop: this.directives(leases),
       leases: leases.map((l) => ({ leaseId: l.id, jobId: l.jobId, expiresAt: new Date(l.expiresAt).toISOString() })),
       heartbeatIntervalSec: this.config.heartbeatIntervalSec,
     };
+  }
+
+  /**
+   * The heartbeats that arrived in one turn of the event loop, in one transaction: a worker's reported state is
+   * written only when it changed, and every lease of these workers is renewed (and the workers stamped seen) in
+   * one statement.
+   */
+  private async renewBatch(): Promise<void> {
+    const beats = this.beats;
+    this.beats = [];
+    const now = this.now();
+    try {
+      const answers = await this.store.transaction(async (tx) => {
+        const ids = [...new Set(beats.map((b) => b.workerId))];
+        for (const { workerId, state } of beats) {
+          if (state && (await tx.getWorker(workerId))?.reportedState !== state) await tx.updateWorker(workerId, { reportedState: state });
+          for (const leaseId of this.leaseClock.takeExpired(workerId)) {
+            const lease = await tx.getLease(leaseId);
+            if (lease) await this.revive(tx, lease);
+          }
+        }
+        await tx.renewLeases(ids, now, now + this.config.leaseTtlMs);
+        return new Map(await Promise.all(ids.map(async (id) => [id, await tx.activeLeasesOfWorker(id)] as const)));
+      });
+      for (const beat of beats) beat.done(answers.get(beat.workerId)!);
+    } catch (err) {
+      for (const beat of beats) beat.done(err as Error);
+    }
   }
 
   private setProblem(workerId: string, problem: string | null): void {
@@ -313,6 +360,7 @@ export class Scheduler {
     waitMs: number,
     signal: AbortSignal,
     filter: ClaimFilter = {},
+    onPark?: () => void,
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
     // Registered before this coordinator dropped its protocol (an upgrade): told why, and given nothing.
@@ -320,29 +368,51 @@ export class Scheduler {
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
     if (worker.adminState !== 'active') {
-      // Held by an admin: answer at the end of the wait, so the agent does not ask again at once.
+      // Held by an admin: answer at the end of the wait, so the agent does not ask again at once (parked meanwhile).
+      this.parkedBy.set(workerId, (this.parkedBy.get(workerId) ?? 0) + 1);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
+      this.unpark(workerId);
       return null;
     }
+    this.seen(workerId);
     const wakesBefore = this.wakes;
-    const immediate = await this.claimFirstFitting(worker, filter);
+    const immediate = await this.store.transaction((tx) => this.claimFirstFitting(tx, worker, filter));
     if (immediate || waitMs === 0 || signal.aborted) return immediate;
     // A job committed while the claim looked (another transaction runs beside ours on PostgreSQL; SQLite runs
-    // them one at a time) woke nobody: this claim was not parked yet. It is parked now, so wake again.
+    // them one at a time) woke nobody: this claim was not parked yet. It is parked below, so wake again.
     if (this.wakes !== wakesBefore) queueMicrotask(() => this.wakeWaiters());
+    onPark?.();
+    return this.park(worker, filter, waitMs, signal);
+  }
+
+  /**
+   * Waits up to `waitMs` for a job the worker fits. A parked claim is the idle worker's sign of life: while it
+   * waits the worker counts as heard (it writes nothing), and its end is heard too.
+   */
+  private park(
+    worker: WorkerRecord,
+    filter: ClaimFilter,
+    waitMs: number,
+    signal: AbortSignal,
+    after?: Waiter['after'],
+  ): Promise<ClaimResponse | null> {
+    this.parkedBy.set(worker.id, (this.parkedBy.get(worker.id) ?? 0) + 1);
     return new Promise((resolve) => {
       const waiter: Waiter = {
         worker,
         filter,
         fits: fitsWorker(worker, filter),
+        ...(after ? { after } : {}),
         resolve: (result) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
-          this.waiters.delete(waiter);
+          if (!this.waiters.delete(waiter)) return false;
+          this.unpark(worker.id);
           resolve(result);
+          return true;
         },
       };
       const onAbort = () => waiter.resolve(null);
@@ -350,6 +420,14 @@ export class Scheduler {
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
     });
+  }
+
+  /** A parked claim ended: the worker was there until now. */
+  private unpark(workerId: string): void {
+    const left = (this.parkedBy.get(workerId) ?? 1) - 1;
+    if (left > 0) this.parkedBy.set(workerId, left);
+    else this.parkedBy.delete(workerId);
+    this.seen(workerId);
   }
 
   get waitingClaims(): number {
@@ -390,9 +468,10 @@ export class Scheduler {
         const { onlySubmitters } = waiter.filter;
         const job = await this.fairShare.best(this.store, (onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
         if (!job) continue;
-        const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
+        const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id, waiter.after?.nextLeaseId));
         if (result === 'no_free_slot') full.add(waiter);
-        else if (result !== 'job_taken') waiter.resolve(result);
+        // The claim ended while its job was being leased (its wait ran out, its client left): the job goes back.
+        else if (result !== 'job_taken' && !waiter.resolve(result)) await this.handBackUnanswered(result.lease.id);
         // The heads changed (or were stale): read them again.
         progressed = true;
         break;
@@ -401,26 +480,21 @@ export class Scheduler {
     }
   }
 
-  private async claimFirstFitting(worker: WorkerRecord, filter: ClaimFilter): Promise<ClaimResponse | null> {
-    const fits = fitsWorker(worker, filter);
-    this.leaseClock.heard(worker.id);
-    return this.store.transaction(async (tx) => {
-      const seenAt = this.now();
-      await tx.updateWorker(worker.id, { lastSeenAt: seenAt });
-      this.leaseClock.wrote(worker.id, seenAt);
-      const active = await tx.activeLeasesOfWorker(worker.id);
-      if (active.length >= worker.slots) return null;
-      const job = await this.fairShare.best(tx, (await tx.queueHeads(filter.onlySubmitters)).filter(fits));
-      if (!job) return null;
-      const result = await this.leaseJob(tx, worker, job.id);
-      return typeof result === 'string' ? null : result;
-    });
+  /** The best queued job the worker fits, leased to it in `tx` (under `leaseId` when given); null when none fits or its slots are full. */
+  private async claimFirstFitting(tx: StoreOps, worker: WorkerRecord, filter: ClaimFilter, leaseId?: string): Promise<ClaimResponse | null> {
+    const active = await tx.activeLeasesOfWorker(worker.id);
+    if (active.length >= worker.slots) return null;
+    const job = await this.fairShare.best(tx, (await tx.queueHeads(filter.onlySubmitters)).filter(fitsWorker(worker, filter)));
+    if (!job) return null;
+    const result = await this.leaseJob(tx, worker, job.id, leaseId);
+    return typeof result === 'string' ? null : result;
   }
 
   private async leaseJob(
     tx: StoreOps,
     worker: WorkerRecord,
     jobId: string,
+    leaseId = `lse_${randomUUID().replace(/-/g, '')}`,
   ): Promise<ClaimResponse | 'job_taken' | 'no_free_slot'> {
     const job = await tx.getJob(jobId);
     if (!job || job.state !== 'queued') return 'job_taken';
@@ -428,7 +502,7 @@ export class Scheduler {
     if (active.length >= worker.slots) return 'no_free_slot';
     const now = this.now();
     const lease: LeaseRecord = {
-      id: `lse_${randomUUID().replace(/-/g, '')}`,
+      id: leaseId,
       jobId,
       workerId: worker.id,
       attempt: job.attempt + 1,
@@ -453,18 +527,23 @@ export class Scheduler {
       outputDroppedBytes: 0,
     });
     this.metrics.observeClaimLatency(Math.max(0, now - job.queuedAt) / 1000);
-    const { secrets = {}, ...spec } = leased.spec;
+    return this.assignment(leased, lease, active);
+  }
+
+  /** What the worker needs to run a lease: the job (its secrets only here), the lease, and leases to stop. */
+  private assignment(job: JobRecord, lease: LeaseRecord, active: LeaseRecord[]): ClaimResponse {
+    const { secrets = {}, ...spec } = job.spec;
     return {
       job: {
-        id: leased.id,
-        name: leased.name,
-        attempt: leased.attempt,
+        id: job.id,
+        name: job.name,
+        attempt: job.attempt,
         spec,
         secrets,
-        bundle: leased.bundleSha ? { sha256: leased.bundleSha, size: leased.bundleSize ?? 0 } : null,
+        bundle: job.bundleSha ? { sha256: job.bundleSha, size: job.bundleSize ?? 0 } : null,
       },
       lease: { id: lease.id, expiresAt: new Date(lease.expiresAt).toISOString(), ttlSec: this.config.leaseTtlMs / 1000 },
-      bundleUrl: leased.bundleSha ? `${API_PREFIX}/leases/${lease.id}/bundle` : null,
+      bundleUrl: job.bundleSha ? `${API_PREFIX}/leases/${lease.id}/bundle` : null,
       stop: this.directives(active),
     };
   }
@@ -520,14 +599,16 @@ export class Scheduler {
   }
 
   /**
-   * Appends output to the attempt's log files, then commits how much there is (the job's counters and stream
-   * end, the lease's next sequence number) in one transaction: the acknowledgement follows both, so a byte
-   * acknowledged is never lost, and a retried batch (sequence numbers below `nextSeq`) is never written twice.
+   * Stores the lease's numbered stream: output and command records, in sequence order. Output is appended to the
+   * attempt's log files, then how much there is (the job's counters and stream end, the lease's next sequence
+   * number) is committed in one transaction: the acknowledgement follows both, so a byte acknowledged is never
+   * lost, and a retried batch (sequence numbers below `nextSeq`) is never written twice. A command record is
+   * committed after the bytes before it: it takes its place in the output from the committed end.
    * One call per lease at a time: a retry that overtakes a slow first try waits for it and finds its chunks stored.
    */
-  async appendOutput(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+  async appendOutput(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
     const before = this.outputCalls.get(leaseId) ?? Promise.resolve();
-    const call = before.then(() => this.appendOutputNow(leaseId, workerId, chunks));
+    const call = before.then(() => this.appendStream(leaseId, workerId, chunks));
     const settled = call.catch(() => undefined);
     this.outputCalls.set(leaseId, settled);
     void settled.then(() => {
@@ -536,13 +617,42 @@ export class Scheduler {
     return call;
   }
 
-  private async appendOutputNow(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+  private async appendStream(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
+    let ack: OutputAck | undefined;
+    let bytes: OutputDataChunk[] = [];
+    for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
+      if (isOutputData(chunk)) {
+        bytes.push(chunk);
+        continue;
+      }
+      if (bytes.length) await this.appendBytes(leaseId, workerId, bytes);
+      bytes = [];
+      ack = await this.appendRecord(leaseId, workerId, chunk);
+    }
+    return bytes.length || !ack ? this.appendBytes(leaseId, workerId, bytes) : ack;
+  }
+
+  /** A command record of the stream, in its place: stored once (a resent one changes nothing), a gap refused. */
+  private appendRecord(leaseId: string, workerId: string, chunk: CommandRecordChunk): Promise<OutputAck> {
+    return this.store.transaction(async (tx) => {
+      const { lease, job } = await this.activeLease(tx, leaseId, workerId);
+      if (chunk.seq < lease.nextSeq) return { nextSeq: lease.nextSeq };
+      if (chunk.seq > lease.nextSeq) {
+        throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${lease.nextSeq}; resend from ${lease.nextSeq}`, 'seq_gap');
+      }
+      await this.recordCommand(tx, job, chunk.command);
+      await tx.updateLease(leaseId, { nextSeq: chunk.seq + 1 });
+      return { nextSeq: chunk.seq + 1 };
+    });
+  }
+
+  private async appendBytes(leaseId: string, workerId: string, chunks: OutputDataChunk[]): Promise<OutputAck> {
     const { lease, job } = await this.store.transaction((tx) => this.activeLease(tx, leaseId, workerId));
     // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
     const secrets = Object.values(job.spec.secrets ?? {});
     const pieces: OutputPiece[] = [];
     let nextSeq = lease.nextSeq;
-    for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
+    for (const chunk of chunks) {
       if (chunk.seq < nextSeq) continue;
       if (chunk.seq > nextSeq) {
         throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
@@ -574,22 +684,32 @@ export class Scheduler {
     return { nextSeq };
   }
 
+  private recordCommand(tx: StoreOps, job: JobRecord, record: CommandRecordChunk['command']): Promise<JobRecord> {
+    return record.phase === 'start' ? this.startCommand(tx, job, record.index) : this.endCommand(tx, job, record.index, record);
+  }
+
+  /** The old call (protocol v1 before command records); kept for one release. */
   async commandStart(leaseId: string, workerId: string, index: number): Promise<void> {
     await this.store.transaction(async (tx) => {
-      let { job } = await this.activeLease(tx, leaseId, workerId);
-      const command = job.spec.commands[index];
-      if (command === undefined) throw new ValidationError(`job ${job.id} has no command ${index}`);
-      const existing = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
-      if (existing) return;
-      const now = this.now();
-      if (job.state === 'leased') job = await this.log.update(tx, job, { state: 'running', startedAt: job.startedAt ?? now });
-      await tx.upsertCommand({ jobId: job.id, attempt: job.attempt, index, command, exitCode: null, signal: null, startedAt: now, durationMs: null });
-      await this.log.append(tx, job, 'command', {
-        attempt: job.attempt, index, phase: 'start', command, exitCode: null, signal: null, durationMs: null,
-      });
+      await this.startCommand(tx, (await this.activeLease(tx, leaseId, workerId)).job, index);
     });
   }
 
+  /** Records a command's start once (a repeat changes nothing); the job is running from its first command. */
+  private async startCommand(tx: StoreOps, job: JobRecord, index: number): Promise<JobRecord> {
+    const command = job.spec.commands[index];
+    if (command === undefined) throw new ValidationError(`job ${job.id} has no command ${index}`);
+    const existing = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
+    if (existing) return job;
+    const now = this.now();
+    if (job.state === 'leased') job = await this.log.update(tx, job, { state: 'running', startedAt: job.startedAt ?? now });
+    await tx.upsertCommand({ jobId: job.id, attempt: job.attempt, index, command, exitCode: null, signal: null, startedAt: now, durationMs: null });
+    return this.log.append(tx, job, 'command', {
+      attempt: job.attempt, index, phase: 'start', command, exitCode: null, signal: null, durationMs: null,
+    });
+  }
+
+  /** The old call (protocol v1 before command records); kept for one release. */
   async commandEnd(
     leaseId: string,
     workerId: string,
@@ -597,15 +717,24 @@ export class Scheduler {
     result: { exitCode: number | null; signal?: string | null | undefined; durationMs: number },
   ): Promise<void> {
     await this.store.transaction(async (tx) => {
-      const { job } = await this.activeLease(tx, leaseId, workerId);
-      const record = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
-      if (!record) throw new ConflictError(`command ${index} of job ${job.id} was never started`, 'command_not_started');
-      if (record.durationMs !== null) return;
-      const signal = result.signal ?? null;
-      await tx.upsertCommand({ ...record, exitCode: result.exitCode, signal, durationMs: result.durationMs });
-      await this.log.append(tx, job, 'command', {
-        attempt: job.attempt, index, phase: 'end', command: record.command, exitCode: result.exitCode, signal, durationMs: result.durationMs,
-      });
+      await this.endCommand(tx, (await this.activeLease(tx, leaseId, workerId)).job, index, result);
+    });
+  }
+
+  /** Records a command's end once (a repeat changes nothing). */
+  private async endCommand(
+    tx: StoreOps,
+    job: JobRecord,
+    index: number,
+    result: { exitCode: number | null; signal?: string | null | undefined; durationMs: number },
+  ): Promise<JobRecord> {
+    const record = (await tx.commandsOf(job.id, job.attempt)).find((c) => c.index === index);
+    if (!record) throw new ConflictError(`command ${index} of job ${job.id} was never started`, 'command_not_started');
+    if (record.durationMs !== null) return job;
+    const signal = result.signal ?? null;
+    await tx.upsertCommand({ ...record, exitCode: result.exitCode, signal, durationMs: result.durationMs });
+    return this.log.append(tx, job, 'command', {
+      attempt: job.attempt, index, phase: 'end', command: record.command, exitCode: result.exitCode, signal, durationMs: result.durationMs,
     });
   }
 
@@ -616,59 +745,134 @@ export class Scheduler {
     result: CompleteRequest,
     artifacts: { sha256: string; size: number } | null,
   ): Promise<Job> {
-    const job = await this.store.transaction(async (tx) => {
-      const lease = await tx.getLease(leaseId);
-      if (lease && lease.workerId === workerId && lease.status === 'completed') {
-        return this.jobs.require(lease.jobId, tx);
-      }
-      const found = await this.activeLease(tx, leaseId, workerId);
-      const now = this.now();
-      await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
-      await this.fairShare.charge(tx, found.job, found.lease);
-      this.leaseClock.ended(leaseId);
-      const common = {
-        finishedAt: now,
-        // The worker timed the run on the clock its command durations use; the job's span follows it.
-        ...(result.durationMs !== undefined ? { startedAt: now - result.durationMs } : {}),
-        exitCode: result.exitCode ?? null,
-        ...(artifacts ? { artifactsSha: artifacts.sha256, artifactsSize: artifacts.size } : {}),
-      };
-      switch (result.outcome) {
-        case 'succeeded':
-          return this.log.update(tx, found.job, { ...common, state: 'succeeded', reason: null });
-        case 'failed': {
-          // Every completed lease but a final one was a failed run that was retried.
-          const retried = (await tx.leasesOfJob(found.job.id)).filter((l) => l.status === 'completed').length - 1;
-          if (retried < (found.job.spec.retries ?? 0)) {
-            return this.log.update(tx, found.job, {
-              state: 'queued',
-              reason: 'command_failed',
-              exitCode: result.exitCode ?? null,
-              queuedAt: now,
-              workerId: null,
-              leaseId: null,
-              startedAt: null,
-              timeoutAt: null,
-            });
-          }
-          return this.log.update(tx, found.job, { ...common, state: 'failed', reason: 'command_failed' });
-        }
-        case 'cancelled':
-          return this.log.update(tx, found.job, { ...common, state: 'cancelled', reason: 'cancelled' });
-        case 'timed_out':
-          return this.log.update(tx, found.job, { ...common, state: 'timed_out', reason: 'timed_out' });
-        case 'error':
-          return this.log.update(tx, found.job, {
-            ...common,
-            state: 'failed',
-            reason: result.reason ?? 'worker_error',
-            error: result.error ?? 'the worker could not run the job',
-          });
-      }
-    });
+    await this.storeRestOfStream(leaseId, workerId, result);
+    const job = await this.store.transaction((tx) => this.finishLease(tx, leaseId, workerId, result, artifacts));
     this.wakeWaiters();
     await this.output.finish(job.id, job.attempt);
     return this.jobs.view(this.store, job);
+  }
+
+  /**
+   * The stream a completion carries (the output and records not sent yet), stored before the result: output is
+   * written to files outside any transaction. A retried completion of a lease already completed stores nothing.
+   */
+  private async storeRestOfStream(leaseId: string, workerId: string, result: CompleteRequest): Promise<void> {
+    if (!result.output?.length) return;
+    const lease = await this.store.getLease(leaseId);
+    if (lease?.workerId === workerId && lease.status === 'completed') return;
+    await this.appendOutput(leaseId, workerId, result.output);
+  }
+
+  /**
+   * A completion that asks for the next job (`result.next`): the rest of the stream is stored, then the result
+   * stored and the next job leased in one transaction; with nothing to take it waits like a claim. The answer is the
+   * job's id and state, not its whole view. A retry answers the same: the job its lost answer handed out (under
+   * the lease id derived from this one) if that lease is still active, and never a second job.
+   */
+  async completeAndClaim(
+    leaseId: string,
+    workerId: string,
+    result: CompleteRequest,
+    artifacts: { sha256: string; size: number } | null,
+    signal: AbortSignal,
+  ): Promise<CompleteResponse> {
+    const nextLeaseId = nextLeaseIdAfter(leaseId);
+    // A retry replaces a first try still waiting for a job: that answer has nobody left to go to.
+    for (const waiter of this.waiters) if (waiter.after?.leaseId === leaseId) waiter.resolve(null);
+    const { waitMs = 0, ...filter } = result.next ?? {};
+    await this.storeRestOfStream(leaseId, workerId, result);
+    const answer = await this.store.transaction(async (tx) => {
+      const job = await this.finishLease(tx, leaseId, workerId, result, artifacts);
+      const handedOut = await tx.getLease(nextLeaseId);
+      if (handedOut) {
+        const next = handedOut.status === 'active'
+          ? this.assignment(await this.jobs.require(handedOut.jobId, tx), handedOut, await tx.activeLeasesOfWorker(workerId))
+          : null;
+        return { job, next, worker: null };
+      }
+      const worker = result.next ? await tx.getWorker(workerId) : undefined;
+      // Held by an admin, or unhealthy: nothing now, and the agent's own claim waits.
+      if (!worker || worker.adminState !== 'active' || this.problems.has(workerId)) return { job, next: null, worker: null };
+      return { job, next: await this.claimFirstFitting(tx, worker, filter, nextLeaseId), worker };
+    });
+    this.seen(workerId);
+    this.wakeWaiters();
+    await this.output.finish(answer.job.id, answer.job.attempt);
+    let next = answer.next;
+    if (!next && answer.worker && waitMs > 0 && !signal.aborted) {
+      next = await this.park(answer.worker, filter, waitMs, signal, { leaseId, nextLeaseId });
+    }
+    return { job: { id: answer.job.id, state: answer.job.state }, next };
+  }
+
+  /** Stores the result of a lease in `tx`, once; a retry finds the job as the first try left it. */
+  private async finishLease(
+    tx: StoreOps,
+    leaseId: string,
+    workerId: string,
+    result: CompleteRequest,
+    artifacts: { sha256: string; size: number } | null,
+  ): Promise<JobRecord> {
+    const lease = await tx.getLease(leaseId);
+    if (lease && lease.workerId === workerId && lease.status === 'completed') {
+      return this.jobs.require(lease.jobId, tx);
+    }
+    const found = await this.activeLease(tx, leaseId, workerId);
+    const now = this.now();
+    await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+    await this.fairShare.charge(tx, found.job, found.lease);
+    this.leaseClock.ended(leaseId);
+    const common = {
+      finishedAt: now,
+      // The worker timed the run on the clock its command durations use; the job's span follows it.
+      ...(result.durationMs !== undefined ? { startedAt: now - result.durationMs } : {}),
+      exitCode: result.exitCode ?? null,
+      ...(artifacts ? { artifactsSha: artifacts.sha256, artifactsSize: artifacts.size } : {}),
+    };
+    switch (result.outcome) {
+      case 'succeeded':
+        return this.log.update(tx, found.job, { ...common, state: 'succeeded', reason: null });
+      case 'failed': {
+        // Every completed lease but a final one was a failed run that was retried.
+        const retried = (await tx.leasesOfJob(found.job.id)).filter((l) => l.status === 'completed').length - 1;
+        if (retried < (found.job.spec.retries ?? 0)) {
+          return this.log.update(tx, found.job, {
+            state: 'queued',
+            reason: 'command_failed',
+            exitCode: result.exitCode ?? null,
+            queuedAt: now,
+            workerId: null,
+            leaseId: null,
+            startedAt: null,
+            timeoutAt: null,
+          });
+        }
+        return this.log.update(tx, found.job, { ...common, state: 'failed', reason: 'command_failed' });
+      }
+      case 'cancelled':
+        return this.log.update(tx, found.job, { ...common, state: 'cancelled', reason: 'cancelled' });
+      case 'timed_out':
+        return this.log.update(tx, found.job, { ...common, state: 'timed_out', reason: 'timed_out' });
+      case 'error':
+        return this.log.update(tx, found.job, {
+          ...common,
+          state: 'failed',
+          reason: result.reason ?? 'worker_error',
+          error: result.error ?? 'the worker could not run the job',
+        });
+    }
+  }
+
+  /**
+   * A lease whose claim answer reached nobody (the claim ended as it was leased, or its connection was gone when
+   * the answer was written): back to the queue at once, not counted as a failed attempt, instead of waiting a TTL.
+   */
+  async handBackUnanswered(leaseId: string): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      const lease = await tx.getLease(leaseId);
+      if (lease?.status === 'active') await this.endLease(tx, lease, 'released');
+    });
+    this.wakeWaiters();
   }
 
   async release(leaseId: string, workerId: string): Promise<void> {

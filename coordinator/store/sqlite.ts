@@ -6,6 +6,7 @@ import type {
   AuditRecord,
   AuditRow,
   CommandRecord,
+  CurrentJob,
   EventRecord,
   JobListFilter,
   JobRecord,
@@ -524,6 +525,11 @@ export class SqliteStore implements Store {
       leaseMap.fromRow(r),
     );
   }
+  async attemptsOf(jobId: string): Promise<(LeaseRecord & { workerName: string | null })[]> {
+    return this.all('SELECT l.*, w.name AS worker_name FROM leases l LEFT JOIN workers w ON w.id = l.worker_id WHERE l.job_id = ? ORDER BY l.attempt', jobId).map(
+      (r) => ({ ...leaseMap.fromRow(r), workerName: (r.worker_name as string | null) ?? null }),
+    );
+  }
   async leasesOfJob(jobId: string): Promise<LeaseRecord[]> {
     return this.all('SELECT * FROM leases WHERE job_id = ? ORDER BY attempt', jobId).map((r) => leaseMap.fromRow(r));
   }
@@ -541,8 +547,22 @@ export class SqliteStore implements Store {
     );
     return rows.map((r) => ({ workerId: r.worker_id as string, submittedBy: r.submitted_by as string, ms: r.ms as number, jobs: r.jobs as number }));
   }
-  async renewLeases(workerId: string, expiresAt: number): Promise<void> {
-    this.stmt(`UPDATE leases SET expires_at = ? WHERE worker_id = ? AND status = 'active'`).run(expiresAt, workerId);
+  async renewLeases(workerIds: readonly string[], seenAt: number, expiresAt: number): Promise<void> {
+    if (workerIds.length === 0) return;
+    // JSON arrays keep one prepared statement for any batch size (SQLite's host parameters are limited).
+    const ids = JSON.stringify(workerIds);
+    this.stmt(`UPDATE leases SET expires_at = ? WHERE status = 'active' AND worker_id IN (SELECT value FROM json_each(?))`).run(expiresAt, ids);
+    this.stmt(`UPDATE workers SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))`).run(seenAt, ids);
+  }
+  async currentJobs(workerId?: string): Promise<CurrentJob[]> {
+    const sql = `SELECT l.worker_id, j.id, j.name, j.state FROM leases l JOIN jobs j ON j.id = l.job_id
+       WHERE l.status = 'active'${workerId === undefined ? '' : ' AND l.worker_id = ?'} ORDER BY l.leased_at`;
+    return (workerId === undefined ? this.all(sql) : this.all(sql, workerId)).map((r) => ({
+      workerId: r.worker_id as string,
+      id: r.id as string,
+      name: r.name as string,
+      state: r.state as CurrentJob['state'],
+    }));
   }
 
   // ---- commands ----

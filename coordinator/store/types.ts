@@ -111,6 +111,13 @@ export interface LeaseTime {
   jobs: number;
 }
 
+export interface CurrentJob {
+  workerId: string;
+  id: string;
+  name: string;
+  state: JobState;
+}
+
 export interface CommandRecord {
   jobId: string;
   attempt: number;
@@ -251,7 +258,21 @@ export interface StoreOps {
    * active counts up to `until`), summed per worker and submitter, with how many jobs: one query.
    */
   leaseTimeSince(since: number, until: number): Promise<LeaseTime[]>;
-  renewLeases(workerId: string, expiresAt: number): Promise<void>;
+  /**
+   * The job's leases, oldest first, each with its worker's name (null once the worker has left the pool): the job
+   * view's attempts in one query instead of one per lease. (Added in issue 11.)
+   */
+  attemptsOf(jobId: string): Promise<(LeaseRecord & { workerName: string | null })[]>;
+  /**
+   * Renews every active lease of these workers and stamps them seen at `seenAt`: one batch of heartbeats, two
+   * statements whatever its size. (Changed in issue 11: it took one worker.)
+   */
+  renewLeases(workerIds: readonly string[], seenAt: number, expiresAt: number): Promise<void>;
+  /**
+   * The jobs workers hold active leases on (of one worker, or of all), with each job's name and state: the pool
+   * view in one query instead of one per worker and lease. (Added in issue 11.)
+   */
+  currentJobs(workerId?: string): Promise<CurrentJob[]>;
 
   upsertCommand(command: CommandRecord): Promise<void>;
   commandsOf(jobId: string, attempt: number): Promise<CommandRecord[]>;

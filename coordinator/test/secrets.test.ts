@@ -15,8 +15,12 @@ const VALUE = 's3cr3t-deploy-key';
 class RecordingClient extends ApiClient {
   sent: string[] = [];
   override sendOutput(...args: Parameters<ApiClient['sendOutput']>) {
-    this.sent.push(...args[1].map((c) => c.data));
+    this.sent.push(...args[1].map((c) => ('data' in c ? c.data : '')));
     return super.sendOutput(...args);
+  }
+  override completeAndClaim(...args: Parameters<ApiClient['completeAndClaim']>) {
+    this.sent.push(...(args[1].output ?? []).map((c) => ('data' in c ? c.data : '')));
+    return super.completeAndClaim(...args);
   }
 }
 

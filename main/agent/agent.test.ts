@@ -295,6 +295,28 @@ describe('Agent and an unreliable coordinator', () => {
     await waitFor(() => agent.status().state === 'idle', { message: 'the agent to reconnect' });
   });
 
+  it('idle in its claim it sends no heartbeats and stays idle in the pool; holding a job it renews the lease', async () => {
+    /** Worker-side calls of one route so far, counted by the coordinator. */
+    const calls = async (route: string) => {
+      const text = await (await fetch(`${pool.url}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith('cmdx_http_request_duration_seconds_count{') && line.includes(`route="${API_PREFIX}/workers/:id/${route}"`))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    };
+    const { agent } = await agentOn(pool, { name: 'quiet', claimWaitMs: 300 });
+    const beats = await calls('heartbeat');
+    const claims = await calls('claim');
+    // Three more claims: over four heartbeat intervals went by.
+    await waitFor(async () => (await calls('claim')) >= claims + 3, { message: 'three more claims' });
+    expect(await calls('heartbeat')).toBe(beats);
+    expect((await submitter.listWorkers()).find((w) => w.name === 'quiet')?.state).toBe('idle');
+
+    await submitter.submitJob({ commands: ['sleep 30'], labels: ['host:quiet'] });
+    await waitFor(async () => (await calls('heartbeat')) >= beats + 2, { message: 'heartbeats while it holds the lease' });
+    expect(agent.status().state).toBe('busy');
+  });
+
   it('registers again when the coordinator forgot it', async () => {
     const { agent } = await agentOn(pool, { name: 'phoenix' });
     const firstId = agent.status().workerId;

@@ -68,12 +68,14 @@ export class WorkerHealth {
  */
 export function handingBackWorkerFaults(client: ApiClient, health: WorkerHealth, onFault: (problem: string) => void): ApiClient {
   const guarded = Object.create(client) as ApiClient;
-  guarded.complete = async (leaseId, result, artifacts) => {
+  guarded.completeAndClaim = async (leaseId, result, artifacts, signal) => {
     const problem = health.fault(result);
-    if (!problem) return client.complete(leaseId, result, artifacts);
+    if (!problem) return client.completeAndClaim(leaseId, result, artifacts, signal);
     onFault(problem);
+    // The attempt's stream is kept as any handed-back attempt's is; no next job for an unhealthy worker.
+    if (result.output?.length) await client.sendOutput(leaseId, result.output);
     await client.release(leaseId, 'vacated');
-    return undefined as never; // the reporter only needs to know it was delivered
+    return { job: { id: '', state: 'queued' }, next: null }; // the reporter only reads `next`
   };
   return guarded;
 }

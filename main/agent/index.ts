@@ -561,6 +561,8 @@ export class Agent extends EventEmitter {
         await this.heartbeatAlarm.sleep(failures > 0 ? backoffDelay(failures - 1, this.backoff) : this.heartbeatMs);
       }
       if (this.hasStopped) return;
+      // Idle in a claim: the open claim tells the coordinator this worker is there; only leases need renewing.
+      if (!this.beatRequested && failures === 0 && this.jobs.size === 0 && this.claimAbort) continue;
       this.beatRequested = false;
       try {
         const sentAt = Date.now();
@@ -596,8 +598,9 @@ export class Agent extends EventEmitter {
       // A job reporting its end may have just completed its lease; its own calls learn of a loss (409).
       if (!held.has(job.leaseId) && job.claimedAt < sentAt && job.phase !== 'reporting') void job.stop('lost');
     }
-    // A lease we do not know: a claim answered just as we aborted it. Hand it back rather than renew it forever.
-    if (!this.claimAbort) {
+    // A lease we do not know: a claim answered just as we aborted it. Hand it back rather than renew it forever;
+    // not while a result is on its way, whose answer may bring a lease this heartbeat already lists.
+    if (!this.claimAbort && ![...this.jobs.values()].some((job) => job.phase === 'reporting')) {
       for (const lease of answer.leases) {
         if (!this.jobs.has(lease.leaseId)) this.handBack(lease.leaseId, 'vacated');
       }
@@ -633,8 +636,8 @@ export class Agent extends EventEmitter {
    * jobs pinned to this PC (its owner's "This PC" jobs still run when it does not contribute); without a
    * sandbox, only trusted submitters' jobs.
    */
-  private claimFilter(): ClaimFilter | null {
-    if (this.phase !== 'running' || this.suspended || this.jobs.size >= this.slots) return null;
+  private claimFilter(freeing = 0): ClaimFilter | null {
+    if (this.phase !== 'running' || this.suspended || this.jobs.size - freeing >= this.slots) return null;
     const trust = this.options.trust ?? [];
     return {
       ...(this.paused ? { onlyLabels: [hostLabel(this.name)] } : {}),
@@ -688,6 +691,8 @@ export class Agent extends EventEmitter {
   }
 
   private accept(claimed: ClaimResponse): void {
+    // A retried completion answers the lease its lost answer handed out: run it once.
+    if (this.jobs.has(claimed.lease.id)) return;
     for (const directive of claimed.stop) this.applyDirective(directive);
     const only = this.claimFilter();
     if (!only || !(only.onlyLabels ?? []).every((label) => claimed.job.spec.labels.includes(label))) {
@@ -715,6 +720,11 @@ export class Agent extends EventEmitter {
         maxOutputBufferBytes: this.options.maxOutputBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES,
         ...(this.options.maxOutputPausedMs !== undefined ? { maxOutputPausedMs: this.options.maxOutputPausedMs } : {}),
         onChange: () => this.emitStatus(),
+        // The result asks for the job to take in its place, if there is one now (the claim loop does the waiting).
+        nextClaim: () => {
+          const only = this.reconnecting || this.reportedProblem || this.health.problem ? null : this.claimFilter(1);
+          return only ? { waitMs: 0, ...only } : null;
+        },
       },
     );
     this.jobs.set(job.leaseId, job);
@@ -723,6 +733,7 @@ export class Agent extends EventEmitter {
     this.emitStatus();
     void job.done.then(() => {
       this.jobs.delete(job.leaseId);
+      if (job.next) this.accept(job.next);
       this.emitStatus();
       this.claimAlarm.wake();
     });

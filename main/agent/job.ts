@@ -3,7 +3,7 @@
 // shutdown) kills the process tree and ends the lease the way that reason asks for.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { effectiveLimits, type Assignment, type CompleteRequest, type JobLimits } from '../../protocol/api';
+import { effectiveLimits, type Assignment, type ClaimResponse, type CompleteRequest, type JobLimits } from '../../protocol/api';
 import type { ApiClient } from '../../protocol/client';
 import { zipMatchingFiles } from './artifacts';
 import { BundleIntegrityError, type BundleCache } from './bundle-cache';
@@ -39,6 +39,8 @@ export interface JobContext {
   maxOutputPausedMs?: number;
   /** Something in `phase` changed (the agent re-emits its status). */
   onChange: () => void;
+  /** The next job to ask for with this one's result (null: none); read when the result is sent. */
+  nextClaim: () => CompleteRequest['next'];
 }
 
 const MAX_ERROR_LENGTH = 4000;
@@ -84,6 +86,7 @@ export class JobExecution {
       onBackpressure: (pause) => (pause ? this.runner?.pauseOutput() : this.runner?.resumeOutput()),
       onLeaseGone: () => void this.stop('lost'),
       secrets: Object.values(assignment.job.secrets ?? {}),
+      nextClaim: ctx.nextClaim,
     });
     this.done = this.execute();
     this.cleanedUp = this.done.then(() => this.removeWorkspace());
@@ -91,6 +94,11 @@ export class JobExecution {
 
   get phase(): JobPhase {
     return this.phaseNow;
+  }
+
+  /** The job the coordinator handed out with this one's result, once `done` (null when none). */
+  get next(): ClaimResponse | null {
+    return this.reporter.next;
   }
 
   private setPhase(phase: JobPhase): void {

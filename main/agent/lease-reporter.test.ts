@@ -18,12 +18,17 @@ beforeEach(async () => {
 });
 afterEach(() => pool.stop());
 
-/** A real client that counts its output requests. */
+/** A real client that counts its output and completion requests. */
 class CountingClient extends ApiClient {
   outputRequests = 0;
+  completions = 0;
   override sendOutput(...args: Parameters<ApiClient['sendOutput']>) {
     this.outputRequests++;
     return super.sendOutput(...args);
+  }
+  override completeAndClaim(...args: Parameters<ApiClient['completeAndClaim']>) {
+    this.completions++;
+    return super.completeAndClaim(...args);
   }
 }
 
@@ -77,6 +82,22 @@ describe('LeaseReporter', () => {
     expect(await admin.getLog(job.id)).toBe(`${Array.from({ length: 50 }, (_, i) => `line ${i}\n`).join('')}oops\n`);
   });
 
+  it('a job that ends inside the first flush interval costs one request: its records and output ride on the result', async () => {
+    const { job, reporter, client } = await leased(['echo hi'], { flushIntervalMs: 60_000 });
+    reporter.commandStarted(0);
+    reporter.write('stdout', Buffer.from('hi\n'));
+    reporter.commandEnded(0, { exitCode: 0, signal: null, durationMs: 4 });
+    reporter.endOutput();
+    expect(await reporter.complete({ outcome: 'succeeded', exitCode: 0 }, null)).toBe(true);
+    expect([client.outputRequests, client.completions]).toEqual([0, 1]);
+    const done = await admin.getJob(job.id);
+    expect(done.state).toBe('succeeded');
+    expect(done.commands.map((c) => [c.index, c.exitCode, c.durationMs])).toEqual([[0, 0, 4]]);
+    expect(await admin.getLog(job.id)).toBe('hi\n');
+    const story = (await events(job.id)).map((e) => (e.type === 'command' ? `${e.data.phase} ${e.data.index}` : e.type === 'state' ? e.data.state : e.type));
+    expect(story).toEqual(['queued', 'leased', 'running', 'start 0', 'output', 'end 0', 'succeeded']);
+  });
+
   it('a late result under an expired lease another worker took is refused with 409 and dropped', async () => {
     const { job, reporter, gone, logger } = await leased(['sleep 60']);
     reporter.commandStarted(0);
@@ -93,7 +114,8 @@ describe('LeaseReporter', () => {
     expect(reporter.leaseGone).toBe(true);
     expect(gone).toHaveLength(1);
     expect(gone[0]).toMatch(/no longer valid \(it is expired\)/);
-    expect(logger.lines.join('\n')).toMatch(/refused the output: .*dropping this job's result/);
+    // The output went with the result, in one request: both are refused together.
+    expect(logger.lines.join('\n')).toMatch(/refused the result succeeded: .*dropping this job's result/);
     const after = await admin.getJob(job.id);
     expect(after.state).toBe('leased');
     expect(after.attempts.map((a) => a.outcome)).toEqual(['expired', 'active']);

@@ -1,12 +1,15 @@
-// Everything the agent tells the coordinator about one lease, delivered in order and in the background:
-// output chunks, command start/end, suspended/running, and finally the result (or the hand-back). The job
+// Everything the agent tells the coordinator about one lease, delivered in order and in the background: the
+// numbered stream (output chunks and command start/end records), suspended/running, and finally the result (or
+// the hand-back). The stream goes out every flush interval (the first one an interval after the job starts, so
+// a job that ends sooner sends it all with its result), and the result carries what is left of it and asks for
+// the next job in the same request. The job
 // never waits for the network: steps queue here and are retried with backoff while the coordinator is
 // unreachable, until they are delivered or the coordinator says the lease is gone (409), which ends the job.
 // Output is the exception to "never waits": past half its buffer the reporter asks for the child's pipes to be
 // paused until the coordinator catches up, so a chatty job slows down instead of losing output; only if the
 // coordinator takes nothing for `maxPausedMs` does the job run on and output past the cap get dropped.
 import { openAsBlob } from 'node:fs';
-import { LIMITS, type CompleteRequest, type OutputStream } from '../../protocol/api';
+import { isOutputData, LIMITS, type ClaimResponse, type CompleteRequest, type OutputStream, type StreamChunk } from '../../protocol/api';
 import { ApiError, type ApiClient } from '../../protocol/client';
 import { maskSecrets } from '../../protocol/secrets';
 import type { AgentLogger } from './logger';
@@ -31,6 +34,8 @@ export interface LeaseReporterOptions {
   maxPausedMs?: number;
   /** The job's secret values: masked in its output before it leaves this machine. */
   secrets?: readonly string[];
+  /** What the result asks for as the next job, read when it is sent (null: none, the agent is not taking one). */
+  nextClaim?: () => CompleteRequest['next'];
 }
 
 /**
@@ -44,9 +49,11 @@ const DEFAULT_MAX_PAUSED_MS = 30_000;
 
 interface Step {
   label: string;
-  /** Output cut before this step was queued (seq below `mark`) is delivered before it. */
+  /** The stream cut before this step was queued (seq below `mark`) is delivered before it, or with it. */
   mark: number;
-  call: () => Promise<unknown>;
+  /** Takes the rest of the stream below `mark` along (the result), when it fits in the one request. */
+  carriesOutput: boolean;
+  call: (carried: StreamChunk[]) => Promise<unknown>;
   settle: (delivered: boolean) => void;
 }
 
@@ -61,7 +68,12 @@ export class LeaseReporter {
   private readonly alarm = new Alarm();
   private readonly flushIntervalMs: number;
   private flushTimer: NodeJS.Timeout | null = null;
-  private lastFlushAt = 0;
+  /** Starts as the job starts: the first cut comes a flush interval later. */
+  private lastFlushAt = Date.now();
+  /** The stream cut so far is to go now (a timed flush, or a whole chunk of output waiting). */
+  private outputDue = false;
+  /** The next job the coordinator handed out with the result, if it was asked for one. */
+  private handedOut: ClaimResponse | null = null;
   private pumping = false;
   private failures = 0;
   private ended: 'gone' | 'abandoned' | null = null;
@@ -87,17 +99,28 @@ export class LeaseReporter {
     return this.ended === 'gone';
   }
 
+  /** The job the coordinator handed out with this lease's result (null when none was asked for or none fit). */
+  get next(): ClaimResponse | null {
+    return this.handedOut;
+  }
+
   write(stream: OutputStream, data: Buffer): void {
     if (this.ended) return;
     this.output.write(stream, data);
     if (this.output.held >= this.pauseAtBytes && !this.paused && !this.pauseGaveUp) this.pause();
-    if (this.output.hasClosedChunks) this.pump();
-    if (this.output.hasOpenChunk && !this.flushTimer) {
-      // At most one timed cut per interval, and the first output after a quiet spell goes at once: a prompt
-      // first line for the person watching, batches for a chatty job.
-      const wait = Math.max(0, this.lastFlushAt + this.flushIntervalMs - Date.now());
-      this.flushTimer = setTimeout(() => this.flush(), wait);
+    if (this.output.waitingBytes >= this.output.maxChunkBytes) {
+      this.outputDue = true;
+      this.pump();
     }
+    if (this.output.hasOpenChunk) this.flushLater();
+  }
+
+  private flushLater(): void {
+    if (this.flushTimer) return;
+    // At most one timed cut per interval, and the first output after a quiet spell goes at once: a prompt line
+    // for the person watching, batches for a chatty job.
+    const wait = Math.max(0, this.lastFlushAt + this.flushIntervalMs - Date.now());
+    this.flushTimer = setTimeout(() => this.flush(), wait);
   }
 
   private pause(): void {
@@ -136,21 +159,28 @@ export class LeaseReporter {
     this.flushTimer = null;
     this.lastFlushAt = Date.now();
     this.output.cut();
+    this.outputDue = true;
     this.pump();
   }
 
-  /** The job's streams are done: what is left of a split character, or a drop marker, goes out too. */
+  /** The job's streams are done: what is left of a split character, or a drop marker, goes with the result. */
   endOutput(): void {
     this.output.end();
-    this.pump();
   }
 
   commandStarted(index: number): void {
-    void this.enqueue(`start of command ${index}`, () => this.options.client.commandStart(this.options.leaseId, index));
+    this.record({ phase: 'start', index });
   }
 
   commandEnded(index: number, result: CommandEnd): void {
-    void this.enqueue(`end of command ${index}`, () => this.options.client.commandEnd(this.options.leaseId, index, result));
+    this.record({ phase: 'end', index, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs });
+  }
+
+  /** Command records go in the numbered stream, with the output around them: no request of their own. */
+  private record(command: Parameters<OutputBuffer['record']>[0]): void {
+    if (this.ended) return;
+    this.output.record(command);
+    this.flushLater();
   }
 
   setState(state: 'running' | 'suspended'): void {
@@ -167,23 +197,32 @@ export class LeaseReporter {
     const { client, leaseId } = this.options;
     let withArtifacts = artifactsZip;
     let request = result;
-    return this.enqueue(`result ${result.outcome}`, async () => {
-      if (!withArtifacts) return client.complete(leaseId, request);
-      try {
-        return await client.complete(leaseId, result, await openAsBlob(withArtifacts));
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.status !== 413) throw err;
-        withArtifacts = null;
-        const error = `the commands ended (${result.outcome}) but the output artifacts could not be saved: ${err.message}`;
-        request = { outcome: 'error', reason: 'worker_error', error, ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}) };
-        this.options.logger.warn('artifacts are over the coordinator upload limit; the job fails without them', {
-          job: this.options.jobId,
-        });
-        this.output.write('stderr', Buffer.from(`\n[cmd-executor: output artifacts not kept: ${err.message}]\n`));
-        this.output.end();
-        throw new RetryAfterOutput();
-      }
-    });
+    const send = async (output: StreamChunk[]) => {
+      const full = { ...request, ...(output.length ? { output } : {}), next: this.options.nextClaim?.() ?? null };
+      const answer = await client.completeAndClaim(leaseId, full, withArtifacts ? await openAsBlob(withArtifacts) : undefined);
+      this.handedOut = answer.next;
+    };
+    return this.enqueue(
+      `result ${result.outcome}`,
+      async (output) => {
+        if (!withArtifacts) return send(output);
+        try {
+          return await send(output);
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.status !== 413) throw err;
+          withArtifacts = null;
+          const error = `the commands ended (${result.outcome}) but the output artifacts could not be saved: ${err.message}`;
+          request = { outcome: 'error', reason: 'worker_error', error, ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}) };
+          this.options.logger.warn('artifacts are over the coordinator upload limit; the job fails without them', {
+            job: this.options.jobId,
+          });
+          this.output.write('stderr', Buffer.from(`\n[cmd-executor: output artifacts not kept: ${err.message}]\n`));
+          this.output.end();
+          throw new RetryAfterOutput();
+        }
+      },
+      true,
+    );
   }
 
   /** Hands the job back to the queue (not a failed attempt). */
@@ -206,11 +245,11 @@ export class LeaseReporter {
     this.alarm.wake();
   }
 
-  private enqueue(label: string, call: () => Promise<unknown>): Promise<boolean> {
+  private enqueue(label: string, call: (carried: StreamChunk[]) => Promise<unknown>, carriesOutput = false): Promise<boolean> {
     if (this.ended) return Promise.resolve(false);
     this.output.cut();
     return new Promise((settle) => {
-      this.steps.push({ label, mark: this.output.cutSeq, call, settle });
+      this.steps.push({ label, mark: this.output.cutSeq, carriesOutput, call, settle });
       this.pump();
     });
   }
@@ -226,18 +265,22 @@ export class LeaseReporter {
     try {
       while (!this.ended) {
         const step = this.steps[0];
-        if (this.output.hasClosedChunks && (!step || this.output.unackedSeq < step.mark)) {
-          // Only what came before the next step: output cut after it must follow it.
-          await this.attempt('output', () => this.sendOutput(step?.mark));
+        // The stream before the next step (all of it without one) goes first, unless the step takes it along.
+        const before = step?.mark ?? this.output.cutSeq;
+        const carried = step?.carriesOutput ? this.carriable(before) : null;
+        if (this.output.unackedSeq < before && !carried && (step || this.outputDue)) {
+          await this.attempt('output', () => this.sendOutput(before));
         } else if (step) {
-          const outcome = await this.attempt(step.label, step.call);
+          const outcome = await this.attempt(step.label, () => step.call(carried ?? []));
           if (outcome === 'retry') {
             step.mark = this.output.cutSeq; // a step that added output (see complete) sends it first
           } else if (!this.ended) {
+            if (outcome === 'delivered' && carried) this.output.ack(step.mark);
             this.steps.shift();
             step.settle(outcome === 'delivered');
           }
         } else {
+          this.outputDue = false;
           return;
         }
       }
@@ -246,11 +289,21 @@ export class LeaseReporter {
     }
   }
 
-  private async sendOutput(beforeSeq?: number): Promise<void> {
+  /** The stream below `beforeSeq` as one request can carry it (masked), or null when it needs requests of its own first. */
+  private carriable(beforeSeq: number): StreamChunk[] | null {
+    const chunks = this.output.take(LIMITS.chunksPerCall, MAX_OUTPUT_JSON_BYTES_PER_REQUEST, beforeSeq);
+    const reaches = chunks.length === 0 ? this.output.unackedSeq >= beforeSeq : chunks.at(-1)!.seq === beforeSeq - 1;
+    return reaches ? this.masked(chunks) : null;
+  }
+
+  private masked(chunks: StreamChunk[]): StreamChunk[] {
     const secrets = this.options.secrets ?? [];
-    const chunks = this.output
-      .take(LIMITS.chunksPerCall, MAX_OUTPUT_JSON_BYTES_PER_REQUEST, beforeSeq)
-      .map((chunk) => (secrets.length ? { ...chunk, data: maskSecrets(chunk.data, secrets) } : chunk));
+    if (!secrets.length) return chunks;
+    return chunks.map((chunk) => (isOutputData(chunk) ? { ...chunk, data: maskSecrets(chunk.data, secrets) } : chunk));
+  }
+
+  private async sendOutput(beforeSeq: number): Promise<void> {
+    const chunks = this.masked(this.output.take(LIMITS.chunksPerCall, MAX_OUTPUT_JSON_BYTES_PER_REQUEST, beforeSeq));
     const ack = await this.options.client.sendOutput(this.options.leaseId, chunks);
     this.output.ack(ack.nextSeq);
     this.relieved();

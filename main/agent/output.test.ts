@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { isOutputData, type OutputDataChunk, type StreamChunk } from '../../protocol/api';
 import { OutputBuffer } from './output';
 
-const text = (chunks: { data: string }[]) => chunks.map((c) => c.data).join('');
+const outputOf = (chunks: StreamChunk[]): OutputDataChunk[] => chunks.filter(isOutputData);
+const text = (chunks: StreamChunk[]) => outputOf(chunks).map((c) => c.data).join('');
 
 describe('OutputBuffer', () => {
   it('cuts numbered chunks at the size limit and when the stream changes', () => {
@@ -26,7 +28,7 @@ describe('OutputBuffer', () => {
     buffer.end();
     const chunks = buffer.take(100, 1000);
     expect(text(chunks)).toBe('ééé€');
-    expect(chunks.map((c) => c.data)).toEqual(['éé', 'é€']);
+    expect(outputOf(chunks).map((c) => c.data)).toEqual(['éé', 'é€']);
   });
 
   it('hands out the same chunks until they are acknowledged, so a retry resends the same numbers', () => {
@@ -49,10 +51,10 @@ describe('OutputBuffer', () => {
     buffer.write('stderr', Buffer.from('\u0001'.repeat(3000))); // 1 byte each, 6 once escaped as \u0001
     buffer.cut();
     // 4000 raw bytes would fit in 5000, but the escaped chunk is ~6 KiB of JSON: only the plain ones go.
-    expect(buffer.take(100, 5000).map((c) => c.stream)).toEqual(['stdout', 'stdout', 'stdout']);
+    expect(outputOf(buffer.take(100, 5000)).map((c) => c.stream)).toEqual(['stdout', 'stdout', 'stdout']);
     buffer.ack(3);
     // Escaped chunks: ~6 KiB each, so one per request even though each holds only 1000 raw bytes.
-    const escaped = buffer.take(100, 7000);
+    const escaped = outputOf(buffer.take(100, 7000));
     expect(escaped).toHaveLength(1);
     expect(Buffer.byteLength(JSON.stringify(escaped[0]!.data))).toBeGreaterThan(6000);
   });
@@ -67,7 +69,7 @@ describe('OutputBuffer', () => {
     buffer.ack(buffer.cutSeq);
     buffer.write('stdout', Buffer.from('back'));
     buffer.end();
-    const chunks = buffer.take(100, 1000);
+    const chunks = outputOf(buffer.take(100, 1000));
     expect(chunks.map((c) => [c.stream, c.data])).toEqual([
       ['stderr', '\n[cmd-executor: 29 bytes of output dropped on the worker: the coordinator could not keep up]\n'],
       ['stdout', 'back'],
@@ -79,5 +81,19 @@ describe('OutputBuffer', () => {
     buffer.write('stdout', Buffer.from('abcdefgh'));
     buffer.end();
     expect(text(buffer.take(100, 1000))).toContain('8 bytes of output dropped');
+  });
+
+  it('numbers command records in the same sequence as the output around them', () => {
+    const buffer = new OutputBuffer({ maxChunkBytes: 100 });
+    buffer.record({ phase: 'start', index: 0 });
+    buffer.write('stdout', Buffer.from('hi\n'));
+    buffer.record({ phase: 'end', index: 0, exitCode: 0, signal: null, durationMs: 3 });
+    expect(buffer.take(100, 1000)).toEqual([
+      { seq: 0, command: { phase: 'start', index: 0 } },
+      { seq: 1, stream: 'stdout', data: 'hi\n' },
+      { seq: 2, command: { phase: 'end', index: 0, exitCode: 0, signal: null, durationMs: 3 } },
+    ]);
+    buffer.ack(3);
+    expect(buffer.held).toBe(0);
   });
 });

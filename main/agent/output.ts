@@ -4,7 +4,7 @@
 // the coordinator stays unreachable is new output dropped past the cap, with one marker saying how much,
 // instead of the child process being blocked forever or the agent's memory growing without end.
 import { StringDecoder } from 'node:string_decoder';
-import type { OutputStream } from '../../protocol/api';
+import type { CommandRecordChunk, OutputStream, StreamChunk } from '../../protocol/api';
 
 export interface OutputChunk {
   seq: number;
@@ -22,7 +22,9 @@ export interface OutputBufferOptions {
 export const DEFAULT_MAX_CHUNK_BYTES = 64 * 1024;
 export const DEFAULT_MAX_BUFFER_BYTES = 8 * 1024 * 1024;
 
-interface HeldChunk extends OutputChunk {
+interface HeldChunk {
+  chunk: StreamChunk;
+  /** Output bytes (0 for a command record: records are never dropped). */
   bytes: number;
   /** Its share of a request body: the data JSON-encoded (escapes grow it) plus the seq and stream around it. */
   jsonBytes: number;
@@ -36,7 +38,7 @@ function chunkJsonBytes(data: string): number {
 }
 
 export class OutputBuffer {
-  private readonly maxChunkBytes: number;
+  readonly maxChunkBytes: number;
   private readonly maxBufferBytes: number;
   private readonly decoders: Record<OutputStream, StringDecoder> = {
     stdout: new StringDecoder('utf8'),
@@ -47,6 +49,8 @@ export class OutputBuffer {
   private open: { stream: OutputStream; parts: string[]; bytes: number } | null = null;
   private nextSeq = 0;
   private heldBytes = 0;
+  /** Output bytes cut into closed chunks and not yet acknowledged. */
+  private closedBytes = 0;
   private droppedBytes = 0;
   private totalDroppedBytes = 0;
 
@@ -102,35 +106,52 @@ export class OutputBuffer {
     this.cut();
     const bytes = Buffer.byteLength(text);
     this.heldBytes += bytes;
-    this.closed.push({ seq: this.nextSeq++, stream: 'stderr', data: text, bytes, jsonBytes: chunkJsonBytes(text) });
+    this.closedBytes += bytes;
+    this.closed.push({ chunk: { seq: this.nextSeq++, stream: 'stderr', data: text }, bytes, jsonBytes: chunkJsonBytes(text) });
   }
 
   /** Closes the open chunk so it can be sent (the timer's "every 100 ms"). */
   cut(): void {
     if (!this.open) return;
     const data = this.open.parts.join('');
-    this.closed.push({ seq: this.nextSeq++, stream: this.open.stream, data, bytes: this.open.bytes, jsonBytes: chunkJsonBytes(data) });
+    this.closed.push({ chunk: { seq: this.nextSeq++, stream: this.open.stream, data }, bytes: this.open.bytes, jsonBytes: chunkJsonBytes(data) });
+    this.closedBytes += this.open.bytes;
     this.open = null;
+  }
+
+  /** A command's start or end, numbered between the output before it and the output after it. */
+  record(command: CommandRecordChunk['command']): void {
+    this.cut();
+    this.closed.push({ chunk: { seq: this.nextSeq++, command }, bytes: 0, jsonBytes: JSON.stringify(command).length + CHUNK_JSON_OVERHEAD_BYTES });
   }
 
   /**
    * Closed chunks from the oldest unacknowledged one (and below `beforeSeq`), up to the limits of one request:
    * `maxJsonBytes` counts the chunks as they are encoded in the request body, not their raw bytes.
    */
-  take(maxChunks: number, maxJsonBytes: number, beforeSeq = Infinity): OutputChunk[] {
-    const batch: OutputChunk[] = [];
+  take(maxChunks: number, maxJsonBytes: number, beforeSeq = Infinity): StreamChunk[] {
+    const batch: StreamChunk[] = [];
     let jsonBytes = 0;
-    for (const chunk of this.closed) {
-      if (chunk.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && jsonBytes + chunk.jsonBytes > maxJsonBytes)) break;
-      batch.push({ seq: chunk.seq, stream: chunk.stream, data: chunk.data });
-      jsonBytes += chunk.jsonBytes;
+    for (const held of this.closed) {
+      if (held.chunk.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && jsonBytes + held.jsonBytes > maxJsonBytes)) break;
+      batch.push(held.chunk);
+      jsonBytes += held.jsonBytes;
     }
     return batch;
   }
 
   /** The coordinator has everything below `nextSeq`: forget it, which makes room for new output. */
   ack(nextSeq: number): void {
-    while (this.closed.length > 0 && this.closed[0]!.seq < nextSeq) this.heldBytes -= this.closed.shift()!.bytes;
+    while (this.closed.length > 0 && this.closed[0]!.chunk.seq < nextSeq) {
+      const { bytes } = this.closed.shift()!;
+      this.heldBytes -= bytes;
+      this.closedBytes -= bytes;
+    }
+  }
+
+  /** Output cut and waiting to be sent, in UTF-8 bytes (a whole chunk of it is worth a request of its own). */
+  get waitingBytes(): number {
+    return this.closedBytes;
   }
 
   /** Output held (unacknowledged plus open), in UTF-8 bytes. */
@@ -153,7 +174,7 @@ export class OutputBuffer {
 
   /** The lowest seq not yet acknowledged (= cutSeq when everything cut is acknowledged). */
   get unackedSeq(): number {
-    return this.closed[0]?.seq ?? this.nextSeq;
+    return this.closed[0]?.chunk.seq ?? this.nextSeq;
   }
 
   get dropped(): number {

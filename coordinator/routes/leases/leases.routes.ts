@@ -7,6 +7,7 @@ import { allow, principalOf } from '../../middleware/auth';
 import { jsonBody, jsonOrMultipart, jsonWithFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
+import { untilClosed } from '../../middleware/long-poll';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
 import {
@@ -66,7 +67,12 @@ export function leaseRoutes(services: Services): Router<AppState> {
       const { value, file } = jsonWithFile(ctx, 'result', 'artifacts');
       const result = parseInput(completeSchema, value, 'result');
       const artifacts = file ? await acceptZip(file, blobs, 'artifacts ZIP', services.uploads.zipLimits) : null;
-      ctx.body = { job: await scheduler.complete(lease(ctx), worker(ctx), result, artifacts) };
+      if (result.next === undefined) {
+        // The answer of protocol v1 before `next` (the whole job), kept for one release.
+        ctx.body = { job: await scheduler.complete(lease(ctx), worker(ctx), result, artifacts) };
+        return;
+      }
+      ctx.body = await untilClosed(ctx, services.shutdown, (signal) => scheduler.completeAndClaim(lease(ctx), worker(ctx), result, artifacts, signal));
     },
   );
 

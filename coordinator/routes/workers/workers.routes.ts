@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { API_PREFIX } from '../../../protocol/api';
-import { audited } from '../../middleware/audit';
+import { audited, auditEntry } from '../../middleware/audit';
+import { parkable } from '../../middleware/long-poll';
 import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
 import { jsonBody } from '../../middleware/body';
@@ -59,36 +60,36 @@ export function workerRoutes(services: Services): Router<AppState> {
     ctx.status = 204;
   });
 
+  /** Drained: it leaves the pool (and its token stops working) once its last job has ended. */
+  const leaveDrained = async (ctx: AppContext, id: string) => {
+    await scheduler.deregister(id);
+    await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
+  };
+
   router.post('/:id/heartbeat', jsonBody, validate(heartbeatSchema), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     const worker = await scheduler.requireWorker(id);
     const input = inputOf(ctx, heartbeatSchema);
     const answer = await scheduler.heartbeat(id, input.state, input.problem);
-    // Drained: it leaves the pool (and its token stops working) once its last job has ended.
-    if (worker.adminState === 'draining' && answer.leases.length === 0) {
-      await scheduler.deregister(id);
-      await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
-    }
+    if (worker.adminState === 'draining' && answer.leases.length === 0) await leaveDrained(ctx, id);
     ctx.body = answer;
   });
 
   const claimedJob = (ctx: AppContext) => (ctx.body as { job?: { id: string } } | undefined)?.job?.id ?? null;
   router.post('/:id/claim', jsonBody, validate(claimSchema), audited(store, now, 'lease.claim', claimedJob, { skipEmpty: true }), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
-    const abort = new AbortController();
-    const onClose = () => abort.abort();
-    ctx.res.once('close', onClose);
-    ctx.req.socket.setTimeout(0);
-    try {
-      const signal = AbortSignal.any([abort.signal, services.shutdown]);
-      const input = inputOf(ctx, claimSchema);
-      const { waitMs, ...filter } = input;
-      const assignment = await scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter);
-      if (assignment) ctx.body = assignment;
-      else ctx.status = 204;
-    } finally {
-      ctx.res.off('close', onClose);
+    const { waitMs, ...filter } = inputOf(ctx, claimSchema);
+    // An idle worker claims instead of heartbeating: a drained one leaves here (its next call is refused).
+    if ((await scheduler.requireWorker(id)).adminState === 'draining' && (await store.currentJobs(id)).length === 0) {
+      await leaveDrained(ctx, id);
+      ctx.status = 204;
+      return;
     }
+    await parkable(ctx, services.shutdown, (signal, onPark) => scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark), {
+      logger: services.logger,
+      answered: (assignment) => auditEntry(store, now, ctx, 'lease.claim', assignment.job.id),
+      undelivered: (assignment) => scheduler.handBackUnanswered(assignment.lease.id),
+    });
   });
 
   return router;
