@@ -257,6 +257,30 @@ describe(`store contract on ${backend}`, () => {
     ]);
   });
 
+  it("renews a batch of workers' leases and stamps them seen; lists the jobs they hold and a job's attempts with worker names", async () => {
+    await store.insertWorker(worker('w1'));
+    await store.insertWorker(worker('w2'));
+    await store.insertWorker(worker('w3'));
+    const a = await store.insertJob(job({ state: 'running' }));
+    const b = await store.insertJob(job({ state: 'leased' }));
+    await store.insertLease({ ...lease('l-a1', a.id, 'gone'), status: 'expired', endedAt: 25 });
+    await store.insertLease({ ...lease('l-a2', a.id, 'w1'), attempt: 2, leasedAt: 30 });
+    await store.insertLease({ ...lease('l-b', b.id, 'w2'), leasedAt: 40 });
+    await store.renewLeases(['w1', 'w3'], 500, 90_000);
+    await store.renewLeases([], 600, 99_000);
+    expect((await store.getLease('l-a2'))!.expiresAt).toBe(90_000);
+    expect((await store.getLease('l-b'))!.expiresAt).toBe(30_020);
+    expect((await store.getLease('l-a1'))!.expiresAt).toBe(30_020);
+    expect((await store.listWorkers()).map((w) => [w.id, w.lastSeenAt])).toEqual([['w1', 500], ['w2', 2], ['w3', 500]]);
+    expect(await store.currentJobs()).toEqual([
+      { workerId: 'w1', id: a.id, name: a.name, state: 'running' },
+      { workerId: 'w2', id: b.id, name: b.name, state: 'leased' },
+    ]);
+    expect(await store.currentJobs('w2')).toEqual([{ workerId: 'w2', id: b.id, name: b.name, state: 'leased' }]);
+    expect(await store.currentJobs('w3')).toEqual([]);
+    expect((await store.attemptsOf(a.id)).map((l) => [l.id, l.attempt, l.workerName])).toEqual([['l-a1', 1, null], ['l-a2', 2, 'w1']]);
+  });
+
   it('deletes ended jobs with all they hold, and knows which blobs are still referred to', async () => {
     const old = await store.insertJob(job({ state: 'succeeded', finishedAt: 100, bundleSha: 'a'.repeat(64) }));
     const live = await store.insertJob(job({ bundleSha: 'b'.repeat(64), artifactsSha: 'c'.repeat(64) }));

@@ -11,6 +11,7 @@ import type {
   AuditRecord,
   AuditRow,
   CommandRecord,
+  CurrentJob,
   EventRecord,
   JobListFilter,
   JobRecord,
@@ -435,8 +436,24 @@ class PostgresOps implements StoreOps {
     );
     return rows.map((r) => ({ workerId: r.worker_id as string, submittedBy: r.submitted_by as string, ms: r.ms as number, jobs: r.jobs as number }));
   }
-  async renewLeases(workerId: string, expiresAt: number): Promise<void> {
-    await this.db.query(`UPDATE leases SET expires_at = $1 WHERE worker_id = $2 AND status = 'active'`, [expiresAt, workerId]);
+  async attemptsOf(jobId: string): Promise<(LeaseRecord & { workerName: string | null })[]> {
+    const rows = await this.rows('SELECT l.*, w.name AS worker_name FROM leases l LEFT JOIN workers w ON w.id = l.worker_id WHERE l.job_id = $1 ORDER BY l.attempt', [
+      jobId,
+    ]);
+    return rows.map((r) => ({ ...leaseCols.fromRow(r), workerName: (r.worker_name as string | null) ?? null }));
+  }
+  async renewLeases(workerIds: readonly string[], seenAt: number, expiresAt: number): Promise<void> {
+    if (workerIds.length === 0) return;
+    await this.db.query(`UPDATE leases SET expires_at = $1 WHERE status = 'active' AND worker_id = ANY($2)`, [expiresAt, workerIds]);
+    await this.db.query('UPDATE workers SET last_seen_at = $1 WHERE id = ANY($2)', [seenAt, workerIds]);
+  }
+  async currentJobs(workerId?: string): Promise<CurrentJob[]> {
+    const rows = await this.rows(
+      `SELECT l.worker_id, j.id, j.name, j.state FROM leases l JOIN jobs j ON j.id = l.job_id
+       WHERE l.status = 'active'${workerId === undefined ? '' : ' AND l.worker_id = $1'} ORDER BY l.leased_at`,
+      workerId === undefined ? [] : [workerId],
+    );
+    return rows.map((r) => ({ workerId: r.worker_id as string, id: r.id as string, name: r.name as string, state: r.state as CurrentJob['state'] }));
   }
 
   // ---- commands ----
