@@ -5,7 +5,7 @@
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { bucketKey } from './sqlite';
+import { bucketKey, poolUsageRecord } from './sqlite';
 import type {
   AuditFilter,
   AuditRecord,
@@ -352,14 +352,7 @@ class PostgresOps implements StoreOps {
              SELECT j.submitted_by, 0, 0, 1, l.leased_at FROM leases l JOIN jobs j ON j.id = l.job_id WHERE l.status = 'active') u
        GROUP BY submitted_by`,
     );
-    return rows.map((r) => ({
-      submitter: r.submitted_by as string,
-      slotSeconds: r.slot_seconds as number,
-      at: r.at as number,
-      running: r.running as number,
-      runningLeasedAtSum: r.leased_at_sum as number,
-      latestLeasedAt: r.latest_leased_at as number,
-    }));
+    return rows.map(poolUsageRecord);
   }
   async jobsInFlight(): Promise<JobRecord[]> {
     return (await this.rows(`SELECT * FROM jobs WHERE state IN ('leased', 'running', 'suspended')`)).map(jobOf);

@@ -90,6 +90,16 @@ INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE s
 export const bucketKey = (spec: JobRecord['spec']) =>
   [...new Set(spec.labels)].sort().join(',') + (spec.network ? ' network' : '') + (spec.requireSandbox ? ' sandbox' : '');
 
+/** A row of the pool usage query (both backends select these columns). */
+export const poolUsageRecord = (r: Record<string, unknown>): PoolUsageRecord => ({
+  submitter: r.submitted_by as string,
+  slotSeconds: r.slot_seconds as number,
+  at: r.at as number,
+  running: r.running as number,
+  runningLeasedAtSum: r.leased_at_sum as number,
+  latestLeasedAt: r.latest_leased_at as number,
+});
+
 /** Workers say how they contain jobs (JSON; NULL for agents that did not say). */
 const MIGRATION_3 = `ALTER TABLE workers ADD COLUMN isolation TEXT;`;
 
@@ -459,14 +469,7 @@ export class SqliteStore implements Store {
              UNION ALL
              SELECT j.submitted_by, 0, 0, 1, l.leased_at FROM leases l JOIN jobs j ON j.id = l.job_id WHERE l.status = 'active')
        GROUP BY submitted_by`,
-    ).map((r) => ({
-      submitter: r.submitted_by as string,
-      slotSeconds: r.slot_seconds as number,
-      at: r.at as number,
-      running: r.running as number,
-      runningLeasedAtSum: r.leased_at_sum as number,
-      latestLeasedAt: r.latest_leased_at as number,
-    }));
+    ).map(poolUsageRecord);
   }
   async jobsInFlight(): Promise<JobRecord[]> {
     return this.all(`SELECT * FROM jobs WHERE state IN ('leased', 'running', 'suspended')`).map((r) => jobMap.fromRow(r));
