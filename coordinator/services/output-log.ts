@@ -154,14 +154,16 @@ class AttemptWriter {
       const match = SEGMENT.exec(name);
       if (!match) continue;
       const start = Number(match[1]);
-      // Past the committed end (never acknowledged), or dropped by a commit whose deletion a crash cut short.
-      if (start >= end || (start > 0 && start < tailStart)) {
+      // Dropped by a commit whose deletion a crash cut short.
+      if (start > 0 && start < tailStart) {
         await rm(join(this.dir, name), { force: true });
         continue;
       }
-      const size = Math.min((await stat(join(this.dir, name))).size, end - start);
+      // Past the committed end: never acknowledged. Emptied, not deleted: another coordinator sharing the folder
+      // may hold it open, and a deleted file would take what it writes next out of everyone's sight.
+      const size = Math.min((await stat(join(this.dir, name))).size, Math.max(0, end - start));
       await truncate(join(this.dir, name), size);
-      this.segments.push({ start, size });
+      if (start < end) this.segments.push({ start, size });
     }
     this.segments.sort((a, b) => a.start - b.start);
     const indexFile = join(this.dir, 'streams');

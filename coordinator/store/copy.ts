@@ -45,6 +45,10 @@ export async function copyStore(from: Store, to: Store & { continueSequences(tx:
       for (const entry of page) await tx.insertAudit(entry);
       counts.audit += page.length;
     }
+    // Fair share goes on from where it stood: the recorded usage (what active leases add comes with the leases).
+    for (const usage of await from.poolUsage()) {
+      if (usage.at > 0) await tx.putUsage({ submitter: usage.submitter, slotSeconds: usage.slotSeconds, at: usage.at });
+    }
     await to.continueSequences(tx);
     return counts;
   });

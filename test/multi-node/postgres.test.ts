@@ -151,7 +151,7 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     const worker = await registerTestWorker(nodes[0]!.url, nodes[0]!.joinToken, { name: 'twice' });
     const admin = new ApiClient({ baseUrl: nodes[0]!.url, token: nodes[0]!.adminToken });
     const other = new ApiClient({ baseUrl: nodes[1]!.url, token: worker.token });
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 20; round++) {
       const job = await admin.submitJob({ commands: ['true'] });
       const claimed = (await worker.client.claim(worker.id, 0))!;
       const batch = [{ seq: 0, stream: 'stdout' as const, data: `first ${round}\n` }];
@@ -255,6 +255,9 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     cleanup.push(() => moved.stop());
     const bob = new ApiClient({ baseUrl: moved.url, token: bobToken });
     expect(await bob.getLog(done.id)).toBe('kept output\n');
+    const copied = await PostgresStore.open({ url: database });
+    cleanup.push(() => copied.close());
+    expect((await copied.usageOf('bob'))?.at).toBeGreaterThan(0);
     expect((await bob.getJob(done.id)).state).toBe('succeeded');
     const next = await bob.submitJob({ name: 'after', commands: ['echo'] });
     const listed = (await new ApiClient({ baseUrl: moved.url, token: adminToken }).listJobs()).jobs.map((j) => j.id);
