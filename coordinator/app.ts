@@ -31,6 +31,7 @@ import { JobAccess, type JobVisibility } from './services/access';
 import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
+import { WorkerControl } from './services/worker-control';
 import { JobLog } from './services/job-state';
 import { InviteService } from './services/invites';
 import { JobService } from './services/jobs';
@@ -262,6 +263,7 @@ export class Coordinator {
     }
     this.store = store;
     const hub = new EventHub();
+    const control = new WorkerControl();
     const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
@@ -278,6 +280,7 @@ export class Coordinator {
       },
       () => wakeWaiters.current(),
       (): Promise<WorkerAvailability[]> => pool.availability(),
+      control,
     );
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
@@ -298,6 +301,7 @@ export class Coordinator {
       metrics,
       new LeaseClock({ wall: now, mono }),
       logger,
+      control,
     );
     scheduler = pool;
     wakeWaiters.current = () => pool.wakeWaiters();
@@ -341,6 +345,7 @@ export class Coordinator {
       scheduler: pool,
       blobs,
       hub,
+      control,
       metrics,
       logger,
       now,

@@ -346,6 +346,12 @@ export interface LeaseDirective {
   reason: 'cancelled' | 'timed_out' | 'lost';
 }
 
+/** The error code of output sent for a lease after its job was cancelled or timed out: the agent sends no more. */
+export const OUTPUT_CLOSED = 'output_closed';
+
+/** Server-sent events on a worker's control stream (GET /workers/:id/control). */
+export const CONTROL_EVENTS = { stop: 'stop' } as const;
+
 export interface HeartbeatResponse {
   /** Leases the agent must stop (kill the process tree) and then complete or drop. */
   stop: LeaseDirective[];

@@ -11,6 +11,7 @@ import type { Metrics } from './metrics';
 import type { Revocations } from './revocations';
 import type { Scheduler } from './scheduler';
 import type { TokenService } from './tokens';
+import type { WorkerControl } from './worker-control';
 
 /** What the routes are given: the services, none of which know about HTTP. */
 export interface Services {
@@ -25,6 +26,7 @@ export interface Services {
   scheduler: Scheduler;
   blobs: BlobStore;
   hub: EventHub;
+  control: WorkerControl;
   metrics: Metrics;
   logger: Logger;
   now: () => number;

@@ -7,6 +7,7 @@ import {
   type ClaimFilter,
   type ClaimResponse,
   type CompleteRequest,
+  OUTPUT_CLOSED,
   type HeartbeatResponse,
   type Job,
   type LeaseDirective,
@@ -29,6 +30,7 @@ import type { LeaseClock } from './lease-clock';
 import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 import type { WorkerAvailability } from './waiting';
+import type { WorkerControl } from './worker-control';
 
 export interface SchedulerConfig {
   leaseTtlMs: number;
@@ -88,6 +90,8 @@ export class Scheduler {
     private readonly metrics: SchedulerMetrics,
     private readonly leaseClock: LeaseClock,
     private readonly logger: Logger,
+    /** Tells a worker at once that a job it runs timed out. */
+    private readonly control: WorkerControl,
   ) {}
 
   // ---- workers ----
@@ -155,6 +159,7 @@ export class Scheduler {
     await this.tokens.revoke({ workerId: id });
     this.takenHostLabels?.delete(hostLabel(worker.name));
     this.dropWaitersOf(id);
+    this.control.disconnect(id);
     this.logger.info('worker deregistered', { worker: id });
     this.wakeWaiters();
   }
@@ -254,6 +259,11 @@ export class Scheduler {
       this.logger.info('worker healthy again', { worker: workerId });
       this.wakeWaiters();
     }
+  }
+
+  /** The stops recorded for the worker's leases: what a control stream sends first when it (re)connects. */
+  async stopsOf(workerId: string): Promise<LeaseDirective[]> {
+    return this.directives(await this.store.activeLeasesOfWorker(workerId));
   }
 
   private directives(leases: LeaseRecord[]): LeaseDirective[] {
@@ -470,6 +480,13 @@ export class Scheduler {
     const tailLimit = this.config.maxOutputBytes - headLimit;
     return this.store.transaction(async (tx) => {
       const found = await this.activeLease(tx, leaseId, workerId);
+      // Once a stop is recorded the job's output is closed: what the worker still had on its way is not kept.
+      if (found.lease.stopReason) {
+        throw new ConflictError(
+          `job ${found.job.id} was ${found.lease.stopReason === 'cancelled' ? 'cancelled' : 'stopped at its timeout'}; no more output is taken for it`,
+          OUTPUT_CLOSED,
+        );
+      }
       let job = found.job;
       // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
       const secrets = Object.values(job.spec.secrets ?? {});
@@ -699,12 +716,14 @@ export class Scheduler {
       if (job.timeoutAt === null) continue;
       const pastTimeoutMs = this.leaseClock.pastTimeoutMs(leaseId, job.timeoutAt);
       if (pastTimeoutMs < 0) continue;
-      await this.store.transaction(async (tx) => {
+      const toldToStop = await this.store.transaction(async (tx) => {
         const lease = await tx.getLease(leaseId);
-        if (!lease || lease.status !== 'active') return;
+        if (!lease || lease.status !== 'active') return false;
+        let told = false;
         if (lease.stopReason !== 'timed_out' && !job.cancelRequested) {
           await tx.updateLease(lease.id, { stopReason: 'timed_out' });
           this.logger.info('job timeout reached: the worker is told to stop it', { job: job.id, worker: job.workerId, timeoutSec: job.spec.timeoutSec });
+          told = true;
         }
         if (pastTimeoutMs >= this.config.timeoutGraceMs) {
           const now = this.now();
@@ -720,7 +739,9 @@ export class Scheduler {
           });
           requeued = true;
         }
+        return told;
       });
+      if (toldToStop) this.control.tell(job.workerId, { jobId: job.id, leaseId, reason: 'timed_out' });
     }
     if (requeued) this.wakeWaiters();
   }

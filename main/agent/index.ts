@@ -23,6 +23,7 @@ import { hostLabel } from '../../protocol/host-label';
 import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';
 import { handingBackWorkerFaults, WorkerHealth } from './health';
 import { IdentityFile, type SavedIdentity } from './identity';
+import { ControlChannel } from './control';
 import { JobExecution, type JobPhase } from './job';
 import { silentLogger, type AgentLogger } from './logger';
 import { DEFAULT_MAX_BUFFER_BYTES } from './output';
@@ -159,6 +160,7 @@ export class Agent extends EventEmitter {
   private readonly cleanups = new Set<Promise<void>>();
   private readonly heartbeatAlarm = new Alarm();
   private readonly claimAlarm = new Alarm();
+  private readonly control: ControlChannel;
   private phase: Phase = 'new';
   private lock: DirLock | null = null;
   private workerId: string | null = null;
@@ -195,6 +197,13 @@ export class Agent extends EventEmitter {
     this.client = this.clientWith(undefined);
     this.health = new WorkerHealth(options.workDir, options.minFreeBytes);
     this.jobClient = handingBackWorkerFaults(this.client, this.health, (problem) => this.problemFound(problem));
+    this.control = new ControlChannel({
+      client: this.client,
+      workerId: () => this.workerId,
+      onStop: (directive) => this.applyDirective(directive),
+      logger: this.logger,
+      backoff: this.backoff,
+    });
     this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, Date.now, (message) =>
       this.logger.warn(message),
     );
@@ -251,6 +260,7 @@ export class Agent extends EventEmitter {
     this.phase = 'running';
     this.emitStatus();
     this.loops = [this.heartbeatLoop(), this.claimLoop()];
+    this.control.start();
   }
 
   /**
@@ -286,6 +296,7 @@ export class Agent extends EventEmitter {
       await allDone();
     }
     await Promise.all(this.cleanups);
+    await this.control.stop();
     await this.deregister();
     this.phase = 'stopped';
     this.heartbeatAlarm.wake();
@@ -473,6 +484,7 @@ export class Agent extends EventEmitter {
       });
       try {
         if (!identity) throw new ApiError(0, 'unreachable', `the coordinator did not answer the registration: ${unanswered}`);
+        if (this.workerId !== identity.workerId) this.control.restart();
         this.workerId = identity.workerId;
         this.client.token = identity.token;
         const sentAt = Date.now();

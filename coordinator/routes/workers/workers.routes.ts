@@ -1,5 +1,6 @@
+import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
-import { API_PREFIX } from '../../../protocol/api';
+import { API_PREFIX, CONTROL_EVENTS, type LeaseDirective } from '../../../protocol/api';
 import { audited } from '../../middleware/audit';
 import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
@@ -59,6 +60,46 @@ export function workerRoutes(services: Services): Router<AppState> {
       await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
     }
     ctx.body = answer;
+  });
+
+  // One shutdown listener for every stream (not one each), so many workers raise no MaxListeners warning.
+  services.shutdown.addEventListener('abort', () => services.control.closeAll(), { once: true });
+
+  /**
+   * The worker's control stream (server-sent events): each stop (cancel, timeout) of one of its leases the moment
+   * it is recorded; on (re)connecting, the stops it may have missed. The agent keeps one open while it runs.
+   */
+  router.get('/:id/control', async (ctx: AppContext) => {
+    const id = workerSelf(ctx);
+    await scheduler.requireWorker(id);
+    const stream = new PassThrough();
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-cache, no-transform');
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.req.socket.setTimeout(0);
+    ctx.req.socket.setNoDelay(true);
+    ctx.body = stream;
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      clearInterval(keepAlive);
+      stream.end();
+    };
+    const stop = (directive: LeaseDirective) => {
+      if (!closed) stream.write(`event: ${CONTROL_EVENTS.stop}\ndata: ${JSON.stringify(directive)}\n\n`);
+    };
+    const unsubscribe = services.control.subscribe(id, { stop, close });
+    const keepAlive = setInterval(() => {
+      if (!closed && stream.writableLength === 0) stream.write(': keep-alive\n\n');
+    }, services.sse.keepAliveMs);
+    keepAlive.unref();
+    ctx.res.on('close', close);
+    stream.write('retry: 1000\n\n');
+    if (services.shutdown.aborted) return close();
+    for (const directive of await scheduler.stopsOf(id)) stop(directive);
   });
 
   const claimedJob = (ctx: AppContext) => (ctx.body as { job?: { id: string } } | undefined)?.job?.id ?? null;
