@@ -14,6 +14,7 @@ import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import type { CreatedInvite, Role } from '../protocol/api';
 import { TRUST_DEFAULTS } from '../protocol/limits';
+import { DEFAULTS } from './defaults';
 import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { securityHeaders } from './middleware/security';
@@ -95,20 +96,6 @@ export interface CoordinatorOptions {
 }
 
 export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
-
-export const DEFAULTS = {
-  port: 8080,
-  leaseTtlSec: 30,
-  heartbeatIntervalSec: 10,
-  offlineAfterSec: 30,
-  defaultTimeoutSec: 3600,
-  defaultMaxAttempts: 3,
-  maxUploadBytes: 1024 ** 3,
-  maxOutputBytes: 16 * 1024 ** 2,
-  sweepIntervalMs: 1000,
-  headersTimeoutMs: 20_000,
-  sseKeepAliveMs: 15_000,
-} as const;
 
 const RETENTION_INTERVAL_MS = 3600 * 1000;
 

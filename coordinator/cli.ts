@@ -1,4 +1,5 @@
 // `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
+// The flags are parsed before the server is loaded (imported on use): `--help` and a wrong flag answer at once.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -7,13 +8,17 @@ import { onInterrupt } from '../common/interrupts';
 import { isLoopbackHost } from '../protocol/addresses';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
-import { createCoordinator, DataDirError, DEFAULTS, type Coordinator } from './app';
+import type { Coordinator } from './app';
+import { DEFAULTS } from './defaults';
 import { HttpError } from './errors';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
-import { SqliteStore } from './store/sqlite';
-import { InviteService } from './services/invites';
-import { certificateFingerprint } from './services/tls';
-import { TokenService } from './services/tokens';
+
+/** The store and the token service, for the commands that work on the data dir without serving. */
+async function openStore(file: string) {
+  const [{ SqliteStore }, { TokenService }] = await Promise.all([import('./store/sqlite'), import('./services/tokens')]);
+  const store = new SqliteStore({ file });
+  return { store, tokens: new TokenService(store, Date.now) };
+}
 
 const serveFlags = {
   host: { type: 'string', env: 'CMDX_HOST', description: 'address to bind (0.0.0.0 for the LAN)', default: '127.0.0.1' },
@@ -74,8 +79,7 @@ async function tokenCommand(argv: string[]): Promise<number> {
   if (!existsSync(storeFile)) {
     throw new UsageError(`no coordinator data in ${dataDir}: run this where the coordinator runs, or pass its --data-dir`);
   }
-  const store = new SqliteStore({ file: storeFile });
-  const tokens = new TokenService(store, Date.now);
+  const { store, tokens } = await openStore(storeFile);
   const audit = (action: string, target: string) =>
     store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
   try {
@@ -137,11 +141,12 @@ async function workerCommand(argv: string[]): Promise<number> {
   const expiresInSec = durationSec(flags.expires!);
   if (expiresInSec < 60) throw new UsageError('--expires must be at least 1m');
   const dataDir = resolve(flags['data-dir']!);
-  const store = new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
+  const { store, tokens } = await openStore(join(dataDir, 'coordinator.sqlite'));
   try {
+    const [{ certificateFingerprint }, { InviteService }] = await Promise.all([import('./services/tls'), import('./services/invites')]);
     const fingerprint = await certificateFingerprint(dataDir);
     const server = flags.server ?? `${fingerprint ? 'https' : 'http'}://${os.hostname()}:${DEFAULTS.port}`;
-    const invite = await new InviteService(new TokenService(store, Date.now), Date.now).create({ uses, expiresInSec }, server, fingerprint);
+    const invite = await new InviteService(tokens, Date.now).create({ uses, expiresInSec }, server, fingerprint);
     await store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action: 'invite.create', target: invite.id, ip: null });
     console.log(`enrollment code (${uses} use${uses === 1 ? '' : 's'}, expires ${invite.expiresAt}):`);
     console.log(`  ${invite.code}`);
@@ -201,6 +206,7 @@ async function serve(argv: string[]): Promise<number> {
   const readText = (file: string) => readFileSync(file, 'utf8');
   const adminToken = tokenFromFlags(argv, 'admin-token', flags['admin-token'], flags['admin-token-file'], { readText, warn });
   const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn });
+  const { createCoordinator } = await import('./app');
   const coordinator = createCoordinator({
     dataDir,
     host: flags.host!,
@@ -268,7 +274,8 @@ async function main(argv: string[]): Promise<number> {
 
 function explainStartError(err: unknown): string | null {
   if (err instanceof UsageError) return err.message.includes('--help') ? err.message : `${err.message} (see node coordinator --help)`;
-  if (err instanceof DataDirError || err instanceof HttpError) return err.message;
+  // By name: the class lives with the server, which a failure before it was loaded must not load.
+  if ((err instanceof Error && err.name === 'DataDirError') || err instanceof HttpError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
   if (e.code === 'EADDRNOTAVAIL') return `this machine has no such address to bind; check --host`;

@@ -78,7 +78,7 @@ export const LIMITS = {
 const MiB = (max: number, what: string) => z.number().int().min(1, `${what} is at least 1 MiB`).max(max);
 
 /**
- * What one job may use on a worker. The worker's owner sets the defaults (DEFAULT_JOB_LIMITS unless told
+ * What one job may use on a worker. The worker's owner sets the defaults (DEFAULT_JOB_LIMITS of limits.ts unless told
  * otherwise); a job may ask for less of each, never more.
  */
 export const jobLimitsSchema = z.strictObject({
@@ -94,8 +94,6 @@ export const jobLimitsSchema = z.strictObject({
   diskMiB: MiB(1024 * 1024 * 1024, 'diskMiB'),
 });
 export type JobLimits = z.infer<typeof jobLimitsSchema>;
-/** Processes counts threads too (a JVM build runs hundreds); a fork bomb still stops far below the PC's own limit. */
-export const DEFAULT_JOB_LIMITS: JobLimits = { memoryMiB: 2048, processes: 1024, openFiles: 4096, fileSizeMiB: 8192, diskMiB: 10240 };
 
 /** The worker's limits, each lowered where the job asks for less. */
 export function effectiveLimits(worker: JobLimits, job: Partial<JobLimits> | undefined): JobLimits {

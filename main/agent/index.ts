@@ -7,7 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { lockDir, type DirLock } from '../../common/dir-lock';
 import {
-  DEFAULT_JOB_LIMITS,
   effectiveLimits,
   type ClaimFilter,
   type ClaimResponse,
@@ -18,6 +17,7 @@ import {
   type ReportedWorkerState,
   type SandboxKind,
 } from '../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../protocol/limits';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
 import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';

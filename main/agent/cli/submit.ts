@@ -10,14 +10,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { API_PREFIX, isTerminal, jobSpecSchema, type Job, type JobSpec, type JobState, type StateEvent } from '../../../protocol/api';
-import { ApiClient, ApiError } from '../../../protocol/client';
+// The client, the schemas and the ZIP code are imported where they are used: --help loads only the flags.
+import type { Job, JobSpec, JobState, StateEvent } from '../../../protocol/api';
+import type { ApiClient } from '../../../protocol/client';
 import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
-import { zipMatchingFiles } from '../artifacts';
-import { backoffDelay, isTransient } from '../timing';
 import { fetchFor, parseServerUrl, readText, runMain, transportFlags } from './common';
-import { submitWithBundle } from './upload';
 
 const submitFlags = {
   server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
@@ -115,7 +113,8 @@ async function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, 'drain');
 }
 
-function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>>['flags'], commands: string[]): JobSpec {
+async function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>>['flags'], commands: string[]): Promise<JobSpec> {
+  const { jobSpecSchema } = await import('../../../protocol/api');
   const spec: JobSpec = { commands };
   if (flags.name) spec.name = flags.name;
   if (flags.shell) spec.shell = flags.shell;
@@ -156,6 +155,7 @@ const jobPageUrl = (server: string, jobId: string) => `${server}/#/jobs/${encode
  * drops, however it drops, for up to RECONNECT_FOR_MS of not reaching the coordinator.
  */
 async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
+  const [{ isTerminal }, { backoffDelay, isTransient }] = await Promise.all([import('../../../protocol/api'), import('../timing')]);
   let afterId = 0;
   let failures = 0;
   let unreachableSince = 0;
@@ -195,6 +195,7 @@ async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
 }
 
 async function saveArtifacts(client: ApiClient, job: Job, file: string): Promise<void> {
+  const { API_PREFIX } = await import('../../../protocol/api');
   if (!job.hasArtifacts) {
     note('the job brought back no artifacts (no file matched --output)');
     return;
@@ -215,10 +216,15 @@ async function main(argv: string[]): Promise<number> {
   if (!token) throw new UsageError('a token is required: CMDX_TOKEN or --token-file (a submit or admin token of the pool)');
   if (commands.length === 0) throw new UsageError('give at least one command, e.g. "make test" (see --help)');
   if (flags.zip && flags.dir) throw new UsageError('give --zip or --dir, not both');
-  const spec = buildSpec(flags, commands);
+  const [{ ApiClient, ApiError }, { zipMatchingFiles }, { submitWithBundle }] = await Promise.all([
+    import('../../../protocol/client'),
+    import('../artifacts'),
+    import('./upload'),
+  ]);
+  const spec = await buildSpec(flags, commands);
   const zip = flags.zip ? await requireFile('zip', flags.zip, 'file') : undefined;
   const dir = flags.dir ? await requireFile('dir', flags.dir, 'folder') : undefined;
-  const client = new ApiClient({ baseUrl: server, token, fetch: fetchFor(server, flags) });
+  const client = new ApiClient({ baseUrl: server, token, fetch: await fetchFor(server, flags) });
 
   let job: Job | undefined;
   const upload = new AbortController();
