@@ -36,8 +36,4 @@ export class WorkerControl {
   closeAll(): void {
     for (const set of [...this.listeners.values()]) for (const listener of [...set]) listener.close();
   }
-
-  get connectedWorkers(): number {
-    return this.listeners.size;
-  }
 }

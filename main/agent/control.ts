@@ -1,6 +1,8 @@
 // The agent's end of its control stream: the coordinator pushes each cancel or timeout of this worker's jobs
 // down it the moment it is recorded, so a job stops within milliseconds instead of at the next heartbeat.
 // Reconnects with backoff while it cannot be opened; the heartbeat answer still carries every stop meanwhile.
+// Open only while the agent has jobs (and a while after, for the next one): an idle worker has nothing to stop,
+// and a pool of 10,000 idle workers then holds one connection each (its claim), not two.
 import type { LeaseDirective } from '../../protocol/api';
 import type { ApiClient } from '../../protocol/client';
 import type { AgentLogger } from './logger';
@@ -10,10 +12,15 @@ export interface ControlChannelOptions {
   client: ApiClient;
   /** The worker's id now (null before it registered); a new id (registered again) opens a new stream. */
   workerId: () => string | null;
+  /** Whether the stream is wanted now (the agent holds a job, or held one a moment ago). */
+  needed: () => boolean;
   onStop: (directive: LeaseDirective) => void;
   logger: AgentLogger;
   backoff: BackoffOptions;
 }
+
+/** How long the loop sleeps while no stream is needed, if nothing wakes it first. */
+const IDLE_SLEEP_MS = 60_000;
 
 export class ControlChannel {
   private readonly alarm = new Alarm();
@@ -35,6 +42,12 @@ export class ControlChannel {
     this.alarm.wake();
   }
 
+  /** Opens the stream, or closes it, as `needed()` now says. */
+  refresh(): void {
+    if (!this.options.needed()) this.abort?.abort();
+    this.alarm.wake();
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     this.restart();
@@ -47,6 +60,10 @@ export class ControlChannel {
       const workerId = this.options.workerId();
       if (!workerId) {
         await this.alarm.sleep(backoffDelay(failures++, this.options.backoff));
+        continue;
+      }
+      if (!this.options.needed()) {
+        await this.alarm.sleep(IDLE_SLEEP_MS); // refresh() wakes it when a job comes
         continue;
       }
       const abort = new AbortController();
@@ -66,7 +83,7 @@ export class ControlChannel {
         this.abort = null;
       }
       if (!this.running) return;
-      if (!abort.signal.aborted) await this.alarm.sleep(backoffDelay(failures++, this.options.backoff));
+      if (!abort.signal.aborted && this.options.needed()) await this.alarm.sleep(backoffDelay(failures++, this.options.backoff));
     }
   }
 }

@@ -128,6 +128,8 @@ type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000 };
 const DEFAULT_KILL_GRACE_MS = 10_000;
 const DEFAULT_DELIVERY_GRACE_MS = 10_000;
+/** How long the control stream stays open after the last job ended, for the next one. */
+const CONTROL_LINGER_MS = 30_000;
 /** How often an unhealthy worker looks again whether its problem is gone. */
 const PROBLEM_CHECK_MS = 5_000;
 
@@ -174,6 +176,9 @@ export class Agent extends EventEmitter {
   private stopping: Promise<void> | null = null;
   private loops: Promise<void>[] = [];
   private lastStatus = '';
+  /** When the last job ended: the control stream stays open a while for the next one. */
+  private lastJobEndedAt = 0;
+  private controlLinger: NodeJS.Timeout | null = null;
   private wasRemoved = false;
 
   constructor(private readonly options: AgentOptions) {
@@ -200,6 +205,7 @@ export class Agent extends EventEmitter {
     this.control = new ControlChannel({
       client: this.client,
       workerId: () => this.workerId,
+      needed: () => this.jobs.size > 0 || Date.now() - this.lastJobEndedAt < CONTROL_LINGER_MS,
       onStop: (directive) => this.applyDirective(directive),
       logger: this.logger,
       backoff: this.backoff,
@@ -296,6 +302,7 @@ export class Agent extends EventEmitter {
       await allDone();
     }
     await Promise.all(this.cleanups);
+    if (this.controlLinger) clearTimeout(this.controlLinger);
     await this.control.stop();
     await this.deregister();
     this.phase = 'stopped';
@@ -689,6 +696,14 @@ export class Agent extends EventEmitter {
     }
   }
 
+  /** No job left: the control stream closes unless another job comes within the linger. */
+  private idleControl(): void {
+    this.lastJobEndedAt = Date.now();
+    if (this.controlLinger) clearTimeout(this.controlLinger);
+    this.controlLinger = setTimeout(() => this.control.refresh(), CONTROL_LINGER_MS + 10);
+    this.controlLinger.unref();
+  }
+
   private accept(claimed: ClaimResponse): void {
     for (const directive of claimed.stop) this.applyDirective(directive);
     const only = this.claimFilter();
@@ -720,11 +735,13 @@ export class Agent extends EventEmitter {
       },
     );
     this.jobs.set(job.leaseId, job);
+    this.control.refresh();
     const cleanup = job.cleanedUp.finally(() => this.cleanups.delete(cleanup));
     this.cleanups.add(cleanup);
     this.emitStatus();
     void job.done.then(() => {
       this.jobs.delete(job.leaseId);
+      if (this.jobs.size === 0) this.idleControl();
       this.emitStatus();
       this.claimAlarm.wake();
     });
