@@ -98,6 +98,12 @@ export interface CoordinatorOptions {
 export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
 
 const RETENTION_INTERVAL_MS = 3600 * 1000;
+/**
+ * Connections the kernel holds for the coordinator while it is busy (Linux caps it at net.core.somaxconn).
+ * Node's 511 overflowed when thousands of workers (re)connected at once, e.g. after a restart, and a worker whose
+ * connect is dropped waits seconds for its retry.
+ */
+const LISTEN_BACKLOG = 4096;
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
@@ -389,7 +395,7 @@ export class Coordinator {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(o.port ?? DEFAULTS.port, bindHost, () => {
+      server.listen({ port: o.port ?? DEFAULTS.port, host: bindHost, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -9,7 +9,7 @@
 import { API_PREFIX, type ClaimResponse, type RegisterWorkerResponse } from '../../protocol/api';
 import { cpuSeconds } from '../lib/processes';
 import { summarize, type Summary } from '../lib/stats';
-import { Caller } from './http';
+import { Caller, type Answer } from './http';
 
 export interface LoadConfig {
   url: string;
@@ -107,13 +107,7 @@ async function register(index: number): Promise<SimWorker> {
 
 function heartbeatLoop(worker: SimWorker): void {
   const beat = async () => {
-    try {
-      const answer = await caller.idempotent('POST', `${API_PREFIX}/workers/${worker.id}/heartbeat`, worker.token, {});
-      if (answer.status === 200) heartbeats++;
-      else countError(`heartbeat ${answer.status}`);
-    } catch (err) {
-      countError(`heartbeat ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    if (await call('heartbeat', 200, () => caller.request('POST', `${API_PREFIX}/workers/${worker.id}/heartbeat`, worker.token, {}))) heartbeats++;
     setTimeout(beat, heartbeatEveryMs).unref();
   };
   // Spread over the interval, as agents that joined at different times would be.
@@ -140,31 +134,42 @@ async function claimLoop(worker: SimWorker): Promise<never> {
     const timing = timingOf(claim.job.id);
     timing.claimedAt = performance.now();
     const lease = `${API_PREFIX}/leases/${claim.lease.id}`;
-    const output = await caller.idempotent('POST', `${lease}/output`, worker.token, { chunks: [{ seq: 0, stream: 'stdout', data: 'ok\n' }] });
-    if (output.status !== 200) countError(`output ${output.status}`);
-    const complete = await caller.idempotent('POST', `${lease}/complete`, worker.token, { outcome: 'succeeded', exitCode: 0 });
-    if (complete.status !== 200) countError(`complete ${complete.status}`);
-    timing.completedAt = performance.now();
-    timing.markCompleted();
+    // A failed call is counted, never fatal: one reset among millions must not end the run (the job then waits
+    // for its lease to expire, which shows in the figures).
+    await call(`output`, 200, () => caller.request('POST', `${lease}/output`, worker.token, { chunks: [{ seq: 0, stream: 'stdout', data: 'ok\n' }] }));
+    if (await call(`complete`, 200, () => caller.request('POST', `${lease}/complete`, worker.token, { outcome: 'succeeded', exitCode: 0 }))) {
+      timing.completedAt = performance.now();
+      timing.markCompleted();
+    }
   }
 }
 
-/** Submits one job; resolves with its id once the coordinator accepted it (null if it refused). */
+/** One call whose failure (a network error, another status) is counted; resolves with the answer when it is `status`. */
+async function call(what: string, status: number, send: () => Promise<Answer>): Promise<Answer | null> {
+  try {
+    const answer = await send();
+    if (answer.status === status) return answer;
+    countError(`${what} ${answer.status}`);
+  } catch (err) {
+    countError(`${what} ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return null;
+}
+
+/** Submits one job; resolves with its id once the coordinator accepted it (null if it refused or could not be reached). */
 async function submit(name: string): Promise<string | null> {
   const sentAt = performance.now();
-  const answer = await caller.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
-  if (answer.status !== 201) {
-    countError(`submit ${answer.status}`);
-    return null;
-  }
+  const answer = await call('submit', 201, () => caller.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name }));
+  if (!answer) return null;
   const id = (answer.body as { job: { id: string } }).job.id;
   timingOf(id).submittedAt = sentAt;
   return id;
 }
 
+/** Claims parked on the coordinator now (0 while it cannot be read: the caller asks again). */
 async function waitingClaims(): Promise<number> {
-  const answer = await caller.request('GET', '/metrics', config.submitToken);
-  return Number(/^cmdx_waiting_claims (\d+)/m.exec(String(answer.body))?.[1] ?? 0);
+  const answer = await call('metrics', 200, () => caller.request('GET', '/metrics', config.submitToken));
+  return Number(/^cmdx_waiting_claims (\d+)/m.exec(String(answer?.body ?? ''))?.[1] ?? 0);
 }
 
 const since = (ids: string[], from: 'submittedAt' | 'claimedAt', to: 'claimedAt' | 'completedAt') =>
