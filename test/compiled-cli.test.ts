@@ -14,29 +14,25 @@ import { waitFor } from './wait';
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const ENTRY_POINTS = ['coordinator/index.js', 'bin/coordinator.js', 'bin/worker.js', 'bin/submit.js'];
 
-/** An --import module whose resolve hook refuses TypeScript and tsx: a start that needs either fails. */
-const NO_TYPESCRIPT = `data:text/javascript,${encodeURIComponent(
-  `import { register } from 'node:module';
-   register('data:text/javascript,' + encodeURIComponent(
-     'export async function resolve(specifier, context, next) {' +
-     '  if (/\\\\.tsx?$|^tsx(\\\\/|$)/.test(specifier)) throw new Error("TypeScript loaded at run time: " + specifier);' +
-     '  return next(specifier, context);' +
-     '}'));`,
-)}`;
+/** An --import module that registers `hooks` (the source of a module.register hooks module). */
+const withHooks = (hooks: string) =>
+  `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`)}`;
+
+/** Its resolve hook refuses TypeScript and tsx: a start that needs either fails. */
+const NO_TYPESCRIPT = withHooks(`export async function resolve(specifier, context, next) {
+  if (/\\.tsx?$|^tsx(\\/|$)/.test(specifier)) throw new Error("TypeScript loaded at run time: " + specifier);
+  return next(specifier, context);
+}`);
 
 /**
- * An --import module whose load hook refuses any module over 100 KB: the server, the HTTP client and the schema
- * library are each several hundred KB bundled, so a --help that loads one of them fails.
+ * Its load hook refuses any module over 100 KB: the server, the HTTP client and the schema library are each
+ * several hundred KB bundled, so a --help that loads one of them fails.
  */
-const SMALL_MODULES_ONLY = `data:text/javascript,${encodeURIComponent(
-  `import { register } from 'node:module';
-   register('data:text/javascript,' + encodeURIComponent(
-     'export async function load(url, context, next) {' +
-     '  const loaded = await next(url, context);' +
-     '  if (url.startsWith("file:") && loaded.source && loaded.source.length > 100000) throw new Error("a big module loaded: " + url);' +
-     '  return loaded;' +
-     '}'));`,
-)}`;
+const SMALL_MODULES_ONLY = withHooks(`export async function load(url, context, next) {
+  const loaded = await next(url, context);
+  if (url.startsWith("file:") && loaded.source && loaded.source.length > 100000) throw new Error("a big module loaded: " + url);
+  return loaded;
+}`);
 
 describe('compiled command lines', () => {
   const dirs: string[] = [];

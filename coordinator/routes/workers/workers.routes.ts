@@ -1,10 +1,10 @@
-import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import { API_PREFIX, CONTROL_EVENTS, type LeaseDirective } from '../../../protocol/api';
 import { audited } from '../../middleware/audit';
 import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
 import { jsonBody } from '../../middleware/body';
+import { openEventStream } from '../../middleware/sse';
 import type { AppContext, AppState } from '../../middleware/context';
 import { inputOf, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
@@ -72,30 +72,19 @@ export function workerRoutes(services: Services): Router<AppState> {
   router.get('/:id/control', async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     await scheduler.requireWorker(id);
-    const stream = new PassThrough();
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('Cache-Control', 'no-cache, no-transform');
-    ctx.set('X-Accel-Buffering', 'no');
-    ctx.req.socket.setTimeout(0);
-    ctx.req.socket.setNoDelay(true);
-    ctx.body = stream;
+    const { stream, stopKeepAlive } = openEventStream(ctx, services.sse.keepAliveMs);
     let closed = false;
     const close = () => {
       if (closed) return;
       closed = true;
       unsubscribe();
-      clearInterval(keepAlive);
+      stopKeepAlive();
       stream.end();
     };
     const stop = (directive: LeaseDirective) => {
       if (!closed) stream.write(`event: ${CONTROL_EVENTS.stop}\ndata: ${JSON.stringify(directive)}\n\n`);
     };
     const unsubscribe = services.control.subscribe(id, { stop, close });
-    const keepAlive = setInterval(() => {
-      if (!closed && stream.writableLength === 0) stream.write(': keep-alive\n\n');
-    }, services.sse.keepAliveMs);
-    keepAlive.unref();
     ctx.res.on('close', close);
     stream.write('retry: 1000\n\n');
     if (services.shutdown.aborted) return close();
