@@ -104,6 +104,13 @@ const RETENTION_INTERVAL_MS = 3600 * 1000;
  * connect is dropped waits seconds for its retry.
  */
 const LISTEN_BACKLOG = 4096;
+/**
+ * How long an idle connection is kept for its client's next request. Node's 5 s is shorter than a busy client's
+ * lag between an answer and its next call (a worker's next claim, a heartbeat): the server closed connections
+ * clients were just reusing, an ECONNRESET each (hundreds in a 2,000-worker bench run). Clients close theirs
+ * first (undici keeps them for the server's hint less 1 s).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
@@ -391,6 +398,7 @@ export class Coordinator {
     server.on('request', app.callback());
     server.headersTimeout = headersTimeout;
     server.requestTimeout = 0;
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     server.timeout = 120_000;
     this.server = server;
     await new Promise<void>((resolve, reject) => {

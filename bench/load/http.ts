@@ -28,19 +28,20 @@ export class Caller {
 
   /**
    * One call. A call that failed on a reused keep-alive socket before any answer (the server had closed it as
-   * idle; ECONNRESET, EPIPE) never reached the server, so it goes again once on a new socket, whatever its
-   * method: the retry Node documents for `request.reusedSocket`.
+   * idle; ECONNRESET, EPIPE) never reached the server, so it goes again once on a new connection (not another
+   * pooled socket, which may be as stale), whatever its method: the retry Node documents for `request.reusedSocket`.
    */
   async request(method: string, path: string, token: string, body?: unknown, longPoll = false): Promise<Answer> {
+    const pooled = longPoll ? this.longPolls : this.calls;
     try {
-      return await this.send(method, path, token, body, longPoll);
+      return await this.send(method, path, token, body, pooled);
     } catch (err) {
       if (!(err instanceof StaleSocketError)) throw err;
-      return this.send(method, path, token, body, longPoll);
+      return this.send(method, path, token, body, false);
     }
   }
 
-  private send(method: string, path: string, token: string, body: unknown, longPoll: boolean): Promise<Answer> {
+  private send(method: string, path: string, token: string, body: unknown, agent: http.Agent | false): Promise<Answer> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -49,7 +50,7 @@ export class Caller {
           port: this.port,
           method,
           path,
-          agent: longPoll ? this.longPolls : this.calls,
+          agent,
           headers: {
             authorization: `Bearer ${token}`,
             ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
