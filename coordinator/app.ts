@@ -12,26 +12,35 @@ import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
 import { createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
-import type { CreatedInvite, Role } from '../protocol/api';
+import { isLoopbackHost } from '../protocol/addresses';
+import { PROTOCOL_VERSION, type CreatedInvite, type Role } from '../protocol/api';
 import { TRUST_DEFAULTS } from '../protocol/limits';
 import { DEFAULTS } from './defaults';
 import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { securityHeaders } from './middleware/security';
 import { errorHandler, type Logger } from './middleware/errors';
+import { groupRoutes } from './routes/groups/groups.routes';
+import { usageRoutes } from './routes/usage/usage.routes';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
 import { auditRoutes } from './routes/audit/audit.routes';
 import { inviteRoutes } from './routes/invites/invites.routes';
+import { joinPageRoutes } from './routes/invites/join-page.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
 import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
+import { updateRoutes } from './routes/updates/updates.routes';
 import { workerRoutes } from './routes/workers/workers.routes';
 import { JobAccess, type JobVisibility } from './services/access';
+import { advertisePool, type Advertisement } from './services/advertise';
 import { BlobStore } from './services/blobs';
 import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
+import { JobStream } from './services/job-stream';
+import { OutputLog, outputFolder } from './services/output-log';
+import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, FairShare } from './services/fair-share';
 import { WorkerControl } from './services/worker-control';
 import { JobLog } from './services/job-state';
 import { InviteService } from './services/invites';
@@ -46,6 +55,7 @@ import type { WorkerAvailability } from './services/waiting';
 import { SessionService } from './services/sessions';
 import { fingerprintOf, loadOrCreateCertificate, tlsMode, type TlsMaterial } from './services/tls';
 import { newToken, TokenService } from './services/tokens';
+import { UpdateFeed } from './services/update-feed';
 import { SqliteStore } from './store/sqlite';
 import type { Store } from './store/types';
 
@@ -93,6 +103,14 @@ export interface CoordinatorOptions {
   allowedHosts?: string[];
   /** Abuse limits and trust lifetimes; each defaults to protocol/limits.ts. */
   limits?: Partial<TrustLimits>;
+  /** The pool's name, as people see it in the LAN's list of pools and on invites; default: this machine's name. */
+  name?: string;
+  /** The version it reports (the package's). */
+  version?: string;
+  /** Announce the pool on the LAN over DNS-SD/mDNS (`_cmdx._tcp`); never while bound to loopback only. */
+  advertise?: boolean;
+  /** Fair share: a person's past use of the pool halves every this many seconds. */
+  fairShareHalfLifeSec?: number;
 }
 
 export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
@@ -111,6 +129,9 @@ const LISTEN_BACKLOG = 4096;
  * first (undici keeps them for the server's hint less 1 s).
  */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/** Where `publish-update` puts the desktop update feed the coordinator serves at /updates/. */
+export const updateFeedDir = (dataDir: string): string => join(dataDir, 'updates');
 
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
 
@@ -171,12 +192,14 @@ export class Coordinator {
   private server: http.Server | undefined;
   private sessions: SessionService | undefined;
   private store: Store | undefined;
+  private output: OutputLog | undefined;
   private services: Services | undefined;
   private lock: DirLock | undefined;
   private revocations: Revocations | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private retention: Retention | undefined;
+  private advertisement: Advertisement | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   /** Connections that have not sent a request yet: nothing in flight, so stop() may drop them at once. */
@@ -262,11 +285,14 @@ export class Coordinator {
       throw new DataDirError(`cannot open the store in ${o.dataDir}: ${(err as Error).message}`);
     }
     this.store = store;
-    const hub = new EventHub();
+    const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
+    // Output is fsynced when the store is: kill -9 loses neither without it, power loss neither with it.
+    const output = new OutputLog(outputFolder(join(o.dataDir, 'output')), { maxOutputBytes, fsync: o.synchronous === 'full' });
+    this.output = output;
+    const hub = new EventHub(new JobStream(output, maxOutputBytes));
     const control = new WorkerControl();
     const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
-    const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     // The job service wakes waiting claims through the scheduler, which needs the job service: a late binding.
     const wakeWaiters = { current: () => {} };
     const jobs = new JobService(
@@ -280,11 +306,14 @@ export class Coordinator {
       },
       () => wakeWaiters.current(),
       (): Promise<WorkerAvailability[]> => pool.availability(),
+      output,
       control,
     );
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
+    const updates = new UpdateFeed(updateFeedDir(o.dataDir));
+    const fairShare = new FairShare(now, (o.fairShareHalfLifeSec ?? DEFAULT_FAIR_SHARE_HALF_LIFE_SEC) * 1000);
     const pool = new Scheduler(
       store,
       log,
@@ -296,11 +325,12 @@ export class Coordinator {
         heartbeatIntervalSec: o.heartbeatIntervalSec ?? DEFAULTS.heartbeatIntervalSec,
         offlineAfterMs: (o.offlineAfterSec ?? DEFAULTS.offlineAfterSec) * 1000,
         timeoutGraceMs: o.timeoutGraceSec !== undefined ? o.timeoutGraceSec * 1000 : leaseTtlMs,
-        maxOutputBytes,
       },
       metrics,
       new LeaseClock({ wall: now, mono }),
       logger,
+      output,
+      fairShare,
       control,
     );
     scheduler = pool;
@@ -315,6 +345,7 @@ export class Coordinator {
       now,
       o.retentionDays ?? DEFAULT_RETENTION_DAYS,
       logger,
+      output,
     );
     this.retention = retention;
 
@@ -341,8 +372,10 @@ export class Coordinator {
       jobs,
       access: new JobAccess(jobs, o.jobVisibility ?? 'owner'),
       invites: new InviteService(tokens, now),
-      pool: { url: '', fingerprint: null },
+      pool: { url: '', fingerprint: null, name: o.name || os.hostname(), version: o.version ?? 'unknown' },
       scheduler: pool,
+      fairShare,
+      updates,
       blobs,
       hub,
       control,
@@ -371,7 +404,7 @@ export class Coordinator {
     app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
-    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, workerRoutes, leaseRoutes, seedRoutes, inviteRoutes, auditRoutes].map((make) => make(services))];
+    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, groupRoutes, workerRoutes, usageRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes, updateRoutes].map((make) => make(services))];
     for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());
@@ -415,6 +448,12 @@ export class Coordinator {
     services.pool.url =
       host === '0.0.0.0' || host === '[::]' ? `${tls ? 'https' : 'http'}://${os.hostname()}:${address.port}` : this.url;
     logger.info('coordinator started', { url: this.url, dataDir: o.dataDir, pid: process.pid });
+    if (o.advertise && isLoopbackHost(address.address)) {
+      logger.info('not advertised on the LAN: bound to loopback, where only this machine can reach it');
+    } else if (o.advertise) {
+      const { name, version, fingerprint } = services.pool;
+      this.advertisement = advertisePool({ name, version, protocolVersion: PROTOCOL_VERSION, fingerprint, scheme: tls ? 'https' : 'http' }, address.port, logger);
+    }
 
     const interval = o.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
     if (interval > 0) {
@@ -472,6 +511,9 @@ export class Coordinator {
 
   /** Stops accepting, ends long polls and event streams, lets in-flight requests finish, closes the store. */
   async stop(): Promise<void> {
+    const advertisement = this.advertisement;
+    this.advertisement = undefined;
+    await advertisement?.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.revocations?.stop();
@@ -488,11 +530,13 @@ export class Coordinator {
       clearInterval(reaper);
     }
     await this.sweeping;
+    await this.output?.close();
     await this.store?.close();
     await this.lock?.release();
     if (this.services) this.services.logger.info('coordinator stopped', { dataDir: this.options.dataDir });
     this.server = undefined;
     this.store = undefined;
+    this.output = undefined;
     this.lock = undefined;
   }
 }

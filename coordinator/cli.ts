@@ -7,10 +7,13 @@ import { join, resolve } from 'node:path';
 import { onInterrupt } from '../common/interrupts';
 import { isLoopbackHost } from '../protocol/addresses';
 import { TRUST_DEFAULTS } from '../protocol/limits';
+import { oneLine } from '../protocol/pool-record';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
+import { packageVersion } from '../main/agent/cli/common';
 import type { Coordinator } from './app';
 import { DEFAULTS } from './defaults';
 import { HttpError } from './errors';
+import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC } from './services/fair-share';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
 
 /** The store and the token service, for the commands that work on the data dir without serving. */
@@ -44,6 +47,9 @@ const serveFlags = {
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
   retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
   'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
+  name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name)", placeholder: 'NAME' },
+  'no-advertise': { type: 'boolean', env: 'CMDX_NO_ADVERTISE', description: 'do not announce the pool on the LAN (DNS-SD/mDNS _cmdx._tcp); it is never announced while bound to loopback' },
+  'fair-share-half-life': { type: 'number', env: 'CMDX_FAIR_SHARE_HALF_LIFE', description: "seconds after which a person's past use of the pool counts half in who goes next", default: DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, placeholder: 'SEC' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 
@@ -58,6 +64,7 @@ const USAGE = [
   'node coordinator [options]',
   '       node coordinator token create --name NAME [--role submit|admin] | token list | token revoke --name NAME|--id ID',
   '       node coordinator worker invite [--uses N] [--expires 1h] [--server URL]',
+  '       node coordinator publish-update DIR   (electron-builder output: latest*.yml and the installers)',
 ].join('\n');
 
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
@@ -116,6 +123,24 @@ async function tokenCommand(argv: string[]): Promise<number> {
   }
 }
 
+const publishFlags = { 'data-dir': serveFlags['data-dir'] } satisfies FlagTable;
+
+/** `node coordinator publish-update DIR`: checks electron-builder's output and makes it the desktop update feed. */
+async function publishCommand(argv: string[]): Promise<number> {
+  const { flags, positionals, help } = parseCommandLine(publishFlags, argv, process.env);
+  if (help) {
+    console.log(helpText('node coordinator publish-update DIR [options]', publishFlags));
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('publish-update needs one folder: the one electron-builder wrote (dist/)');
+  const [{ updateFeedDir }, { publishUpdate }] = await Promise.all([import('./app'), import('./services/update-feed')]);
+  const feedDir = updateFeedDir(resolve(flags['data-dir']!));
+  const release = await publishUpdate(resolve(positionals[0]!), feedDir);
+  console.log(`published ${release.version} (${release.channels.join(', ')}; ${release.files.length} file(s), sha512 checked) to ${feedDir}`);
+  console.log('desktop apps of the pool install it at their next check (they ask their owner before restarting)');
+  return 0;
+}
+
 const inviteFlags = {
   'data-dir': serveFlags['data-dir'],
   uses: { type: 'number', description: 'how many workers may join with it', default: TRUST_DEFAULTS.inviteUses, placeholder: 'N' },
@@ -152,6 +177,11 @@ async function workerCommand(argv: string[]): Promise<number> {
     console.log(`  ${invite.code}`);
     console.log('on the new worker, run:');
     console.log(`  ${invite.command}`);
+    if (invite.link) {
+      console.log('or, on a PC with the desktop app, open this invite link (the app asks before joining):');
+      console.log(`  ${invite.link}`);
+      console.log(`  (to send it with a QR code: ${invite.page})`);
+    }
     return 0;
   } finally {
     await store.close();
@@ -207,6 +237,8 @@ async function serve(argv: string[]): Promise<number> {
   const adminToken = tokenFromFlags(argv, 'admin-token', flags['admin-token'], flags['admin-token-file'], { readText, warn });
   const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn });
   const { createCoordinator } = await import('./app');
+  if (flags.name !== undefined && (flags.name.length > 63 || !flags.name.trim() || oneLine(flags.name) !== flags.name)) throw new UsageError('--name is one line of 1 to 63 characters');
+  const version = packageVersion();
   const coordinator = createCoordinator({
     dataDir,
     host: flags.host!,
@@ -220,6 +252,7 @@ async function serve(argv: string[]): Promise<number> {
     heartbeatIntervalSec: positiveInt('heartbeat-interval', flags['heartbeat-interval'])!,
     synchronous: flags['sync-full'] ? 'full' : 'normal',
     retentionDays: positiveInt('retention', flags.retention, 0)!,
+    fairShareHalfLifeSec: positiveInt('fair-share-half-life', flags['fair-share-half-life'])!,
     jobVisibility,
     limits: {
       submissionsPerMinute: positiveInt('max-submits-per-minute', flags['max-submits-per-minute'])!,
@@ -229,6 +262,9 @@ async function serve(argv: string[]): Promise<number> {
     ...(tls ? { tls } : {}),
     insecureHttp: flags['insecure-http'] ?? false,
     allowedHosts: flags['allowed-host'] ?? [],
+    ...(flags.name ? { name: flags.name } : {}),
+    ...(version ? { version } : {}),
+    advertise: !flags['no-advertise'],
   });
   await coordinator.start();
   // Taken before the first line is printed: whoever waits for a line (a person, a supervisor, a test) may signal
@@ -255,6 +291,8 @@ async function serve(argv: string[]): Promise<number> {
   else if (!isLoopbackHost(flags.host!)) console.warn('  WARNING: plain HTTP on the network (--insecure-http): tokens and jobs cross it readable by anyone');
   console.log(`  admin token: ${adminToken ? '(given)' : coordinator.adminTokenFile}`);
   console.log(`  join token:  ${joinToken ? '(given)' : coordinator.joinTokenFile}`);
+  if (flags['no-advertise']) console.log('  LAN advertisement: off (--no-advertise)');
+  else if (!isLoopbackHost(flags.host!)) console.log(`  LAN advertisement: _cmdx._tcp as "${flags.name || os.hostname()}" (--no-advertise turns it off)`);
   console.log(`  sign in:    ${coordinator.signInLink()}  (one-time link, valid ${TRUST_DEFAULTS.signInCodeTtlSec / 60} min)`);
 
   if (flags['with-worker']) {
@@ -269,13 +307,14 @@ async function serve(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'token') return tokenCommand(argv.slice(1));
   if (argv[0] === 'worker') return workerCommand(argv.slice(1));
+  if (argv[0] === 'publish-update') return publishCommand(argv.slice(1));
   return serve(argv);
 }
 
 function explainStartError(err: unknown): string | null {
   if (err instanceof UsageError) return err.message.includes('--help') ? err.message : `${err.message} (see node coordinator --help)`;
-  // By name: the class lives with the server, which a failure before it was loaded must not load.
-  if ((err instanceof Error && err.name === 'DataDirError') || err instanceof HttpError) return err.message;
+  // By name: the classes live with the server and the update feed, which a failure before they loaded must not load.
+  if ((err instanceof Error && (err.name === 'DataDirError' || err.name === 'PublishError')) || err instanceof HttpError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
   if (e.code === 'EADDRNOTAVAIL') return `this machine has no such address to bind; check --host`;

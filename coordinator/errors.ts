@@ -43,6 +43,12 @@ export class StaleLeaseError extends ConflictError {
     super(`lease ${leaseId} is no longer valid (${why}); this result is not recorded`, 'stale_lease');
   }
 }
+/** A worker speaking a protocol this coordinator does not: it is told so in one line and given no job. */
+export class UnsupportedProtocolError extends HttpError {
+  constructor(message: string) {
+    super(426, 'protocol_unsupported', message);
+  }
+}
 export class PayloadTooLargeError extends HttpError {
   constructor(message: string) {
     super(413, 'payload_too_large', message);

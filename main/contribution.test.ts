@@ -23,7 +23,7 @@ function recordingAgent(failOn?: string) {
     resume: async () => void calls.push('resume'),
     vacate: async () => void calls.push('vacate'),
     setPaused: (paused) => void calls.push(paused ? 'paused' : 'unpaused'),
-    status: (): LocalAgentStatus => ({ state: 'idle', workerId: 'w', name: 'pc', connected: true, jobs: [], sandbox: 'bubblewrap' }),
+    status: (): LocalAgentStatus => ({ state: 'idle', workerId: 'w', name: 'pc', connected: true, jobs: [], sandbox: 'bubblewrap', problem: null }),
   };
   return { agent, calls };
 }

@@ -23,8 +23,8 @@ const away = (seconds: number, from = 0): Sample[] => Array.from({ length: secon
 const withAll = (samples: Sample[], extra: Sample): Sample[] => samples.map((s) => ({ ...s, ...extra }));
 
 /** Feeds the samples through the policy; returns the action and reason of every second. */
-function replay(samples: Sample[], settings: PolicySettings = defaults) {
-  let memory = initialPolicyMemory(T0);
+function replay(samples: Sample[], settings: PolicySettings = defaults, start = T0) {
+  let memory = initialPolicyMemory(start);
   return samples.map((sample, second) => {
     const input: PolicyInput = {
       idleSec: 0,
@@ -32,7 +32,7 @@ function replay(samples: Sample[], settings: PolicySettings = defaults) {
       screenLocked: false,
       othersCpuPercent: 0,
       ...sample,
-      now: T0 + second * 1000,
+      now: start + second * 1000,
     };
     const decision = decideContribution(input, settings, memory);
     memory = decision.memory;
@@ -172,5 +172,49 @@ describe('decideContribution', () => {
 
   it('treats a broken idle reading as input, never as idle', () => {
     expect(replay([...away(301), { idleSec: Number.NaN }])[301]!.action).toBe('suspend');
+  });
+
+  describe('contribution hours (a weekly schedule in local time)', () => {
+    const officeHours = (timeZone: string): PolicySettings =>
+      policySettingsFrom(settingsSchema.parse({ contributeWhenIdle: true, contributeHours: 'weekdays 18:00-08:00, weekends' }), timeZone);
+
+    it('waits for the evening window though the PC is idle, then starts at 18:00 local time; says when it opens', () => {
+      // Monday 2026-11-23 17:59:00 in Berlin (UTC+1); the owner left long ago.
+      const trace = replay(away(120, 3600), officeHours('Europe/Berlin'), Date.parse('2026-11-23T16:59:00Z'));
+      expect(changes(trace)).toEqual([
+        [0, 'stop'],
+        [60, 'run'],
+      ]);
+      expect(trace[0]!.reason).toBe('contributes from 18:00 (outside the hours set in Settings)');
+      // The same instants in Tokyo are Tuesday 01:59 and 02:00: inside Monday's night all along.
+      expect(changes(replay(away(120, 3600), officeHours('Asia/Tokyo'), Date.parse('2026-11-23T16:59:00Z')))).toEqual([[0, 'run']]);
+    });
+
+    it('hands the work back when the window closes at 08:00, across midnight, and names Monday evening on a Monday morning', () => {
+      // Tuesday 07:59:30 Berlin: running since the night.
+      const trace = replay(away(60, 3600), officeHours('Europe/Berlin'), Date.parse('2026-11-24T06:59:30Z'));
+      expect(changes(trace)).toEqual([
+        [0, 'run'],
+        [30, 'stop'],
+      ]);
+      // Sunday 23:59:30 → Monday 00:00: the weekend ends, the week wraps, and Monday's window is the evening.
+      const wrap = replay(away(60, 3600), officeHours('Europe/Berlin'), Date.parse('2026-11-29T22:59:30Z'));
+      expect(changes(wrap)).toEqual([
+        [0, 'run'],
+        [30, 'stop'],
+      ]);
+      expect(wrap[30]!.reason).toBe('contributes from 18:00 (outside the hours set in Settings)');
+      // After the spring DST change the window still closes at 08:00 on the wall clock: 2026-03-31 08:00 CEST is 06:00 UTC.
+      expect(changes(replay(away(2, 3600), officeHours('Europe/Berlin'), Date.parse('2026-03-31T05:59:59Z')))).toEqual([
+        [0, 'run'],
+        [1, 'stop'],
+      ]);
+    });
+
+    it('a schedule that does not parse is refused with the reason, and the old settings stay', () => {
+      const refused = settingsSchema.safeParse({ contributeHours: 'weekdays 18-08' });
+      expect(refused.success).toBe(false);
+      expect(refused.error!.issues[0]!.message).toBe('"weekdays 18-08": "18" is not a time of day: write HH:MM on a 24-hour clock, like 08:00 or 18:30');
+    });
   });
 });

@@ -3,6 +3,7 @@
 // HTCondor's desktop policy (start after the keyboard has been idle a while and the load from others is low, suspend on
 // input, continue after a minute of idle, vacate after 10 minutes suspended) and BOINC's "only on AC power".
 import type { ContributionAction, Settings } from '../protocol/ipc';
+import { formatWindowStart, inSchedule, nextWindowStart, parseSchedule, type ContributionWindow } from '../protocol/schedule';
 
 export interface PolicyInput {
   /** Seconds since the last keyboard or mouse input (powerMonitor.getSystemIdleTime()). */
@@ -27,6 +28,10 @@ export interface PolicySettings {
   resumeAfterIdleSec: number;
   /** A job suspended this long is handed back to the pool. */
   vacateAfterSuspendedSec: number;
+  /** When the PC may contribute at all (empty: any time), read in `timeZone`. */
+  schedule: ContributionWindow[];
+  /** IANA zone the schedule's hours are in: the PC's own, passed in so tests (and DST) are explicit. */
+  timeZone: string;
 }
 
 export const POLICY_TIMINGS = { resumeAfterIdleSec: 60, vacateAfterSuspendedSec: 10 * 60 } as const;
@@ -54,7 +59,11 @@ export interface ContributionDecision {
 
 export const initialPolicyMemory = (now: number): PolicyMemory => ({ phase: 'waiting', since: now });
 
-export function policySettingsFrom(settings: Settings): PolicySettings {
+/** The zone this PC's clock shows. */
+export const systemTimeZone = (): string => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+export function policySettingsFrom(settings: Settings, timeZone: string = systemTimeZone()): PolicySettings {
+  const schedule = parseSchedule(settings.contributeHours);
   return {
     contributeWhenIdle: settings.contributeWhenIdle,
     alwaysContribute: settings.alwaysContribute,
@@ -63,6 +72,9 @@ export function policySettingsFrom(settings: Settings): PolicySettings {
     maxOthersCpuPercent: settings.maxOthersCpuPercent,
     pausedUntil: settings.pausedUntil === null ? null : Date.parse(settings.pausedUntil),
     ...POLICY_TIMINGS,
+    // The settings schema refuses a schedule that does not parse.
+    schedule: 'windows' in schedule ? schedule.windows : [],
+    timeZone,
   };
 }
 
@@ -82,6 +94,12 @@ export function decideContribution(
   }
   if (!settings.contributeWhenIdle && !settings.alwaysContribute) {
     return { action: 'stop', reason: 'contributing is switched off', memory: enter('waiting') };
+  }
+  if (!inSchedule(settings.schedule, now, settings.timeZone)) {
+    // Outside a schedule, it has windows: a next one always opens within the week.
+    const next = nextWindowStart(settings.schedule, now, settings.timeZone)!;
+    const reason = `contributes from ${formatWindowStart(next, now, settings.timeZone)} (outside the hours set in Settings)`;
+    return { action: 'stop', reason, memory: enter('waiting') };
   }
 
   const idleSec = Number.isFinite(input.idleSec) ? Math.max(0, input.idleSec) : 0;

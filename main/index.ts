@@ -19,11 +19,16 @@ import {
   session,
   shell,
 } from 'electron';
+import electronUpdater from 'electron-updater';
 import type { Job } from '../protocol/api';
 import { APP_ORIGIN } from '../protocol/ipc';
 import { CONTENT_SECURITY_POLICY, createAppProtocolHandler } from './app-protocol';
 import { CpuSampler } from './cpu-usage';
+import { DISCOVERY_TIMEOUT_MS } from '../protocol/pool-record';
+import { JOIN_LINK_SCHEME } from '../protocol/join-link';
+import { discoverPools } from './agent/discovery';
 import { IpcRouter, IpcUserError, isAppUrl, push } from './ipc';
+import { confirmation, joinLinkIn, joinPatch, prepareJoin } from './join-invite';
 import { finishedNotice } from './job-watcher';
 import { setupLogging } from './logging';
 import { readPickedFile, readPickedFolder } from './picked-files';
@@ -31,6 +36,7 @@ import { DesktopRuntime } from './runtime';
 import { redirectionOf, SettingsStore, withoutTokens } from './settings';
 import { TrayService } from './tray';
 import type { TrayCommand } from './tray-menu';
+import { DesktopUpdates, pinnedCertificateMatches, UPDATE_CHECK_INTERVAL_MS } from './updates';
 import { initialBounds } from './window-bounds';
 
 const SAMPLE_INTERVAL_MS = 1000;
@@ -44,6 +50,17 @@ protocol.registerSchemesAsPrivileged([
 // A second profile for tests and portable use.
 if (process.env.CMDX_USER_DATA) app.setPath('userData', path.resolve(process.env.CMDX_USER_DATA));
 app.enableSandbox();
+
+// Invite links (cmdx://join?…): macOS hands them over with open-url, possibly before `ready`; Windows and Linux start
+// the app (or a second instance, below) with the link among the arguments. Kept until main() can ask the owner.
+const waitingLinks: string[] = [];
+let openJoinLink = (link: string): void => void waitingLinks.push(link);
+app.on('open-url', (event, url) => {
+  event.preventDefault();
+  openJoinLink(url);
+});
+const linkAtStart = joinLinkIn(process.argv);
+if (linkAtStart) waitingLinks.push(linkAtStart);
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
@@ -91,7 +108,9 @@ async function main(): Promise<void> {
     // "Host the pool on this PC" serves the LAN; CMDX_POOL_HOST narrows it (the smoke test binds 127.0.0.1).
     hostAddress: process.env.CMDX_POOL_HOST ?? '0.0.0.0',
     staticDir: rendererDir,
+    version: app.getVersion(),
     loggers: logging.loggers,
+    agentOptions: { version: app.getVersion() },
     notice,
     notify: (job: Job) => {
       if (!Notification.isSupported()) return;
@@ -264,20 +283,25 @@ async function main(): Promise<void> {
   // ---- IPC: the preload's API, nothing else ----
   const ipc = new IpcRouter(ipcMain, { warn: (m) => log.warn(m), error: (m) => log.error(m) });
   const parentWindow = () => mainWindow ?? BrowserWindow.getFocusedWindow();
+  const ask = (options: Electron.MessageBoxOptions) => {
+    const window = parentWindow();
+    return window ? dialog.showMessageBox(window, options) : dialog.showMessageBox(options);
+  };
+  settings.onChange((next) => {
+    if (mainWindow && !mainWindow.isDestroyed()) push(mainWindow.webContents, 'settings:changed', withoutTokens(next));
+  });
   ipc.handle('settings:get', () => withoutTokens(settings.get()));
   ipc.handle('settings:set', async (patch) => {
     const redirection = redirectionOf(settings.get(), patch);
     if (redirection) {
-      const window = parentWindow();
-      const options = {
-        type: 'warning' as const,
+      const answer = await ask({
+        type: 'warning',
         buttons: ['Change', 'Cancel'],
         defaultId: 1,
         cancelId: 1,
         message: 'Change where this PC sends its work?',
         detail: `${redirection} Only confirm a change you just made yourself.`,
-      };
-      const answer = window ? await dialog.showMessageBox(window, options) : await dialog.showMessageBox(options);
+      });
       if (answer.response !== 0) throw new IpcUserError('cancelled', 'the change was not confirmed; nothing was saved');
     }
     try {
@@ -311,6 +335,9 @@ async function main(): Promise<void> {
     const failure = await shell.openPath(logging.logDir);
     if (failure) throw new IpcUserError('open_failed', `could not open ${logging.logDir}: ${failure}`);
   });
+  ipc.handle('pools:discover', () =>
+    discoverPools({ timeoutMs: DISCOVERY_TIMEOUT_MS, onError: (err) => log.warn(`looking for pools on the LAN: ${err.message}`) }),
+  );
   ipc.handle('clipboard:write-text', ({ text }) => clipboard.writeText(text));
   ipc.handle('jobs:watch', ({ jobId }) => {
     try {
@@ -320,6 +347,33 @@ async function main(): Promise<void> {
     }
   });
   ipc.handle('log:write', ({ level, message }) => logging.renderer[level](message));
+
+  // ---- invite links: checked against the pool (its certificate pinned), confirmed by the owner, then joined ----
+  // The link carries an enrollment code: it is never logged.
+  const joinFromLink = async (raw: string): Promise<void> => {
+    showWindow();
+    try {
+      const proposal = await prepareJoin(raw);
+      const answer = await ask({ type: 'question', buttons: ['Join', 'Cancel'], defaultId: 1, cancelId: 1, ...confirmation(proposal, settings.get()) });
+      if (answer.response !== 0) {
+        log.info(`invite link to ${proposal.url}: not joined (cancelled)`);
+        return;
+      }
+      await settings.update(joinPatch(proposal));
+      log.info(`joined the pool "${proposal.pool.name}" at ${proposal.url} (certificate ${proposal.fingerprint}) from an invite link`);
+    } catch (err) {
+      log.warn(`invite link refused: ${(err as Error).message}`);
+      await ask({ type: 'error', message: 'This invite link cannot be used', detail: (err as Error).message });
+    }
+  };
+  ipc.handle('invite:open', ({ link }) => joinFromLink(link));
+  if (!process.env.CMDX_E2E) {
+    // Unpackaged (npm run app), the OS must start Electron with this app's folder.
+    const registered = process.defaultApp && process.argv[1]
+      ? app.setAsDefaultProtocolClient(JOIN_LINK_SCHEME, process.execPath, [path.resolve(process.argv[1])])
+      : app.setAsDefaultProtocolClient(JOIN_LINK_SCHEME);
+    if (!registered) log.warn(`could not register the app for ${JOIN_LINK_SCHEME}:// invite links`);
+  }
 
   // ---- the PC, sampled every second into the idle policy ----
   let screenLocked = false;
@@ -340,7 +394,11 @@ async function main(): Promise<void> {
   }, SAMPLE_INTERVAL_MS);
 
   // ---- life cycle ----
-  app.on('second-instance', showWindow);
+  app.on('second-instance', (_event, argv) => {
+    showWindow();
+    const link = joinLinkIn(argv);
+    if (link) openJoinLink(link);
+  });
   app.on('activate', showWindow);
   app.on('window-all-closed', () => {
     // stay in the tray
@@ -367,4 +425,35 @@ async function main(): Promise<void> {
 
   await runtime.start();
   if (!process.argv.includes('--hidden')) showWindow();
+  openJoinLink = (link) => void joinFromLink(link);
+  for (const link of waitingLinks.splice(0)) openJoinLink(link);
+
+  // ---- updates from the pool's coordinator (main/updates.ts); installed builds only ----
+  if (app.isPackaged) {
+    // electron-updater downloads through its own session: it trusts the pool's pinned certificate as the app does.
+    session.fromPartition('electron-updater', { cache: false }).setCertificateVerifyProc((request, callback) => {
+      const upstream = runtime.upstream();
+      const pinned = upstream?.fingerprint && new URL(upstream.baseUrl).hostname === request.hostname ? upstream.fingerprint : null;
+      callback(pinned ? (pinnedCertificateMatches(pinned, request.certificate.fingerprint) ? 0 : -2) : -3);
+    });
+    const updates = new DesktopUpdates(electronUpdater.autoUpdater, {
+      upstream: () => runtime.upstream(),
+      runningJobs: () => runtime.runningJobs(),
+      log,
+      intervalMs: UPDATE_CHECK_INTERVAL_MS,
+      ask: async (version, runningJobs) => {
+        const { response } = await dialog.showMessageBox({
+          type: 'info',
+          buttons: ['Restart now', 'Later'],
+          defaultId: 1,
+          cancelId: 1,
+          message: `cmd-executor ${version} is ready to install`,
+          detail: `${runningJobs > 0 ? `Restarting hands the ${runningJobs} job(s) this PC runs for colleagues back to the pool. ` : ''}Later installs it when you quit the app.`,
+        });
+        return response === 0;
+      },
+    });
+    updates.start();
+    app.on('will-quit', () => updates.dispose());
+  }
 }

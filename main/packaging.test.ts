@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { JOIN_LINK_SCHEME } from '../protocol/join-link';
 
 const require = createRequire(import.meta.url);
 // electron-builder's own validator and YAML reader (its dependencies; it exports neither).
@@ -20,6 +21,7 @@ interface BuilderConfig {
   win: { target: string; icon: string };
   mac: { target: string; icon: string };
   linux: { target: string[]; icon: string };
+  protocols: { name: string; schemes: string[] }[];
 }
 
 const config = yaml.load(readFileSync('electron-builder.yml', 'utf8')) as BuilderConfig;
@@ -32,6 +34,10 @@ describe('electron-builder.yml', () => {
   it('builds NSIS, DMG, AppImage and deb of "cmd-executor", rebuilding native modules', () => {
     expect(config).toMatchObject({ appId: 'com.cmd-executor.app', productName: 'cmd-executor', npmRebuild: true });
     expect([config.win.target, config.mac.target, ...config.linux.target]).toEqual(['nsis', 'dmg', 'AppImage', 'deb']);
+  });
+
+  it('registers the app for invite links (cmdx://)', () => {
+    expect(config.protocols.flatMap((p) => p.schemes)).toEqual([JOIN_LINK_SCHEME]);
   });
 
   it('ships the bundles the app loads and the icons it shows', () => {

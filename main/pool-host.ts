@@ -23,6 +23,8 @@ export interface PoolHostOptions {
   port: number;
   /** The built renderer, so colleagues can use the pool from a browser too. */
   staticDir: string | null;
+  /** The app's version, announced on the LAN with the pool. */
+  version?: string;
   logger: Logger;
 }
 
@@ -56,8 +58,9 @@ export class PoolHost {
   constructor(private readonly options: PoolHostOptions) {}
 
   async start(): Promise<HostedPool> {
-    const { dataDir, host, port, staticDir, logger } = this.options;
-    const coordinator = createCoordinator({ dataDir, host, port, staticDir, logger });
+    const { dataDir, host, port, staticDir, version, logger } = this.options;
+    // Announced on the LAN (never while bound to loopback), so colleagues' apps list it.
+    const coordinator = createCoordinator({ dataDir, host, port, staticDir, logger, advertise: true, ...(version ? { version } : {}) });
     try {
       await coordinator.start();
     } catch (err) {

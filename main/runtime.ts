@@ -31,6 +31,8 @@ export interface RuntimeOptions {
   hostAddress: string;
   /** The built renderer, served by a hosted pool to colleagues' browsers. */
   staticDir: string | null;
+  /** The app's version, which a hosted pool announces on the LAN. */
+  version?: string;
   loggers: RuntimeLoggers;
   notify(job: Job): void;
   /** Told once in the status (e.g. the settings file was reset). */
@@ -136,7 +138,7 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
 
   private agentStatus(settings: Settings): LocalAgentStatus {
     if (this.agent) return this.agent.status();
-    return { state: 'stopped', workerId: null, name: settings.workerName || os.hostname(), connected: false, jobs: [], sandbox: null };
+    return { state: 'stopped', workerId: null, name: settings.workerName || os.hostname(), connected: false, jobs: [], sandbox: null, problem: null };
   }
 
   private publish(): void {
@@ -185,6 +187,7 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
         host: this.options.hostAddress,
         port: settings.hostPort,
         staticDir: this.options.staticDir,
+        ...(this.options.version ? { version: this.options.version } : {}),
         logger: this.options.loggers.coordinator,
       });
       const hosted = await this.host.start();

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DesktopStatus } from '../protocol/ipc';
+import { settingsSchema } from '../protocol/ipc';
+import { decideContribution, initialPolicyMemory, policySettingsFrom } from './idle-policy';
 import { buildTrayView, type TrayMenuItem } from './tray-menu';
 
 function status(overrides: {
@@ -17,7 +19,7 @@ function status(overrides: {
       reason: 'waiting for 5 min without input (idle 1 min)',
       ...overrides.contribution,
     },
-    agent: { state: 'idle', workerId: 'wkr_1', name: 'pc-anna', connected: true, jobs: [], sandbox: 'bubblewrap', ...overrides.agent },
+    agent: { state: 'idle', workerId: 'wkr_1', name: 'pc-anna', connected: true, jobs: [], sandbox: 'bubblewrap', problem: null, ...overrides.agent },
     pool: overrides.pool ?? null,
     connection: { coordinatorUrl: 'http://pool:8787', hosting: false, problem: overrides.problem ?? null },
     notice: null,
@@ -95,6 +97,16 @@ describe('buildTrayView', () => {
     ]);
   });
 
+  it('outside the contribution hours: the next window, as the policy words it', () => {
+    const now = Date.parse('2026-11-24T10:00:00Z');
+    const settings = policySettingsFrom(settingsSchema.parse({ contributeWhenIdle: true, contributeHours: 'weekdays 18:00-08:00' }), 'Europe/Berlin');
+    const idle = { idleSec: 3600, onBattery: false, screenLocked: false, othersCpuPercent: 0, now };
+    const { action, reason } = decideContribution(idle, settings, initialPolicyMemory(now));
+    const view = buildTrayView(status({ contribution: { action, reason } }));
+    expect(view.icon).toBe('paused');
+    expect(view.menu[0]).toMatchObject({ label: 'Contributes from 18:00 (outside the hours set in Settings)' });
+  });
+
   it('disconnected wins over everything and says why', () => {
     const view = buildTrayView(
       status({ agent: { connected: false, state: 'disconnected' }, problem: 'cannot reach http://pool:8787' }),
@@ -115,6 +127,12 @@ describe('buildTrayView', () => {
     const view = buildTrayView(status({ agent: { sandbox: 'none' } }));
     expect(show(view.menu)[1]).toBe('Not sandboxed: runs only trusted colleagues’ jobs (off)');
     expect(show(buildTrayView(status({})).menu)).not.toContain('Not sandboxed: runs only trusted colleagues’ jobs (off)');
+  });
+
+  it("a worker with a problem says why it takes no jobs, and stops saying it once it is gone", () => {
+    const problem = 'the disk holding /data/cmdx is full (12 MiB free, 256 MiB needed)';
+    expect(show(buildTrayView(status({ agent: { problem } })).menu)[1]).toBe(`Takes no jobs: ${problem} (off)`);
+    expect(show(buildTrayView(status({})).menu).join('\n')).not.toMatch(/Takes no jobs/);
   });
 
   it('hosting the pool: shows where colleagues join', () => {

@@ -51,6 +51,9 @@ export function buildTrayView(status: DesktopStatus): TrayView {
   if (status.pool) {
     menu.push({ type: 'normal', label: `Hosting the pool at ${status.pool.urls[0] ?? 'this PC'}`, enabled: false });
   }
+  if (status.agent.problem) {
+    menu.push({ type: 'normal', label: `Takes no jobs: ${status.agent.problem}`, enabled: false });
+  }
   if (status.agent.sandbox === 'none') {
     menu.push({ type: 'normal', label: 'Not sandboxed: runs only trusted colleagues’ jobs', enabled: false });
   }

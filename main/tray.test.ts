@@ -5,7 +5,7 @@ import type { TrayCommand, TrayMenuItem } from './tray-menu';
 
 const base: DesktopStatus = {
   contribution: { enabled: true, alwaysContribute: false, pausedUntil: null, action: 'vacate', reason: 'waiting' },
-  agent: { state: 'idle', workerId: 'w', name: 'pc', connected: true, jobs: [], sandbox: 'bubblewrap' },
+  agent: { state: 'idle', workerId: 'w', name: 'pc', connected: true, jobs: [], sandbox: 'bubblewrap', problem: null },
   pool: null,
   connection: { coordinatorUrl: 'http://pool:8787', hosting: false, problem: null },
   notice: null,

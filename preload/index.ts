@@ -37,12 +37,15 @@ const api: CmdxApi = {
   pickFolder: () => invoke('dialog:pick-folder', {}),
   openLogs: () => invoke('logs:open', {}),
   copyText: (text) => invoke('clipboard:write-text', { text }),
+  discoverPools: () => invoke('pools:discover', {}),
+  openInvite: (link) => invoke('invite:open', { link }),
   watchJob: (jobId) => invoke('jobs:watch', { jobId }),
   log: (level, message) => {
     void invoke('log:write', { level, message }).catch(() => undefined);
   },
   onStatus: (listener) => subscribe('status:changed', listener),
   onOpenJob: (listener) => subscribe('job:open', ({ jobId }) => listener(jobId)),
+  onSettings: (listener) => subscribe('settings:changed', listener),
 };
 
 contextBridge.exposeInMainWorld('cmdx', api);

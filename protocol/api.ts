@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { SECRET_MIN_LENGTH } from './secrets';
 
 export const API_PREFIX = '/api/v1';
+/** The wire protocol's version: what a pool advertises on the LAN (and answers at /api/v1/pool). */
+export const PROTOCOL_VERSION = 1;
 
 // Our own wording where a schema gives none, for every side that validates (form, CLI, coordinator):
 // "must be at most 1000", not zod's "Too big: expected number to be <=1000".
@@ -27,6 +29,8 @@ z.config({
       return `must be ${word} ${bound}${unit ? ` ${unit}${bound === 1 ? '' : 's'}` : ''}`;
     }
     if (issue.code === 'invalid_type') return `must be ${KINDS[issue.expected] ?? issue.expected}`;
+    // A record's bad key: what the key's own schema says of it ("… names are letters, digits and _").
+    if (issue.code === 'invalid_key') return issue.issues[0]?.message;
     return undefined;
   },
 });
@@ -73,7 +77,49 @@ export const LIMITS = {
   claimWaitMsMax: 30_000,
   outputChunkBytes: 1024 * 1024,
   chunksPerCall: 256,
+  /** Jobs one matrix submission may start (the product of its value lists), like a CI matrix's cap. */
+  matrixJobs: 100,
+  matrixKeys: 8,
 } as const;
+
+/** The env variable a matrix job reads its value of `name` from. */
+export const MATRIX_ENV_PREFIX = 'CMDX_MATRIX_';
+
+/**
+ * Fan-out: each name's list of values; the submission becomes one job per combination (the cross product),
+ * each with CMDX_MATRIX_<name> in its env, all in one group.
+ */
+export const matrixSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'matrix names are letters, digits and _ (they become CMDX_MATRIX_<name>)'),
+    z
+      .array(z.union([text(256), z.number(), z.boolean()]))
+      .min(1, 'give at least one value')
+      .transform((values) => values.map(String))
+      .refine((values) => new Set(values).size === values.length, 'a value is listed twice'),
+  )
+  .superRefine((matrix, ctx) => {
+    const names = Object.keys(matrix);
+    if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'give at least one name with a list of values, e.g. {"n": [1, 2, 3]}' });
+    if (names.length > LIMITS.matrixKeys) ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.matrixKeys} names` });
+    const jobs = matrixSize(matrix);
+    if (jobs > LIMITS.matrixJobs) {
+      const product = names.map((n) => matrix[n]!.length).join(' × ');
+      ctx.addIssue({ code: 'custom', message: `${product} = ${jobs} jobs, more than the ${LIMITS.matrixJobs} one submission may start` });
+    }
+  });
+export type Matrix = Record<string, string[]>;
+
+/** How many jobs a matrix starts. */
+export const matrixSize = (matrix: Matrix): number => Object.values(matrix).reduce((n, values) => n * values.length, 1);
+
+/** Every combination of a matrix's values, the first name varying slowest (as CI matrices list them). */
+export function matrixCells(matrix: Matrix): Record<string, string>[] {
+  return Object.entries(matrix).reduce<Record<string, string>[]>(
+    (cells, [name, values]) => cells.flatMap((cell) => values.map((value) => ({ ...cell, [name]: value }))),
+    [{}],
+  );
+}
 
 const MiB = (max: number, what: string) => z.number().int().min(1, `${what} is at least 1 MiB`).max(max);
 
@@ -144,6 +190,7 @@ export const jobSpecSchema = z.strictObject({
   requireSandbox: z.boolean().optional(),
   /** Lower limits than the worker's (never higher). */
   limits: jobLimitsSchema.partial().optional(),
+  matrix: matrixSchema.optional(),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 
@@ -163,6 +210,8 @@ export interface ResolvedJobSpec {
   network: boolean;
   requireSandbox: boolean;
   limits: Partial<JobLimits>;
+  /** A matrix job's values (name → value; also in its env as CMDX_MATRIX_<name>); absent outside a group. */
+  matrix?: Record<string, string>;
 }
 
 export const JOB_STATES = [
@@ -244,12 +293,41 @@ export interface Job {
   attempts: JobAttempt[];
   /** Why a queued job is not picked up (no worker has its labels, all are busy…); null when it is not waiting. */
   waitingReason: string | null;
+  /** The matrix submission this job is one of; null for a job submitted alone. */
+  groupId: string | null;
 }
+
+/** A matrix submission's jobs and how far they are, like a CI run's matrix or HTCondor's cluster. */
+export interface JobGroup {
+  id: string;
+  /** The submission's name (each job's name adds its values). */
+  name: string;
+  submittedBy: string;
+  createdAt: string;
+  /** Each name's values, in the order given. */
+  matrix: Matrix;
+  total: number;
+  counts: Partial<Record<JobState, number>>;
+  /** active while any job is not over; then succeeded if all did, else failed (or cancelled if none failed). */
+  state: 'active' | 'succeeded' | 'failed' | 'cancelled';
+  jobs: Job[];
+}
+
+/** What a submission answers: the job, or for a matrix the group of its jobs. */
+export type Submitted = { job: Job; group?: undefined } | { group: JobGroup; job?: undefined };
 
 export interface JobList {
   jobs: Job[];
   /** Pass as `cursor` to get the next (older) page; null on the last page. */
   nextCursor: string | null;
+}
+
+/** One person's use of the pool (fair share): decayed run time in slot-seconds, jobs running now, fraction of all. */
+export interface PoolShare {
+  submitter: string;
+  slotSeconds: number;
+  running: number;
+  share: number;
 }
 
 export const listJobsQuerySchema = z.strictObject({
@@ -270,6 +348,8 @@ export const listJobsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: text(200).optional(),
   mine: z.enum(['1', 'true', '0', 'false']).optional(),
+  /** Only the jobs of this matrix submission. */
+  group: text(64).optional(),
 });
 
 // ---- workers ----
@@ -297,6 +377,8 @@ export const registerWorkerSchema = z.strictObject({
   labels: z.array(labelSchema).max(64).optional(),
   slots: z.number().int().min(1).max(256).optional(),
   version: displayText(64).optional(),
+  /** The worker protocol the agent speaks (protocol/versions.ts); agents that do not say speak 1. */
+  protocolVersion: z.number().int().min(0).max(10_000).optional(),
   isolation: isolationSchema.optional(),
 });
 export type RegisterWorkerRequest = z.infer<typeof registerWorkerSchema>;
@@ -311,6 +393,10 @@ export interface Worker {
   labels: string[];
   slots: number;
   version: string | null;
+  /** The worker protocol it speaks (null: an agent from before it said, protocol 1). */
+  protocolVersion: number | null;
+  /** Why it should be updated ("1.3.0; 1.4.0 is published"), null when it is current or nothing is published. */
+  outdated?: string | null;
   /** How it contains jobs; null for an agent that did not say (it is treated as not sandboxed). */
   isolation: Isolation | null;
   state: WorkerState;
@@ -322,6 +408,53 @@ export interface Worker {
   lastSeenAt: string;
   currentJobs: { id: string; name: string; state: JobState }[];
 }
+
+/**
+ * How lists show a worker that went offline: as usual at first (a restart is short), faded after a while, and
+ * left out after longer (BOINC and CI runner lists keep them forever, which buries the live ones).
+ */
+export const OFFLINE_WORKERS = { fadeAfterMs: 10 * 60_000, hideAfterMs: 24 * 3600_000 } as const;
+
+/** A worker's page: the worker and its latest jobs (an attempt each), newest first. */
+export interface WorkerDetail {
+  worker: Worker;
+  recentJobs: {
+    id: string;
+    name: string;
+    state: JobState;
+    submittedBy: string;
+    attempt: number;
+    leasedAt: string;
+    endedAt: string | null;
+    /** The lease's end: active | completed | expired | released | cancelled | timed_out */
+    outcome: string;
+  }[];
+}
+
+export const USAGE_WINDOWS = { day: 24 * 3600_000, week: 7 * 24 * 3600_000 } as const;
+export type UsageWindow = keyof typeof USAGE_WINDOWS;
+export const usageQuerySchema = z.strictObject({
+  window: z.enum(Object.keys(USAGE_WINDOWS) as [UsageWindow, ...UsageWindow[]], 'window is day or week').default('week'),
+});
+
+/**
+ * CPU-hours over a window: the time each job held a slot of a PC (lease start to end, clipped to the window),
+ * as one slot each, what BOINC calls credit. Per PC (contributed) and per person (used), most first.
+ */
+export interface PoolUsage {
+  window: UsageWindow;
+  since: string;
+  until: string;
+  byWorker: { workerId: string; name: string; cpuHours: number; jobs: number }[];
+  byPerson: { name: string; cpuHours: number; jobs: number }[];
+}
+
+/** Queued and running jobs over the last hours, sampled at even steps: the pool's recent load at a glance. */
+export interface PoolActivity {
+  stepMs: number;
+  points: { at: string; queued: number; running: number }[];
+}
+export const ACTIVITY = { hours: 6, stepMs: 10 * 60_000, maxJobs: 100_000 } as const;
 
 export interface RegisterWorkerResponse {
   worker: Worker;
@@ -458,11 +591,12 @@ export interface StateEvent {
   workerName: string | null;
   error: string | null;
 }
+/** Output of one stream; the frame's id is the stream position after it, `offset` its first byte's in the attempt. */
 export interface OutputEvent {
   attempt: number;
   stream: OutputStream;
   text: string;
-  seq: number;
+  offset: number;
 }
 export interface CommandEvent {
   attempt: number;
@@ -473,7 +607,7 @@ export interface CommandEvent {
   signal: string | null;
   durationMs: number | null;
 }
-/** Sent once where output past the per-job cap was dropped. */
+/** Sent where a reader's output skips the bytes the per-attempt cap dropped (`droppedBytes` of them). */
 export interface TruncatedEvent {
   attempt: number;
   droppedBytes: number;
@@ -520,6 +654,10 @@ export interface CreatedInvite extends Invite {
   command: string;
   /** SHA-256 of the coordinator's TLS certificate, for the worker to pin; null over plain HTTP. */
   fingerprint: string | null;
+  /** `cmdx://join?url=…&code=…&fp=…`: opens the desktop app, which asks its owner to join. Null over plain HTTP. */
+  link: string | null;
+  /** The coordinator's https page showing the link and its QR code, for as long as the invite lives. Null over plain HTTP. */
+  page: string | null;
 }
 
 export const auditQuerySchema = z.strictObject({

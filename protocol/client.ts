@@ -11,18 +11,25 @@ import {
   type HeartbeatResponse,
   type Job,
   type JobEvent,
+  type JobGroup,
+  type Submitted,
   type JobList,
   type JobSpec,
   type JobState,
   type OutputAck,
   type OutputChunks,
+  type PoolShare,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
   type AuditPage,
   type CreatedInvite,
   type ReportedWorkerState,
   type SignInResponse,
+  type PoolActivity,
+  type PoolUsage,
+  type UsageWindow,
   type Worker,
+  type WorkerDetail,
 } from './api';
 
 /** An error answered by the coordinator (status + code), or a network failure (status 0). */
@@ -101,6 +108,20 @@ export class ApiClient {
     return this.json<{ job: Job }>('POST', `${API_PREFIX}/jobs`, spec).then((r) => r.job);
   }
 
+  /** A job, or with a matrix a group of jobs. */
+  submit(spec: JobSpec): Promise<Submitted> {
+    return this.json<Submitted>('POST', `${API_PREFIX}/jobs`, spec);
+  }
+
+  getGroup(id: string): Promise<JobGroup> {
+    return this.json<{ group: JobGroup }>('GET', `${API_PREFIX}/groups/${encodeURIComponent(id)}`).then((r) => r.group);
+  }
+
+  /** Cancels every job of the group that has not ended. */
+  cancelGroup(id: string): Promise<JobGroup> {
+    return this.json<{ group: JobGroup }>('POST', `${API_PREFIX}/groups/${encodeURIComponent(id)}/cancel`).then((r) => r.group);
+  }
+
   /** Multipart submit: `bundle` is a ZIP (Blob/File); returns the created job. */
   async submitJobWithBundle(spec: JobSpec, bundle: Blob, filename = 'bundle.zip'): Promise<Job> {
     const form = new FormData();
@@ -114,14 +135,20 @@ export class ApiClient {
     return this.json<{ job: Job }>('GET', `${API_PREFIX}/jobs/${encodeURIComponent(id)}`).then((r) => r.job);
   }
 
-  listJobs(query: { state?: JobState[]; limit?: number; cursor?: string; mine?: boolean } = {}): Promise<JobList> {
+  listJobs(query: { state?: JobState[]; limit?: number; cursor?: string; mine?: boolean; group?: string } = {}): Promise<JobList> {
     const params = new URLSearchParams();
+    if (query.group) params.set('group', query.group);
     if (query.state?.length) params.set('state', query.state.join(','));
     if (query.limit) params.set('limit', String(query.limit));
     if (query.cursor) params.set('cursor', query.cursor);
     if (query.mine) params.set('mine', '1');
     const qs = params.toString();
     return this.json<JobList>('GET', `${API_PREFIX}/jobs${qs ? `?${qs}` : ''}`);
+  }
+
+  /** Each person's recent use of the pool (fair share), most first. */
+  poolShares(): Promise<PoolShare[]> {
+    return this.json<{ shares: PoolShare[] }>('GET', `${API_PREFIX}/jobs/shares`).then((r) => r.shares);
   }
 
   cancelJob(id: string): Promise<Job> {
@@ -155,6 +182,20 @@ export class ApiClient {
     for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(key, String(value));
     const qs = params.toString();
     return this.json<AuditPage>('GET', `${API_PREFIX}/audit${qs ? `?${qs}` : ''}`);
+  }
+
+  getWorker(id: string): Promise<WorkerDetail> {
+    return this.json<WorkerDetail>('GET', `${API_PREFIX}/workers/${encodeURIComponent(id)}`);
+  }
+
+  /** CPU-hours per PC and per person over the last day or week. */
+  getUsage(window: UsageWindow = 'week'): Promise<PoolUsage> {
+    return this.json<{ usage: PoolUsage }>('GET', `${API_PREFIX}/usage?window=${window}`).then((r) => r.usage);
+  }
+
+  /** Queued and running jobs over the last hours. */
+  getActivity(): Promise<PoolActivity> {
+    return this.json<{ activity: PoolActivity }>('GET', `${API_PREFIX}/usage/activity`).then((r) => r.activity);
   }
 
   listWorkers(): Promise<Worker[]> {
@@ -320,34 +361,50 @@ async function errorFrom(response: Response): Promise<ApiError> {
   return new ApiError(response.status, code, message);
 }
 
-/** Parses a text/event-stream body into JobEvents (only `id`, `event` and `data` fields are used). */
+/**
+ * Parses a text/event-stream body into JobEvents (only `id`, `event` and `data` fields are used). Output frames
+ * are big (up to 256 KiB): each byte is scanned once for the blank line ending a frame, and a frame's fields are
+ * read where they lie, without splitting it into copies.
+ */
 export async function* parseEventStream(response: Response): AsyncGenerator<JobEvent> {
   if (!response.body) return;
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
   let buffer = '';
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      let boundary: number;
-      while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, boundary);
-        buffer = buffer.slice(boundary + 2);
-        let id = 0;
-        let type = 'message';
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id:')) id = Number(line.slice(3).trim());
-          else if (line.startsWith('event:')) type = line.slice(6).trim();
-          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-        }
-        if (data.length === 0) continue;
-        yield { id, type, data: JSON.parse(data.join('\n')) } as JobEvent;
+      // What was already scanned holds no blank line, except one whose first newline ended the last read.
+      let from = Math.max(0, buffer.length - 1);
+      buffer += decoder.decode(value, { stream: true });
+      let start = 0;
+      for (let boundary: number; (boundary = buffer.indexOf('\n\n', from)) >= 0; from = start = boundary + 2) {
+        const event = parseFrame(buffer, start, boundary);
+        if (event) yield event;
       }
+      if (start > 0) buffer = buffer.slice(start);
     }
   } finally {
     // Also when the consumer stops early: closes the connection instead of leaving it to the GC.
     await reader.cancel().catch(() => undefined);
   }
+}
+
+/** One frame, `text[start, end)`: its id, event name and data lines (joined by newlines, as SSE says). */
+function parseFrame(text: string, start: number, end: number): JobEvent | undefined {
+  let id = 0;
+  let type = 'message';
+  let data: string | undefined;
+  for (let line = start; line < end; ) {
+    const newline = text.indexOf('\n', line);
+    const lineEnd = newline < 0 || newline > end ? end : newline;
+    const value = (skip: number) => text.slice(text.charCodeAt(line + skip) === 32 ? line + skip + 1 : line + skip, lineEnd);
+    if (text.startsWith('data:', line)) data = data === undefined ? value(5) : `${data}\n${value(5)}`;
+    else if (text.startsWith('id:', line)) id = Number(value(3).trim());
+    else if (text.startsWith('event:', line)) type = value(6).trim();
+    line = lineEnd + 1;
+  }
+  if (data === undefined) return undefined;
+  return { id, type, data: JSON.parse(data) } as JobEvent;
 }

@@ -7,6 +7,8 @@
 // exactly as in a browser served by the coordinator, and the strict CSP needs no coordinator address in it.
 import { z } from 'zod';
 import { labelSchema, type SandboxKind } from './api';
+import type { DiscoveredPool } from './pool-record';
+import { parseSchedule } from './schedule';
 
 // ---- settings (persisted as JSON in userData; main owns the file, the renderer edits through settings:set) ----
 
@@ -71,6 +73,15 @@ export const settingsSchema = z.object({
   trustedSubmitters: z.array(z.string().min(1).max(200).regex(/^[^\s,\0]+$/, 'names without spaces or commas')).max(100).default([]),
   /** The worker name colleagues see; empty = the computer's host name. */
   workerName: z.string().max(128).regex(/^[^\0\r\n]*$/, 'one line of text').default(''),
+  /** When this PC may contribute, a weekly schedule in local time ("weekdays 18:00-08:00, weekends"); empty: any time. */
+  contributeHours: z
+    .string()
+    .max(500)
+    .superRefine((text, ctx) => {
+      const parsed = parseSchedule(text);
+      if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
+    })
+    .default(''),
   /** "Pause for 1 hour": no contribution until then (ISO time), null = not paused. */
   pausedUntil: z.iso.datetime({ offset: true }).nullable().default(null),
   windowBounds: windowBoundsSchema.nullable().default(null),
@@ -92,6 +103,7 @@ export const settingsPatchSchema = z.strictObject({
   onlyOnAC: field.onlyOnAC.unwrap().optional(),
   maxOthersCpuPercent: field.maxOthersCpuPercent.unwrap().optional(),
   alwaysContribute: field.alwaysContribute.unwrap().optional(),
+  contributeHours: field.contributeHours.unwrap().optional(),
   slots: field.slots.unwrap().optional(),
   labels: field.labels.unwrap().optional(),
   workerName: field.workerName.unwrap().optional(),
@@ -122,6 +134,8 @@ export interface LocalAgentStatus {
   connected: boolean;
   /** How it contains jobs, once it has started (null before); `none`: "not sandboxed". */
   sandbox: SandboxKind | null;
+  /** Why this PC's worker takes no job (e.g. its disk is full); null while healthy. */
+  problem: string | null;
   /** The agent's own phase of each job it holds. */
   jobs: { id: string; name: string; state: 'preparing' | 'running' | 'suspended' | 'stopping' | 'reporting'; leaseId: string }[];
 }
@@ -188,6 +202,10 @@ export const invokeChannels = {
   'dialog:pick-file': channel<PickedFile | null>()(noArgs),
   'dialog:pick-folder': channel<PickedFolder | null>()(noArgs),
   'logs:open': channel<void>()(noArgs),
+  /** The pools announced on the LAN (DNS-SD), listened for a moment: joining one still takes an enrollment code. */
+  'pools:discover': channel<DiscoveredPool[]>()(noArgs),
+  /** A pasted invite link: opened as if clicked (checked, confirmed by the owner in a native dialog, joined). */
+  'invite:open': channel<void>()(z.strictObject({ link: z.string().min(1).max(4096) })),
   'clipboard:write-text': channel<void>()(z.strictObject({ text: z.string().max(64 * 1024) })),
   /** Notify the user when this job ends (the main process follows its events). */
   'jobs:watch': channel<void>()(z.strictObject({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a job id') })),
@@ -209,6 +227,8 @@ export interface PushChannels {
   'status:changed': DesktopStatus;
   /** The user clicked a "job finished" notification. */
   'job:open': { jobId: string };
+  /** The settings changed outside the window (an invite link was confirmed). */
+  'settings:changed': Settings;
 }
 export type PushChannel = keyof PushChannels;
 
@@ -224,11 +244,14 @@ export interface CmdxApi {
   pickFolder(): Promise<PickedFolder | null>;
   openLogs(): Promise<void>;
   copyText(text: string): Promise<void>;
+  discoverPools(): Promise<DiscoveredPool[]>;
+  openInvite(link: string): Promise<void>;
   watchJob(jobId: string): Promise<void>;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Returns a function that unsubscribes. */
   onStatus(listener: (status: DesktopStatus) => void): () => void;
   onOpenJob(listener: (jobId: string) => void): () => void;
+  onSettings(listener: (settings: Settings) => void): () => void;
 }
 
 /** The scheme and host the desktop window is served from. */

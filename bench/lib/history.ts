@@ -8,7 +8,7 @@ import { SqliteStore } from '../../coordinator/store/sqlite';
 
 const BATCH = 5000;
 
-/** Writes `count` succeeded jobs, each with its lease, its four state events and one line of output. */
+/** Writes `count` succeeded jobs, each with its lease and its four state events (no output: that is in files). */
 export async function seedHistory(dataDir: string, count: number): Promise<void> {
   const store = new SqliteStore({ file: join(dataDir, 'coordinator.sqlite') });
   const workerId = 'wkr_history';
@@ -40,8 +40,8 @@ export async function seedHistory(dataDir: string, count: number): Promise<void>
             id, name: spec.name, state: 'succeeded', reason: null, error: null, exitCode: 0, spec, bundleSha: null,
             bundleSize: null, submittedBy: 'history', createdAt: at, queuedAt: at, startedAt: at + 5, finishedAt: at + 20,
             attempt: 1, failures: 0, workerId, leaseId: null, cancelRequested: false, artifactsSha: null,
-            artifactsSize: null, timeoutAt: null, outputHeadBytes: 11, outputTailBytes: 0, outputDroppedBytes: 0,
-            lastEventId: 5,
+            artifactsSize: null, timeoutAt: null, outputHeadBytes: 0, outputTailBytes: 0, outputDroppedBytes: 0,
+            lastEventId: 4, groupId: null,
           });
           await tx.insertLease({
             id: leaseId, jobId: id, workerId, attempt: 1, status: 'completed', leasedAt: at + 2, expiresAt: at + 30_002,
@@ -49,14 +49,13 @@ export async function seedHistory(dataDir: string, count: number): Promise<void>
           });
           const state = (n: number, name: string) =>
             tx.insertEvent({
-              jobId: id, id: n, type: 'state', attempt: 1, bytes: 0, part: null,
-              data: { state: name, attempt: n === 1 ? 0 : 1, reason: null, exitCode: n === 5 ? 0 : null, workerId, workerName: 'history', error: null },
+              jobId: id, id: n, type: 'state', attempt: 1, outputOffset: 0,
+              data: { state: name, attempt: n === 1 ? 0 : 1, reason: null, exitCode: n === 4 ? 0 : null, workerId, workerName: 'history', error: null },
             });
           await state(1, 'queued');
           await state(2, 'leased');
           await state(3, 'running');
-          await tx.insertEvent({ jobId: id, id: 4, type: 'output', attempt: 1, bytes: 11, part: 'head', data: { attempt: 1, stream: 'stdout', text: 'history ok\n', seq: 0 } });
-          await state(5, 'succeeded');
+          await state(4, 'succeeded');
         }
       });
     }

@@ -1,7 +1,7 @@
 // Who may do what to a job. A job belongs to the person whose token submitted it (the token's name). Owners
 // and admins may cancel, re-run, read its env and download its artifacts; other submitters see it (state and
 // log) only when the pool's visibility is `team`. A job someone may not see answers 404, as if it did not exist.
-import type { Job, Worker } from '../../protocol/api';
+import type { Job, JobGroup, Worker, WorkerDetail } from '../../protocol/api';
 import { AuthorizationError, NotFoundError } from '../errors';
 import type { JobRecord } from '../store/types';
 import type { JobService } from './jobs';
@@ -11,6 +11,9 @@ export const JOB_VISIBILITIES = ['owner', 'team'] as const;
 export type JobVisibility = (typeof JOB_VISIBILITIES)[number];
 
 /** What an env value reads as to someone who may see the job but not its env. */
+/** What a job's name reads as on a worker's page to someone who may not see the job. */
+const SOMEONE_ELSES_JOB = "someone else's job";
+
 export const HIDDEN_VALUE = '(hidden: only the owner and admins read env)';
 
 export class JobAccess {
@@ -48,6 +51,21 @@ export class JobAccess {
     return job;
   }
 
+  /** A matrix group, as its jobs: hidden (404) and owned like each of them (they share their submitter). */
+  async visibleGroup(principal: Principal, id: string): Promise<JobGroup> {
+    const group = await this.jobs.group(id);
+    if (!this.sees(principal, group)) throw new NotFoundError(`no job group with id "${id}"`);
+    return { ...group, jobs: group.jobs.map((job) => this.present(principal, job)) };
+  }
+
+  async ownedGroup(principal: Principal, id: string, what: string): Promise<JobGroup> {
+    const group = await this.visibleGroup(principal, id);
+    if (!this.owns(principal, group)) {
+      throw new AuthorizationError(`job group ${id} belongs to ${group.submittedBy}; only they or an admin may ${what}`);
+    }
+    return group;
+  }
+
   /** Workers as this principal may read them: the names of jobs it may not see are not shown. */
   async presentWorkers(principal: Principal, workers: Worker[]): Promise<Worker[]> {
     if (principal.role === 'admin' || this.visibility === 'team') return workers;
@@ -57,11 +75,21 @@ export class JobAccess {
         currentJobs: await Promise.all(
           worker.currentJobs.map(async (job) => {
             const record = await this.jobs.require(job.id).catch(() => null);
-            return record && this.owns(principal, record) ? job : { ...job, name: "someone else's job" };
+            return record && this.owns(principal, record) ? job : { ...job, name: SOMEONE_ELSES_JOB };
           }),
         ),
       })),
     );
+  }
+
+  /** A worker's page as this principal may read it: others' jobs, where it may not see them, are not named. */
+  async presentWorkerDetail(principal: Principal, detail: WorkerDetail): Promise<WorkerDetail> {
+    const [worker] = await this.presentWorkers(principal, [detail.worker]);
+    const hidden = principal.role !== 'admin' && this.visibility !== 'team';
+    return {
+      worker: worker!,
+      recentJobs: detail.recentJobs.map((job) => (hidden && !this.owns(principal, job) ? { ...job, name: SOMEONE_ELSES_JOB } : job)),
+    };
   }
 
   /** The job as this principal may read it: env values only for its owner and admins. */

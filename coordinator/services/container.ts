@@ -4,6 +4,7 @@ import type { Store } from '../store/types';
 import type { JobAccess } from './access';
 import type { BlobStore } from './blobs';
 import type { EventHub } from './event-hub';
+import type { FairShare } from './fair-share';
 import type { InviteService } from './invites';
 import type { JobService } from './jobs';
 import type { SubmitQuota } from './limits';
@@ -11,6 +12,7 @@ import type { Metrics } from './metrics';
 import type { Revocations } from './revocations';
 import type { Scheduler } from './scheduler';
 import type { TokenService } from './tokens';
+import type { UpdateFeed } from './update-feed';
 import type { WorkerControl } from './worker-control';
 
 /** What the routes are given: the services, none of which know about HTTP. */
@@ -21,9 +23,15 @@ export interface Services {
   jobs: JobService;
   access: JobAccess;
   invites: InviteService;
-  /** How workers reach this coordinator: its URL and its TLS certificate's SHA-256 (null over plain HTTP); set once listening. */
-  pool: { url: string; fingerprint: string | null };
+  /**
+   * How workers reach this coordinator: its URL and its TLS certificate's SHA-256 (null over plain HTTP), set once
+   * listening; and its name and version, as it advertises them.
+   */
+  pool: { url: string; fingerprint: string | null; name: string; version: string };
   scheduler: Scheduler;
+  fairShare: FairShare;
+  /** The desktop update feed (DATA_DIR/updates), filled by `node coordinator publish-update DIR`. */
+  updates: UpdateFeed;
   blobs: BlobStore;
   hub: EventHub;
   control: WorkerControl;

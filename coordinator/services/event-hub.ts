@@ -1,34 +1,20 @@
-// Wakes the SSE streams of a job when its events change, and shares the serialized frames of the job's latest
-// store read between them: subscribers at the same place (the usual case: all caught up) cost one read and one
+// Wakes the SSE streams of a job when its events or output change, and shares the serialized frames of the
+// job's latest read between them: subscribers at the same place (the usual case: all caught up) cost one read and one
 // serialization per batch, not one each. Each subscriber still pulls at its own pace, so a slow one holds
 // at most a batch and never slows a worker or the others.
-import { isTerminal, type JobState } from '../../protocol/api';
-import type { StoreOps } from '../store/types';
-
-/** Events per store read: small enough that a subscriber stuck on a full socket holds little. */
-export const EVENT_BATCH = 64;
-
-export interface EventFrame {
-  id: number;
-  /** `id/event/data` lines as sent; one Buffer shared by every subscriber that writes it. */
-  bytes: Buffer;
-  /** The job's final `state` event: the stream ends after it. */
-  terminal: boolean;
-}
+import type { EventFrame, JobStream, StreamRead, StreamSource } from './job-stream';
 
 export interface EventStream {
   wake(): void;
   close(): void;
 }
 
-type EventSource = Pick<StoreOps, 'eventsAfter'>;
-
 interface Batch {
   after: number;
   /** The job's notification count when the read started: a later notification may have added events it lacks. */
   generation: number;
-  read: Promise<EventFrame[]>;
-  frames?: EventFrame[];
+  read: Promise<StreamRead>;
+  done?: StreamRead;
 }
 
 interface JobChannel {
@@ -41,6 +27,8 @@ export class EventHub {
   private readonly channels = new Map<string, JobChannel>();
   private readonly pending = new Set<string>();
   private scheduled = false;
+
+  constructor(private readonly stream: JobStream) {}
 
   subscribe(jobId: string, stream: EventStream): () => void {
     let channel = this.channels.get(jobId);
@@ -74,16 +62,16 @@ export class EventHub {
   }
 
   /**
-   * The frames of the job's events after `cursor`, at most a batch, from the latest read when it covers the
+   * The frames of the job's stream after `cursor`, at most a batch, from the latest read when it covers the
    * cursor. `caughtUp`: nothing followed them when they were read and no event was notified since, so the
    * subscriber can wait for its next wake instead of reading again.
    */
-  async framesAfter(source: EventSource, jobId: string, cursor: number): Promise<{ frames: EventFrame[]; caughtUp: boolean }> {
+  async framesAfter(source: StreamSource, jobId: string, cursor: number): Promise<{ frames: EventFrame[]; caughtUp: boolean }> {
     const channel = this.channels.get(jobId);
     const latest = channel?.latest;
     const batch = channel && latest && this.covers(channel, latest, cursor) ? latest : this.read(source, jobId, cursor, channel);
-    const frames = await batch.read;
-    const caughtUp = frames.length < EVENT_BATCH && batch.generation === (channel?.generation ?? 0);
+    const { frames, complete } = await batch.read;
+    const caughtUp = complete && batch.generation === (channel?.generation ?? 0);
     const first = frames.findIndex((frame) => frame.id > cursor);
     return { frames: first < 0 ? [] : frames.slice(first), caughtUp };
   }
@@ -100,29 +88,25 @@ export class EventHub {
   }
 
   private covers(channel: JobChannel, batch: Batch, cursor: number): boolean {
-    if (!batch.frames) return batch.after === cursor;
-    const end = batch.frames.at(-1)?.id ?? batch.after;
-    if (cursor < batch.after || cursor > end) return false;
+    if (!batch.done) return batch.after === cursor;
+    const { frames } = batch.done;
+    const end = frames.at(-1)?.id ?? batch.after;
+    // Only from a frame's end: a cursor inside an output frame (a client resuming at any offset) reads afresh.
+    if (cursor !== batch.after && !frames.some((frame) => frame.id === cursor)) return false;
     // At its end, a batch only answers if it is known complete; otherwise the store may hold more.
-    return cursor < end || (batch.frames.length < EVENT_BATCH && batch.generation === channel.generation);
+    return cursor < end || (batch.done.complete && batch.generation === channel.generation);
   }
 
-  private read(source: EventSource, jobId: string, after: number, channel: JobChannel | undefined): Batch {
+  private read(source: StreamSource, jobId: string, after: number, channel: JobChannel | undefined): Batch {
     const batch: Batch = {
       after,
       generation: channel?.generation ?? 0,
-      read: source.eventsAfter(jobId, after, EVENT_BATCH).then((events) =>
-        events.map((event) => ({
-          id: event.id,
-          bytes: Buffer.from(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`),
-          terminal: event.type === 'state' && isTerminal((event.data as { state: JobState }).state),
-        })),
-      ),
+      read: this.stream.framesAfter(source, jobId, after),
     };
     if (!channel) return batch;
     channel.latest = batch;
     batch.read.then(
-      (frames) => (batch.frames = frames),
+      (done) => (batch.done = done),
       () => {
         if (channel.latest === batch) channel.latest = undefined;
       },

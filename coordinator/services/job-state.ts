@@ -1,8 +1,11 @@
 // The job's state machine and its event log, written together in one transaction: whatever changes a job
-// also appends the event that SSE subscribers and the log replay.
+// also appends the event that SSE subscribers replay. Output is not in the log (it is in the attempt's files,
+// output-log.ts) but shares its numbering: a job's stream is its events and its output bytes in order, and
+// `lastEventId` is the stream's end. An event's id is the position after it; n output bytes advance the end by n.
 import type { JobEventType, JobState, StateEvent } from '../../protocol/api';
 import type { Logger } from '../middleware/errors';
 import type { EventHub } from './event-hub';
+import { outputEnd } from './output-log';
 import type { JobRecord, StoreOps } from '../store/types';
 
 export type JobPatch = Partial<Omit<JobRecord, 'id' | 'seq' | 'lastEventId'>>;
@@ -19,14 +22,7 @@ const ALLOWED: Record<JobState, readonly JobState[]> = {
   timed_out: [],
 };
 
-/** An event for a job's log; output events also carry their size and which part of the capped log they are in. */
-type NewEvent = [
-  tx: StoreOps,
-  job: JobRecord,
-  type: JobEventType,
-  data: unknown,
-  output?: { bytes: number; part: 'head' | 'tail' },
-];
+type NewEvent = [tx: StoreOps, job: JobRecord, type: Exclude<JobEventType, 'output' | 'truncated'>, data: unknown];
 
 export class JobLog {
   constructor(
@@ -43,20 +39,12 @@ export class JobLog {
   }
 
   /**
-   * Writes the event row only; the caller saves the returned job's `lastEventId` with its other fields (one
-   * UPDATE for a whole batch of output chunks instead of one per chunk).
+   * Writes the event row only; the caller saves the returned job's `lastEventId` with its other fields. The
+   * event marks where it happened in the attempt's output (a command's start and end: its boundaries).
    */
-  async record(...[tx, job, type, data, output]: NewEvent): Promise<JobRecord> {
+  async record(...[tx, job, type, data]: NewEvent): Promise<JobRecord> {
     const id = job.lastEventId + 1;
-    await tx.insertEvent({
-      jobId: job.id,
-      id,
-      type,
-      attempt: job.attempt,
-      data,
-      bytes: output?.bytes ?? 0,
-      part: output?.part ?? null,
-    });
+    await tx.insertEvent({ jobId: job.id, id, type, attempt: job.attempt, data, outputOffset: outputEnd(job) });
     this.hub.notify(job.id);
     if (type === 'state') {
       const state = data as StateEvent;
@@ -66,6 +54,11 @@ export class JobLog {
       });
     }
     return { ...job, lastEventId: id };
+  }
+
+  /** Output was committed (its counters and `lastEventId` saved): the job's subscribers read it. */
+  outputAdded(jobId: string): void {
+    this.hub.notify(jobId);
   }
 
   /** Changes a job's fields; when the state changes, also appends the `state` event. */

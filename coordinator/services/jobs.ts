@@ -2,7 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   isTerminal,
+  LIMITS,
+  MATRIX_ENV_PREFIX,
+  matrixCells,
   type Job,
+  type JobGroup,
   type JobList,
   type JobSpec,
   type JobState,
@@ -11,6 +15,7 @@ import {
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps } from '../store/types';
 import type { JobLog } from './job-state';
+import { outputEnd, type OutputLog } from './output-log';
 import { waitingReason, type WorkerAvailability } from './waiting';
 import type { WorkerControl } from './worker-control';
 
@@ -20,10 +25,17 @@ export interface JobServiceConfig {
   maxOutputBytes: number;
 }
 
-/** Output events per store read of a log: each is at most an output chunk (64 KiB), so a read is at most 512 KiB. */
-const LOG_PAGE_EVENTS = 8;
+/** Output bytes per read of a log: a 16 MiB log is never held whole. */
+const LOG_PAGE_BYTES = 1024 * 1024;
 
 export const newJobId = (now: number): string => `job_${now.toString(36)}${randomBytes(5).toString('hex')}`;
+const newGroupId = (now: number): string => `grp_${now.toString(36)}${randomBytes(5).toString('hex')}`;
+
+/** A matrix job's name: the submission's and its values, as CI matrices show them ("test (n=2, os=linux)"). */
+const cellName = (name: string, cell: Record<string, string>) =>
+  `${name} (${Object.entries(cell)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(', ')})`;
 
 /** The token a worker joined with is kept (revoked) after it leaves the pool; its name is the worker's. */
 export const WORKER_TOKEN_PREFIX = 'worker:';
@@ -43,6 +55,7 @@ export class JobService {
     private readonly onQueued: () => void,
     /** What the pool's workers offer now: a queued job says why none of them took it. */
     private readonly availability: () => Promise<WorkerAvailability[]>,
+    private readonly output: OutputLog,
     /** Tells a worker at once that a job it runs was cancelled. */
     private readonly control: WorkerControl,
   ) {}
@@ -66,55 +79,139 @@ export class JobService {
     };
   }
 
+  /** One job; a spec with a matrix is submitMatrix's. */
   async submit(spec: JobSpec, submittedBy: string, bundle: { sha256: string; size: number } | null): Promise<Job> {
+    const [job] = await this.insertJobs(spec, [null], submittedBy, bundle, null);
+    return this.view(this.store, job!);
+  }
+
+  /** One job per combination of the matrix's values, in one group: all are queued or none is. */
+  async submitMatrix(spec: JobSpec & { matrix: Record<string, string[]> }, submittedBy: string, bundle: { sha256: string; size: number } | null): Promise<JobGroup> {
+    const groupId = newGroupId(this.now());
+    await this.insertJobs(spec, matrixCells(spec.matrix), submittedBy, bundle, groupId);
+    return this.group(groupId);
+  }
+
+  private async insertJobs(
+    spec: JobSpec,
+    cells: (Record<string, string> | null)[],
+    submittedBy: string,
+    bundle: { sha256: string; size: number } | null,
+    groupId: string | null,
+  ): Promise<JobRecord[]> {
     const now = this.now();
     const resolved = this.resolveSpec(spec);
-    const job = await this.store.transaction(async (tx) => {
-      const created = await tx.insertJob({
-        id: newJobId(now),
-        name: resolved.name,
-        state: 'queued',
-        reason: null,
-        error: null,
-        exitCode: null,
-        spec: spec.secrets && Object.keys(spec.secrets).length ? { ...resolved, secrets: spec.secrets } : resolved,
-        bundleSha: bundle?.sha256 ?? null,
-        bundleSize: bundle?.size ?? null,
-        submittedBy,
-        createdAt: now,
-        queuedAt: now,
-        startedAt: null,
-        finishedAt: null,
-        attempt: 0,
-        failures: 0,
-        workerId: null,
-        leaseId: null,
-        cancelRequested: false,
-        artifactsSha: null,
-        artifactsSize: null,
-        timeoutAt: null,
-        outputHeadBytes: 0,
-        outputTailBytes: 0,
-        outputDroppedBytes: 0,
-        lastEventId: 0,
-      });
-      return this.log.append(tx, created, 'state', {
-        state: 'queued',
-        attempt: 0,
-        reason: null,
-        exitCode: null,
-        workerId: null,
-        workerName: null,
-        error: null,
-      });
+    const jobs = await this.store.transaction(async (tx) => {
+      const created: JobRecord[] = [];
+      for (const cell of cells) {
+        const cellSpec: ResolvedJobSpec = cell
+          ? {
+              ...resolved,
+              name: cellName(resolved.name, cell),
+              env: { ...resolved.env, ...Object.fromEntries(Object.entries(cell).map(([key, value]) => [`${MATRIX_ENV_PREFIX}${key}`, value])) },
+              matrix: cell,
+            }
+          : resolved;
+        const record = await tx.insertJob({
+          id: newJobId(now),
+          name: cellSpec.name,
+          state: 'queued',
+          reason: null,
+          error: null,
+          exitCode: null,
+          spec: spec.secrets && Object.keys(spec.secrets).length ? { ...cellSpec, secrets: spec.secrets } : cellSpec,
+          bundleSha: bundle?.sha256 ?? null,
+          bundleSize: bundle?.size ?? null,
+          submittedBy,
+          createdAt: now,
+          queuedAt: now,
+          startedAt: null,
+          finishedAt: null,
+          attempt: 0,
+          failures: 0,
+          workerId: null,
+          leaseId: null,
+          cancelRequested: false,
+          artifactsSha: null,
+          artifactsSize: null,
+          timeoutAt: null,
+          outputHeadBytes: 0,
+          outputTailBytes: 0,
+          outputDroppedBytes: 0,
+          lastEventId: 0,
+          groupId,
+        });
+        created.push(
+          await this.log.append(tx, record, 'state', {
+            state: 'queued',
+            attempt: 0,
+            reason: null,
+            exitCode: null,
+            workerId: null,
+            workerName: null,
+            error: null,
+          }),
+        );
+      }
+      return created;
     });
     this.onQueued();
-    return this.view(this.store, job);
+    return jobs;
+  }
+
+  /** A group's jobs and their summary; `require`d like a job (404 when no job of it is left). */
+  async group(id: string): Promise<JobGroup> {
+    const records = (await this.store.listJobs({ groupId: id, limit: LIMITS.matrixJobs })).reverse();
+    const first = records[0];
+    if (!first) throw new NotFoundError(`no job group with id "${id}"`);
+    const jobs = await this.views(records);
+    const counts: Partial<Record<JobState, number>> = {};
+    for (const job of jobs) counts[job.state] = (counts[job.state] ?? 0) + 1;
+    const matrix: Record<string, string[]> = {};
+    for (const job of jobs) {
+      for (const [key, value] of Object.entries(job.spec.matrix ?? {})) {
+        const values = (matrix[key] ??= []);
+        if (!values.includes(value)) values.push(value);
+      }
+    }
+    const over = jobs.every((job) => isTerminal(job.state));
+    const state: JobGroup['state'] = !over
+      ? 'active'
+      : jobs.every((job) => job.state === 'succeeded')
+        ? 'succeeded'
+        : jobs.some((job) => job.state === 'failed' || job.state === 'timed_out')
+          ? 'failed'
+          : 'cancelled';
+    return {
+      id,
+      name: first.name.replace(/ \([^()]*\)$/, ''),
+      submittedBy: first.submittedBy,
+      createdAt: new Date(first.createdAt).toISOString(),
+      matrix,
+      total: jobs.length,
+      counts,
+      state,
+      jobs,
+    };
+  }
+
+  /** Cancels each of the group's jobs that has not ended. */
+  async cancelGroup(group: JobGroup): Promise<JobGroup> {
+    for (const job of group.jobs) {
+      if (isTerminal(job.state)) continue;
+      await this.cancel(job.id).catch((err: unknown) => {
+        // It ended between the read and the cancel: nothing left to do for it.
+        if (!(err instanceof ConflictError)) throw err;
+      });
+    }
+    return this.group(group.id);
   }
 
   /** A new job with the same spec and ZIP, owned by the original's owner. */
   async rerun(original: JobRecord): Promise<Job> {
-    const spec: JobSpec = { ...original.spec, shell: original.spec.shell ?? undefined };
+    // A matrix job runs again alone, with its values still in its env and name.
+    const { matrix: _cell, ...stored } = original.spec;
+    const spec: JobSpec = { ...stored, shell: original.spec.shell ?? undefined };
     const bundle = original.bundleSha ? { sha256: original.bundleSha, size: original.bundleSize ?? 0 } : null;
     return this.submit(spec, original.submittedBy, bundle);
   }
@@ -125,7 +222,7 @@ export class JobService {
     return job;
   }
 
-  async list(query: { states?: JobState[]; limit: number; cursor?: string; submittedBy?: string }): Promise<JobList> {
+  async list(query: { states?: JobState[]; limit: number; cursor?: string; submittedBy?: string; groupId?: string }): Promise<JobList> {
     let beforeSeq: number | undefined;
     if (query.cursor !== undefined) {
       beforeSeq = Number(query.cursor);
@@ -136,11 +233,12 @@ export class JobService {
     const records = await this.store.listJobs({
       ...(query.states ? { states: query.states } : {}),
       ...(query.submittedBy !== undefined ? { submittedBy: query.submittedBy } : {}),
+      ...(query.groupId !== undefined ? { groupId: query.groupId } : {}),
       ...(beforeSeq !== undefined ? { beforeSeq } : {}),
       limit: query.limit + 1,
     });
     const page = records.slice(0, query.limit);
-    const jobs = await Promise.all(page.map((r) => this.view(this.store, r)));
+    const jobs = await this.views(page);
     return { jobs, nextCursor: records.length > query.limit ? String(page.at(-1)!.seq) : null };
   }
 
@@ -170,35 +268,40 @@ export class JobService {
 
   /** The output of the latest attempt: its beginning, one marker where the middle was dropped, its end. */
   async logText(id: string): Promise<string> {
-    let text = '';
-    for await (const piece of this.logPieces(await this.require(id))) text += piece;
-    return text;
+    const pieces: Buffer[] = [];
+    for await (const piece of this.logPieces(await this.require(id))) pieces.push(Buffer.from(piece));
+    return Buffer.concat(pieces).toString('utf8');
   }
 
-  /** The job's output, read from the store a page at a time: a 16 MiB log is never held whole. */
-  async *logPieces(job: JobRecord): AsyncGenerator<string> {
-    yield* this.outputPart(job, 'head');
-    if (job.outputDroppedBytes) {
-      yield `\n[cmd-executor: ${job.outputDroppedBytes} bytes of output dropped here: over the ${this.config.maxOutputBytes}-byte cap]\n`;
-    }
-    yield* this.outputPart(job, 'tail');
-  }
-
-  private async *outputPart(job: JobRecord, part: 'head' | 'tail'): AsyncGenerator<string> {
-    for (let after = 0; ; ) {
-      const page = await this.store.outputOf(job.id, job.attempt, part, after, LOG_PAGE_EVENTS);
-      if (page.length === 0) return;
-      yield page.map((e) => (e.data as { text: string }).text).join('');
-      after = page.at(-1)!.id;
+  /** The latest attempt's output as it was written (bytes, both streams), read from its files a page at a time. */
+  async *logPieces(job: JobRecord): AsyncGenerator<Buffer | string> {
+    const end = outputEnd(job);
+    for (let at = 0; at < end; ) {
+      for (const read of await this.output.read(job.id, job.attempt, at, end, LOG_PAGE_BYTES)) {
+        if ('gap' in read) {
+          yield `\n[cmd-executor: ${read.gap} bytes of output dropped here: over the ${this.config.maxOutputBytes}-byte cap]\n`;
+          at += read.gap;
+        } else {
+          yield read.data;
+          at += read.data.length;
+        }
+      }
     }
   }
 
-  async view(tx: StoreOps, job: JobRecord): Promise<Job> {
-    const [leases, commands, worker, workers] = await Promise.all([
+  /** Views of many jobs: the pool's availability is read once for all their waiting reasons, not once each. */
+  private async views(records: JobRecord[]): Promise<Job[]> {
+    const workers = records.some((r) => r.state === 'queued') ? await this.availability() : undefined;
+    return Promise.all(records.map((r) => this.view(this.store, r, workers)));
+  }
+
+  /** `workers`: the pool's availability when the caller already read it (a page of jobs). */
+  async view(tx: StoreOps, job: JobRecord, workers?: WorkerAvailability[]): Promise<Job> {
+    const [leases, commands, worker, available] = await Promise.all([
       tx.leasesOfJob(job.id),
       tx.commandsOf(job.id, job.attempt),
       job.workerId ? tx.getWorker(job.workerId) : undefined,
-      job.state === 'queued' ? this.availability() : undefined,
+      job.state === 'queued' ? (workers ?? this.availability()) : undefined,
     ]);
     const names = new Map<string, string>();
     for (const lease of leases) {
@@ -244,7 +347,8 @@ export class JobService {
         endedAt: iso(l.endedAt),
         outcome: l.status,
       })),
-      waitingReason: workers ? waitingReason(job.spec, workers) : null,
+      waitingReason: available ? waitingReason(job.spec, available) : null,
+      groupId: job.groupId,
     };
   }
 }

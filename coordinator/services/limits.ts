@@ -99,12 +99,7 @@ export class SubmitQuota {
 
   /** Counts one submission of `bytes` by this token, or throws 429 if it would pass a per-minute cap. */
   take(tokenId: string, bytes: number): void {
-    if (this.submissions.total(tokenId) + 1 > this.limits.submissionsPerMinute) {
-      throw new TooManyRequestsError(
-        `this token submitted ${this.limits.submissionsPerMinute} jobs in the last minute, the pool's cap; wait and try again`,
-        this.submissions.retryAfterSec(tokenId),
-      );
-    }
+    this.requireRoom(tokenId, 1);
     if (bytes > 0 && this.uploadBytes.total(tokenId) + bytes > this.limits.uploadBytesPerMinute) {
       throw new TooManyRequestsError(
         `this token uploaded more than ${this.limits.uploadBytesPerMinute} bytes in the last minute, the pool's cap; wait and try again`,
@@ -113,6 +108,22 @@ export class SubmitQuota {
     }
     this.submissions.add(tokenId, 1);
     this.addBytes(tokenId, bytes);
+  }
+
+  /** A matrix counts as the jobs it starts: the ones past the first, which take() already counted. */
+  takeMore(tokenId: string, jobs: number): void {
+    if (jobs <= 0) return;
+    this.requireRoom(tokenId, jobs);
+    this.submissions.add(tokenId, jobs);
+  }
+
+  private requireRoom(tokenId: string, jobs: number): void {
+    if (this.submissions.total(tokenId) + jobs > this.limits.submissionsPerMinute) {
+      throw new TooManyRequestsError(
+        `this token submitted ${this.limits.submissionsPerMinute} jobs in the last minute, the pool's cap; wait and try again`,
+        this.submissions.retryAfterSec(tokenId),
+      );
+    }
   }
 
   /** Bytes of an upload whose size was not announced, counted once stored. */

@@ -1,9 +1,10 @@
-// What the data dir keeps: jobs that ended longer ago than the retention go, with their events, logs and
-// commands, and so do the blobs (bundles, artifacts) no remaining job refers to. Runs at start and hourly.
+// What the data dir keeps: jobs that ended longer ago than the retention go, with their events, output files
+// and commands, and so do the blobs (bundles, artifacts) no remaining job refers to. Runs at start and hourly.
 import { stat } from 'node:fs/promises';
 import type { Logger } from '../middleware/errors';
 import type { Store } from '../store/types';
 import type { BlobStore } from './blobs';
+import type { OutputLog } from './output-log';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 const DAY_MS = 24 * 3600 * 1000;
@@ -20,6 +21,7 @@ export class Retention {
     /** 0 keeps everything. */
     private readonly days: number,
     private readonly logger: Logger,
+    private readonly output: OutputLog,
   ) {}
 
   async apply(): Promise<{ jobs: number; blobs: number }> {
@@ -28,7 +30,10 @@ export class Retention {
     let jobs = 0;
     // In batches, so requests are served between them.
     for (let deleted = DELETE_BATCH; deleted === DELETE_BATCH; jobs += deleted) {
-      deleted = await this.store.transaction((tx) => tx.deleteJobsEndedBefore(cutoff, DELETE_BATCH));
+      const ids = await this.store.transaction((tx) => tx.deleteJobsEndedBefore(cutoff, DELETE_BATCH));
+      // After the commit: a crash before this leaves files of no job (never read), not a job without its output.
+      for (const id of ids) await this.output.remove(id);
+      deleted = ids.length;
     }
     const keep = new Set(await this.store.referencedBlobs());
     const { removed } = await this.blobs.removeUnreferenced(keep, this.now() - NEW_BLOB_MS);
@@ -38,7 +43,7 @@ export class Retention {
     return { jobs, blobs: removed };
   }
 
-  /** Bytes the data dir holds: the store's files and the blobs. */
+  /** Bytes the data dir holds: the store's files and the blobs (not the jobs' output files: a walk of every job's folder per scrape). */
   async dataBytes(): Promise<number> {
     const files = await Promise.all(this.storeFiles.map((file) => stat(file).then((s) => s.size, () => 0)));
     return files.reduce((a, b) => a + b, 0) + (await this.blobs.totalBytes());

@@ -18,15 +18,19 @@ import {
   type ReportedWorkerState,
   type Worker,
   type WorkerAdminState,
+  type WorkerDetail,
   type WorkerState,
 } from '../../protocol/api';
 import { hostLabel } from '../../protocol/host-label';
+import { protocolMismatch } from '../../protocol/versions';
 import { maskSecrets } from '../../protocol/secrets';
-import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, ValidationError } from '../errors';
+import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, UnsupportedProtocolError, ValidationError } from '../errors';
 import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
+import type { FairShare } from './fair-share';
 import type { JobLog } from './job-state';
 import type { LeaseClock } from './lease-clock';
+import { outputEnd, type OutputLog, type OutputPiece } from './output-log';
 import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 import type { WorkerAvailability } from './waiting';
@@ -38,7 +42,6 @@ export interface SchedulerConfig {
   offlineAfterMs: number;
   /** How long after a job's timeout the coordinator waits for the worker to report before ending it itself. */
   timeoutGraceMs: number;
-  maxOutputBytes: number;
 }
 
 export interface SchedulerMetrics {
@@ -46,19 +49,15 @@ export interface SchedulerMetrics {
   countLeaseExpiry(): void;
 }
 
+/** How many of a worker's latest jobs its page lists. */
+const RECENT_JOBS = 20;
+
 interface Waiter {
   worker: WorkerRecord;
   filter: ClaimFilter;
   fits: (job: JobRecord) => boolean;
   resolve: (result: ClaimResponse | null) => void;
 }
-
-/** The job to run first: highest priority, then oldest. */
-const bestOf = (jobs: JobRecord[]): JobRecord | undefined =>
-  jobs.reduce<JobRecord | undefined>(
-    (best, job) => (!best || job.spec.priority > best.spec.priority || (job.spec.priority === best.spec.priority && job.seq < best.seq) ? job : best),
-    undefined,
-  );
 
 const labelsCover = (have: readonly string[], need: readonly string[]) => need.every((label) => have.includes(label));
 
@@ -72,8 +71,16 @@ const fitsWorker = (worker: WorkerRecord, filter: ClaimFilter) => (job: JobRecor
   isolationFits(worker.isolation, job.spec) &&
   (filter.onlySubmitters === undefined || filter.onlySubmitters.includes(job.submittedBy));
 
+/** Refuses a worker speaking a protocol this coordinator no longer (or not yet) speaks; null stands for protocol 1. */
+export function requireProtocol(protocolVersion: number | null | undefined): void {
+  const mismatch = protocolMismatch(protocolVersion ?? 1);
+  if (mismatch) throw new UnsupportedProtocolError(mismatch);
+}
+
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
+  /** Each lease's output call in progress, so the next one for that lease waits for it. */
+  private readonly outputCalls = new Map<string, Promise<unknown>>();
   /** Problems workers reported of themselves (kept in memory: each heartbeat says it again). */
   private readonly problems = new Map<string, string>();
   private takenHostLabels: Set<string> | undefined;
@@ -90,6 +97,8 @@ export class Scheduler {
     private readonly metrics: SchedulerMetrics,
     private readonly leaseClock: LeaseClock,
     private readonly logger: Logger,
+    private readonly output: OutputLog,
+    private readonly fairShare: FairShare,
     /** Tells a worker at once that a job it runs timed out. */
     private readonly control: WorkerControl,
   ) {}
@@ -111,6 +120,7 @@ export class Scheduler {
   }
 
   async register(request: RegisterWorkerRequest): Promise<RegisterWorkerResponse> {
+    requireProtocol(request.protocolVersion);
     const now = this.now();
     const name = await this.uniqueName(request.name);
     const worker: WorkerRecord = {
@@ -123,6 +133,7 @@ export class Scheduler {
       labels: [...new Set([...(request.labels ?? []).filter((l) => !l.startsWith('host:')), hostLabel(name)])],
       slots: request.slots ?? 1,
       version: request.version ?? null,
+      protocolVersion: request.protocolVersion ?? null,
       isolation: request.isolation ?? null,
       registeredAt: now,
       lastSeenAt: now,
@@ -201,6 +212,7 @@ export class Scheduler {
       labels: worker.labels,
       slots: worker.slots,
       version: worker.version,
+      protocolVersion: worker.protocolVersion,
       isolation: worker.isolation,
       state: this.workerState(worker, leases.length),
       ...(this.problems.has(worker.id) ? { problem: this.problems.get(worker.id)! } : {}),
@@ -222,6 +234,28 @@ export class Scheduler {
       const { name, labels, isolation, slots } = worker;
       return { name, labels, isolation, slots, busySlots, state: this.workerState(worker, busySlots) };
     });
+  }
+
+  /** A worker and its latest jobs (RECENT_JOBS of them, an attempt each), newest first. */
+  async workerDetail(id: string): Promise<WorkerDetail> {
+    const worker = await this.workerView(await this.requireWorker(id));
+    const leases = await this.store.recentLeasesOfWorker(id, RECENT_JOBS);
+    const recentJobs: WorkerDetail['recentJobs'] = [];
+    for (const lease of leases) {
+      const job = await this.store.getJob(lease.jobId);
+      if (!job) continue;
+      recentJobs.push({
+        id: job.id,
+        name: job.name,
+        state: job.state,
+        submittedBy: job.submittedBy,
+        attempt: lease.attempt,
+        leasedAt: new Date(lease.leasedAt).toISOString(),
+        endedAt: lease.endedAt === null ? null : new Date(lease.endedAt).toISOString(),
+        outcome: lease.status,
+      });
+    }
+    return { worker, recentJobs };
   }
 
   async listWorkers(): Promise<Worker[]> {
@@ -282,6 +316,8 @@ export class Scheduler {
     filter: ClaimFilter = {},
   ): Promise<ClaimResponse | null> {
     const worker = await this.requireWorker(workerId);
+    // Registered before this coordinator dropped its protocol (an upgrade): told why, and given nothing.
+    requireProtocol(worker.protocolVersion);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
     if (this.problems.has(workerId)) return null;
     if (worker.adminState !== 'active') {
@@ -348,7 +384,7 @@ export class Scheduler {
       let progressed = false;
       for (const waiter of candidates) {
         const { onlySubmitters } = waiter.filter;
-        const job = bestOf((onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
+        const job = await this.fairShare.best(this.store, (onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
         if (!job) continue;
         const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id));
         if (result === 'no_free_slot') full.add(waiter);
@@ -368,7 +404,7 @@ export class Scheduler {
       await tx.updateWorker(worker.id, { lastSeenAt: this.now() });
       const active = await tx.activeLeasesOfWorker(worker.id);
       if (active.length >= worker.slots) return null;
-      const job = bestOf((await tx.queueHeads(filter.onlySubmitters)).filter(fits));
+      const job = await this.fairShare.best(tx, (await tx.queueHeads(filter.onlySubmitters)).filter(fits));
       if (!job) return null;
       const result = await this.leaseJob(tx, worker, job.id);
       return typeof result === 'string' ? null : result;
@@ -475,65 +511,62 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Appends output to the attempt's log files, then commits how much there is (the job's counters and stream
+   * end, the lease's next sequence number) in one transaction: the acknowledgement follows both, so a byte
+   * acknowledged is never lost, and a retried batch (sequence numbers below `nextSeq`) is never written twice.
+   * One call per lease at a time: a retry that overtakes a slow first try waits for it and finds its chunks stored.
+   */
   async appendOutput(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
-    const headLimit = Math.floor(this.config.maxOutputBytes / 2);
-    const tailLimit = this.config.maxOutputBytes - headLimit;
-    return this.store.transaction(async (tx) => {
-      const found = await this.activeLease(tx, leaseId, workerId);
-      // Once a stop is recorded the job's output is closed: what the worker still had on its way is not kept.
-      if (found.lease.stopReason) {
-        throw new ConflictError(
-          `job ${found.job.id} was ${found.lease.stopReason === 'cancelled' ? 'cancelled' : 'stopped at its timeout'}; no more output is taken for it`,
-          OUTPUT_CLOSED,
-        );
-      }
-      let job = found.job;
-      // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
-      const secrets = Object.values(job.spec.secrets ?? {});
-      let nextSeq = found.lease.nextSeq;
-      for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
-        if (chunk.seq < nextSeq) continue;
-        if (chunk.seq > nextSeq) {
-          throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
-        }
-        nextSeq++;
-        if (chunk.data.length === 0) continue;
-        const data = maskSecrets(chunk.data, secrets);
-        const bytes = Buffer.byteLength(data);
-        const part = job.outputHeadBytes < headLimit ? 'head' : 'tail';
-        job = await this.log.record(
-          tx,
-          job,
-          'output',
-          { attempt: job.attempt, stream: chunk.stream, text: data, seq: chunk.seq },
-          { bytes, part },
-        );
-        if (part === 'head') job.outputHeadBytes += bytes;
-        else job.outputTailBytes += bytes;
-      }
-      if (job.outputTailBytes > tailLimit) {
-        const freed = await tx.dropOldestTail(job.id, job.attempt, job.outputTailBytes - tailLimit);
-        if (job.outputDroppedBytes === 0 && freed > 0) {
-          job = await this.log.record(tx, job, 'truncated', {
-            attempt: job.attempt,
-            droppedBytes: freed,
-            message: `[cmd-executor: output passed the ${this.config.maxOutputBytes}-byte cap; the middle is dropped, the beginning and the latest output are kept]`,
-          });
-        }
-        job.outputTailBytes -= freed;
-        job.outputDroppedBytes += freed;
-      }
-      // A retried batch (every chunk already stored) changes nothing and writes nothing.
-      if (nextSeq === found.lease.nextSeq) return { nextSeq };
-      await tx.updateJob(job.id, {
-        lastEventId: job.lastEventId,
-        outputHeadBytes: job.outputHeadBytes,
-        outputTailBytes: job.outputTailBytes,
-        outputDroppedBytes: job.outputDroppedBytes,
-      });
-      await tx.updateLease(leaseId, { nextSeq });
-      return { nextSeq };
+    const before = this.outputCalls.get(leaseId) ?? Promise.resolve();
+    const call = before.then(() => this.appendOutputNow(leaseId, workerId, chunks));
+    const settled = call.catch(() => undefined);
+    this.outputCalls.set(leaseId, settled);
+    void settled.then(() => {
+      if (this.outputCalls.get(leaseId) === settled) this.outputCalls.delete(leaseId);
     });
+    return call;
+  }
+
+  /** Once a stop (cancel, timeout) is recorded the job's output is closed: what the worker still had on its way is not kept. */
+  private outputOpen(lease: LeaseRecord, job: JobRecord): void {
+    if (!lease.stopReason) return;
+    const why = lease.stopReason === 'cancelled' ? 'cancelled' : 'stopped at its timeout';
+    throw new ConflictError(`job ${job.id} was ${why}; no more output is taken for it`, OUTPUT_CLOSED);
+  }
+
+  private async appendOutputNow(leaseId: string, workerId: string, chunks: OutputChunks['chunks']): Promise<OutputAck> {
+    const { lease, job } = await this.store.transaction((tx) => this.activeLease(tx, leaseId, workerId));
+    this.outputOpen(lease, job);
+    // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
+    const secrets = Object.values(job.spec.secrets ?? {});
+    const pieces: OutputPiece[] = [];
+    let nextSeq = lease.nextSeq;
+    for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
+      if (chunk.seq < nextSeq) continue;
+      if (chunk.seq > nextSeq) {
+        throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
+      }
+      nextSeq++;
+      if (chunk.data.length) pieces.push({ stream: chunk.stream, data: Buffer.from(maskSecrets(chunk.data, secrets)) });
+    }
+    // A retried batch (every chunk already stored) changes nothing and writes nothing.
+    if (nextSeq === lease.nextSeq) return { nextSeq };
+    const written = await this.output.append(job.id, job.attempt, job, pieces);
+    const added = outputEnd(written.counters) - outputEnd(job);
+    await this.store.transaction(async (tx) => {
+      const current = await this.activeLease(tx, leaseId, workerId);
+      // A stop recorded while the batch was written: not committed, so not kept.
+      this.outputOpen(current.lease, current.job);
+      if (current.lease.nextSeq !== lease.nextSeq || current.job.attempt !== job.attempt) {
+        throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
+      }
+      await tx.updateJob(job.id, { ...written.counters, lastEventId: current.job.lastEventId + added });
+      await tx.updateLease(leaseId, { nextSeq });
+    });
+    this.log.outputAdded(job.id);
+    await written.committed();
+    return { nextSeq };
   }
 
   async commandStart(leaseId: string, workerId: string, index: number): Promise<void> {
@@ -586,6 +619,7 @@ export class Scheduler {
       const found = await this.activeLease(tx, leaseId, workerId);
       const now = this.now();
       await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
+      await this.fairShare.charge(tx, found.job, found.lease);
       this.leaseClock.ended(leaseId);
       const common = {
         finishedAt: now,
@@ -628,6 +662,7 @@ export class Scheduler {
       }
     });
     this.wakeWaiters();
+    await this.output.finish(job.id, job.attempt);
     return this.jobs.view(this.store, job);
   }
 
@@ -647,7 +682,9 @@ export class Scheduler {
     const now = this.now();
     const job = await this.jobs.require(lease.jobId, tx);
     this.leaseClock.ended(lease.id);
+    // A lost lease is not charged: its worker vanished, and it may yet come back and go on (revive).
     if (how === 'expired') this.leaseClock.expired(lease);
+    else await this.fairShare.charge(tx, job, lease);
     const ended = { finishedAt: now, leaseId: null };
     if (job.cancelRequested) {
       await tx.updateLease(lease.id, { status: 'cancelled', endedAt: now });
@@ -729,6 +766,7 @@ export class Scheduler {
           const now = this.now();
           const fresh = await this.jobs.require(job.id, tx);
           await tx.updateLease(lease.id, { status: 'timed_out', endedAt: now });
+          await this.fairShare.charge(tx, fresh, lease);
           this.leaseClock.ended(lease.id);
           await this.log.update(tx, fresh, {
             state: fresh.cancelRequested ? 'cancelled' : 'timed_out',

@@ -93,6 +93,11 @@ export class TokenService {
     return { tokenId: record.id, name: record.name, role: record.role, workerId: record.workerId };
   }
 
+  /** The stored record of a token, whatever its state (revoked, expired, used up); null when it was never issued here. */
+  async record(token: string): Promise<TokenRecord | null> {
+    return (await this.store.findTokenByHash(hashToken(token))) ?? null;
+  }
+
   /** Whether the token exists and was revoked (rather than never issued here): callers may tell the two apart. */
   async wasRevoked(token: string): Promise<boolean> {
     // Only a worker's: a used-up invite or a person's revoked token gets the one answer every failure gets.

@@ -8,7 +8,7 @@ import { SqliteStore } from './sqlite';
 import type { TokenRecord, WorkerRecord } from './types';
 
 const worker: WorkerRecord = {
-  id: 'wkr_1', name: 'w', os: 'linux', arch: null, cpus: null, memoryBytes: null, labels: [], slots: 1, version: null,
+  id: 'wkr_1', name: 'w', os: 'linux', arch: null, cpus: null, memoryBytes: null, labels: [], slots: 1, version: null, protocolVersion: null,
   isolation: null, registeredAt: 1, lastSeenAt: 1, reportedState: 'active', adminState: 'active',
 };
 const token: TokenRecord = { id: 'tok_1', name: 'worker:w', role: 'worker', hash: 'h1', workerId: 'wkr_1', createdAt: 1, revokedAt: null, expiresAt: null, usesLeft: null };

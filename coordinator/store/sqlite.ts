@@ -9,15 +9,19 @@ import type {
   EventRecord,
   JobListFilter,
   JobRecord,
+  JobTimes,
   LeaseRecord,
+  LeaseTime,
   NewJobRecord,
   Store,
+  PoolUsageRecord,
   StoreOps,
   TokenRecord,
+  UsageRecord,
   WorkerRecord,
 } from './types';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 7;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -97,6 +101,38 @@ CREATE INDEX audit_actor ON audit (actor, id);
 CREATE INDEX audit_action ON audit (action, id);
 `;
 
+/**
+ * Output as bytes: output lives in the attempts' files; an event row marks its place in its attempt's output.
+ * (`bytes` and `part` belonged to output rows: new rows write 0 and NULL.)
+ */
+const MIGRATION_5 = `
+ALTER TABLE events ADD COLUMN output_offset INTEGER NOT NULL DEFAULT 0;
+DROP INDEX events_tail;
+`;
+
+/** Fan-out groups; a worker's recent leases and the pool's usage read leases by worker and by time. */
+const MIGRATION_6 = `
+ALTER TABLE jobs ADD COLUMN group_id TEXT;
+CREATE INDEX jobs_group ON jobs (group_id, seq) WHERE group_id IS NOT NULL;
+CREATE INDEX leases_worker_time ON leases (worker_id, leased_at);
+CREATE INDEX leases_time ON leases (leased_at);
+CREATE INDEX jobs_finished ON jobs (finished_at);
+`;
+
+/**
+ * Fair share: the queue in buckets by label set × submitter, so each person's best job is a head and a claim
+ * picks among people without scanning their queues; and each person's decayed run time.
+ */
+const MIGRATION_7 = `
+DROP TABLE queue_buckets;
+CREATE TABLE queue_buckets (labels_key TEXT NOT NULL, submitted_by TEXT NOT NULL, PRIMARY KEY (labels_key, submitted_by)) WITHOUT ROWID;
+INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key, submitted_by FROM jobs WHERE state = 'queued';
+DROP INDEX jobs_bucket;
+CREATE INDEX jobs_bucket ON jobs (labels_key, submitted_by, priority DESC, seq) WHERE state = 'queued';
+CREATE TABLE usage (submitted_by TEXT PRIMARY KEY, slot_seconds REAL NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+ALTER TABLE workers ADD COLUMN protocol_version INTEGER;
+`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -130,7 +166,7 @@ class Mapper<T extends object> {
 const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerMap = new Mapper<WorkerRecord>(
   [
-    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'isolation', 'registeredAt', 'lastSeenAt',
+    'id', 'name', 'os', 'arch', 'cpus', 'memoryBytes', 'labels', 'slots', 'version', 'protocolVersion', 'isolation', 'registeredAt', 'lastSeenAt',
     'reportedState', 'adminState',
   ],
   { labels: 'json', isolation: 'json' },
@@ -140,7 +176,7 @@ const jobMap = new Mapper<JobRecord & { priority: number }>(
     'id', 'seq', 'name', 'state', 'reason', 'error', 'exitCode', 'spec', 'priority', 'bundleSha', 'bundleSize',
     'submittedBy', 'createdAt', 'queuedAt', 'startedAt', 'finishedAt', 'attempt', 'failures', 'workerId', 'leaseId',
     'cancelRequested', 'artifactsSha', 'artifactsSize', 'timeoutAt', 'outputHeadBytes', 'outputTailBytes',
-    'outputDroppedBytes', 'lastEventId',
+    'outputDroppedBytes', 'lastEventId', 'groupId',
   ],
   { spec: 'json', cancelRequested: 'bool' },
 );
@@ -150,7 +186,7 @@ const leaseMap = new Mapper<LeaseRecord>([
 const commandMap = new Mapper<CommandRecord>([
   'jobId', 'attempt', 'index', 'command', 'exitCode', 'signal', 'startedAt', 'durationMs',
 ]);
-const eventMap = new Mapper<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'bytes', 'part'], { data: 'json' });
+const eventMap = new Mapper<EventRecord>(['jobId', 'id', 'type', 'attempt', 'data', 'outputOffset'], { data: 'json' });
 const auditMap = new Mapper<AuditRecord>(['at', 'actor', 'role', 'action', 'target', 'ip']);
 const auditRowMap = new Mapper<AuditRow>(['id', 'at', 'actor', 'role', 'action', 'target', 'ip']);
 
@@ -212,7 +248,7 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7];
     if (version < migrations.length) {
       this.db.transaction(() => {
         for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
@@ -330,7 +366,9 @@ export class SqliteStore implements Store {
   async insertJob(job: NewJobRecord): Promise<JobRecord> {
     const labels_key = bucketKey(job.spec);
     const result = this.insert('jobs', { ...jobMap.toRow({ ...job, priority: job.spec.priority }), labels_key });
-    if (job.state === 'queued') this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) VALUES (?)').run(labels_key);
+    if (job.state === 'queued') {
+      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key, submitted_by) VALUES (?, ?)').run(labels_key, job.submittedBy);
+    }
     return { ...job, seq: Number(result.lastInsertRowid) };
   }
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -340,7 +378,7 @@ export class SqliteStore implements Store {
   async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
     this.update('jobs', { id }, jobMap.toRow(patch));
     if (patch.state === 'queued') {
-      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key) SELECT labels_key FROM jobs WHERE id = ?').run(id);
+      this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key, submitted_by) SELECT labels_key, submitted_by FROM jobs WHERE id = ?').run(id);
     }
   }
   async listJobs(filter: JobListFilter): Promise<JobRecord[]> {
@@ -354,6 +392,10 @@ export class SqliteStore implements Store {
       conds.push('submitted_by = ?');
       params.push(filter.submittedBy);
     }
+    if (filter.groupId !== undefined) {
+      conds.push('group_id = ?');
+      params.push(filter.groupId);
+    }
     if (filter.beforeSeq !== undefined) {
       conds.push('seq < ?');
       params.push(filter.beforeSeq);
@@ -366,17 +408,43 @@ export class SqliteStore implements Store {
   async queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]> {
     const heads: JobRecord[] = [];
     // A worker without a sandbox takes only its trusted submitters' jobs: its heads are those of their jobs.
-    const ofSubmitters = onlySubmitters ? ` AND submitted_by IN (${onlySubmitters.map(() => '?').join(',') || 'NULL'})` : '';
-    for (const { labels_key } of this.all('SELECT labels_key FROM queue_buckets')) {
+    const ofSubmitters = onlySubmitters ? ` WHERE submitted_by IN (${onlySubmitters.map(() => '?').join(',') || 'NULL'})` : '';
+    for (const bucket of this.all(`SELECT labels_key, submitted_by FROM queue_buckets${ofSubmitters}`, ...(onlySubmitters ?? []))) {
       const head = this.get(
-        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ?${ofSubmitters} ORDER BY priority DESC, seq LIMIT 1`,
-        labels_key,
-        ...(onlySubmitters ?? []),
+        `SELECT * FROM jobs INDEXED BY jobs_bucket WHERE state = 'queued' AND labels_key = ? AND submitted_by = ? ORDER BY priority DESC, seq LIMIT 1`,
+        bucket.labels_key,
+        bucket.submitted_by,
       );
       if (head) heads.push(jobMap.fromRow(head));
-      else if (!onlySubmitters) this.stmt('DELETE FROM queue_buckets WHERE labels_key = ?').run(labels_key);
+      else this.stmt('DELETE FROM queue_buckets WHERE labels_key = ? AND submitted_by = ?').run(bucket.labels_key, bucket.submitted_by);
     }
     return heads;
+  }
+  async usageOf(submitter: string): Promise<UsageRecord | undefined> {
+    const row = this.get('SELECT * FROM usage WHERE submitted_by = ?', submitter);
+    return row && { submitter, slotSeconds: row.slot_seconds as number, at: row.at as number };
+  }
+  async putUsage(usage: UsageRecord): Promise<void> {
+    this.stmt(
+      `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES (?, ?, ?)
+       ON CONFLICT (submitted_by) DO UPDATE SET slot_seconds = excluded.slot_seconds, at = excluded.at`,
+    ).run(usage.submitter, usage.slotSeconds, usage.at);
+  }
+  async poolUsage(): Promise<PoolUsageRecord[]> {
+    return this.all(
+      `SELECT submitted_by, max(slot_seconds) AS slot_seconds, max(at) AS at, sum(running) AS running, sum(leased_at) AS leased_at_sum, max(leased_at) AS latest_leased_at
+       FROM (SELECT submitted_by, slot_seconds, at, 0 AS running, 0 AS leased_at FROM usage
+             UNION ALL
+             SELECT j.submitted_by, 0, 0, 1, l.leased_at FROM leases l JOIN jobs j ON j.id = l.job_id WHERE l.status = 'active')
+       GROUP BY submitted_by`,
+    ).map((r) => ({
+      submitter: r.submitted_by as string,
+      slotSeconds: r.slot_seconds as number,
+      at: r.at as number,
+      running: r.running as number,
+      runningLeasedAtSum: r.leased_at_sum as number,
+      latestLeasedAt: r.latest_leased_at as number,
+    }));
   }
   async jobsInFlight(): Promise<JobRecord[]> {
     return this.all(`SELECT * FROM jobs WHERE state IN ('leased', 'running', 'suspended')`).map((r) => jobMap.fromRow(r));
@@ -389,7 +457,15 @@ export class SqliteStore implements Store {
     return counts;
   }
 
-  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number> {
+  async jobTimesSince(since: number, limit: number): Promise<JobTimes[]> {
+    return this.all(
+      'SELECT created_at, started_at, finished_at FROM jobs WHERE finished_at IS NULL OR finished_at >= ? ORDER BY seq LIMIT ?',
+      since,
+      limit,
+    ).map((r) => ({ createdAt: r.created_at as number, startedAt: r.started_at as number | null, finishedAt: r.finished_at as number | null }));
+  }
+
+  async deleteJobsEndedBefore(cutoff: number, limit: number): Promise<string[]> {
     const ended = this.all(
       `SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled', 'timed_out') AND finished_at < ? LIMIT ?`,
       cutoff,
@@ -399,7 +475,7 @@ export class SqliteStore implements Store {
       for (const table of ['events', 'commands', 'leases']) this.stmt(`DELETE FROM ${table} WHERE job_id = ?`).run(id);
       this.stmt('DELETE FROM jobs WHERE id = ?').run(id);
     }
-    return ended.length;
+    return ended.map((row) => row.id as string);
   }
   async referencedBlobs(): Promise<string[]> {
     return this.all(
@@ -430,6 +506,20 @@ export class SqliteStore implements Store {
   async leasesOfJob(jobId: string): Promise<LeaseRecord[]> {
     return this.all('SELECT * FROM leases WHERE job_id = ? ORDER BY attempt', jobId).map((r) => leaseMap.fromRow(r));
   }
+  async recentLeasesOfWorker(workerId: string, limit: number): Promise<LeaseRecord[]> {
+    return this.all('SELECT * FROM leases WHERE worker_id = ? ORDER BY leased_at DESC LIMIT ?', workerId, limit).map((r) => leaseMap.fromRow(r));
+  }
+  async leaseTimeSince(since: number, until: number): Promise<LeaseTime[]> {
+    const rows = this.all(
+      `SELECT l.worker_id, j.submitted_by, SUM(MIN(COALESCE(l.ended_at, @until), @until) - MAX(l.leased_at, @since)) AS ms,
+              COUNT(DISTINCT l.job_id) AS jobs
+       FROM leases l JOIN jobs j ON j.id = l.job_id
+       WHERE l.leased_at < @until AND (l.ended_at IS NULL OR l.ended_at > @since)
+       GROUP BY l.worker_id, j.submitted_by`,
+      { since, until },
+    );
+    return rows.map((r) => ({ workerId: r.worker_id as string, submittedBy: r.submitted_by as string, ms: r.ms as number, jobs: r.jobs as number }));
+  }
   async renewLeases(workerId: string, expiresAt: number): Promise<void> {
     this.stmt(`UPDATE leases SET expires_at = ? WHERE worker_id = ? AND status = 'active'`).run(expiresAt, workerId);
   }
@@ -452,44 +542,16 @@ export class SqliteStore implements Store {
 
   // ---- events ----
   async insertEvent(event: EventRecord): Promise<void> {
-    this.insert('events', eventMap.toRow(event));
+    this.insert('events', { ...eventMap.toRow(event), bytes: 0 });
   }
   async eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]> {
     return this.all('SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?', jobId, afterId, limit).map(
       (r) => eventMap.fromRow(r),
     );
   }
-  async dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number> {
-    const victims = this.all(
-      `SELECT id, bytes FROM events WHERE job_id = ? AND attempt = ? AND part = 'tail' ORDER BY id LIMIT 1000`,
-      jobId,
-      attempt,
-    );
-    let freed = 0;
-    let lastId = -1;
-    for (const victim of victims) {
-      if (freed >= bytes) break;
-      freed += victim.bytes as number;
-      lastId = victim.id as number;
-    }
-    if (lastId >= 0) {
-      this.stmt(`DELETE FROM events WHERE job_id = ? AND attempt = ? AND part = 'tail' AND id <= ?`).run(
-        jobId,
-        attempt,
-        lastId,
-      );
-    }
-    return freed;
-  }
-  async outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]> {
-    return this.all(
-      `SELECT * FROM events WHERE job_id = ? AND attempt = ? AND part = ? AND id > ? ORDER BY id LIMIT ?`,
-      jobId,
-      attempt,
-      part,
-      afterId,
-      limit,
-    ).map((r) => eventMap.fromRow(r));
+  async eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined> {
+    const row = this.get('SELECT * FROM events WHERE job_id = ? AND id <= ? ORDER BY id DESC LIMIT 1', jobId, position);
+    return row && eventMap.fromRow(row);
   }
 
   // ---- audit ----

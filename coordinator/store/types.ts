@@ -18,7 +18,7 @@ export interface TokenRecord {
 }
 
 /** The API's Worker as stored: times as epoch ms, and what the worker said of itself instead of the derived state. */
-export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs'> {
+export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs' | 'outdated'> {
   registeredAt: number;
   lastSeenAt: number;
   reportedState: ReportedWorkerState;
@@ -59,7 +59,13 @@ export interface JobRecord {
   outputHeadBytes: number;
   outputTailBytes: number;
   outputDroppedBytes: number;
+  /**
+   * The end of the job's stream (changed for output as bytes): the id of its latest event plus the output bytes
+   * committed since. The next event's id is this plus one; see job-state.ts.
+   */
   lastEventId: number;
+  /** The matrix submission it is one of (null alone). Added in session 3 (fan-out): column group_id. */
+  groupId: string | null;
 }
 export type NewJobRecord = Omit<JobRecord, 'seq'>;
 
@@ -79,6 +85,19 @@ export interface LeaseRecord {
   stopReason: 'cancelled' | 'timed_out' | null;
 }
 
+export interface JobTimes {
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface LeaseTime {
+  workerId: string;
+  submittedBy: string;
+  ms: number;
+  jobs: number;
+}
+
 export interface CommandRecord {
   jobId: string;
   attempt: number;
@@ -90,16 +109,18 @@ export interface CommandRecord {
   durationMs: number | null;
 }
 
+/**
+ * A job's state changes and command records. Output is not stored here (it is in the attempt's files) but
+ * numbered with these: `id` is the position in the job's stream after the event, counting every output byte.
+ */
 export interface EventRecord {
   jobId: string;
   id: number;
   type: JobEventType;
   attempt: number;
   data: unknown;
-  /** Output bytes carried (0 for non-output events); output is capped per attempt. */
-  bytes: number;
-  /** For output: whether it belongs to the kept beginning ('head') or the rolling end ('tail'). */
-  part: 'head' | 'tail' | null;
+  /** How many bytes of its attempt's output came before it (a command record: the command's boundary). */
+  outputOffset: number;
 }
 
 export interface AuditRecord {
@@ -127,8 +148,26 @@ export interface AuditFilter {
 export interface JobListFilter {
   states?: JobState[];
   submittedBy?: string;
+  /** Added in session 3 (fan-out): only the jobs of this matrix submission. */
+  groupId?: string;
   beforeSeq?: number;
   limit: number;
+}
+
+/** A submitter's run time on the pool (slot-seconds), as it stood at `at`; it decays from there (fair share). */
+export interface UsageRecord {
+  submitter: string;
+  slotSeconds: number;
+  at: number;
+}
+
+/** A submitter's recorded usage (0 at 0 if none) and the leases they hold now: what fair share ranks people by. */
+export interface PoolUsageRecord extends UsageRecord {
+  running: number;
+  /** Sum of `leasedAt` over those leases: with `running`, their run time so far without a row per lease. */
+  runningLeasedAtSum: number;
+  /** The latest `leasedAt` of those leases (0 if none). */
+  latestLeasedAt: number;
 }
 
 export interface StoreOps {
@@ -151,16 +190,34 @@ export interface StoreOps {
   updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void>;
   listJobs(filter: JobListFilter): Promise<JobRecord[]>;
   /**
-   * The first queued job (priority desc, then age) of each set of labels jobs ask for: the best job a worker
-   * can take is the best of the heads it fits. As many as there are label sets in the queue, not jobs.
+   * The best queued job (priority desc, then age) of each bucket × submitter (a bucket: jobs alike in what they
+   * need of a worker); of these submitters' jobs only, if given. As many as there are (label set, person) pairs
+   * in the queue, not jobs: the best job a worker can take is among the heads it fits (fair share picks the person).
+   * Changed for fair share (session 3): buckets were by label set only.
    */
-  /** The best queued job of each bucket (jobs alike in what they need of a worker); of these submitters' jobs only, if given. */
   queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]>;
+  /** Fair share (added session 3): one submitter's recorded usage. */
+  usageOf(submitter: string): Promise<UsageRecord | undefined>;
+  /** Fair share (added session 3): inserts or replaces a submitter's usage. */
+  putUsage(usage: UsageRecord): Promise<void>;
+  /**
+   * Fair share (added session 3), one query: every submitter with recorded usage or an active lease, with both
+   * (usage rows left-joined to active leases grouped by the job's submitter).
+   */
+  poolUsage(): Promise<PoolUsageRecord[]>;
   /** Jobs holding a lease (leased, running, suspended): what the timeout sweep looks at. */
   jobsInFlight(): Promise<JobRecord[]>;
   countJobsByState(): Promise<Partial<Record<JobState, number>>>;
-  /** Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns how many. */
-  deleteJobsEndedBefore(cutoff: number, limit: number): Promise<number>;
+  /**
+   * Added in session 3 (pool activity chart): when each job not ended before `since` was created, started and
+   * ended (null while not), at most `limit` of them, oldest first.
+   */
+  jobTimesSince(since: number, limit: number): Promise<JobTimes[]>;
+  /**
+   * Deletes up to `limit` jobs that ended before `cutoff`, with their events, commands and leases; returns their
+   * ids (changed for output as bytes: the caller deletes their output files).
+   */
+  deleteJobsEndedBefore(cutoff: number, limit: number): Promise<string[]>;
   /** The blobs (bundles, artifacts) some job still refers to. */
   referencedBlobs(): Promise<string[]>;
 
@@ -171,6 +228,13 @@ export interface StoreOps {
   /** How many active leases each worker holds (workers holding none are absent): one query for the whole pool. */
   activeLeaseCounts(): Promise<Map<string, number>>;
   leasesOfJob(jobId: string): Promise<LeaseRecord[]>;
+  /** Added in session 3 (worker page): a worker's latest leases, newest first. */
+  recentLeasesOfWorker(workerId: string, limit: number): Promise<LeaseRecord[]>;
+  /**
+   * Added in session 3 (pool usage): the time leases held within [since, until), clipped to it (a lease still
+   * active counts up to `until`), summed per worker and submitter, with how many jobs: one query.
+   */
+  leaseTimeSince(since: number, until: number): Promise<LeaseTime[]>;
   renewLeases(workerId: string, expiresAt: number): Promise<void>;
 
   upsertCommand(command: CommandRecord): Promise<void>;
@@ -178,10 +242,11 @@ export interface StoreOps {
 
   insertEvent(event: EventRecord): Promise<void>;
   eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]>;
-  /** Deletes the oldest tail output of an attempt until at least `bytes` are freed; returns the bytes freed. */
-  dropOldestTail(jobId: string, attempt: number, bytes: number): Promise<number>;
-  /** An attempt's output of one part, a page at a time after event `afterId`. */
-  outputOf(jobId: string, attempt: number, part: 'head' | 'tail', afterId: number, limit: number): Promise<EventRecord[]>;
+  /**
+   * The job's last event with an id at or before `position` (new for output as bytes: a stream resumed at
+   * `position` reads the output of that event's attempt from there).
+   */
+  eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
   /** Newest first. */

@@ -135,7 +135,8 @@ describe('node coordinator', () => {
   it('makes enrollment codes with `worker invite`: the code enrolls as many workers as its uses', async () => {
     const dataDir = await makeTempDir();
     dirs.push(dataDir);
-    const server = await startCli(dataDir);
+    const server = await startCli(dataDir, ['--no-advertise']);
+    expect(server.output()).toContain('LAN advertisement: off (--no-advertise)');
     const made = runCli(['worker', 'invite', '--uses', '1', '--expires', '30m', '--server', server.url, '--data-dir', dataDir]);
     expect(made.code).toBe(0);
     const code = /^\s+(cmdx_join_\S+)$/m.exec(made.stdout)![1]!;
@@ -151,7 +152,7 @@ describe('node coordinator', () => {
     const help = runCli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--data-dir DIR .*CMDX_DATA_DIR/);
-    for (const args of [['--port', 'abc'], ['--bogus'], ['--port'], ['--tls-cert', 'x.pem'], ['extra']]) {
+    for (const args of [['--port', 'abc'], ['--bogus'], ['--port'], ['--tls-cert', 'x.pem'], ['extra'], ['--name', ' '], ['--name', 'a\u001b[2Jb']]) {
       const run = runCli(args);
       expect(run.code, args.join(' ')).toBe(2);
       expectOneLineError(run, /^cmd-executor: /);

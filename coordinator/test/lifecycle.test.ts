@@ -60,7 +60,11 @@ describe('job lifecycle over HTTP', () => {
       'running',
       'succeeded',
     ]);
-    expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+    // Positions: each event counts one, each output byte one; an output frame's id is the position after it.
+    expect(events.map((e) => [e.type, e.id])).toEqual([
+      ['state', 1], ['state', 2], ['state', 3], ['command', 4], ['output', 7], ['command', 8], ['command', 9],
+      ['output', 13], ['command', 14], ['state', 15],
+    ]);
   });
 
   it('a retried completion answers the same job and records the result once', async () => {

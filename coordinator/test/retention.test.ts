@@ -1,5 +1,6 @@
 // The data dir does not grow forever: jobs that ended more than --retention days ago go with their events and
-// logs, and so do blobs no remaining job refers to; what is still in use stays. Logs stream from the store.
+// output files, and so do blobs no remaining job refers to; what is still in use stays. Logs stream from the files.
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -28,7 +29,7 @@ describe('retention', () => {
     return count;
   };
 
-  it('deletes jobs ended longer ago than the retention, their logs and their unused blobs; keeps the rest', async () => {
+  it('deletes jobs ended longer ago than the retention, their output files and their unused blobs; keeps the rest', async () => {
     const worker = await registerTestWorker(pool.url, pool.joinToken);
     const oldZip = new Blob([await makeZip([{ name: 'old.txt', data: 'old' }])]);
     const keptZip = new Blob([await makeZip([{ name: 'kept.txt', data: 'kept' }])]);
@@ -37,6 +38,8 @@ describe('retention', () => {
     await worker.client.sendOutput(claim.lease.id, [{ seq: 0, stream: 'stdout', data: 'old\n' }]);
     await worker.client.complete(claim.lease.id, { outcome: 'succeeded', exitCode: 0 });
     expect(await blobCount()).toBe(1);
+    const oldOutput = join(pool.dataDir, 'output', old.id);
+    expect(await readdir(join(oldOutput, '1'))).toEqual(expect.arrayContaining(['0.out', 'streams']));
 
     clock.advance(31 * DAY);
     const queued = await submitter.submitJobWithBundle({ commands: ['cat kept.txt'] }, keptZip);
@@ -45,12 +48,13 @@ describe('retention', () => {
 
     expect(await pool.coordinator.applyRetention()).toEqual({ jobs: 1, blobs: 1 });
     await expectApiError(submitter.getJob(old.id), 404);
+    expect(existsSync(oldOutput)).toBe(false);
     expect((await submitter.getJob(queued.id)).state).toBe('queued');
     expect(await blobCount()).toBe(1);
     expect(await pool.coordinator.applyRetention()).toEqual({ jobs: 0, blobs: 0 });
   });
 
-  it('streams a log of many chunks whole, from the store', async () => {
+  it('streams a log of many chunks whole, from the files', async () => {
     const worker = await registerTestWorker(pool.url, pool.joinToken);
     const job = await submitter.submitJob({ commands: ['yes'] });
     const claim = (await worker.client.claim(worker.id, 0))!;

@@ -34,6 +34,14 @@ describe('Agent on a real coordinator', () => {
   });
   afterAll(() => pool.stop());
 
+  it('on a disk with too little room: takes no job, and its status tells its owner why (the tray and window show it)', async () => {
+    const { agent } = await agentOn(pool, { name: 'cramped', minFreeBytes: Number.MAX_SAFE_INTEGER });
+    await waitFor(() => agent.status().problem !== null, { message: 'the problem in the status' });
+    expect(agent.status().problem).toMatch(/^the disk holding .+ is full \(\d+ KiB free, \d+ KiB needed\)$/);
+    const [worker] = await submitter.listWorkers();
+    expect(worker).toMatchObject({ name: 'cramped', state: 'unhealthy', problem: agent.status().problem });
+  });
+
   it('registers with its host label, runs a ZIP job that reads its own files, and cleans its workspace', async () => {
     const { agent, workDir } = await agentOn(pool, { name: 'desk 7', labels: ['gpu'] });
     expect(agent.status()).toMatchObject({ state: 'idle', connected: true, name: 'desk 7' });

@@ -31,6 +31,7 @@ import { chooseSandbox, noSandbox, type Sandbox, type SandboxPreference } from '
 import { RunningProcesses } from './sandbox/leftovers';
 import { Alarm, backoffDelay, isTransient, settlesWithin, type BackoffOptions } from './timing';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from './zip';
+import { WORKER_PROTOCOL } from '../../protocol/versions';
 
 export { createConsoleLogger, type AgentLogger } from './logger';
 /** The label every agent carries (`host:<name>`), so a job can be pinned to one PC ("This PC"). */
@@ -109,6 +110,8 @@ export interface AgentStatus {
   connected: boolean;
   /** How it contains jobs, once start() has chosen (null before). */
   sandbox: SandboxKind | null;
+  /** Why it takes no job (a full disk), in words for its owner; null while healthy. */
+  problem: string | null;
 }
 
 /** The coordinator does not know this worker (or its token) any more. */
@@ -390,7 +393,7 @@ export class Agent extends EventEmitter {
     else if (jobs.length > 0) state = 'busy';
     else if (this.paused) state = 'paused';
     else state = 'idle';
-    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected, sandbox: this.sandboxChosen ? this.sandbox.kind : null };
+    return { state, workerId: this.workerId, name: this.name, jobs, connected: this.connected, sandbox: this.sandboxChosen ? this.sandbox.kind : null, problem: this.reportedProblem };
   }
 
   private emitStatus(): void {
@@ -427,7 +430,10 @@ export class Agent extends EventEmitter {
   }
 
   private registration(): string {
-    return JSON.stringify({ name: this.requestedName, labels: this.labels, slots: this.slots, isolation: this.isolation() });
+    // The version too: an updated agent registers again, so the workers view shows what it runs now.
+    return JSON.stringify({
+      name: this.requestedName, labels: this.labels, slots: this.slots, isolation: this.isolation(), version: this.options.version ?? null, protocol: WORKER_PROTOCOL,
+    });
   }
 
   /** The saved identity when it is for this coordinator and these settings; otherwise a new registration. */
@@ -453,6 +459,7 @@ export class Agent extends EventEmitter {
         slots: this.slots,
         isolation: this.isolation(),
         ...(this.options.version ? { version: this.options.version } : {}),
+        protocolVersion: WORKER_PROTOCOL,
       });
     } catch (err) {
       if (err instanceof ApiError && !isTransient(err)) {
@@ -579,6 +586,8 @@ export class Agent extends EventEmitter {
         const problem = this.health.problem;
         const answer = await this.client.heartbeat(this.workerId!, this.reportedState(), problem);
         this.reportedProblem = problem;
+        // Its owner sees the problem (and that it is gone) in the tray and the window.
+        this.emitStatus();
         failures = 0;
         this.setConnected(true);
         this.applyHeartbeat(answer, sentAt);
@@ -633,6 +642,7 @@ export class Agent extends EventEmitter {
     this.reportedProblem = problem;
     this.claimAbort?.abort();
     this.requestHeartbeat();
+    this.emitStatus();
   }
 
   // ---- claims ----

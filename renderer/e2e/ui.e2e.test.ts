@@ -374,6 +374,8 @@ suite(suiteName, () => {
     const rows = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
     await rows.filter({ hasText: 'long ticker' }).filter({ hasText: 'cancelled' }).waitFor({ timeout: UI_WAIT_MS });
     await rows.filter({ hasText: 'greeting' }).filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
+    // Fair share: everyone's recent use of the pool, above the list (only the admin submitted here).
+    await expect(page.getByLabel('Pool share').innerText()).resolves.toBe('Pool share: admin 100%');
     await screenshot('jobs');
     await page.getByLabel('State').selectOption('cancelled');
     await waitFor(async () => (await rows.allInnerTexts()).map((row) => row.split('\t')[0]).sort().join('|') === 'gpu job|long ticker', {
@@ -401,6 +403,62 @@ suite(suiteName, () => {
     expect(lastHeader!.x + lastHeader!.width).toBeLessThanOrEqual(760);
     await page.setViewportSize({ width: 1024, height: 700 });
     expect(notFound, 'requests answered 404').toEqual([]);
+  });
+
+  it('the matrix flow: one submission × a list of values, shown as one group with its summary', async () => {
+    await page.getByRole('link', { name: 'Submit' }).click();
+    await page.getByLabel('Commands (one per line)').fill('echo "matrix value $CMDX_MATRIX_n"');
+    await page.getByLabel('Name').fill('fan out');
+    await page.getByLabel('Matrix (one job per value)').fill('n=1,2,3');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.waitForURL(/#\/groups\/grp_[^/]+$/, { timeout: UI_WAIT_MS });
+    await page.getByTestId('group-state').filter({ hasText: 'succeeded' }).waitFor({ timeout: UI_WAIT_MS });
+    await expect(page.getByTestId('group-summary').innerText()).resolves.toBe('3 succeeded of 3');
+    const rows = page.getByRole('table', { name: 'Jobs of the group' }).locator('tbody tr');
+    await expect(rows.allInnerTexts()).resolves.toEqual([
+      expect.stringMatching(/^1\tsucceeded\te2e-(alpha|beta)\t/),
+      expect.stringMatching(/^2\tsucceeded\te2e-(alpha|beta)\t/),
+      expect.stringMatching(/^3\tsucceeded\te2e-(alpha|beta)\t/),
+    ]);
+    await screenshot('group');
+
+    // One job of it, opened from the group: its own value in its output, and the way back to the group.
+    await rows.nth(1).getByRole('link', { name: '2', exact: true }).click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: UI_WAIT_MS });
+    await expectTerminalToShow('matrix value 2', '● succeeded');
+    expect(await terminalText()).not.toContain('matrix value 1');
+    await page.getByRole('link', { name: 'its matrix group' }).click();
+    await page.waitForURL(/#\/groups\/grp_[^/]+$/, { timeout: UI_WAIT_MS });
+
+    // The jobs list marks each job of a group, one click from the group.
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByRole('searchbox', { name: 'Search jobs' }).fill('fan out');
+    const listed = page.getByRole('table', { name: 'Jobs' }).locator('tbody tr');
+    await waitFor(async () => (await listed.count()) === 3, { timeoutMs: UI_WAIT_MS, message: 'the three jobs of the group' });
+    await expect(listed.first().innerText()).resolves.toMatch(/^fan out \(n=3\)\s*matrix\tsucceeded/);
+    await listed.first().getByRole('link', { name: 'matrix' }).click();
+    await page.getByTestId('group-summary').waitFor({ timeout: UI_WAIT_MS });
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByRole('searchbox', { name: 'Search jobs' }).fill('');
+  });
+
+  it("opens a worker's page (slots, recent jobs, admin controls) and shows the pool's CPU-hours", async () => {
+    await page.getByRole('link', { name: 'Workers' }).click();
+    const usage = page.getByRole('table', { name: 'Contributed per PC' });
+    await usage.getByRole('rowheader', { name: 'e2e-alpha' }).waitFor({ timeout: UI_WAIT_MS });
+    await page.getByRole('table', { name: 'Used per person' }).getByRole('rowheader', { name: 'admin' }).waitFor({ timeout: UI_WAIT_MS });
+    await page.getByRole('img', { name: 'Queued and running jobs over time' }).waitFor({ timeout: UI_WAIT_MS });
+    await expect(page.locator('.activity figcaption').innerText()).resolves.toMatch(/^Jobs over the last 6 hours: queued and running \(now \d+ queued, \d+ running; peak \d+\)$/);
+    await workerRow('e2e-alpha').getByRole('link', { name: 'e2e-alpha' }).click();
+    await page.waitForURL(/#\/workers\/wkr_[^/]+$/, { timeout: UI_WAIT_MS });
+    const facts = page.getByRole('region', { name: 'Worker facts' });
+    await expect(facts.innerText()).resolves.toMatch(/Slots in use\s+0 of 1/);
+    await expect(page.getByRole('table', { name: 'Recent jobs' }).locator('tbody tr').count()).resolves.toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Pause e2e-alpha' }).click();
+    await facts.filter({ hasText: 'paused by an admin' }).waitFor({ timeout: UI_WAIT_MS });
+    await screenshot('worker');
+    await page.getByRole('button', { name: 'Resume e2e-alpha' }).click();
+    await page.getByRole('button', { name: 'Pause e2e-alpha' }).waitFor({ timeout: UI_WAIT_MS });
   });
 
   it('follows the system into dark mode', async () => {

@@ -1,6 +1,6 @@
 // The renderer's one way to the coordinator: ApiClient (protocol/client.ts) for every call, plus the two
 // things fetch cannot do for us: upload progress (XHR) and saving an authenticated download as a file.
-import { API_PREFIX, type ErrorBody, type Job, type JobSpec } from '../../protocol/api';
+import { API_PREFIX, type ErrorBody, type JobSpec, type Submitted } from '../../protocol/api';
 import { ApiClient, ApiError } from '../../protocol/client';
 
 export { ApiClient, ApiError };
@@ -26,7 +26,7 @@ export interface UploadProgress {
 
 /**
  * POST /jobs as multipart with the bundle, through XMLHttpRequest because fetch reports no upload progress.
- * Resolves with the created job; rejects with an ApiError like ApiClient does.
+ * Resolves with the created job (or a matrix's group); rejects with an ApiError like ApiClient does.
  */
 export function uploadJob(
   client: ApiClient,
@@ -34,7 +34,7 @@ export function uploadJob(
   bundle: Blob,
   filename: string,
   onProgress: (progress: UploadProgress) => void,
-): Promise<Job> {
+): Promise<Submitted> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', client.url(`${API_PREFIX}/jobs`));
@@ -43,8 +43,8 @@ export function uploadJob(
     xhr.upload.onprogress = (event) => onProgress({ loaded: event.loaded, total: event.lengthComputable ? event.total : bundle.size });
     xhr.onload = () => {
       const body = parseJson(xhr.responseText);
-      if (xhr.status >= 200 && xhr.status < 300 && body && typeof body === 'object' && 'job' in body) {
-        resolve((body as { job: Job }).job);
+      if (xhr.status >= 200 && xhr.status < 300 && body && typeof body === 'object' && ('job' in body || 'group' in body)) {
+        resolve(body as Submitted);
         return;
       }
       const error = (body as Partial<ErrorBody> | null)?.error;

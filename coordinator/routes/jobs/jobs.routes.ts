@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
-import { API_PREFIX, type JobState } from '../../../protocol/api';
+import { API_PREFIX, matrixSize, type JobState } from '../../../protocol/api';
 import { NotFoundError } from '../../errors';
 import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
@@ -23,13 +23,22 @@ export function jobRoutes(services: Services): Router<AppState> {
     allow('submit'),
     submissionLimits(services),
     jsonOrMultipart(services.uploads, { text: ['spec'], files: ['bundle'] }),
-    audited(store, now, 'job.submit', (ctx) => (ctx.body as { job?: { id: string } })?.job?.id ?? null),
+    audited(store, now, 'job.submit', (ctx) => {
+      const body = ctx.body as { job?: { id: string }; group?: { id: string } } | undefined;
+      return body?.job?.id ?? body?.group?.id ?? null;
+    }),
     async (ctx: AppContext) => {
       const { value, file } = jsonWithFile(ctx, 'spec', 'bundle');
       const spec = parseInput(createJobSchema, value, 'job spec');
+      const principal = principalOf(ctx);
+      const { matrix } = spec;
+      if (matrix && principal.role !== 'admin') services.limits.quota.takeMore(principal.tokenId, matrixSize(matrix) - 1);
       const bundle = file ? await acceptZip(file, blobs, 'bundle', services.uploads.zipLimits) : null;
       ctx.status = 201;
-      ctx.body = { job: await jobs.submit(spec, principalOf(ctx).name, bundle) };
+      // A matrix answers its group (every job in it); a single job answers the job.
+      ctx.body = matrix
+        ? { group: await jobs.submitMatrix({ ...spec, matrix }, principal.name, bundle) }
+        : { job: await jobs.submit(spec, principal.name, bundle) };
     },
   );
 
@@ -42,8 +51,14 @@ export function jobRoutes(services: Services): Router<AppState> {
       ...(query.state ? { states: query.state as JobState[] } : {}),
       ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
       ...(submittedBy !== undefined ? { submittedBy } : {}),
+      ...(query.group !== undefined ? { groupId: query.group } : {}),
     });
     ctx.body = { ...list, jobs: list.jobs.map((job) => access.present(principal, job)) };
+  });
+
+  // Fair share: who has used the pool lately, for the jobs list (names and totals only, whatever the job visibility).
+  router.get('/shares', allow('submit'), async (ctx: AppContext) => {
+    ctx.body = { shares: await services.fairShare.shares(store) };
   });
 
   router.get('/:id', allow('submit'), async (ctx: AppContext) => {

@@ -86,6 +86,20 @@ describe('jobs API: uploads, events, artifacts', () => {
     expect(await readdir(join(pool.dataDir, 'tmp'))).toEqual([]);
   });
 
+  /**
+   * A stream as units: each event one, each output byte one (the tests print ASCII). The ids are positions in
+   * it, so a full read has `lastId` units and a read resumed at p is the units from p on.
+   */
+  const units = (events: JobEvent[]) => events.flatMap((e) => (e.type === 'output' ? [...e.data.text] : [`<${e.type}>`]));
+  const collect = async (jobId: string, afterId?: number) => {
+    const events: JobEvent[] = [];
+    for await (const event of submitter.events(jobId, afterId === undefined ? {} : { afterId })) events.push(event);
+    return events;
+  };
+  const expectIncreasingIds = (events: JobEvent[]) => {
+    for (let i = 1; i < events.length; i++) expect(events[i]!.id).toBeGreaterThan(events[i - 1]!.id);
+  };
+
   it('streams the backlog to a late subscriber, resumes from Last-Event-ID, and ends after the final state', async () => {
     const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'sse' });
     const job = await submitter.submitJob({ commands: ['echo'] });
@@ -96,56 +110,78 @@ describe('jobs API: uploads, events, artifacts', () => {
     const seen: JobEvent[] = [];
     for await (const event of submitter.events(job.id)) {
       seen.push(event);
-      if (seen.length === 4) break;
+      if (event.type === 'output') break;
     }
-    expect(seen.map((e) => e.id)).toEqual([1, 2, 3, 4]);
+    expect(seen.map((e) => e.type)).toEqual(['state', 'state', 'state', 'command', 'output']);
+    // The output's id is the position after its last byte: the stream's four events, then 35 bytes.
+    expect(seen.at(-1)).toMatchObject({ id: 4 + 35, data: { attempt: 1, stream: 'stdout', offset: 0, text: 'line 0\nline 1\nline 2\nline 3\nline 4\n' } });
 
     await worker.client.sendOutput(lease, [{ seq: 5, stream: 'stderr', data: 'last\n' }]);
-    const live = (async () => {
-      const rest: JobEvent[] = [];
-      for await (const event of submitter.events(job.id, { afterId: 4 })) rest.push(event);
-      return rest;
-    })();
+    const live = collect(job.id, seen.at(-1)!.id);
     await worker.client.commandEnd(lease, 0, { exitCode: 0, signal: null, durationMs: 1 });
     await worker.client.complete(lease, { outcome: 'succeeded', exitCode: 0 });
-    const rest = await live;
-    const all = [...seen, ...rest];
-    expect(all.map((e) => e.id)).toEqual(all.map((_, i) => i + 1));
-    const text = all.flatMap((e) => (e.type === 'output' ? [e.data.text] : [])).join('');
-    expect(text).toBe('line 0\nline 1\nline 2\nline 3\nline 4\nlast\n');
+    const all = [...seen, ...(await live)];
+    expectIncreasingIds(all);
+    expect(all.slice(5).map((e) => e.type)).toEqual(['output', 'command', 'state']);
+    expect(all[5]).toMatchObject({ data: { stream: 'stderr', offset: 35, text: 'last\n' } });
+    expect(units(all)).toHaveLength(all.at(-1)!.id);
     expect(all.at(-1)).toMatchObject({ type: 'state', data: { state: 'succeeded' } });
   });
 
-  it('gives each of many subscribers every event once, in order, across batches, without a listener warning', async () => {
+  it('resumes at any byte offset: what follows it, each byte once, events in place', async () => {
+    const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'resume' });
+    const job = await submitter.submitJob({ commands: ['a', 'b'] });
+    const lease = (await worker.client.claim(worker.id, 0))!.lease.id;
+    await worker.client.commandStart(lease, 0);
+    await worker.client.sendOutput(lease, [{ seq: 0, stream: 'stdout', data: 'alpha\n' }, { seq: 1, stream: 'stderr', data: 'oops\n' }]);
+    await worker.client.commandEnd(lease, 0, { exitCode: 0, signal: null, durationMs: 1 });
+    await worker.client.commandStart(lease, 1);
+    await worker.client.sendOutput(lease, [{ seq: 2, stream: 'stdout', data: 'beta\n' }]);
+    await worker.client.commandEnd(lease, 1, { exitCode: 0, signal: null, durationMs: 1 });
+    await worker.client.complete(lease, { outcome: 'succeeded', exitCode: 0 });
+
+    const full = await collect(job.id);
+    const whole = units(full);
+    expect(whole).toHaveLength(full.at(-1)!.id);
+    expect(whole.join('')).toBe('<state><state><state><command>alpha\noops\n<command><command>beta\n<command><state>');
+    for (let at = 0; at < whole.length; at++) {
+      const resumed = await collect(job.id, at);
+      expectIncreasingIds(resumed);
+      expect(units(resumed), `resumed at ${at}`).toEqual(whole.slice(at));
+    }
+    // The streams stay apart however the read is cut.
+    const fromOops = await collect(job.id, 4 + 'alpha\no'.length);
+    expect(fromOops[0]).toMatchObject({ type: 'output', data: { stream: 'stderr', offset: 7, text: 'ops\n' } });
+  });
+
+  it('gives each of many subscribers every byte and event once, in order, across batches, without a listener warning', async () => {
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on('warning', onWarning);
     try {
       const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'crowd' });
-      const job = await submitter.submitJob({ commands: ['echo'] });
+      const job = await submitter.submitJob({ commands: Array.from({ length: 75 }, (_, i) => `echo ${i}`) });
       const lease = (await worker.client.claim(worker.id, 0))!.lease.id;
-      const collect = async (afterId?: number) => {
-        const ids: number[] = [];
-        let last: JobEvent | undefined;
-        for await (const event of submitter.events(job.id, afterId === undefined ? {} : { afterId })) {
-          ids.push(event.id);
-          last = event;
-        }
-        return { ids, last };
-      };
-      const crowd = Array.from({ length: 12 }, () => collect());
-      // 150 events: more than two store batches, so subscribers share some reads and page through others.
-      for (let seq = 0; seq < 150; seq++) await worker.client.sendOutput(lease, [{ seq, stream: 'stdout', data: 'x' }]);
-      const resumed = collect(70);
+      const crowd = Array.from({ length: 12 }, () => collect(job.id));
+      // 150 command records between 150 chunks: more than two store batches of events, so subscribers share
+      // some reads and page through others.
+      for (let seq = 0; seq < 150; seq++) {
+        if (seq % 2 === 0) await worker.client.commandStart(lease, seq / 2);
+        await worker.client.sendOutput(lease, [{ seq, stream: 'stdout', data: String(seq % 10) }]);
+        if (seq % 2 === 1) await worker.client.commandEnd(lease, (seq - 1) / 2, { exitCode: 0, signal: null, durationMs: 1 });
+      }
+      const resumed = collect(job.id, 70);
       await worker.client.complete(lease, { outcome: 'succeeded', exitCode: 0 });
       const results = await Promise.all(crowd);
-      const lastId = results[0]!.last!.id;
-      expect(lastId).toBeGreaterThan(150);
-      for (const { ids, last } of results) {
-        expect(ids).toEqual(Array.from({ length: lastId }, (_, i) => i + 1));
-        expect(last).toMatchObject({ type: 'state', data: { state: 'succeeded' } });
+      const whole = units(results[0]!);
+      expect(whole.filter((u) => u === '<command>')).toHaveLength(150);
+      expect(whole.filter((u) => !u.startsWith('<')).join('')).toBe(Array.from({ length: 150 }, (_, i) => i % 10).join(''));
+      for (const events of results) {
+        expectIncreasingIds(events);
+        expect(units(events)).toEqual(whole);
+        expect(events.at(-1)).toMatchObject({ type: 'state', data: { state: 'succeeded' } });
       }
-      expect((await resumed).ids).toEqual(Array.from({ length: lastId - 70 }, (_, i) => i + 71));
+      expect(units(await resumed)).toEqual(whole.slice(70));
       expect(warnings).not.toContain('MaxListenersExceededWarning');
     } finally {
       process.off('warning', onWarning);
@@ -179,7 +215,16 @@ describe('jobs API: uploads, events, artifacts', () => {
     expect(detail.outputTruncated).toBe(true);
     const events: JobEvent[] = [];
     for await (const e of submitter.events(job.id)) events.push(e);
-    expect(events.filter((e) => e.type === 'truncated')).toHaveLength(1);
+    const cut = events.filter((e) => e.type === 'truncated');
+    expect(cut).toHaveLength(1);
+    // The stream skips what the log's marker says was dropped, where it was dropped: after the kept beginning.
+    const dropped = Number(/(\d+) bytes of output dropped/.exec(log)![1]);
+    expect(cut[0]).toMatchObject({ data: { attempt: 1, droppedBytes: dropped } });
+    const outputs = events.filter((e) => e.type === 'output');
+    expect(outputs[0]).toMatchObject({ data: { offset: 0 } });
+    expect(outputs[0]!.data.text).toHaveLength(500);
+    expect(outputs[1]).toMatchObject({ data: { offset: 500 + dropped } });
+    expect(outputs[1]!.data.offset + outputs.slice(1).reduce((n, e) => n + e.data.text.length, 0)).toBe(4000);
   });
 
   it('serves artifacts uploaded with the completion', async () => {

@@ -8,6 +8,8 @@ import { openEventStream } from '../../middleware/sse';
 import type { AppContext, AppState } from '../../middleware/context';
 import { inputOf, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
+import { requireProtocol } from '../../services/scheduler';
+import { outdatedBecause } from '../../services/update-feed';
 import { claimSchema, heartbeatSchema, registerWorkerSchema } from './workers.schema';
 
 const DEFAULT_CLAIM_WAIT_MS = 25_000;
@@ -17,7 +19,14 @@ export function workerRoutes(services: Services): Router<AppState> {
   const router = new Router<AppState>({ prefix: `${API_PREFIX}/workers` });
 
   router.get('/', allow('submit'), async (ctx: AppContext) => {
-    ctx.body = { workers: await services.access.presentWorkers(principalOf(ctx), await scheduler.listWorkers()) };
+    const [workers, published] = await Promise.all([scheduler.listWorkers(), services.updates.latestVersion()]);
+    const marked = workers.map((worker) => ({ ...worker, outdated: outdatedBecause(worker, published) }));
+    ctx.body = { workers: await services.access.presentWorkers(principalOf(ctx), marked) };
+  });
+
+  router.get('/:id', allow('submit'), async (ctx: AppContext) => {
+    const principal = principalOf(ctx);
+    ctx.body = await services.access.presentWorkerDetail(principal, await scheduler.workerDetail(ctx.params.id!));
   });
 
   router.post(
@@ -28,6 +37,8 @@ export function workerRoutes(services: Services): Router<AppState> {
     audited(store, now, 'worker.register', (ctx) => (ctx.body as { worker?: { id: string } })?.worker?.id ?? null),
     async (ctx: AppContext) => {
       const principal = principalOf(ctx);
+      // Before an enrollment use is spent: a worker this coordinator cannot serve keeps its code for after its update.
+      requireProtocol(inputOf(ctx, registerWorkerSchema).protocolVersion);
       if (principal.role === 'join' && !(await services.tokens.consumeUse(principal.tokenId))) {
         throw new AuthenticationError('this enrollment code is used up or expired; ask an admin for a new one');
       }

@@ -77,6 +77,10 @@ describe('command lines without a pool', () => {
       [run('submit', ['--server', 'http://127.0.0.1:9', 'ls']), /a token is required: CMDX_TOKEN or --token-file/],
       [run('submit', ['--server', 'http://127.0.0.1:9', '--token-file', '/nonexistent', 'ls']), /--token-file \/nonexistent: no such file/],
       [run('submit', [...nowhere, '--secret', 'CMDX_UNSET_SECRET', 'ls']), /no env variable CMDX_UNSET_SECRET/],
+      [run('submit', [...nowhere, '--matrix', 'n', 'ls']), /--matrix expects NAME=VALUE, got "n"/],
+      [run('submit', [...nowhere, '--matrix', 'n=', 'ls']), /the job is not valid: matrix\.n: give at least one value/],
+      [run('submit', [...nowhere, '--matrix', 'a=1,2,3,4,5,6,7,8,9,10,11', '--matrix', 'b=1,2,3,4,5,6,7,8,9,10', 'ls']), /11 × 10 = 110 jobs, more than the 100/],
+      [run('submit', [...nowhere, '--matrix', 'n=1,2', '--artifacts', 'x.zip', 'ls']), /--artifacts saves one job's files/],
       // every flag also comes from its environment variable
       [run('submit', ['echo hi'], fromEnv), /could not submit the job: cannot reach http:\/\/127\.0\.0\.1:9/],
       [run('submit', ['echo hi'], { ...fromEnv, CMDX_TIMEOUT: '0' }), /the job is not valid: timeoutSec/],
@@ -197,6 +201,31 @@ describe('command lines on a real pool', () => {
     expect(result).toMatchObject({ code: 0, stdout: 'from the folder\n' });
     expect(result.stderr).toMatch(/saved the artifacts/);
     expect(await readZip(await readFile(artifacts))).toEqual({ 'result.txt': 'hello,world\n' });
+  });
+
+  it('--matrix runs one job per combination, prints each as it ends and a summary, and exits 1 if any failed', async () => {
+    const mixed = await submit(['--matrix', 'n=1,2', '--matrix', 'mode=ok,bad', 'echo "n=$CMDX_MATRIX_n"; test "$CMDX_MATRIX_mode" = ok']).finished;
+    expect(mixed.code).toBe(1);
+    expect(mixed.stdout.trim().split('\n').sort()).toEqual([
+      'failed    echo "n=$CMDX_MATRIX_n"; test "$CMDX_MATRIX_mode" = ok (n=1, mode=bad): exit code 1',
+      'failed    echo "n=$CMDX_MATRIX_n"; test "$CMDX_MATRIX_mode" = ok (n=2, mode=bad): exit code 1',
+      'succeeded echo "n=$CMDX_MATRIX_n"; test "$CMDX_MATRIX_mode" = ok (n=1, mode=ok)',
+      'succeeded echo "n=$CMDX_MATRIX_n"; test "$CMDX_MATRIX_mode" = ok (n=2, mode=ok)',
+    ]);
+    expect(mixed.stderr).toMatch(/cmdx: 4 jobs submitted as group (grp_\w+): http:\/\/127\.0\.0\.1:\d+\/#\/groups\/\1/);
+    expect(mixed.stderr).toMatch(/cmdx: group grp_\w+: 2 succeeded, 2 failed of 4\n$/);
+
+    const ok = await submit(['--name', 'each', '--matrix', 'n=1,2,3', 'echo "$CMDX_MATRIX_n" > out.txt']).finished;
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toMatch(/group grp_\w+: 3 succeeded of 3\n$/);
+    const group = /group (grp_\w+):/.exec(ok.stderr)![1]!;
+    const jobs = (await admin.listJobs({ group })).jobs;
+    expect(jobs.map((job) => job.name).sort()).toEqual(['each (n=1)', 'each (n=2)', 'each (n=3)']);
+
+    const detached = await submit(['--detach', '--matrix', 'n=1,2', 'true']).finished;
+    expect(detached.code).toBe(0);
+    expect(detached.stdout.trim()).toMatch(/^grp_\w+$/);
+    await waitFor(async () => (await admin.getGroup(detached.stdout.trim())).state === 'succeeded', { message: 'the detached group to end' });
   });
 
   it('--detach prints the job id and returns', async () => {

@@ -1,7 +1,8 @@
 // `npm run submit`: sends a job (a ZIP or a folder, and commands), streams its output live (stdout to
 // stdout, stderr to stderr) and exits with the job's exit code, so scripts and CI can use it like a local
 // command. Ctrl-C cancels the job. Exit codes: the job's own; failed without one → 1; timed out → 124;
-// cancelled → 130; could not submit or bad input → 2.
+// cancelled → 130; could not submit or bad input → 2. With --matrix: one job per combination of values, followed
+// as a group (a line as each ends, then a summary); exit 0 if all succeeded, 130 if cancelled, else 1.
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 // The client, the schemas and the ZIP code are imported where they are used: --help loads only the flags.
-import type { Job, JobSpec, JobState, StateEvent } from '../../../protocol/api';
+import type { Job, JobGroup, JobSpec, JobState, StateEvent, Submitted } from '../../../protocol/api';
 import type { ApiClient } from '../../../protocol/client';
 import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
@@ -38,6 +39,12 @@ const submitFlags = {
   output: { type: 'list', env: 'CMDX_OUTPUTS', placeholder: 'GLOB', description: 'files to bring back, relative to the job folder (repeat)' },
   artifacts: { type: 'string', env: 'CMDX_ARTIFACTS', placeholder: 'FILE', description: 'save the --output files as this ZIP when the job ends' },
   env: { type: 'list', env: 'CMDX_ENV', placeholder: 'K=V', description: 'an environment variable for the commands (repeat)' },
+  matrix: {
+    type: 'list',
+    env: 'CMDX_MATRIX',
+    placeholder: 'K=V1,V2',
+    description: 'one job per value, each with CMDX_MATRIX_K set to it (repeat for more names: one job per combination)',
+  },
   shell: { type: 'string', env: 'CMDX_SHELL', placeholder: 'SHELL', description: 'run the commands with this shell, e.g. bash (default: sh / cmd.exe)' },
   'continue-on-error': { type: 'boolean', env: 'CMDX_CONTINUE_ON_ERROR', description: 'run every command even after one fails' },
   network: { type: 'boolean', env: 'CMDX_NETWORK', description: 'the job needs the network: only workers that allow it take the job' },
@@ -50,7 +57,10 @@ const USAGE = 'CMDX_TOKEN=… npm run -s submit -- --server URL [--zip FILE | --
 const FOOTER = `
 The commands run in order in the job's folder on a worker; the output streams here live. The exit code is the
 job's: its failing command's code, 1 if it failed without one, 124 if it timed out, 130 if cancelled (Ctrl-C
-cancels it), 2 if it could not be submitted.`;
+cancels it), 2 if it could not be submitted.
+With --matrix (e.g. --matrix n=1,2,3) one job runs per value, or per combination of values of several names,
+each with CMDX_MATRIX_<name> in its env; a line is printed as each ends, then a summary, and the exit code is 0
+if all succeeded, 1 if any did not.`;
 
 const EXIT_TIMED_OUT = 124;
 const EXIT_CANCELLED = 130;
@@ -73,20 +83,28 @@ function exitCodeFor(state: JobState, exitCode: number | null): number {
   }
 }
 
-/** `--env A=1 --env B=x,y`: the flag parser splits on commas, so a piece without `=` belongs to the one before. */
-function parseEnv(pieces: readonly string[]): Record<string, string> {
+/**
+ * `--env A=1 --env B=x,y` (or `--matrix n=1,2`): the flag parser splits on commas, so a piece without `=` belongs
+ * to the one before: the value of NAME is everything after its `=`, commas included.
+ */
+function parsePairs(flag: string, pieces: readonly string[]): Record<string, string> {
   const pairs: string[] = [];
   for (const piece of pieces) {
     if (piece.includes('=') || pairs.length === 0) pairs.push(piece);
     else pairs[pairs.length - 1] += `,${piece}`;
   }
-  const env: Record<string, string> = {};
+  const values: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--env expects NAME=VALUE, got "${pair}"`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    if (eq <= 0) throw new UsageError(`--${flag} expects NAME=VALUE, got "${pair}"`);
+    values[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  return env;
+  return values;
+}
+
+/** `--matrix n=1,2,3 --matrix os=linux,mac`: each name's comma-separated values. */
+function parseMatrix(pieces: readonly string[]): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(parsePairs('matrix', pieces)).map(([name, list]) => [name, list.split(',').filter(Boolean)]));
 }
 
 /** `--secret NAME`: the value comes from this shell's env, so it never sits on a command line. */
@@ -118,7 +136,8 @@ async function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submit
   const spec: JobSpec = { commands };
   if (flags.name) spec.name = flags.name;
   if (flags.shell) spec.shell = flags.shell;
-  if (flags.env?.length) spec.env = parseEnv(flags.env);
+  if (flags.env?.length) spec.env = parsePairs('env', flags.env);
+  if (flags.matrix?.length) spec.matrix = parseMatrix(flags.matrix);
   if (flags.timeout !== undefined) spec.timeoutSec = flags.timeout;
   if (flags.label?.length) spec.labels = flags.label;
   if (flags.priority !== undefined) spec.priority = flags.priority;
@@ -194,6 +213,44 @@ async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
   }
 }
 
+/** How often the CLI reads a matrix group's progress (one GET of the group). */
+const GROUP_POLL_MS = 1000;
+
+/** "2 succeeded, 1 failed": a group's counts, in the lifecycle's order (`states`). */
+const groupCounts = (group: JobGroup, states: readonly JobState[]) =>
+  states
+    .filter((state) => group.counts[state])
+    .map((state) => `${group.counts[state]} ${state.replace('_', ' ')}`)
+    .join(', ');
+
+/**
+ * Follows a matrix group until each of its jobs has ended: one line per job as it ends, then the summary.
+ * Reconnects like `follow` when the coordinator cannot be reached.
+ */
+async function followGroup(client: ApiClient, group: JobGroup): Promise<JobGroup> {
+  const [{ isTerminal }, { isTransient }] = await Promise.all([import('../../../protocol/api'), import('../timing')]);
+  const reported = new Set<string>();
+  let unreachableSince = 0;
+  for (;;) {
+    for (const job of group.jobs) {
+      if (!isTerminal(job.state) || reported.has(job.id)) continue;
+      reported.add(job.id);
+      const detail = job.state === 'succeeded' ? '' : job.error ? `: ${job.error}` : job.exitCode !== null ? `: exit code ${job.exitCode}` : '';
+      await write(process.stdout, `${job.state.replace('_', ' ').padEnd(9)} ${job.name}${detail}\n`);
+    }
+    if (group.state !== 'active') return group;
+    await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    try {
+      group = await client.getGroup(group.id);
+      unreachableSince = 0;
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      unreachableSince ||= Date.now();
+      if (Date.now() - unreachableSince > RECONNECT_FOR_MS) throw new Error(`gave up reaching the coordinator after ${RECONNECT_FOR_MS / 60_000} min (${(err as Error).message})`, { cause: err });
+    }
+  }
+}
+
 async function saveArtifacts(client: ApiClient, job: Job, file: string): Promise<void> {
   const { API_PREFIX } = await import('../../../protocol/api');
   if (!job.hasArtifacts) {
@@ -222,23 +279,24 @@ async function main(argv: string[]): Promise<number> {
     import('./upload'),
   ]);
   const spec = await buildSpec(flags, commands);
+  if (spec.matrix && flags.artifacts) throw new UsageError('--artifacts saves one job\'s files; a --matrix run has one set per job: download them from each job\'s page');
   const zip = flags.zip ? await requireFile('zip', flags.zip, 'file') : undefined;
   const dir = flags.dir ? await requireFile('dir', flags.dir, 'folder') : undefined;
   const client = new ApiClient({ baseUrl: server, token, fetch: await fetchFor(server, flags) });
 
-  let job: Job | undefined;
+  let submitted: Submitted | undefined;
   const upload = new AbortController();
   onInterrupt((_signal, count) => {
-    if (count > 1 || !job) {
+    if (count > 1 || !submitted) {
       upload.abort();
       process.exit(EXIT_CANCELLED);
     }
-    const id = job.id;
-    note(`cancelling job ${id}`);
-    client.cancelJob(id).then(
+    const id = submitted.job ? submitted.job.id : submitted.group.id;
+    note(`cancelling ${submitted.job ? 'job' : 'group'} ${id}`);
+    (submitted.job ? client.cancelJob(id) : client.cancelGroup(id)).then(
       () => process.exit(EXIT_CANCELLED),
       (err: Error) => {
-        note(`could not cancel job ${id}: ${err.message}`);
+        note(`could not cancel ${id}: ${err.message}`);
         process.exit(EXIT_CANCELLED);
       },
     );
@@ -253,7 +311,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const showProgress = Boolean(process.stderr.isTTY) && bundle !== undefined && (await stat(bundle)).size >= PROGRESS_MIN_BYTES;
     let shownAt = 0;
-    job = bundle
+    submitted = bundle
       ? await submitWithBundle(client, spec, bundle, {
           signal: upload.signal,
           ...(showProgress
@@ -266,7 +324,7 @@ async function main(argv: string[]): Promise<number> {
               }
             : {}),
         })
-      : await client.submitJob(spec);
+      : await client.submit(spec);
   } catch (err) {
     if (err instanceof ApiError) throw new UsageError(`could not submit the job: ${err.message}`);
     throw err;
@@ -274,6 +332,8 @@ async function main(argv: string[]): Promise<number> {
     if (temp) await rm(temp, { recursive: true, force: true });
   }
 
+  if (submitted.group) return finishGroup(client, server, submitted.group, flags.detach === true);
+  const { job } = submitted;
   if (flags.detach) {
     process.stdout.write(`${job.id}\n`);
     return 0;
@@ -290,6 +350,19 @@ async function main(argv: string[]): Promise<number> {
   }
   if (flags.artifacts) await saveArtifacts(client, await client.getJob(job.id), path.resolve(flags.artifacts));
   return exitCodeFor(end.state, end.exitCode);
+}
+
+/** A matrix run: its group's id (--detach), or each job's end and a summary; exit 1 if any job did not succeed. */
+async function finishGroup(client: ApiClient, server: string, submitted: JobGroup, detach: boolean): Promise<number> {
+  if (detach) {
+    process.stdout.write(`${submitted.id}\n`);
+    return 0;
+  }
+  note(`${submitted.total} jobs submitted as group ${submitted.id}: ${server}/#/groups/${encodeURIComponent(submitted.id)} (Ctrl-C cancels them)`);
+  const group = await followGroup(client, submitted);
+  const { JOB_STATES } = await import('../../../protocol/api');
+  note(`group ${group.id}: ${groupCounts(group, JOB_STATES)} of ${group.total}`);
+  return group.state === 'succeeded' ? 0 : group.state === 'cancelled' ? EXIT_CANCELLED : 1;
 }
 
 runMain(main);

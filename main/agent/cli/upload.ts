@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { API_PREFIX, type Job, type JobSpec } from '../../../protocol/api';
+import { API_PREFIX, type JobSpec, type Submitted } from '../../../protocol/api';
 import type { ApiClient } from '../../../protocol/client';
 
 export type UploadProgress = (sentBytes: number, totalBytes: number) => void;
@@ -13,7 +13,7 @@ export async function submitWithBundle(
   spec: JobSpec,
   zipFile: string,
   options: { onProgress?: UploadProgress; signal?: AbortSignal } = {},
-): Promise<Job> {
+): Promise<Submitted> {
   const boundary = `----cmdx${randomBytes(16).toString('hex')}`;
   const head = Buffer.from(
     // A part with a Content-Type counts as a file to the coordinator's multipart parser: the spec has none.
@@ -58,5 +58,5 @@ export async function submitWithBundle(
     ...(options.signal ? { signal: options.signal } : {}),
   };
   const response = await client.request(`${API_PREFIX}/jobs`, init);
-  return ((await response.json()) as { job: Job }).job;
+  return (await response.json()) as Submitted;
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { JobLimits } from '../../../protocol/api';
 import { DEFAULT_JOB_LIMITS } from '../../../protocol/limits';
+import { DISCOVERY_TIMEOUT_MS, poolLine } from '../../../protocol/pool-record';
 import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
 import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
@@ -13,6 +14,7 @@ import { fetchFor, packageVersion, parseServerUrl, readText, runMain, transportF
 const DEFAULT_WORK_DIR = '~/.cmd-executor/worker';
 
 const workerFlags = {
+  discover: { type: 'boolean', description: 'list the pools announced on the LAN (one line each: name, URL, fingerprint, version) and exit' },
   server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
   'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', placeholder: 'CODE', description: 'an enrollment code from `node coordinator worker invite` (or the join token)' },
   'join-token-file': { type: 'string', env: 'CMDX_JOIN_TOKEN_FILE', placeholder: 'FILE', description: 'read the enrollment code from this file (keeps it out of ps)' },
@@ -71,7 +73,7 @@ const workerFlags = {
   'log-level': { type: 'string', env: 'CMDX_LOG_LEVEL', placeholder: 'LEVEL', default: 'info', description: 'debug, info, warn or error' },
 } satisfies FlagTable;
 
-const USAGE = 'CMDX_JOIN_TOKEN=CODE npm run -s worker -- --server URL [options]';
+const USAGE = 'CMDX_JOIN_TOKEN=CODE npm run -s worker -- --server URL [options]\n       npm run -s worker -- --discover';
 const FOOTER = `
 Runs jobs of the pool on this machine until SIGINT/SIGTERM (Ctrl-C), then lets running jobs finish within
 --stop-grace, hands the rest back to the queue and leaves the pool. A second Ctrl-C hands them back at once.`;
@@ -85,6 +87,21 @@ function seconds(flag: string, value: number | undefined): number {
   return value * 1000;
 }
 
+/** `--discover`: one line per pool found, or one line saying none was; joining one still takes an enrollment code. */
+async function listPools(): Promise<number> {
+  const [{ discoverPools }, { PROTOCOL_VERSION }] = await Promise.all([import('../discovery'), import('../../../protocol/api')]);
+  const pools = await discoverPools({
+    timeoutMs: DISCOVERY_TIMEOUT_MS,
+    onError: (err) => process.stderr.write(`warning: mDNS: ${err.message}\n`),
+  });
+  if (pools.length === 0) {
+    console.error(`no pool answered on this network within ${DISCOVERY_TIMEOUT_MS / 1000} s (a pool started with --no-advertise, or on another subnet, is not listed)`);
+    return 1;
+  }
+  for (const pool of pools) console.log(poolLine(pool, PROTOCOL_VERSION));
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { flags, positionals, help } = parseCommandLine(workerFlags, argv, process.env);
   if (help) {
@@ -92,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
+  if (flags.discover) return listPools();
   const server = parseServerUrl(flags.server);
   const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn: (m) => process.stderr.write(`warning: ${m}\n`) });
   if (!joinToken) {

@@ -5,17 +5,23 @@ import { useRoute } from '../hooks';
 import { routeHash } from '../lib/route';
 import { AuditView } from './AuditView';
 import { DesktopBar, DesktopNotice } from './DesktopBar';
+import { FirstRun } from './FirstRun';
+import { GroupView } from './GroupView';
 import { JobsView } from './JobsView';
 import { JobView } from './JobView';
 import { SettingsView } from './SettingsView';
 import { SignIn } from './SignIn';
 import { SubmitView } from './SubmitView';
 import { WorkersView } from './WorkersView';
+import { WorkerView } from './WorkerView';
 
 export function App() {
   const signInState = useAppStore((s) => s.signInState);
   const isDesktop = useAppStore((s) => s.isDesktop);
   const route = useRoute();
+  // Until the desktop app has a pool, its first screen offers one (Settings stays reachable).
+  const needsPool = useAppStore((s) => s.settings !== null && !s.settings.hostPool && !s.settings.coordinatorUrl);
+  const firstRun = isDesktop && needsPool && route.view !== 'settings';
 
   useEffect(() => {
     const bridge = desktopBridge();
@@ -50,10 +56,10 @@ export function App() {
             <NavLink hash="#/" active={route.view === 'submit'}>
               Submit
             </NavLink>
-            <NavLink hash="#/jobs" active={route.view === 'jobs' || route.view === 'job'}>
+            <NavLink hash="#/jobs" active={route.view === 'jobs' || route.view === 'job' || route.view === 'group'}>
               Jobs
             </NavLink>
-            <NavLink hash="#/workers" active={route.view === 'workers'}>
+            <NavLink hash="#/workers" active={route.view === 'workers' || route.view === 'worker'}>
               Workers
             </NavLink>
             <NavLink hash="#/audit" active={route.view === 'audit'}>
@@ -71,11 +77,14 @@ export function App() {
       {isDesktop && <DesktopNotice />}
       <main className="content">
         {!signedIn && <SignIn />}
-        {signedIn && route.view === 'submit' && <SubmitView />}
-        {signedIn && route.view === 'jobs' && <JobsView />}
-        {signedIn && route.view === 'job' && <JobView jobId={route.jobId} />}
-        {signedIn && route.view === 'workers' && <WorkersView />}
-        {signedIn && route.view === 'audit' && <AuditView />}
+        {signedIn && firstRun && <FirstRun />}
+        {signedIn && !firstRun && route.view === 'submit' && <SubmitView />}
+        {signedIn && !firstRun && route.view === 'jobs' && <JobsView />}
+        {signedIn && !firstRun && route.view === 'job' && <JobView jobId={route.jobId} />}
+        {signedIn && !firstRun && route.view === 'group' && <GroupView groupId={route.groupId} />}
+        {signedIn && !firstRun && route.view === 'workers' && <WorkersView />}
+        {signedIn && !firstRun && route.view === 'worker' && <WorkerView workerId={route.workerId} />}
+        {signedIn && !firstRun && route.view === 'audit' && <AuditView />}
         {signedIn && route.view === 'settings' && isDesktop && <SettingsView />}
       </main>
     </div>

@@ -35,12 +35,13 @@ export function DesktopBar() {
 /** What the desktop app needs the user to know: no coordinator configured, a reset settings file, a failed call. */
 export function DesktopNotice() {
   const problem = useAppStore((s) => s.desktopStatus?.connection.problem ?? null);
+  const workerProblem = useAppStore((s) => s.desktopStatus?.agent.problem ?? null);
   const notice = useAppStore((s) => s.desktopStatus?.notice ?? null);
   const desktopError = useAppStore((s) => s.desktopError);
-  const message = problem ?? desktopError ?? notice;
+  const message = problem ?? desktopError ?? (workerProblem ? `This PC takes no jobs: ${workerProblem}` : null) ?? notice;
   if (!message) return null;
   return (
-    <p className={problem || desktopError ? 'banner error' : 'banner'} role="alert">
+    <p className={problem || desktopError || workerProblem ? 'banner error' : 'banner'} role="alert">
       {message}
       {problem && (
         <>

@@ -1,8 +1,10 @@
 // Admins invite a worker: one click makes an enrollment code (one use, an hour) and shows the command to paste
-// on the new machine. The code is shown here once; it is not kept.
+// on the new machine, and over HTTPS the invite link for the desktop app with its QR code. The code is shown here
+// once; it is not kept.
 import { useState } from 'react';
 import type { CreatedInvite } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
+import { QrCode } from './QrCode';
 
 export function InvitePanel() {
   const client = useAppStore((s) => s.client);
@@ -32,6 +34,20 @@ export function InvitePanel() {
           </p>
           <code aria-label="Command to run on the new worker">{invite.command}</code>
           {invite.fingerprint && <p className="hint">Certificate SHA-256: {invite.fingerprint}</p>}
+          {invite.link && (
+            <div className="invite-link">
+              <QrCode text={invite.link} label="QR code of the invite link" />
+              <p>
+                Or, on a PC with the desktop app, open the invite link (it asks before joining):{' '}
+                <code aria-label="Invite link">{invite.link}</code>
+              </p>
+              {invite.page && (
+                <p className="hint">
+                  To send it: <a href={invite.page} target="_blank" rel="noreferrer">{invite.page}</a> shows the link and this code while the invite lasts.
+                </p>
+              )}
+            </div>
+          )}
         </div>
       )}
       {error && (
@@ -44,7 +60,8 @@ export function InvitePanel() {
 }
 
 /** Pause, resume, drain or remove a worker (admins). */
-export function WorkerActions({ workerId, name, adminState }: { workerId: string; name: string; adminState: string }) {
+/** An admin's controls of a worker; `onDone` re-reads what shows it (the list by default). */
+export function WorkerActions({ workerId, name, adminState, onDone }: { workerId: string; name: string; adminState: string; onDone?: () => Promise<void> }) {
   const client = useAppStore((s) => s.client);
   const refreshWorkers = useAppStore((s) => s.refreshWorkers);
   const failureMessage = useAppStore((s) => s.failureMessage);
@@ -53,7 +70,7 @@ export function WorkerActions({ workerId, name, adminState }: { workerId: string
     try {
       await call();
       setError(null);
-      await refreshWorkers();
+      await (onDone ?? refreshWorkers)();
     } catch (err) {
       setError(failureMessage(err));
     }

@@ -55,8 +55,8 @@ export function JobTerminal({ jobId }: { jobId: string }) {
         if (shown.count > 0) terminal.write('\x1bc');
         shown = { generation: feed.generation, count: 0 };
       }
-      for (let i = shown.count; i < feed.chunks.length; i++) terminal.write(feed.chunks[i] as string);
-      shown.count = feed.chunks.length;
+      for (let i = shown.count; i < feed.length; i++) terminal.write(feed.chunks[i] as string);
+      shown.count = feed.length;
     };
     show(useAppStore.getState().terminal);
     const unsubscribe = useAppStore.subscribe((state, previous) => {

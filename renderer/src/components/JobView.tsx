@@ -7,6 +7,7 @@ import { formatAgo, formatDuration, jobStateLabel, stateFavicon } from '../lib/f
 import { routeHash } from '../lib/route';
 import type { StreamStatus } from '../store/job-view';
 import { JobTerminal } from './JobTerminal';
+import { FactList } from './parts';
 
 export function JobView({ jobId }: { jobId: string }) {
   const openJob = useAppStore((s) => s.openJob);
@@ -59,6 +60,11 @@ function JobHeader() {
       </div>
       <p className="job-facts">
         <span>id {job.id}</span>
+        {job.groupId && (
+          <span>
+            one job of <a href={routeHash({ view: 'group', groupId: job.groupId })}>its matrix group</a>
+          </span>
+        )}
         {job.workerName && <span>worker {job.workerName}</span>}
         {job.attempt > 1 && <span>attempt {job.attempt}</span>}
         {job.exitCode !== null && <span>exit code {job.exitCode}</span>}
@@ -104,18 +110,7 @@ function JobSpecFacts({ job }: { job: Job }) {
     ...(envNames.length ? [['Env', envNames.join(', ')] as [string, string]] : []),
     ['Submitted by', `${job.submittedBy}, ${formatAgo(job.createdAt, Date.now())}`],
   ];
-  return (
-    <section className="job-spec" aria-label="Job spec">
-      <dl>
-        {facts.map(([term, value]) => (
-          <div key={term}>
-            <dt>{term}</dt>
-            <dd>{value}</dd>
-          </div>
-        ))}
-      </dl>
-    </section>
-  );
+  return <FactList label="Job spec" facts={facts} />;
 }
 
 function Elapsed({ job }: { job: Job }) {

@@ -1,10 +1,11 @@
 import { JOB_STATES, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
-import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
+import { formatAgo, formatDuration, formatShares, jobStateLabel } from '../lib/format';
 import { matchesSearch } from '../lib/job-search';
 import { routeHash } from '../lib/route';
 import type { StateFilter } from '../store/jobs';
+import { JobRow, StateBadge } from './parts';
 
 const FILTERS: { value: StateFilter; label: string }[] = [
   { value: 'all', label: 'All' },
@@ -22,8 +23,20 @@ export function JobsView() {
         <h1 id="jobs-title">Jobs</h1>
         <JobsFilterBar />
       </div>
+      <PoolShareLine />
       <JobsTable />
     </section>
+  );
+}
+
+/** Fair share: who has used the pool lately; the least-used person's jobs of equal priority go first. */
+function PoolShareLine() {
+  const shares = useAppStore((s) => s.poolShares);
+  if (shares.length === 0) return null;
+  return (
+    <p className="pool-share" aria-label="Pool share" title="Run time lately, halving every half-life: among jobs of equal priority, the person who used the pool least goes first">
+      Pool share: {formatShares(shares)}
+    </p>
   );
 }
 
@@ -100,36 +113,44 @@ function JobsTable() {
           </tr>
         </thead>
         <tbody>
-          {jobs.map((job) => {
-            const href = routeHash({ view: 'job', jobId: job.id });
-            return (
-              // The whole row opens the job; the name stays a real link for the keyboard and "open in new tab".
-              <tr key={job.id} className="clickable" onClick={() => (window.location.hash = href)}>
-                <td className="name-cell">
-                  <a href={href} title={job.name} onClick={(event) => event.stopPropagation()}>
-                    {job.name}
+          {jobs.map((job) => (
+            <JobRow
+              key={job.id}
+              jobId={job.id}
+              label={job.name}
+              title={job.name}
+              after={
+                job.groupId && (
+                  <a
+                    className="label group-link"
+                    href={routeHash({ view: 'group', groupId: job.groupId })}
+                    title="One job of a matrix: open the group"
+                    onClick={(event) => event.stopPropagation()}
+                  >
+                    matrix
                   </a>
-                </td>
-                <td>
-                  <span className={`badge state-${job.state}`}>{jobStateLabel(job.state)}</span>
-                </td>
-                <td>{job.submittedBy}</td>
-                <td className="wide-only">
-                  <span className="labels">
-                    {job.spec.labels.map((label) => (
-                      <span key={label} className="label">
-                        {label}
-                      </span>
-                    ))}
-                  </span>
-                </td>
-                <td>{job.workerName ?? '–'}</td>
-                <td title={job.createdAt}>{formatAgo(job.createdAt, now)}</td>
-                <td>{jobDuration(job, now)}</td>
-                <td>{job.exitCode ?? '–'}</td>
-              </tr>
-            );
-          })}
+                )
+              }
+            >
+              <td>
+                <StateBadge state={job.state} />
+              </td>
+              <td>{job.submittedBy}</td>
+              <td className="wide-only">
+                <span className="labels">
+                  {job.spec.labels.map((label) => (
+                    <span key={label} className="label">
+                      {label}
+                    </span>
+                  ))}
+                </span>
+              </td>
+              <td>{job.workerName ?? '–'}</td>
+              <td title={job.createdAt}>{formatAgo(job.createdAt, now)}</td>
+              <td>{jobDuration(job, now)}</td>
+              <td>{job.exitCode ?? '–'}</td>
+            </JobRow>
+          ))}
           {jobs.length === 0 && !loading && (
             <tr>
               <td colSpan={8} className="empty">

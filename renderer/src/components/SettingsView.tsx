@@ -1,12 +1,15 @@
 import { useState, type FormEvent } from 'react';
 import type { Settings, SettingsPatch } from '../../../protocol/ipc';
+import { SCHEDULE_EXAMPLE } from '../../../protocol/schedule';
 import { useAppStore } from '../app-store';
 import { draftOf, patchOf, type Draft, type DraftErrors } from '../lib/settings-form';
+import { LanPools } from './LanPools';
 
 export function SettingsView() {
   const settings = useAppStore((s) => s.settings);
   if (!settings) return <p className="hint">Loading settings…</p>;
-  return <SettingsForm settings={settings} />;
+  // A new form when the settings change outside it (an invite link was confirmed).
+  return <SettingsForm key={JSON.stringify(settings)} settings={settings} />;
 }
 
 function SettingsForm({ settings }: { settings: Settings }) {
@@ -58,8 +61,17 @@ function SettingsForm({ settings }: { settings: Settings }) {
         {check('hostPool', 'Host the pool on this PC')}
         {draft.hostPool ? text('hostPort', 'Port (0 = any free port)', 'number') : text('coordinatorUrl', 'Coordinator address')}
         {!draft.hostPool && text('coordinatorFingerprint', 'Certificate SHA-256 (from the pool host)')}
+        {!draft.hostPool && (
+          <LanPools
+            chosenUrl={String(draft.coordinatorUrl)}
+            onChoose={(pool) => {
+              setDraft({ ...draft, coordinatorUrl: pool.url, coordinatorFingerprint: pool.fingerprint ?? '' });
+              setSaved(false);
+            }}
+          />
+        )}
         {text('token', 'Submit token (kept; type to replace)', 'password')}
-        {text('joinToken', 'Join token (kept; type to replace)', 'password')}
+        {text('joinToken', 'Join token or enrollment code (kept; type to replace)', 'password')}
       </fieldset>
       <fieldset>
         <legend>Contribute</legend>
@@ -68,6 +80,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
         {check('onlyOnAC', 'Only on AC power')}
         {text('idleMinutes', 'Start after idle for (minutes)', 'number')}
         {text('maxOthersCpuPercent', 'Only while other programs use less than (% CPU)', 'number')}
+        {text('contributeHours', `Only during (e.g. ${SCHEDULE_EXAMPLE}; empty = any time)`)}
       </fieldset>
       <fieldset>
         <legend>This worker</legend>

@@ -14,8 +14,9 @@ export function SubmitView() {
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    const job = await submitJob();
-    if (job) window.location.hash = routeHash({ view: 'job', jobId: job.id });
+    const submitted = await submitJob();
+    if (submitted?.job) window.location.hash = routeHash({ view: 'job', jobId: submitted.job.id });
+    if (submitted?.group) window.location.hash = routeHash({ view: 'group', groupId: submitted.group.id });
   };
 
   return (
@@ -45,6 +46,7 @@ export function SubmitView() {
           <TextField field="retries" label="Retries" placeholder="(none)" inputMode="numeric" />
         </div>
         <TextField field="outputs" label="Outputs to keep (globs)" placeholder="(none), e.g. dist/**" />
+        <TextField field="matrix" label="Matrix (one job per value)" placeholder="(none), e.g. n=1,2,3 os=linux,mac" />
         <SecretsField />
         <UploadProgress />
         {submitError && (

@@ -1,9 +1,11 @@
+import { useState } from 'react';
 import { useAppStore } from '../app-store';
 import { usePolling } from '../hooks';
-import { formatAgo, isolationSummary, jobStateLabel, workerStateLabel } from '../lib/format';
+import { formatAgo, isolationSummary, jobStateLabel, workerPresence, workerStateLabel } from '../lib/format';
 import { routeHash } from '../lib/route';
 import { InvitePanel, WorkerActions } from './InvitePanel';
 import { PoolInfoPanel } from './PoolInfoPanel';
+import { UsagePanel } from './UsagePanel';
 
 export function WorkersView() {
   const refreshWorkers = useAppStore((s) => s.refreshWorkers);
@@ -11,13 +13,22 @@ export function WorkersView() {
   const error = useAppStore((s) => s.workersError);
   const refreshedAt = useAppStore((s) => s.workersRefreshedAt);
   usePolling(refreshWorkers);
+  const [showAll, setShowAll] = useState(false);
   const now = refreshedAt ?? Date.now();
+  const hidden = workers.filter((w) => workerPresence(w, now) === 'hidden').length;
+  const listed = showAll ? workers : workers.filter((w) => workerPresence(w, now) !== 'hidden');
 
   return (
     <section className="list-view" aria-labelledby="workers-title">
       <div className="list-head">
         <h1 id="workers-title">Workers</h1>
         <span className="hint">{workers.filter((w) => w.state !== 'offline').length} online</span>
+        {(hidden > 0 || showAll) && (
+          <label className="filters">
+            <input type="checkbox" checked={showAll} onChange={(event) => setShowAll(event.target.checked)} /> Show all (
+            {hidden} offline for over a day)
+          </label>
+        )}
       </div>
       <PoolInfoPanel />
       <InvitePanel />
@@ -41,15 +52,33 @@ export function WorkersView() {
             </tr>
           </thead>
           <tbody>
-            {workers.map((worker) => {
+            {listed.map((worker) => {
               const isolation = isolationSummary(worker.isolation);
+              const href = routeHash({ view: 'worker', workerId: worker.id });
               return (
-                <tr key={worker.id} data-worker={worker.name}>
-                  <td className="name-cell">{worker.name}</td>
+                <tr key={worker.id} data-worker={worker.name} className={workerPresence(worker, now) === 'shown' ? undefined : 'faded'}>
+                  <td className="name-cell">
+                    <a href={href}>{worker.name}</a>
+                    {worker.problem && (
+                      <span className="field-error" title={worker.problem}>
+                        {' '}
+                        ⚠ {worker.problem}
+                      </span>
+                    )}
+                  </td>
                   <td>
                     {worker.os}
                     {worker.arch ? ` ${worker.arch}` : ''}
                     {worker.cpus ? `, ${worker.cpus} CPUs` : ''}
+                    {worker.version && <span className="hint"> · {worker.version}</span>}
+                    {worker.outdated && (
+                      <>
+                        {' '}
+                        <span className="badge outdated" title={worker.outdated} data-testid="worker-outdated">
+                          Outdated
+                        </span>
+                      </>
+                    )}
                   </td>
                   <td>
                     <div className="labels">
@@ -90,16 +119,17 @@ export function WorkersView() {
                 </tr>
               );
             })}
-            {workers.length === 0 && (
+            {listed.length === 0 && (
               <tr>
                 <td colSpan={8} className="empty">
-                  No worker has joined yet.
+                  {workers.length === 0 ? 'No worker has joined yet.' : 'No worker has been online for a day.'}
                 </td>
               </tr>
             )}
           </tbody>
         </table>
       </div>
+      <UsagePanel />
     </section>
   );
 }

@@ -1,7 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatBytes, formatDuration, isolationSummary, jobStateLabel } from './format';
+import { OFFLINE_WORKERS } from '../../../protocol/api';
+import { formatAgo, formatBytes, formatDuration, formatShares, isolationSummary, jobStateLabel, workerPresence } from './format';
 
 describe('format', () => {
+  it('offline workers stay, then fade, then leave the list; online ones always show', () => {
+    const now = Date.parse('2026-11-29T12:00:00Z');
+    const seen = (agoMs: number) => new Date(now - agoMs).toISOString();
+    expect(workerPresence({ state: 'offline', lastSeenAt: seen(60_000) }, now)).toBe('shown');
+    expect(workerPresence({ state: 'offline', lastSeenAt: seen(OFFLINE_WORKERS.fadeAfterMs) }, now)).toBe('faded');
+    expect(workerPresence({ state: 'offline', lastSeenAt: seen(OFFLINE_WORKERS.hideAfterMs) }, now)).toBe('hidden');
+    expect(workerPresence({ state: 'idle', lastSeenAt: seen(OFFLINE_WORKERS.hideAfterMs * 2) }, now)).toBe('shown');
+  });
+
+  it("shows each person's pool share, rounded, with what they run now", () => {
+    expect(
+      formatShares([
+        { submitter: 'alice', slotSeconds: 1250, running: 2, share: 0.625 },
+        { submitter: 'bob', slotSeconds: 750, running: 0, share: 0.375 },
+      ]),
+    ).toBe('alice 63% (2 running) · bob 38%');
+    expect(formatShares([])).toBe('');
+  });
+
   it('shows sizes in binary units with sensible precision', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1023)).toBe('1023 B');

@@ -1,5 +1,5 @@
 // Human-readable numbers for the views; pure so they are tested without a DOM.
-import type { Isolation, JobState, WorkerState } from '../../../protocol/api';
+import { OFFLINE_WORKERS, type Isolation, type JobState, type PoolShare, type Worker, type WorkerState } from '../../../protocol/api';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -91,4 +91,19 @@ const STATE_COLOURS: Record<JobState, string> = {
 export function stateFavicon(state: JobState): string {
   const svg = `<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='${STATE_COLOURS[state]}'/></svg>`;
   return `data:image/svg+xml,${encodeURIComponent(svg)}`;
+}
+
+/** How the workers list shows a worker: offline ones fade, then leave the list (a "show all" brings them back). */
+export function workerPresence(worker: Pick<Worker, 'state' | 'lastSeenAt'>, now: number): 'shown' | 'faded' | 'hidden' {
+  if (worker.state !== 'offline') return 'shown';
+  const silentMs = now - Date.parse(worker.lastSeenAt);
+  if (silentMs >= OFFLINE_WORKERS.hideAfterMs) return 'hidden';
+  return silentMs >= OFFLINE_WORKERS.fadeAfterMs ? 'faded' : 'shown';
+}
+
+/** Fair share for the jobs list: "alice 62% (2 running) · bob 38%". */
+export function formatShares(shares: readonly PoolShare[]): string {
+  return shares
+    .map((s) => `${s.submitter} ${Math.round(s.share * 100)}%${s.running > 0 ? ` (${s.running} running)` : ''}`)
+    .join(' · ');
 }

@@ -21,6 +21,16 @@ describe('buildJobSpec', () => {
     });
   });
 
+  it('reads a matrix as name=values entries, and marks the field when one is not', () => {
+    expect(buildJobSpec(form({ commands: 'x', matrix: 'n=1,2,3  os=linux,mac' }), null)).toEqual({
+      ok: true,
+      spec: { commands: ['x'], matrix: { n: ['1', '2', '3'], os: ['linux', 'mac'] } },
+    });
+    expect(buildJobSpec(form({ commands: 'x', matrix: 'n=1;os=a' }), null)).toMatchObject({ ok: true, spec: { matrix: { n: ['1'], os: ['a'] } } });
+    expect(buildJobSpec(form({ commands: 'x', matrix: 'n' }), null)).toEqual({ ok: false, errors: { matrix: 'write each name as name=value1,value2 (got "n")' } });
+    expect(buildJobSpec(form({ commands: 'x', matrix: 'n=1,1' }), null)).toEqual({ ok: false, errors: { matrix: 'a value is listed twice (n)' } });
+  });
+
   it('pins "This PC" jobs to the local agent with its host label', () => {
     const result = buildJobSpec(form({ commands: 'x', target: 'local', labels: 'linux' }), 'alice-pc');
     expect(result.ok && result.spec.labels).toEqual(['linux', 'host:alice-pc']);

@@ -19,6 +19,8 @@ export interface JobForm {
   retries: string;
   /** Globs, comma- or space-separated. */
   outputs: string;
+  /** Fan-out: `name=v1,v2` entries, space- or semicolon-separated; one job per combination. */
+  matrix: string;
   /** Write-only: the form shows their names, never their values. */
   secrets: Record<string, string>;
 }
@@ -32,6 +34,7 @@ export const emptyJobForm: JobForm = {
   priority: '',
   retries: '',
   outputs: '',
+  matrix: '',
   secrets: {},
 };
 
@@ -41,6 +44,22 @@ export type FieldErrors = Partial<Record<JobFormField, string>>;
 export type SpecResult = { ok: true; spec: JobSpec } | { ok: false; errors: FieldErrors };
 
 const words = (text: string) => text.split(/[\s,]+/).filter(Boolean);
+
+/** `n=1,2,3 os=linux,mac` (or `;`-separated) → {n: [1,2,3], os: [linux, mac]}; an entry without `=` is an error. */
+function parseMatrix(text: string, errors: FieldErrors): Record<string, string[]> | undefined {
+  const entries = text.split(/[\s;]+/).filter(Boolean);
+  if (entries.length === 0) return undefined;
+  const matrix: Record<string, string[]> = {};
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) {
+      errors.matrix = `write each name as name=value1,value2 (got "${entry}")`;
+      return undefined;
+    }
+    matrix[entry.slice(0, eq)] = entry.slice(eq + 1).split(',').filter(Boolean);
+  }
+  return matrix;
+}
 
 function integer(text: string, field: JobFormField, errors: FieldErrors): number | undefined {
   const trimmed = text.trim();
@@ -73,6 +92,7 @@ export function buildJobSpec(form: JobForm, localAgentName: string | null, carri
   const priority = integer(form.priority, 'priority', errors);
   const retries = integer(form.retries, 'retries', errors);
   const outputs = words(form.outputs);
+  const matrix = parseMatrix(form.matrix, errors);
   const candidate: JobSpec = { ...carried, commands };
   if (form.name.trim()) candidate.name = form.name.trim();
   if (labels.length) candidate.labels = [...new Set(labels)];
@@ -80,6 +100,7 @@ export function buildJobSpec(form: JobForm, localAgentName: string | null, carri
   if (priority !== undefined) candidate.priority = priority;
   if (retries !== undefined) candidate.retries = retries;
   if (outputs.length) candidate.outputs = outputs;
+  if (matrix) candidate.matrix = matrix;
   if (Object.keys(form.secrets).length) candidate.secrets = form.secrets;
 
   const parsed = jobSpecSchema.safeParse(candidate);
@@ -87,7 +108,8 @@ export function buildJobSpec(form: JobForm, localAgentName: string | null, carri
     for (const issue of parsed.error.issues) {
       const field = issue.path[0] as JobFormField | undefined;
       const key: JobFormField = field && field in emptyJobForm ? field : 'commands';
-      const where = issue.path.length > 1 && typeof issue.path[1] === 'number' ? ` (item ${issue.path[1] + 1})` : '';
+      const at = issue.path[1];
+      const where = typeof at === 'number' ? ` (item ${at + 1})` : typeof at === 'string' ? ` (${at})` : '';
       errors[key] ??= `${issue.message}${where}`;
     }
   }
@@ -112,6 +134,8 @@ export function formFromSpec(spec: ResolvedJobSpec): { form: JobForm; carried: C
     priority: spec.priority === 0 ? '' : String(spec.priority),
     retries: spec.retries ? String(spec.retries) : '',
     outputs: spec.outputs.join(', '),
+    // A matrix job runs again alone: its values stay in its env.
+    matrix: '',
     secrets: {},
   };
   return { form, carried };

@@ -5,7 +5,9 @@ export type Route =
   | { view: 'submit' }
   | { view: 'jobs' }
   | { view: 'job'; jobId: string }
+  | { view: 'group'; groupId: string }
   | { view: 'workers' }
+  | { view: 'worker'; workerId: string }
   | { view: 'audit' }
   | { view: 'settings' };
 
@@ -14,6 +16,10 @@ export function parseRoute(hash: string): Route {
   const job = /^\/jobs\/([^/?#]+)\/?$/.exec(path);
   if (job?.[1]) return { view: 'job', jobId: decodeURIComponent(job[1]) };
   if (/^\/jobs\/?$/.test(path)) return { view: 'jobs' };
+  const group = /^\/groups\/([^/?#]+)\/?$/.exec(path);
+  if (group?.[1]) return { view: 'group', groupId: decodeURIComponent(group[1]) };
+  const worker = /^\/workers\/([^/?#]+)\/?$/.exec(path);
+  if (worker?.[1]) return { view: 'worker', workerId: decodeURIComponent(worker[1]) };
   if (/^\/workers\/?$/.test(path)) return { view: 'workers' };
   if (/^\/audit\/?$/.test(path)) return { view: 'audit' };
   if (/^\/settings\/?$/.test(path)) return { view: 'settings' };
@@ -26,8 +32,12 @@ export function routeHash(route: Route): string {
       return `#/jobs/${encodeURIComponent(route.jobId)}`;
     case 'jobs':
       return '#/jobs';
+    case 'group':
+      return `#/groups/${encodeURIComponent(route.groupId)}`;
     case 'workers':
       return '#/workers';
+    case 'worker':
+      return `#/workers/${encodeURIComponent(route.workerId)}`;
     case 'audit':
       return '#/audit';
     case 'settings':

@@ -18,6 +18,7 @@ describe('settings form', () => {
         onlyOnAC: true,
         maxOthersCpuPercent: defaults.maxOthersCpuPercent,
         alwaysContribute: false,
+        contributeHours: '',
         slots: 1,
         labels: [],
         workerName: '',
@@ -45,11 +46,12 @@ describe('settings form', () => {
   });
 
   it('explains each bad field', () => {
-    const result = patchOf({ ...draftOf(defaults), slots: 'two', coordinatorUrl: 'ftp://x', idleMinutes: '0' });
+    const result = patchOf({ ...draftOf(defaults), slots: 'two', coordinatorUrl: 'ftp://x', idleMinutes: '0', contributeHours: 'weekdays 6pm-8am' });
     expect('errors' in result).toBe(true);
     if (!('errors' in result)) return;
     expect(result.errors.slots).toBe('must be a whole number');
     expect(result.errors.coordinatorUrl).toMatch(/http:\/\/ or https:\/\//);
     expect(result.errors.idleMinutes).toBeTruthy();
+    expect(result.errors.contributeHours).toBe('"weekdays 6pm-8am": "6pm" is not a time of day: write HH:MM on a 24-hour clock, like 08:00 or 18:30');
   });
 });

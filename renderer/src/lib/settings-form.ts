@@ -19,6 +19,7 @@ export function draftOf(settings: Settings): Draft {
     onlyOnAC: settings.onlyOnAC,
     maxOthersCpuPercent: String(settings.maxOthersCpuPercent),
     alwaysContribute: settings.alwaysContribute,
+    contributeHours: settings.contributeHours,
     slots: String(settings.slots),
     labels: settings.labels.join(', '),
     workerName: settings.workerName,

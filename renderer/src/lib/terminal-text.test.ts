@@ -10,7 +10,7 @@ const state = (id: number, data: Partial<Extract<JobEvent, { type: 'state' }>['d
 const output = (id: number, text: string, stream: 'stdout' | 'stderr' = 'stdout'): JobEvent => ({
   id,
   type: 'output',
-  data: { attempt: 1, stream, text, seq: id },
+  data: { attempt: 1, stream, text, offset: id },
 });
 const command = (id: number, data: Partial<Extract<JobEvent, { type: 'command' }>['data']>): JobEvent => ({
   id,

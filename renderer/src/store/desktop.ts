@@ -2,6 +2,7 @@
 // Every field stays null in a browser, and the views hide what needs them.
 import { isTerminal } from '../../../protocol/api';
 import type { DesktopStatus, Settings, SettingsPatch } from '../../../protocol/ipc';
+import type { DiscoveredPool } from '../../../protocol/pool-record';
 import { finishedNotice } from '../../../protocol/notice';
 import { errorMessage } from '../api';
 import { routeHash } from '../lib/route';
@@ -11,6 +12,13 @@ export interface DesktopSlice {
   desktopStatus: DesktopStatus | null;
   settings: Settings | null;
   desktopError: string | null;
+  /** Pools announced on the LAN, as last looked for (null: not looked yet). */
+  lanPools: DiscoveredPool[] | null;
+  searchingPools: boolean;
+  /** Listens for pools on the LAN for a moment (the main process does; a browser cannot). */
+  discoverPools(): Promise<void>;
+  /** Opens a pasted invite link as if it were clicked: the main process checks it and asks the owner. */
+  openInvite(link: string): Promise<void>;
   /** Loads status and settings and follows status pushes; returns the unsubscribe. */
   connectDesktop(): Promise<() => void>;
   setContribution(enabled: boolean): Promise<void>;
@@ -66,10 +74,28 @@ export const createDesktopSlice =
       desktopStatus: null,
       settings: null,
       desktopError: null,
+      lanPools: null,
+      searchingPools: false,
+
+      async discoverPools() {
+        if (!bridge || get().searchingPools) return;
+        set({ searchingPools: true });
+        const pools = await call(() => bridge.discoverPools());
+        set({ searchingPools: false, ...(pools ? { lanPools: pools } : {}) });
+      },
+
+      async openInvite(link) {
+        if (bridge) await call(() => bridge.openInvite(link));
+      },
 
       async connectDesktop() {
         if (!bridge) return () => {};
-        const unsubscribe = bridge.onStatus((desktopStatus) => set({ desktopStatus }));
+        const unsubscribeStatus = bridge.onStatus((desktopStatus) => set({ desktopStatus }));
+        const unsubscribeSettings = bridge.onSettings((settings) => set({ settings }));
+        const unsubscribe = () => {
+          unsubscribeStatus();
+          unsubscribeSettings();
+        };
         const [status, settings] = await Promise.all([call(() => bridge.getStatus()), call(() => bridge.getSettings())]);
         set({ desktopStatus: status, settings });
         return unsubscribe;

@@ -3,6 +3,7 @@ import { create } from 'zustand';
 import { createDesktopSlice } from './desktop';
 import { createJobViewSlice } from './job-view';
 import { createJobsSlice } from './jobs';
+import { createPoolSlice } from './pool';
 import { createSessionSlice } from './session';
 import { createSubmitSlice } from './submit';
 import type { AppState, StoreDeps } from './types';
@@ -18,6 +19,7 @@ export function createAppStore(deps: StoreDeps) {
     ...createJobViewSlice(deps)(...store),
     ...createSubmitSlice(...store),
     ...createDesktopSlice(deps)(...store),
+    ...createPoolSlice(...store),
   }));
 }
 

@@ -8,13 +8,22 @@ import type { SliceCreator, StoreDeps } from './types';
 
 export type StreamStatus = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'ended';
 
+/**
+ * The terminal's text, appended to without copying: `chunks` is one array per generation that only grows, and
+ * each state's `length` says how much of it that state holds. A new event costs a push and a small object,
+ * not a copy of the whole history; the terminal reads what it has not written yet through `subscribe`.
+ */
 export interface TerminalFeed {
   /** The job these chunks belong to; a terminal writes only its own job's feed. */
   jobId: string | null;
   /** Changes whenever the terminal must be cleared and written anew (another job, a reload). */
   generation: number;
-  chunks: string[];
+  /** Shared by every state of this generation; read only the first `length`. */
+  chunks: readonly string[];
+  length: number;
 }
+
+const emptyFeed = (jobId: string | null, generation: number): TerminalFeed => ({ jobId, generation, chunks: [], length: 0 });
 
 export interface JobViewSlice {
   viewedJobId: string | null;
@@ -107,7 +116,7 @@ export const createJobViewSlice =
       streamStatus: 'idle',
       lastEventId: 0,
       terminalCursor: freshCursor(0),
-      terminal: { jobId: null, generation: 0, chunks: [] },
+      terminal: emptyFeed(null, 0),
       actionError: null,
 
       openJob(id) {
@@ -121,7 +130,7 @@ export const createJobViewSlice =
           streamStatus: 'connecting',
           lastEventId: 0,
           terminalCursor: freshCursor(0),
-          terminal: { jobId: id, generation: get().terminal.generation + 1, chunks: [] },
+          terminal: emptyFeed(id, get().terminal.generation + 1),
         });
         void follow(id, following.signal);
       },
@@ -138,7 +147,7 @@ export const createJobViewSlice =
           streamStatus: 'idle',
           lastEventId: 0,
           terminalCursor: freshCursor(0),
-          terminal: { jobId: null, generation: get().terminal.generation + 1, chunks: [] },
+          terminal: emptyFeed(null, get().terminal.generation + 1),
         });
       },
 
@@ -148,7 +157,11 @@ export const createJobViewSlice =
         if (lastEventId > 0 && event.id <= lastEventId) return;
         const { text, cursor } = terminalText(event, terminalCursor);
         const next: Partial<JobViewSlice> = { lastEventId: event.id, terminalCursor: cursor };
-        if (text) next.terminal = { ...terminal, chunks: [...terminal.chunks, text] };
+        if (text) {
+          // Appended past this state's length only: earlier states, which end before it, stay as they were.
+          (terminal.chunks as string[]).splice(terminal.length, Infinity, text);
+          next.terminal = { ...terminal, length: terminal.length + 1 };
+        }
         if (event.type === 'state' && viewedJob) {
           const { state, attempt, reason, exitCode, workerId, workerName, error } = event.data;
           next.viewedJob = { ...viewedJob, state, attempt, reason, exitCode, workerId, workerName, error };

@@ -1,6 +1,6 @@
 // The jobs list. It is refreshed by polling (see usePolling): API v1 has no list-wide event stream, and one
 // SSE connection per row would use up the browser's six connections per origin.
-import type { Job, JobState } from '../../../protocol/api';
+import type { Job, JobState, PoolShare } from '../../../protocol/api';
 import type { SliceCreator } from './types';
 
 export type StateFilter = 'all' | 'active' | 'finished' | JobState;
@@ -36,6 +36,8 @@ export interface JobsSlice {
   jobsError: string | null;
   /** When the list was last read (ms), so "ago" columns match the data. */
   jobsRefreshedAt: number | null;
+  /** Each person's recent use of the pool (fair share), read with each refresh of the first page. */
+  poolShares: PoolShare[];
   /** The search box: narrows the loaded jobs without asking the coordinator again. */
   jobsSearch: string;
   setJobsSearch(search: string): void;
@@ -55,14 +57,18 @@ export const createJobsSlice: SliceCreator<JobsSlice> = (set, get) => {
     const { state, mine: onlyMine } = get().jobsFilter;
     set({ jobsLoading: true });
     try {
-      const page = await client.listJobs({
-        state: statesOf(state),
-        limit,
-        mine: onlyMine,
-        ...(cursor ? { cursor } : {}),
-      });
+      const [page, poolShares] = await Promise.all([
+        client.listJobs({
+          state: statesOf(state),
+          limit,
+          mine: onlyMine,
+          ...(cursor ? { cursor } : {}),
+        }),
+        append ? get().poolShares : client.poolShares(),
+      ]);
       if (request !== generation) return;
       set({
+        poolShares,
         jobs: append ? [...get().jobs, ...page.jobs] : page.jobs,
         jobsCursor: page.nextCursor,
         jobsLoading: false,
@@ -82,6 +88,7 @@ export const createJobsSlice: SliceCreator<JobsSlice> = (set, get) => {
     jobsLoading: false,
     jobsError: null,
     jobsRefreshedAt: null,
+    poolShares: [],
     jobsSearch: '',
 
     setJobsSearch(search) {

@@ -68,6 +68,7 @@ export const createSessionSlice =
 
     signOut(reason) {
       get().closeJob();
+      get().resetPool();
       deps.storage.removeItem(TOKEN_KEY);
       set({
         client: null,

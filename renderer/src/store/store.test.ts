@@ -135,8 +135,8 @@ describe('submit slice', () => {
     const store = await signedInStore();
     store.getState().setFormField('commands', 'echo one\necho two');
     store.getState().setFormField('labels', 'nowhere-label');
-    const job = await store.getState().submitJob();
-    expect(job).not.toBeNull();
+    const job = (await store.getState().submitJob())?.job;
+    expect(job).toBeDefined();
     const stored = await admin.getJob(job?.id as string);
     expect(stored.spec.commands).toEqual(['echo one', 'echo two']);
     expect(stored.spec.labels).toEqual(['nowhere-label']);
@@ -144,11 +144,25 @@ describe('submit slice', () => {
     expect(store.getState().form).toEqual(emptyJobForm);
   });
 
+  it('a matrix in the form submits a group (one job per value), and a bad one is marked on its field', async () => {
+    const store = await signedInStore();
+    store.getState().setFormField('commands', 'echo $CMDX_MATRIX_n');
+    store.getState().setFormField('labels', 'nowhere-label');
+    store.getState().setFormField('matrix', 'n');
+    expect(await store.getState().submitJob()).toBeNull();
+    expect(store.getState().fieldErrors.matrix).toMatch(/name=value1,value2/);
+    store.getState().setFormField('matrix', 'n=1,2,3');
+    const group = (await store.getState().submitJob())?.group;
+    expect(group?.jobs.map((job) => job.spec.env.CMDX_MATRIX_n)).toEqual(['1', '2', '3']);
+    expect(store.getState().form).toEqual(emptyJobForm);
+    await admin.cancelGroup(group?.id as string);
+  });
+
   it('starts the next job from an empty form', async () => {
     const store = await signedInStore();
     const fields = { name: 'n', commands: 'true', labels: 'nowhere-label', timeoutSec: '60', priority: '3', outputs: 'out.txt' } as const;
     for (const [field, value] of Object.entries(fields)) store.getState().setFormField(field as keyof typeof fields, value);
-    const job = await store.getState().submitJob();
+    const job = (await store.getState().submitJob())?.job;
     expect(job?.spec).toMatchObject({ labels: ['nowhere-label'], timeoutSec: 60, priority: 3, outputs: ['out.txt'] });
     expect(store.getState()).toMatchObject({ form: emptyJobForm, bundle: null, carried: {} });
     await admin.cancelJob(job?.id as string);
@@ -159,7 +173,7 @@ describe('submit slice', () => {
     store.setState({ desktopStatus: { agent: { name: 'alice-pc' } } as DesktopStatus });
     store.getState().setFormField('commands', 'hostname');
     store.getState().setFormField('target', 'local');
-    const job = await store.getState().submitJob();
+    const job = (await store.getState().submitJob())?.job;
     expect((await admin.getJob(job?.id as string)).spec.labels).toEqual(['host:alice-pc']);
   });
 
@@ -190,7 +204,7 @@ describe('submit slice', () => {
     const original = await admin.submitJob({ commands: ['make', 'make test'], timeoutSec: 120, labels: ['nowhere-label'], maxAttempts: 1 });
     store.getState().prefillFromJob(original);
     expect(store.getState().form).toMatchObject({ commands: 'make\nmake test', timeoutSec: '120', labels: 'nowhere-label' });
-    const again = await store.getState().submitJob();
+    const again = (await store.getState().submitJob())?.job;
     expect((await admin.getJob(again?.id as string)).spec).toMatchObject({ commands: ['make', 'make test'], maxAttempts: 1, timeoutSec: 120 });
   });
 });
@@ -235,13 +249,19 @@ describe('job view slice', () => {
     // Opening the job again (what a reload does) starts a fresh terminal from event 0 with the same text.
     const generation = store.getState().terminal.generation;
     store.getState().openJob(job.id);
-    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [] });
+    expect(store.getState().terminal).toEqual({ jobId: job.id, generation: generation + 1, chunks: [], length: 0 });
+    const replayStart = store.getState().terminal;
     await waitFor(() => store.getState().streamStatus === 'ended', { message: 'the replay to end' });
     expect(store.getState().terminal.chunks.join('')).toBe(text);
+    // Each event appended to the one array of its generation (no copy of the history per event); the state
+    // before it still holds what it held.
+    expect(store.getState().terminal.chunks).toBe(replayStart.chunks);
+    expect(store.getState().terminal.length).toBe(replayStart.chunks.length);
+    expect(replayStart.length).toBe(0);
 
     // An event the store has already applied is not written twice.
     const chunks = store.getState().terminal.chunks.length;
-    store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', seq: 0 } });
+    store.getState().applyJobEvent({ id: 1, type: 'output', data: { attempt: 1, stream: 'stdout', text: 'again', offset: 0 } });
     expect(store.getState().terminal.chunks).toHaveLength(chunks);
 
     // Closing the job takes its feed along: the next job's terminal starts empty, not with this log.
@@ -324,5 +344,28 @@ describe('workers slice', () => {
     const listed = store.getState().workers.find((worker) => worker.name === 'listed-worker');
     expect(listed).toMatchObject({ state: 'idle', labels: expect.arrayContaining(['gpu']) });
     expect(store.getState().workersRefreshedAt).not.toBeNull();
+  });
+});
+
+describe('pool slice', () => {
+  it('reads a group and cancels it all, reads a worker page and the usage; a sign-out forgets them', async () => {
+    const store = await signedInStore();
+    const group = (await admin.submit({ commands: ['sleep 100'], labels: ['nowhere-label'], matrix: { n: ['1', '2'] } })).group!;
+    await store.getState().loadGroup(group.id);
+    expect(store.getState().group).toMatchObject({ id: group.id, state: 'active', counts: { queued: 2 } });
+    await store.getState().cancelGroup();
+    expect(store.getState().group).toMatchObject({ state: 'cancelled', counts: { cancelled: 2 } });
+    await store.getState().loadGroup('grp_missing');
+    expect(store.getState()).toMatchObject({ group: null, groupError: expect.stringMatching(/no job group with id "grp_missing"/) });
+
+    const worker = await registerTestWorker(pool.url, pool.joinToken, { name: 'pool-slice-pc' });
+    await store.getState().loadWorkerDetail(worker.id);
+    expect(store.getState().workerDetail).toMatchObject({ worker: { name: 'pool-slice-pc' }, recentJobs: [] });
+    await store.getState().loadUsage('day');
+    expect(store.getState()).toMatchObject({ usageWindow: 'day', usage: { window: 'day' }, activity: { stepMs: 600_000 } });
+    await worker.client.deregisterWorker(worker.id);
+
+    store.getState().signOut();
+    expect(store.getState()).toMatchObject({ group: null, workerDetail: null, usage: null, activity: null, usageWindow: 'week' });
   });
 });

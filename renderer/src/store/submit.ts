@@ -1,5 +1,5 @@
 // The submit form: fields, the ZIP to upload (or the zipped folder), upload progress.
-import type { Job } from '../../../protocol/api';
+import type { Job, Submitted } from '../../../protocol/api';
 import { uploadJob, type UploadProgress } from '../api';
 import { buildJobSpec, emptyJobForm, formFromSpec, type CarriedSpec, type FieldErrors, type JobForm } from '../lib/job-form';
 import { formatBytes } from '../lib/format';
@@ -33,8 +33,8 @@ export interface SubmitSlice {
   clearBundle(): void;
   /** Fills the form from an earlier job ("Re-run"); the ZIP stays if one is already chosen. */
   prefillFromJob(job: Job): void;
-  /** Validates, uploads and returns the new job, or null with the errors in the slice. */
-  submitJob(): Promise<Job | null>;
+  /** Validates, uploads and returns the new job (or a matrix's group), or null with the errors in the slice. */
+  submitJob(): Promise<Submitted | null>;
 }
 
 /** A local file header's signature: what every ZIP starts with, whatever its name says. */
@@ -105,13 +105,14 @@ export const createSubmitSlice: SliceCreator<SubmitSlice> = (set, get) => ({
     }
     set({ submitting: true, submitError: null, fieldErrors: {}, upload: bundle ? { loaded: 0, total: bundle.size } : null });
     try {
-      const job = bundle
+      const submitted = bundle
         ? await uploadJob(client, built.spec, bundle.blob, bundle.name, (upload) => set({ upload }))
-        : await client.submitJob(built.spec);
+        : await client.submit(built.spec);
       // A fresh form for the next job: nothing of this one (labels, bundle…) is silently carried over.
       set({ submitting: false, upload: null, form: emptyJobForm, carried: {}, bundle: null, bundleError: null });
-      void get().notifyWhenDone(job.id);
-      return job;
+      // A group's jobs are followed on its page, not one notification each.
+      if (submitted.job) void get().notifyWhenDone(submitted.job.id);
+      return submitted;
     } catch (err) {
       set({ submitting: false, upload: null, submitError: get().failureMessage(err) });
       return null;

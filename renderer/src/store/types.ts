@@ -4,11 +4,12 @@ import type { CmdxApi } from '../../../protocol/ipc';
 import type { DesktopSlice } from './desktop';
 import type { JobsSlice } from './jobs';
 import type { JobViewSlice } from './job-view';
+import type { PoolSlice } from './pool';
 import type { SessionSlice } from './session';
 import type { SubmitSlice } from './submit';
 import type { WorkersSlice } from './workers';
 
-export type AppState = SessionSlice & JobsSlice & WorkersSlice & JobViewSlice & SubmitSlice & DesktopSlice;
+export type AppState = SessionSlice & JobsSlice & WorkersSlice & JobViewSlice & SubmitSlice & DesktopSlice & PoolSlice;
 
 export type SliceCreator<T> = StateCreator<AppState, [], [], T>;
 
