@@ -3,6 +3,7 @@
 import { relative, resolve } from 'node:path';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../protocol/cli';
 import { bullmqCase } from './cases/bullmq';
+import { cancelCase } from './cases/cancel';
 import { capacityCase } from './cases/capacity';
 import { latencyCase } from './cases/latency';
 import { sandboxCase } from './cases/sandbox';
@@ -14,7 +15,7 @@ import { TempDirs, type BenchCase, type CaseContext } from './lib/case';
 import { REPO_ROOT } from './lib/processes';
 import { describeMachine, machineLine, markdownTable, writeReport, type BenchReport } from './lib/report';
 
-const CASES: BenchCase[] = [throughputCase, latencyCase, capacityCase, streamingCase, transferCase, sandboxCase, startupCase, bullmqCase];
+const CASES: BenchCase[] = [throughputCase, latencyCase, capacityCase, streamingCase, transferCase, sandboxCase, startupCase, bullmqCase, cancelCase];
 
 const flags = {
   quick: { type: 'boolean', env: 'CMDX_BENCH_QUICK', description: 'a smaller, faster run (fewer jobs and workers, smaller files)' },

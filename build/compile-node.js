@@ -3,8 +3,10 @@
 // `npm ci` builds it (the `prepare` step), and so does `npm run build:node`. An entry point (bin/*.js) checks that
 // no source changed since the build and compiles again first if one did, so an edited checkout never runs old code.
 // Packages are bundled too (half the start-up time of importing them file by file), except the native ones,
-// better-sqlite3 and koffi, which load their .node files from node_modules.
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+// better-sqlite3 and koffi, which load their .node files from node_modules. What a command line imports on use
+// (`await import()`: the server behind `node coordinator`'s flags) lands in chunks of its own, shared between
+// the bundles, so `--help` loads only the flag parser.
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -48,6 +50,19 @@ async function replaceFile(file, contents) {
   await rename(temp, file);
 }
 
+/** A process started before a rebuild may still import the chunks of its build on use, in its first minutes. */
+const OLD_CHUNK_AGE_MS = 3600 * 1000;
+
+/** Chunks of earlier builds, once no process started from them can still need them. */
+async function removeOldChunks(current) {
+  for (const name of await readdir(OUT_DIR)) {
+    if (!name.startsWith('chunk-') || current.has(name)) continue;
+    const file = path.join(OUT_DIR, name);
+    const { mtimeMs } = await stat(file).catch(() => ({ mtimeMs: Date.now() }));
+    if (Date.now() - mtimeMs > OLD_CHUNK_AGE_MS) await rm(file, { force: true });
+  }
+}
+
 /** Compiles every entry point into dist/node/ and records its sources in the manifest. */
 export async function compileNode() {
   const { build } = await import('esbuild');
@@ -57,6 +72,8 @@ export async function compileNode() {
     entryPoints: ENTRY_POINTS,
     outdir: OUT_DIR,
     bundle: true,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     external: ['better-sqlite3', 'koffi'],
     // Bundled CommonJS packages require() Node's own modules; an ES module has no `require` of its own.
     banner: { js: "import { createRequire as createRequireOfBundle } from 'node:module'; const require = createRequireOfBundle(import.meta.url);" },
@@ -71,6 +88,7 @@ export async function compileNode() {
   });
   await mkdir(OUT_DIR, { recursive: true });
   for (const file of result.outputFiles) await replaceFile(file.path, file.contents);
+  await removeOldChunks(new Set(result.outputFiles.map((file) => path.basename(file.path))));
   const ours = Object.keys(result.metafile.inputs).filter((source) => !source.includes('node_modules/'));
   const sources = [...ours, INSTALLED_PACKAGES];
   // Last, so a build cut short leaves the manifest of the one before, and the next start compiles again.

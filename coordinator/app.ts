@@ -15,6 +15,7 @@ import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import { isLoopbackHost } from '../protocol/addresses';
 import { PROTOCOL_VERSION, type CreatedInvite, type Role } from '../protocol/api';
 import { TRUST_DEFAULTS } from '../protocol/limits';
+import { DEFAULTS } from './defaults';
 import { authenticate, type Authenticators } from './middleware/auth';
 import type { AppState } from './middleware/context';
 import { securityHeaders } from './middleware/security';
@@ -40,6 +41,7 @@ import { EventHub } from './services/event-hub';
 import { JobStream } from './services/job-stream';
 import { OutputLog, outputFolder } from './services/output-log';
 import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, FairShare } from './services/fair-share';
+import { WorkerControl } from './services/worker-control';
 import { JobLog } from './services/job-state';
 import { InviteService } from './services/invites';
 import { JobService } from './services/jobs';
@@ -124,21 +126,20 @@ export interface CoordinatorOptions {
 
 export type TrustLimits = { -readonly [K in keyof typeof TRUST_DEFAULTS]: number };
 
-export const DEFAULTS = {
-  port: 8080,
-  leaseTtlSec: 30,
-  heartbeatIntervalSec: 10,
-  offlineAfterSec: 30,
-  defaultTimeoutSec: 3600,
-  defaultMaxAttempts: 3,
-  maxUploadBytes: 1024 ** 3,
-  maxOutputBytes: 16 * 1024 ** 2,
-  sweepIntervalMs: 1000,
-  headersTimeoutMs: 20_000,
-  sseKeepAliveMs: 15_000,
-} as const;
-
 const RETENTION_INTERVAL_MS = 3600 * 1000;
+/**
+ * Connections the kernel holds for the coordinator while it is busy (Linux caps it at net.core.somaxconn).
+ * Node's 511 overflowed when thousands of workers (re)connected at once, e.g. after a restart, and a worker whose
+ * connect is dropped waits seconds for its retry.
+ */
+const LISTEN_BACKLOG = 4096;
+/**
+ * How long an idle connection is kept for its client's next request. Node's 5 s is shorter than a busy client's
+ * lag between an answer and its next call (a worker's next claim, a heartbeat): the server closed connections
+ * clients were just reusing, an ECONNRESET each (hundreds in a 2,000-worker bench run). Clients close theirs
+ * first (undici keeps them for the server's hint less 1 s).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /** Where `publish-update` puts the desktop update feed the coordinator serves at /updates/. */
 export const updateFeedDir = (dataDir: string): string => join(dataDir, 'updates');
@@ -323,6 +324,7 @@ export class Coordinator {
     this.output = output;
     // Coordinators sharing the store tell each other of new events and queued jobs (PostgreSQL's NOTIFY).
     const hub = new EventHub(new JobStream(output, maxOutputBytes), store.shared ? (jobs) => store.signal({ jobs }) : undefined);
+    const control = new WorkerControl();
     const log = new JobLog(hub, logger);
     const tokens = new TokenService(store, now);
     // The job service wakes waiting claims through the scheduler, which needs the job service: a late binding.
@@ -339,6 +341,7 @@ export class Coordinator {
       () => wakeWaiters.current(),
       (): Promise<WorkerAvailability[]> => pool.availability(),
       output,
+      control,
     );
     let scheduler: Scheduler | undefined = undefined;
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
@@ -362,6 +365,7 @@ export class Coordinator {
       logger,
       output,
       fairShare,
+      control,
     );
     scheduler = pool;
     wakeWaiters.current = () => {
@@ -414,6 +418,7 @@ export class Coordinator {
       updates,
       blobs,
       hub,
+      control,
       metrics,
       logger,
       now,
@@ -466,11 +471,12 @@ export class Coordinator {
     server.on('request', app.callback());
     server.headersTimeout = headersTimeout;
     server.requestTimeout = 0;
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     server.timeout = 120_000;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(o.port ?? DEFAULTS.port, bindHost, () => {
+      server.listen({ port: o.port ?? DEFAULTS.port, host: bindHost, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -1,4 +1,5 @@
 // `node coordinator [flags]` serves the pool; `node coordinator token create|list|revoke` manages submit tokens.
+// The flags are parsed before the server is loaded (imported on use): `--help` and a wrong flag answer at once.
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,17 +11,14 @@ import { TRUST_DEFAULTS } from '../protocol/limits';
 import { oneLine } from '../protocol/pool-record';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../protocol/cli';
 import { packageVersion } from '../main/agent/cli/common';
-import { createCoordinator, DataDirError, DEFAULTS, openDatabase, redactUrl, updateFeedDir, type Coordinator } from './app';
+import type { Coordinator } from './app';
+import { DEFAULTS } from './defaults';
 import { HttpError } from './errors';
 import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC } from './services/fair-share';
 import { DEFAULT_RETENTION_DAYS } from './services/retention';
-import { SqliteStore } from './store/sqlite';
-import { copyStore } from './store/copy';
+
+import type { TokenService } from './services/tokens';
 import type { Store } from './store/types';
-import { InviteService } from './services/invites';
-import { certificateFingerprint } from './services/tls';
-import { TokenService } from './services/tokens';
-import { publishUpdate, PublishError } from './services/update-feed';
 
 const serveFlags = {
   host: { type: 'string', env: 'CMDX_HOST', description: 'address to bind (0.0.0.0 for the LAN)', default: '127.0.0.1' },
@@ -70,14 +68,20 @@ const USAGE = [
   '       node coordinator migrate --from DIR --to postgres://…',
 ].join('\n');
 
-/** The store a one-shot command works on: the --database given, or the SQLite file in the data dir (which must exist). */
-async function openCommandStore(dataDir: string, database: string | undefined): Promise<Store> {
-  if (database) return openDatabase(database);
+/**
+ * The store a one-shot command works on (the --database given, or the SQLite file in the data dir, which must
+ * exist) and its token service; imported on use, so that `--help` loads neither.
+ */
+async function openCommandStore(dataDir: string, database: string | undefined): Promise<{ store: Store; tokens: TokenService }> {
+  const tokenService = (await import('./services/tokens')).TokenService;
+  const withTokens = (store: Store) => ({ store, tokens: new tokenService(store, Date.now) });
+  if (database) return withTokens(await (await import('./app')).openDatabase(database));
   const storeFile = join(dataDir, 'coordinator.sqlite');
   if (!existsSync(storeFile)) {
     throw new UsageError(`no coordinator data in ${dataDir}: run this where the coordinator runs, or pass its --data-dir (or --database)`);
   }
-  return new SqliteStore({ file: storeFile });
+  const { SqliteStore } = await import('./store/sqlite');
+  return withTokens(new SqliteStore({ file: storeFile }));
 }
 
 const positiveInt = (name: string, value: number | undefined, min = 1): number | undefined => {
@@ -94,8 +98,7 @@ async function tokenCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const action = positionals[0];
-  const store = await openCommandStore(resolve(flags['data-dir']!), flags.database);
-  const tokens = new TokenService(store, Date.now);
+  const { store, tokens } = await openCommandStore(resolve(flags['data-dir']!), flags.database);
   const audit = (action: string, target: string) =>
     store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
   try {
@@ -142,6 +145,7 @@ async function publishCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('publish-update needs one folder: the one electron-builder wrote (dist/)');
+  const [{ updateFeedDir }, { publishUpdate }] = await Promise.all([import('./app'), import('./services/update-feed')]);
   const feedDir = updateFeedDir(resolve(flags['data-dir']!));
   const release = await publishUpdate(resolve(positionals[0]!), feedDir);
   console.log(`published ${release.version} (${release.channels.join(', ')}; ${release.files.length} file(s), sha512 checked) to ${feedDir}`);
@@ -175,11 +179,12 @@ async function workerCommand(argv: string[]): Promise<number> {
   const expiresInSec = durationSec(flags.expires!);
   if (expiresInSec < 60) throw new UsageError('--expires must be at least 1m');
   const dataDir = resolve(flags['data-dir']!);
-  const store = await openCommandStore(dataDir, flags.database);
+  const { store, tokens } = await openCommandStore(dataDir, flags.database);
   try {
+    const [{ certificateFingerprint }, { InviteService }] = await Promise.all([import('./services/tls'), import('./services/invites')]);
     const fingerprint = await certificateFingerprint(dataDir);
     const server = flags.server ?? `${fingerprint ? 'https' : 'http'}://${os.hostname()}:${DEFAULTS.port}`;
-    const invite = await new InviteService(new TokenService(store, Date.now), Date.now).create({ uses, expiresInSec }, server, fingerprint);
+    const invite = await new InviteService(tokens, Date.now).create({ uses, expiresInSec }, server, fingerprint);
     await store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action: 'invite.create', target: invite.id, ip: null });
     console.log(`enrollment code (${uses} use${uses === 1 ? '' : 's'}, expires ${invite.expiresAt}):`);
     console.log(`  ${invite.code}`);
@@ -221,6 +226,11 @@ async function migrateCommand(argv: string[]): Promise<number> {
     if (err instanceof DirLockedError) throw new UsageError(`${err.message}: stop that coordinator before migrating its data`);
     throw err;
   }
+  const [{ SqliteStore }, { openDatabase, redactUrl }, { copyStore }] = await Promise.all([
+    import('./store/sqlite'),
+    import('./app'),
+    import('./store/copy'),
+  ]);
   const from = new SqliteStore({ file: storeFile });
   try {
     const to = await openDatabase(flags.to);
@@ -291,6 +301,7 @@ async function serve(argv: string[]): Promise<number> {
   const readText = (file: string) => readFileSync(file, 'utf8');
   const adminToken = tokenFromFlags(argv, 'admin-token', flags['admin-token'], flags['admin-token-file'], { readText, warn });
   const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn });
+  const { createCoordinator, redactUrl } = await import('./app');
   if (flags.name !== undefined && (flags.name.length > 63 || !flags.name.trim() || oneLine(flags.name) !== flags.name)) throw new UsageError('--name is one line of 1 to 63 characters');
   const version = packageVersion();
   const coordinator = createCoordinator({
@@ -371,7 +382,8 @@ async function main(argv: string[]): Promise<number> {
 
 function explainStartError(err: unknown): string | null {
   if (err instanceof UsageError) return err.message.includes('--help') ? err.message : `${err.message} (see node coordinator --help)`;
-  if (err instanceof DataDirError || err instanceof HttpError || err instanceof PublishError) return err.message;
+  // By name: the classes live with the server and the update feed, which a failure before they loaded must not load.
+  if ((err instanceof Error && (err.name === 'DataDirError' || err.name === 'PublishError')) || err instanceof HttpError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') return `the port is already in use (${e.message}); pass another with --port`;
   if (e.code === 'EADDRNOTAVAIL') return `this machine has no such address to bind; check --host`;

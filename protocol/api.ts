@@ -124,7 +124,7 @@ export function matrixCells(matrix: Matrix): Record<string, string>[] {
 const MiB = (max: number, what: string) => z.number().int().min(1, `${what} is at least 1 MiB`).max(max);
 
 /**
- * What one job may use on a worker. The worker's owner sets the defaults (DEFAULT_JOB_LIMITS unless told
+ * What one job may use on a worker. The worker's owner sets the defaults (DEFAULT_JOB_LIMITS of limits.ts unless told
  * otherwise); a job may ask for less of each, never more.
  */
 export const jobLimitsSchema = z.strictObject({
@@ -140,8 +140,6 @@ export const jobLimitsSchema = z.strictObject({
   diskMiB: MiB(1024 * 1024 * 1024, 'diskMiB'),
 });
 export type JobLimits = z.infer<typeof jobLimitsSchema>;
-/** Processes counts threads too (a JVM build runs hundreds); a fork bomb still stops far below the PC's own limit. */
-export const DEFAULT_JOB_LIMITS: JobLimits = { memoryMiB: 2048, processes: 1024, openFiles: 4096, fileSizeMiB: 8192, diskMiB: 10240 };
 
 /** The worker's limits, each lowered where the job asks for less. */
 export function effectiveLimits(worker: JobLimits, job: Partial<JobLimits> | undefined): JobLimits {
@@ -478,6 +476,12 @@ export interface LeaseDirective {
   /** cancelled: the submitter cancelled; timed_out: over timeoutSec; lost: the coordinator no longer holds this lease. */
   reason: 'cancelled' | 'timed_out' | 'lost';
 }
+
+/** The error code of output sent for a lease after its job was cancelled or timed out: the agent sends no more. */
+export const OUTPUT_CLOSED = 'output_closed';
+
+/** Server-sent events on a worker's control stream (GET /workers/:id/control). */
+export const CONTROL_EVENTS = { stop: 'stop' } as const;
 
 export interface HeartbeatResponse {
   /** Leases the agent must stop (kill the process tree) and then complete or drop. */

@@ -1,6 +1,8 @@
 // The one HTTP client of API v1, used by the agent, the CLIs and the renderer (fetch runs in all of them).
 import {
   API_PREFIX,
+  CONTROL_EVENTS,
+  type LeaseDirective,
   type Assignment,
   type ClaimFilter,
   type ClaimResponse,
@@ -258,6 +260,26 @@ export class ApiClient {
       signal,
     );
     return result ?? null;
+  }
+
+  /**
+   * The worker's control stream: yields each stop the coordinator records for its leases, those it may have
+   * missed first. Ends when the coordinator closes it; throws ApiError when it cannot be opened or is cut.
+   */
+  async *control(workerId: string, signal: AbortSignal): AsyncGenerator<LeaseDirective> {
+    const response = await this.request(`${API_PREFIX}/workers/${encodeURIComponent(workerId)}/control`, {
+      headers: { accept: 'text/event-stream' },
+      signal,
+    });
+    try {
+      // The parser is the job stream's: only the event's type and JSON data are read here.
+      for await (const event of parseEventStream(response) as AsyncGenerator<{ type: string; data: unknown }>) {
+        if (event.type === CONTROL_EVENTS.stop) yield event.data as LeaseDirective;
+      }
+    } catch (err) {
+      if ((err as Error).name === 'AbortError' || err instanceof SyntaxError) throw err;
+      throw new ApiError(0, 'unreachable', `lost the control stream from ${this.baseUrl}: ${networkFailure(err, this.baseUrl)}`);
+    }
   }
 
   deregisterWorker(workerId: string): Promise<void> {

@@ -1,5 +1,13 @@
 // The pool's abuse limits and trust defaults, in one place: the coordinator's flags default to these and the
-// README quotes them.
+// README quotes them. Plain values (no schema library): a command line's --help shows them without loading one.
+import type { JobLimits } from './api';
+
+/**
+ * What a worker lets one job use unless its owner says otherwise (see jobLimitsSchema in api.ts). Processes
+ * counts threads too (a JVM build runs hundreds); a fork bomb still stops far below the PC's own limit.
+ */
+export const DEFAULT_JOB_LIMITS: JobLimits = { memoryMiB: 2048, processes: 1024, openFiles: 4096, fileSizeMiB: 8192, diskMiB: 10240 };
+
 export const TRUST_DEFAULTS = {
   /** Failed authentications per address within the window before each further one is answered slowly. */
   authFailuresBeforeDelay: 20,

@@ -14,15 +14,25 @@ import { waitFor } from './wait';
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const ENTRY_POINTS = ['coordinator/index.js', 'bin/coordinator.js', 'bin/worker.js', 'bin/submit.js'];
 
-/** An --import module whose resolve hook refuses TypeScript and tsx: a start that needs either fails. */
-const NO_TYPESCRIPT = `data:text/javascript,${encodeURIComponent(
-  `import { register } from 'node:module';
-   register('data:text/javascript,' + encodeURIComponent(
-     'export async function resolve(specifier, context, next) {' +
-     '  if (/\\\\.tsx?$|^tsx(\\\\/|$)/.test(specifier)) throw new Error("TypeScript loaded at run time: " + specifier);' +
-     '  return next(specifier, context);' +
-     '}'));`,
-)}`;
+/** An --import module that registers `hooks` (the source of a module.register hooks module). */
+const withHooks = (hooks: string) =>
+  `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`)}`;
+
+/** Its resolve hook refuses TypeScript and tsx: a start that needs either fails. */
+const NO_TYPESCRIPT = withHooks(`export async function resolve(specifier, context, next) {
+  if (/\\.tsx?$|^tsx(\\/|$)/.test(specifier)) throw new Error("TypeScript loaded at run time: " + specifier);
+  return next(specifier, context);
+}`);
+
+/**
+ * Its load hook refuses any module over 100 KB: the server, the HTTP client and the schema library are each
+ * several hundred KB bundled, so a --help that loads one of them fails.
+ */
+const SMALL_MODULES_ONLY = withHooks(`export async function load(url, context, next) {
+  const loaded = await next(url, context);
+  if (url.startsWith("file:") && loaded.source && loaded.source.length > 100000) throw new Error("a big module loaded: " + url);
+  return loaded;
+}`);
 
 describe('compiled command lines', () => {
   const dirs: string[] = [];
@@ -35,6 +45,21 @@ describe('compiled command lines', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/Usage: /);
+  });
+
+  // Flags are parsed before the rest is imported: --help costs a Node start and little more (bench case 7).
+  it.each(ENTRY_POINTS)('%s --help loads none of the server, the HTTP client or the schemas', (entry) => {
+    const run = spawnSync(process.execPath, ['--import', SMALL_MODULES_ONLY, entry, '--help'], { cwd: repo, encoding: 'utf8', timeout: 30_000 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('the load hook does refuse a big module (the test above can fail)', async () => {
+    const dataDir = await makeTempDir();
+    dirs.push(dataDir);
+    const args = ['--import', SMALL_MODULES_ONLY, 'coordinator', '--port', '0', '--data-dir', dataDir];
+    const run = spawnSync(process.execPath, args, { cwd: repo, encoding: 'utf8', timeout: 30_000 });
+    expect(run.stderr).toMatch(/a big module loaded: /);
   });
 
   it('the resolve hook does refuse TypeScript (the test above can fail)', () => {

@@ -3,7 +3,7 @@
 // see the same load; the figure is the p50 added per job.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULT_JOB_LIMITS } from '../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../protocol/limits';
 import { JobRunner } from '../../main/agent/runner';
 import { chooseSandbox, noSandbox, type Sandbox } from '../../main/agent/sandbox';
 import type { BenchCase, CaseContext, CaseResult } from '../lib/case';

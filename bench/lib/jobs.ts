@@ -72,7 +72,7 @@ export async function submitAndFollow(client: ApiClient, command: string, name: 
 
 /**
  * Requests of the worker side of the protocol so far (claims, heartbeats and every call on a lease), summed from
- * the coordinator's request histogram; registration and leaving the pool are not per job and are left out.
+ * the coordinator's request histogram; registration, leaving the pool and the control stream are not per job and are left out.
  */
 export async function workerRequests(coordinatorUrl: string): Promise<number> {
   const text = await (await fetch(`${coordinatorUrl}/metrics`)).text();
@@ -80,7 +80,8 @@ export async function workerRequests(coordinatorUrl: string): Promise<number> {
   for (const line of text.split('\n')) {
     if (!line.startsWith('cmdx_http_request_duration_seconds_count{')) continue;
     const route = /route="([^"]*)"/.exec(line)?.[1] ?? '';
-    if (/\/leases\/|\/workers\/:[^/]+\/./.test(route)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    // The control stream is one per worker, open for its whole life: not a request per job.
+    if (/\/leases\/|\/workers\/:[^/]+\/(?!control$)./.test(route)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }

@@ -11,7 +11,7 @@ import { API_PREFIX, type ClaimResponse, type CompleteResponse, type RegisterWor
 import { workerRequests } from '../lib/jobs';
 import { cpuSeconds } from '../lib/processes';
 import { summarize, type Summary } from '../lib/stats';
-import { Caller } from './http';
+import { Caller, type Answer } from './http';
 
 export interface LoadConfig {
   url: string;
@@ -129,13 +129,7 @@ function heartbeatLoop(worker: SimWorker): void {
       setTimeout(beat, heartbeatEveryMs).unref();
       return;
     }
-    try {
-      const answer = await worker.caller.idempotent('POST', `${API_PREFIX}/workers/${worker.id}/heartbeat`, worker.token, {});
-      if (answer.status === 200) heartbeats++;
-      else countError(`heartbeat ${answer.status}`);
-    } catch (err) {
-      countError(`heartbeat ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    if (await call('heartbeat', 200, () => worker.caller.request('POST', `${API_PREFIX}/workers/${worker.id}/heartbeat`, worker.token, {}))) heartbeats++;
     setTimeout(beat, heartbeatEveryMs).unref();
   };
   // Spread over the interval, as agents that joined at different times would be.
@@ -168,7 +162,7 @@ async function claimLoop(worker: SimWorker): Promise<never> {
     // The whole run in one request: its command records and output ride on the result, which asks for the next job.
     let complete;
     try {
-      complete = await worker.caller.idempotent('POST', `${API_PREFIX}/leases/${claim.lease.id}/complete`, worker.token, {
+      complete = await worker.caller.request('POST', `${API_PREFIX}/leases/${claim.lease.id}/complete`, worker.token, {
         outcome: 'succeeded',
         exitCode: 0,
         output: [
@@ -197,31 +191,34 @@ async function claimLoop(worker: SimWorker): Promise<never> {
   }
 }
 
-/** Submits one job; resolves with its id once the coordinator accepted it (null if it refused). */
+/** One call whose failure (a network error, another status) is counted; resolves with the answer when it is `status`. */
+async function call(what: string, status: number, send: () => Promise<Answer>): Promise<Answer | null> {
+  try {
+    const answer = await send();
+    if (answer.status === status) return answer;
+    countError(`${what} ${answer.status}`);
+  } catch (err) {
+    countError(`${what} ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return null;
+}
+
+/** Submits one job; resolves with its id once the coordinator accepted it (null if it refused or could not be reached). */
 async function submit(name: string): Promise<string | null> {
   const sentAt = performance.now();
-  let answer;
-  try {
-    answer = await callers[nextSubmitter++ % callers.length]!.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name });
-  } catch (err) {
-    countError(`submit ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-    return null;
-  }
-  if (answer.status !== 201) {
-    countError(`submit ${answer.status}`);
-    return null;
-  }
+  const answer = await call('submit', 201, () => callers[nextSubmitter++ % callers.length]!.request('POST', `${API_PREFIX}/jobs`, config.submitToken, { commands: ['true'], name }));
+  if (!answer) return null;
   const id = (answer.body as { job: { id: string } }).job.id;
   timingOf(id).submittedAt = sentAt;
   return id;
 }
 
-/** Long polls waiting, on every coordinator. */
+/** Claims parked on every coordinator now (a coordinator that cannot be read counts 0: the caller asks again). */
 async function waitingClaims(): Promise<number> {
   let waiting = 0;
   for (const each of callers) {
-    const answer = await each.request('GET', '/metrics', config.submitToken);
-    waiting += Number(/^cmdx_waiting_claims (\d+)/m.exec(String(answer.body))?.[1] ?? 0);
+    const answer = await call('metrics', 200, () => each.request('GET', '/metrics', config.submitToken));
+    waiting += Number(/^cmdx_waiting_claims (\d+)/m.exec(String(answer?.body ?? ''))?.[1] ?? 0);
   }
   return waiting;
 }

@@ -4,15 +4,42 @@
 import type { AppContext } from './context';
 import type { Logger } from './errors';
 
+/**
+ * The long polls of each coordinator's shutdown signal: one listener ends them all. (One listener each would raise
+ * MaxListeners warnings, and `AbortSignal.any()` with the long-lived shutdown signal keeps a reference per call in
+ * Node 20: measured 18 MiB per 300,000 claims, a leak at 10,000 workers.)
+ */
+const pollsOf = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/** Aborts `poll` when the coordinator shuts down, until the returned function is called. */
+function endOnShutdown(shutdown: AbortSignal, poll: AbortController): () => void {
+  if (shutdown.aborted) {
+    poll.abort();
+    return () => {};
+  }
+  let polls = pollsOf.get(shutdown);
+  if (!polls) {
+    const all = new Set<AbortController>();
+    shutdown.addEventListener('abort', () => all.forEach((each) => each.abort()), { once: true });
+    pollsOf.set(shutdown, all);
+    polls = all;
+  }
+  const mine = polls;
+  mine.add(poll);
+  return () => mine.delete(poll);
+}
+
 /** Runs `wait` with a signal that aborts when the client hangs up or the coordinator shuts down. */
 export async function untilClosed<T>(ctx: AppContext, shutdown: AbortSignal, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const abort = new AbortController();
   const onClose = () => abort.abort();
   ctx.res.once('close', onClose);
   ctx.req.socket.setTimeout(0);
+  const release = endOnShutdown(shutdown, abort);
   try {
-    return await wait(AbortSignal.any([abort.signal, shutdown]));
+    return await wait(abort.signal);
   } finally {
+    release();
     ctx.res.off('close', onClose);
   }
 }
@@ -43,7 +70,9 @@ export async function parkable<T extends object>(
   ctx.req.socket.setTimeout(0);
   let park!: (parked: 'parked') => void;
   const parked = new Promise<'parked'>((resolve) => (park = resolve));
-  const pending = wait(AbortSignal.any([abort.signal, shutdown]), () => park('parked'));
+  const release = endOnShutdown(shutdown, abort);
+  const pending = wait(abort.signal, () => park('parked'));
+  void pending.finally(release).catch(() => {});
   let first: T | null | 'parked';
   try {
     first = await Promise.race([pending, parked]);

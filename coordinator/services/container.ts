@@ -13,6 +13,7 @@ import type { Revocations } from './revocations';
 import type { Scheduler } from './scheduler';
 import type { TokenService } from './tokens';
 import type { UpdateFeed } from './update-feed';
+import type { WorkerControl } from './worker-control';
 
 /** What the routes are given: the services, none of which know about HTTP. */
 export interface Services {
@@ -33,6 +34,7 @@ export interface Services {
   updates: UpdateFeed;
   blobs: BlobStore;
   hub: EventHub;
+  control: WorkerControl;
   metrics: Metrics;
   logger: Logger;
   now: () => number;

@@ -13,10 +13,11 @@ import {
   type ResolvedJobSpec,
 } from '../../protocol/api';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
-import type { JobRecord, Store, StoreOps } from '../store/types';
+import type { JobRecord, LeaseRecord, Store, StoreOps } from '../store/types';
 import type { JobLog } from './job-state';
 import { outputEnd, type OutputLog } from './output-log';
 import { waitingReason, type WorkerAvailability } from './waiting';
+import type { WorkerControl } from './worker-control';
 
 export interface JobServiceConfig {
   defaultTimeoutSec: number;
@@ -55,6 +56,8 @@ export class JobService {
     /** What the pool's workers offer now: a queued job says why none of them took it. */
     private readonly availability: () => Promise<WorkerAvailability[]>,
     private readonly output: OutputLog,
+    /** Tells a worker at once that a job it runs was cancelled. */
+    private readonly control: WorkerControl,
   ) {}
 
   resolveSpec(spec: JobSpec): ResolvedJobSpec {
@@ -241,6 +244,7 @@ export class JobService {
 
   /** A queued job ends at once; a leased one is told to its worker and ends when the worker confirms. */
   async cancel(id: string): Promise<Job> {
+    let stopped: LeaseRecord | undefined;
     const job = await this.store.transaction(async (tx) => {
       const job = await this.require(id, tx);
       if (isTerminal(job.state)) {
@@ -251,10 +255,14 @@ export class JobService {
       }
       if (job.leaseId) {
         const lease = await tx.getLease(job.leaseId);
-        if (lease && !lease.stopReason) await tx.updateLease(lease.id, { stopReason: 'cancelled' });
+        if (lease && !lease.stopReason) {
+          await tx.updateLease(lease.id, { stopReason: 'cancelled' });
+          stopped = lease;
+        }
       }
       return this.log.update(tx, job, { cancelRequested: true });
     });
+    if (stopped) this.control.tell(stopped.workerId, { jobId: job.id, leaseId: stopped.id, reason: 'cancelled' });
     return this.view(this.store, job);
   }
 

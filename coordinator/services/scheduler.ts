@@ -9,6 +9,7 @@ import {
   type CommandRecordChunk,
   type CompleteRequest,
   type CompleteResponse,
+  OUTPUT_CLOSED,
   type HeartbeatResponse,
   type Job,
   type LeaseDirective,
@@ -37,6 +38,7 @@ import { outputEnd, type OutputLog, type OutputPiece } from './output-log';
 import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 import type { WorkerAvailability } from './waiting';
+import type { WorkerControl } from './worker-control';
 
 export interface SchedulerConfig {
   leaseTtlMs: number;
@@ -118,6 +120,8 @@ export class Scheduler {
     private readonly logger: Logger,
     private readonly output: OutputLog,
     private readonly fairShare: FairShare,
+    /** Tells a worker at once that a job it runs timed out. */
+    private readonly control: WorkerControl,
   ) {}
 
   // ---- workers ----
@@ -191,6 +195,7 @@ export class Scheduler {
     await this.tokens.revoke({ workerId: id });
     this.takenHostLabels?.delete(hostLabel(worker.name));
     this.dropWaitersOf(id);
+    this.control.disconnect(id);
     this.logger.info('worker deregistered', { worker: id });
     this.wakeWaiters();
   }
@@ -344,6 +349,11 @@ export class Scheduler {
       this.logger.info('worker healthy again', { worker: workerId });
       this.wakeWaiters();
     }
+  }
+
+  /** The stops recorded for the worker's leases: what a control stream sends first when it (re)connects. */
+  async stopsOf(workerId: string): Promise<LeaseDirective[]> {
+    return this.directives(await this.store.activeLeasesOfWorker(workerId));
   }
 
   private directives(leases: LeaseRecord[]): LeaseDirective[] {
@@ -617,6 +627,13 @@ export class Scheduler {
     return call;
   }
 
+  /** Once a stop (cancel, timeout) is recorded the job's output is closed: what the worker still had on its way is not kept. */
+  private outputOpen(lease: LeaseRecord, job: JobRecord): void {
+    if (!lease.stopReason) return;
+    const why = lease.stopReason === 'cancelled' ? 'cancelled' : 'stopped at its timeout';
+    throw new ConflictError(`job ${job.id} was ${why}; no more output is taken for it`, OUTPUT_CLOSED);
+  }
+
   private async appendStream(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
     let ack: OutputAck | undefined;
     let bytes: OutputDataChunk[] = [];
@@ -637,7 +654,8 @@ export class Scheduler {
     return this.store.transaction(async (tx) => {
       const { lease, job } = await this.activeLease(tx, leaseId, workerId);
       if (chunk.seq < lease.nextSeq) return { nextSeq: lease.nextSeq };
-      if (chunk.seq > lease.nextSeq) {
+      // After a stop the output between records is dropped (by the worker, or refused here): its numbers never come.
+      if (chunk.seq > lease.nextSeq && !lease.stopReason) {
         throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${lease.nextSeq}; resend from ${lease.nextSeq}`, 'seq_gap');
       }
       await this.recordCommand(tx, job, chunk.command);
@@ -648,6 +666,7 @@ export class Scheduler {
 
   private async appendBytes(leaseId: string, workerId: string, chunks: OutputDataChunk[]): Promise<OutputAck> {
     const { lease, job } = await this.store.transaction((tx) => this.activeLease(tx, leaseId, workerId));
+    this.outputOpen(lease, job);
     // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
     const secrets = Object.values(job.spec.secrets ?? {});
     const pieces: OutputPiece[] = [];
@@ -667,6 +686,8 @@ export class Scheduler {
     try {
       await this.store.transaction(async (tx) => {
         const current = await this.activeLease(tx, leaseId, workerId);
+        // A stop recorded while the batch was written: not committed, so not kept.
+        this.outputOpen(current.lease, current.job);
         if (current.lease.nextSeq !== lease.nextSeq || current.job.attempt !== job.attempt) {
           throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
         }
@@ -760,7 +781,14 @@ export class Scheduler {
     if (!result.output?.length) return;
     const lease = await this.store.getLease(leaseId);
     if (lease?.workerId === workerId && lease.status === 'completed') return;
-    await this.appendOutput(leaseId, workerId, result.output);
+    try {
+      await this.appendOutput(leaseId, workerId, result.output);
+    } catch (err) {
+      if (!(err instanceof ConflictError && err.code === OUTPUT_CLOSED)) throw err;
+      // Stopped (cancel, timeout): the output it still carried is not kept; its command records and result are.
+      const records = result.output.filter((chunk) => !isOutputData(chunk));
+      if (records.length) await this.appendOutput(leaseId, workerId, records);
+    }
   }
 
   /**
@@ -964,12 +992,14 @@ export class Scheduler {
       if (job.timeoutAt === null) continue;
       const pastTimeoutMs = this.leaseClock.pastTimeoutMs(leaseId, job.timeoutAt);
       if (pastTimeoutMs < 0) continue;
-      await this.store.transaction(async (tx) => {
+      const toldToStop = await this.store.transaction(async (tx) => {
         const lease = await tx.getLease(leaseId);
-        if (!lease || lease.status !== 'active') return;
+        if (!lease || lease.status !== 'active') return false;
+        let told = false;
         if (lease.stopReason !== 'timed_out' && !job.cancelRequested) {
           await tx.updateLease(lease.id, { stopReason: 'timed_out' });
           this.logger.info('job timeout reached: the worker is told to stop it', { job: job.id, worker: job.workerId, timeoutSec: job.spec.timeoutSec });
+          told = true;
         }
         if (pastTimeoutMs >= this.config.timeoutGraceMs) {
           const now = this.now();
@@ -986,7 +1016,9 @@ export class Scheduler {
           });
           requeued = true;
         }
+        return told;
       });
+      if (toldToStop) this.control.tell(job.workerId, { jobId: job.id, leaseId, reason: 'timed_out' });
     }
     if (requeued) this.wakeWaiters();
   }

@@ -1,6 +1,7 @@
 // Why a queued job waits, as data: the pool's workers in, one sentence a submitter can act on out.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_JOB_LIMITS, type Worker } from '../../protocol/api';
+import { type Worker } from '../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../protocol/limits';
 import { waitingReason, type WorkerAvailability } from './waiting';
 
 const worker = (name: string, isolation: Worker['isolation'], state: Worker['state'] = 'idle', labels: string[] = []): WorkerAvailability => ({

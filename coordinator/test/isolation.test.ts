@@ -1,7 +1,8 @@
 // Matching jobs to workers by isolation, like labels: network only where the owner allows it, a sandbox where
 // the job insists, and a worker without a sandbox taking only the submitters its owner trusts.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_JOB_LIMITS, type Isolation } from '../../protocol/api';
+import { type Isolation } from '../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../protocol/limits';
 import { ApiClient } from '../../protocol/client';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 

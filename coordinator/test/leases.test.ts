@@ -134,6 +134,43 @@ describe('leases, expiry and cancellation', () => {
     expect(done.state).toBe('cancelled');
   });
 
+  it("pushes a cancel and a timeout down the worker's control stream, and takes no output after either", async () => {
+    const worker = await registerTestWorker(pool.url, pool.joinToken);
+    const abort = new AbortController();
+    const stream = worker.client.control(worker.id, abort.signal);
+    const cancelled = await submitter.submitJob({ commands: ['sleep 100'] });
+    const first = (await worker.client.claim(worker.id, 0))!;
+    await worker.client.sendOutput(first.lease.id, [{ seq: 0, stream: 'stdout', data: 'before\n' }]);
+    const told = stream.next();
+    await submitter.cancelJob(cancelled.id);
+    expect((await told).value).toEqual({ jobId: cancelled.id, leaseId: first.lease.id, reason: 'cancelled' });
+    await expectApiError(worker.client.sendOutput(first.lease.id, [{ seq: 1, stream: 'stdout', data: 'after\n' }]), 409, 'output_closed');
+    expect((await worker.client.complete(first.lease.id, { outcome: 'cancelled' })).state).toBe('cancelled');
+    expect(await submitter.getLog(cancelled.id)).toBe('before\n');
+
+    const timedOut = await submitter.submitJob({ commands: ['sleep 100'], timeoutSec: 5 });
+    const second = (await worker.client.claim(worker.id, 0))!;
+    clock.advance(6_000);
+    await worker.client.heartbeat(worker.id);
+    await pool.coordinator.sweep();
+    expect((await stream.next()).value).toEqual({ jobId: timedOut.id, leaseId: second.lease.id, reason: 'timed_out' });
+    await expectApiError(worker.client.sendOutput(second.lease.id, [{ seq: 0, stream: 'stdout', data: 'late\n' }]), 409, 'output_closed');
+    abort.abort();
+  });
+
+  it('a control stream opened after a stop was recorded starts with it; another worker may not open it', async () => {
+    const worker = await registerTestWorker(pool.url, pool.joinToken);
+    const other = await registerTestWorker(pool.url, pool.joinToken, { name: 'other' });
+    const job = await submitter.submitJob({ commands: ['sleep 100'] });
+    const claim = (await worker.client.claim(worker.id, 0))!;
+    await submitter.cancelJob(job.id);
+    const abort = new AbortController();
+    const stream = worker.client.control(worker.id, abort.signal);
+    expect((await stream.next()).value).toEqual({ jobId: job.id, leaseId: claim.lease.id, reason: 'cancelled' });
+    abort.abort();
+    await expectApiError(other.client.control(worker.id, new AbortController().signal).next(), 403, 'forbidden');
+  });
+
   it('a cancelled job whose worker vanished ends cancelled when the lease expires', async () => {
     const worker = await registerTestWorker(pool.url, pool.joinToken);
     const job = await submitter.submitJob({ commands: ['sleep 100'] });

@@ -7,7 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { lockDir, type DirLock } from '../../common/dir-lock';
 import {
-  DEFAULT_JOB_LIMITS,
   effectiveLimits,
   type ClaimFilter,
   type ClaimResponse,
@@ -18,11 +17,13 @@ import {
   type ReportedWorkerState,
   type SandboxKind,
 } from '../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../protocol/limits';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
 import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';
 import { handingBackWorkerFaults, WorkerHealth } from './health';
 import { IdentityFile, type SavedIdentity } from './identity';
+import { ControlChannel } from './control';
 import { JobExecution, type JobPhase } from './job';
 import { silentLogger, type AgentLogger } from './logger';
 import { DEFAULT_MAX_BUFFER_BYTES } from './output';
@@ -130,6 +131,8 @@ type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000 };
 const DEFAULT_KILL_GRACE_MS = 10_000;
 const DEFAULT_DELIVERY_GRACE_MS = 10_000;
+/** How long the control stream stays open after the last job ended, for the next one. */
+const CONTROL_LINGER_MS = 30_000;
 /** How often an unhealthy worker looks again whether its problem is gone. */
 const PROBLEM_CHECK_MS = 5_000;
 
@@ -162,6 +165,7 @@ export class Agent extends EventEmitter {
   private readonly cleanups = new Set<Promise<void>>();
   private readonly heartbeatAlarm = new Alarm();
   private readonly claimAlarm = new Alarm();
+  private readonly control: ControlChannel;
   private phase: Phase = 'new';
   private lock: DirLock | null = null;
   private workerId: string | null = null;
@@ -175,6 +179,9 @@ export class Agent extends EventEmitter {
   private stopping: Promise<void> | null = null;
   private loops: Promise<void>[] = [];
   private lastStatus = '';
+  /** When the last job ended: the control stream stays open a while for the next one. */
+  private lastJobEndedAt = 0;
+  private controlLinger: NodeJS.Timeout | null = null;
   private wasRemoved = false;
 
   constructor(private readonly options: AgentOptions) {
@@ -198,6 +205,14 @@ export class Agent extends EventEmitter {
     this.client = this.clientWith(undefined);
     this.health = new WorkerHealth(options.workDir, options.minFreeBytes);
     this.jobClient = handingBackWorkerFaults(this.client, this.health, (problem) => this.problemFound(problem));
+    this.control = new ControlChannel({
+      client: this.client,
+      workerId: () => this.workerId,
+      needed: () => this.jobs.size > 0 || Date.now() - this.lastJobEndedAt < CONTROL_LINGER_MS,
+      onStop: (directive) => this.applyDirective(directive),
+      logger: this.logger,
+      backoff: this.backoff,
+    });
     this.cache = new BundleCache(this.dirs.cache, options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES, Date.now, (message) =>
       this.logger.warn(message),
     );
@@ -254,6 +269,7 @@ export class Agent extends EventEmitter {
     this.phase = 'running';
     this.emitStatus();
     this.loops = [this.heartbeatLoop(), this.claimLoop()];
+    this.control.start();
   }
 
   /**
@@ -289,6 +305,8 @@ export class Agent extends EventEmitter {
       await allDone();
     }
     await Promise.all(this.cleanups);
+    if (this.controlLinger) clearTimeout(this.controlLinger);
+    await this.control.stop();
     await this.deregister();
     this.phase = 'stopped';
     this.heartbeatAlarm.wake();
@@ -480,6 +498,7 @@ export class Agent extends EventEmitter {
       });
       try {
         if (!identity) throw new ApiError(0, 'unreachable', `the coordinator did not answer the registration: ${unanswered}`);
+        if (this.workerId !== identity.workerId) this.control.restart();
         this.workerId = identity.workerId;
         this.client.token = identity.token;
         const sentAt = Date.now();
@@ -690,6 +709,14 @@ export class Agent extends EventEmitter {
     }
   }
 
+  /** No job left: the control stream closes unless another job comes within the linger. */
+  private idleControl(): void {
+    this.lastJobEndedAt = Date.now();
+    if (this.controlLinger) clearTimeout(this.controlLinger);
+    this.controlLinger = setTimeout(() => this.control.refresh(), CONTROL_LINGER_MS + 10);
+    this.controlLinger.unref();
+  }
+
   private accept(claimed: ClaimResponse): void {
     // A retried completion answers the lease its lost answer handed out: run it once.
     if (this.jobs.has(claimed.lease.id)) return;
@@ -728,12 +755,14 @@ export class Agent extends EventEmitter {
       },
     );
     this.jobs.set(job.leaseId, job);
+    this.control.refresh();
     const cleanup = job.cleanedUp.finally(() => this.cleanups.delete(cleanup));
     this.cleanups.add(cleanup);
     this.emitStatus();
     void job.done.then(() => {
       this.jobs.delete(job.leaseId);
       if (job.next) this.accept(job.next);
+      if (this.jobs.size === 0) this.idleControl();
       this.emitStatus();
       this.claimAlarm.wake();
     });

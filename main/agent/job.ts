@@ -246,6 +246,8 @@ export class JobExecution {
     const first = this.stopReason === null;
     this.stopReason = reason;
     if (reason === 'lost') this.reporter.abandon();
+    // The coordinator takes no output after a cancel or timeout: none is sent from here on.
+    if (reason === 'cancelled' || reason === 'timed_out') this.reporter.closeOutput();
     if (!first) return this.stopping;
     this.ctx.logger.info(`stopping job ${this.id}: ${reason.replace('_', ' ')}`);
     this.download.abort();

@@ -122,6 +122,23 @@ describe('LeaseReporter', () => {
     expect(await admin.getLog(job.id)).toBe('');
   });
 
+  it('output refused after a cancel (409 output_closed) stops the output, not the lease: the result still goes', async () => {
+    const { job, reporter, gone, client } = await leased(['sleep 60']);
+    reporter.write('stdout', Buffer.from('before\n'));
+    await waitFor(async () => (await admin.getLog(job.id)) === 'before\n', { message: 'the first output' });
+    await admin.cancelJob(job.id);
+    const requestsBefore = client.outputRequests;
+    reporter.write('stdout', Buffer.from('after\n'));
+    await waitFor(() => client.outputRequests > requestsBefore, { message: 'the refused output' });
+    reporter.write('stdout', Buffer.from('never sent\n'));
+    reporter.endOutput();
+    expect(await reporter.complete({ outcome: 'cancelled' }, null)).toBe(true);
+    expect(client.outputRequests).toBe(requestsBefore + 1);
+    expect(gone).toEqual([]);
+    expect((await admin.getJob(job.id)).state).toBe('cancelled');
+    expect(await admin.getLog(job.id)).toBe('before\n');
+  });
+
   it('packs output into requests near the body limit, counting what JSON escaping adds', async () => {
     const { job, reporter, client, pauses } = await leased(['print a lot']);
     const plain = 'build log line\n'.repeat(200 * 1024); // 3 MiB

@@ -9,7 +9,7 @@
 // paused until the coordinator catches up, so a chatty job slows down instead of losing output; only if the
 // coordinator takes nothing for `maxPausedMs` does the job run on and output past the cap get dropped.
 import { openAsBlob } from 'node:fs';
-import { isOutputData, LIMITS, type ClaimResponse, type CompleteRequest, type OutputStream, type StreamChunk } from '../../protocol/api';
+import { isOutputData, LIMITS, OUTPUT_CLOSED, type ClaimResponse, type CompleteRequest, type OutputStream, type StreamChunk } from '../../protocol/api';
 import { ApiError, type ApiClient } from '../../protocol/client';
 import { maskSecrets } from '../../protocol/secrets';
 import type { AgentLogger } from './logger';
@@ -77,6 +77,8 @@ export class LeaseReporter {
   private pumping = false;
   private failures = 0;
   private ended: 'gone' | 'abandoned' | null = null;
+  /** The job was stopped (cancel, timeout): its output is no longer taken, the other steps still are. */
+  private outputClosed = false;
   /** Held output at which the pipes are paused, and below which they are read again. */
   private readonly pauseAtBytes: number;
   private readonly resumeBelowBytes: number;
@@ -105,7 +107,7 @@ export class LeaseReporter {
   }
 
   write(stream: OutputStream, data: Buffer): void {
-    if (this.ended) return;
+    if (this.ended || this.outputClosed) return;
     this.output.write(stream, data);
     if (this.output.held >= this.pauseAtBytes && !this.paused && !this.pauseGaveUp) this.pause();
     if (this.output.waitingBytes >= this.output.maxChunkBytes) {
@@ -165,7 +167,22 @@ export class LeaseReporter {
 
   /** The job's streams are done: what is left of a split character, or a drop marker, goes with the result. */
   endOutput(): void {
-    this.output.end();
+    if (!this.outputClosed) this.output.end();
+    this.pump();
+  }
+
+  /**
+   * The job was cancelled or timed out: the coordinator takes no more of its output, so what is held is
+   * dropped and nothing more is sent. Command records and the result still go.
+   */
+  closeOutput(): void {
+    if (this.outputClosed) return;
+    this.outputClosed = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.output.cut();
+    this.output.ack(this.output.cutSeq);
+    this.unpause();
   }
 
   commandStarted(index: number): void {
@@ -268,7 +285,8 @@ export class LeaseReporter {
         // The stream before the next step (all of it without one) goes first, unless the step takes it along.
         const before = step?.mark ?? this.output.cutSeq;
         const carried = step?.carriesOutput ? this.carriable(before) : null;
-        if (this.output.unackedSeq < before && !carried && (step || this.outputDue)) {
+        // Stopped: the output held was dropped, and what follows (command records) rides on the result.
+        if (!this.outputClosed && this.output.unackedSeq < before && !carried && (step || this.outputDue)) {
           await this.attempt('output', () => this.sendOutput(before));
         } else if (step) {
           const outcome = await this.attempt(step.label, () => step.call(carried ?? []));
@@ -324,6 +342,11 @@ export class LeaseReporter {
         logger.warn(`the coordinator refused the ${label}: ${message}; dropping this job's result`, { job: jobId, lease: leaseId });
         this.finish('gone');
         this.options.onLeaseGone(message);
+        return 'refused';
+      }
+      if (err instanceof ApiError && err.code === OUTPUT_CLOSED) {
+        logger.info('the job was stopped; its remaining output is dropped', { job: jobId });
+        this.closeOutput();
         return 'refused';
       }
       if (isTransient(err)) {

@@ -203,7 +203,12 @@ export class ProcessTree {
     for (;;) {
       if (!(await this.alive())) return true;
       if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      // While the leader runs, its exit ends the wait at once (usually the whole tree is gone then): a cancel is
+      // reported without waiting out a poll interval.
+      let timer: NodeJS.Timeout | undefined;
+      const poll = new Promise((resolve) => (timer = setTimeout(resolve, POLL_MS)));
+      await (this.leaderExit ? poll : Promise.race([poll, this.exited]));
+      clearTimeout(timer);
     }
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/wait';
 import { livingGroupMembers } from './process-tree';
-import { DEFAULT_JOB_LIMITS } from '../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../protocol/limits';
 import { JobRunner, jobEnvironment, shellInvocation, type CommandEnd, type RunnerJob } from './runner';
 import type { SandboxedJob } from './sandbox';
 

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import { API_PREFIX, matrixSize, type JobState } from '../../../protocol/api';
 import { NotFoundError } from '../../errors';
@@ -8,6 +8,7 @@ import { allow, principalOf } from '../../middleware/auth';
 import { jsonOrMultipart, jsonWithFile } from '../../middleware/body';
 import type { AppContext, AppState } from '../../middleware/context';
 import { submissionLimits } from '../../middleware/limits';
+import { openEventStream } from '../../middleware/sse';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
@@ -107,14 +108,7 @@ export function jobRoutes(services: Services): Router<AppState> {
     const resumeFrom = ctx.get('last-event-id') || (ctx.query.lastEventId as string | undefined) || '0';
     let cursor = parseInput(lastEventIdSchema, resumeFrom, 'Last-Event-ID');
 
-    const stream = new PassThrough();
-    ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('Cache-Control', 'no-cache, no-transform');
-    ctx.set('X-Accel-Buffering', 'no');
-    ctx.req.socket.setTimeout(0);
-    ctx.req.socket.setNoDelay(true);
-    ctx.body = stream;
+    const { stream, stopKeepAlive } = openEventStream(ctx, services.sse.keepAliveMs);
 
     let closed = false;
     let pumping = false;
@@ -126,7 +120,7 @@ export function jobRoutes(services: Services): Router<AppState> {
       closed = true;
       unsubscribe();
       unwatch();
-      clearInterval(keepAlive);
+      stopKeepAlive();
       resolveClosed();
       stream.end();
     };
@@ -166,10 +160,6 @@ export function jobRoutes(services: Services): Router<AppState> {
     const unsubscribe = hub.subscribe(job.id, { wake: () => void pump(), close });
     // A revoked token's stream ends: what it could read is no longer its to read.
     const unwatch = services.revocations.watch(principalOf(ctx).tokenId, close);
-    const keepAlive = setInterval(() => {
-      if (!closed && stream.writableLength === 0) stream.write(': keep-alive\n\n');
-    }, services.sse.keepAliveMs);
-    keepAlive.unref();
     ctx.res.on('close', close);
     stream.write('retry: 2000\n\n');
     if (services.shutdown.aborted) close();

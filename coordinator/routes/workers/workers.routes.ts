@@ -1,10 +1,11 @@
 import Router from '@koa/router';
-import { API_PREFIX } from '../../../protocol/api';
+import { API_PREFIX, CONTROL_EVENTS, type LeaseDirective } from '../../../protocol/api';
 import { audited, auditEntry } from '../../middleware/audit';
 import { parkable } from '../../middleware/long-poll';
 import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
 import { jsonBody } from '../../middleware/body';
+import { openEventStream } from '../../middleware/sse';
 import type { AppContext, AppState } from '../../middleware/context';
 import { inputOf, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
@@ -73,6 +74,35 @@ export function workerRoutes(services: Services): Router<AppState> {
     const answer = await scheduler.heartbeat(id, input.state, input.problem);
     if (worker.adminState === 'draining' && answer.leases.length === 0) await leaveDrained(ctx, id);
     ctx.body = answer;
+  });
+
+  // The coordinator stops: every control stream ends (parked claims end through middleware/long-poll.ts).
+  services.shutdown.addEventListener('abort', () => services.control.closeAll(), { once: true });
+
+  /**
+   * The worker's control stream (server-sent events): each stop (cancel, timeout) of one of its leases the moment
+   * it is recorded; on (re)connecting, the stops it may have missed. The agent keeps one open while it runs.
+   */
+  router.get('/:id/control', async (ctx: AppContext) => {
+    const id = workerSelf(ctx);
+    await scheduler.requireWorker(id);
+    const { stream, stopKeepAlive } = openEventStream(ctx, services.sse.keepAliveMs);
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      stopKeepAlive();
+      stream.end();
+    };
+    const stop = (directive: LeaseDirective) => {
+      if (!closed) stream.write(`event: ${CONTROL_EVENTS.stop}\ndata: ${JSON.stringify(directive)}\n\n`);
+    };
+    const unsubscribe = services.control.subscribe(id, { stop, close });
+    ctx.res.on('close', close);
+    stream.write('retry: 1000\n\n');
+    if (services.shutdown.aborted) return close();
+    for (const directive of await scheduler.stopsOf(id)) stop(directive);
   });
 
   const claimedJob = (ctx: AppContext) => (ctx.body as { job?: { id: string } } | undefined)?.job?.id ?? null;

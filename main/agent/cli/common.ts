@@ -1,8 +1,8 @@
 // What the agent's command lines share: one way to end (exit codes, messages without stack traces) and the
-// package version they report.
+// package version they report. Light on purpose: a command line's --help loads this and its flags only; the
+// rest (the HTTP client, the agent) is imported once the flags are read.
 import { readFileSync } from 'node:fs';
 import { UsageError, type FlagTable } from '../../../protocol/cli';
-import { transportFetch, TransportError } from '../transport';
 
 /** Usage errors and refused input: exit 2. */
 export const EXIT_USAGE = 2;
@@ -74,10 +74,11 @@ export const transportFlags = {
 } satisfies FlagTable;
 
 /** The fetch to use for `server`, or a one-line usage error (plain HTTP across the network, a bad fingerprint). */
-export function fetchFor(
+export async function fetchFor(
   server: string,
   flags: { fingerprint?: string | undefined; ca?: string | undefined; 'insecure-http'?: boolean | undefined },
-): typeof fetch {
+): Promise<typeof fetch> {
+  const { transportFetch, TransportError } = await import('../transport');
   try {
     return transportFetch(server, {
       ...(flags.fingerprint ? { fingerprint: flags.fingerprint } : {}),

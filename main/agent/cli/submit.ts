@@ -11,25 +11,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import {
-  API_PREFIX,
-  isTerminal,
-  jobSpecSchema,
-  JOB_STATES,
-  type Job,
-  type JobGroup,
-  type JobSpec,
-  type JobState,
-  type StateEvent,
-  type Submitted,
-} from '../../../protocol/api';
-import { ApiClient, ApiError } from '../../../protocol/client';
+// The client, the schemas and the ZIP code are imported where they are used: --help loads only the flags.
+import type { Job, JobGroup, JobSpec, JobState, StateEvent, Submitted } from '../../../protocol/api';
+import type { ApiClient } from '../../../protocol/client';
 import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
-import { zipMatchingFiles } from '../artifacts';
-import { backoffDelay, isTransient } from '../timing';
 import { fetchFor, parseServerUrl, readText, runMain, transportFlags } from './common';
-import { submitWithBundle } from './upload';
 
 const submitFlags = {
   server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
@@ -144,7 +131,8 @@ async function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, 'drain');
 }
 
-function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>>['flags'], commands: string[]): JobSpec {
+async function buildSpec(flags: ReturnType<typeof parseCommandLine<typeof submitFlags>>['flags'], commands: string[]): Promise<JobSpec> {
+  const { jobSpecSchema } = await import('../../../protocol/api');
   const spec: JobSpec = { commands };
   if (flags.name) spec.name = flags.name;
   if (flags.shell) spec.shell = flags.shell;
@@ -186,6 +174,7 @@ const jobPageUrl = (server: string, jobId: string) => `${server}/#/jobs/${encode
  * drops, however it drops, for up to RECONNECT_FOR_MS of not reaching the coordinator.
  */
 async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
+  const [{ isTerminal }, { backoffDelay, isTransient }] = await Promise.all([import('../../../protocol/api'), import('../timing')]);
   let afterId = 0;
   let failures = 0;
   let unreachableSince = 0;
@@ -227,9 +216,10 @@ async function follow(client: ApiClient, jobId: string): Promise<StateEvent> {
 /** How often the CLI reads a matrix group's progress (one GET of the group). */
 const GROUP_POLL_MS = 1000;
 
-/** "2 succeeded, 1 failed": a group's counts, in the lifecycle's order. */
-const groupCounts = (group: JobGroup) =>
-  JOB_STATES.filter((state) => group.counts[state])
+/** "2 succeeded, 1 failed": a group's counts, in the lifecycle's order (`states`). */
+const groupCounts = (group: JobGroup, states: readonly JobState[]) =>
+  states
+    .filter((state) => group.counts[state])
     .map((state) => `${group.counts[state]} ${state.replace('_', ' ')}`)
     .join(', ');
 
@@ -238,6 +228,7 @@ const groupCounts = (group: JobGroup) =>
  * Reconnects like `follow` when the coordinator cannot be reached.
  */
 async function followGroup(client: ApiClient, group: JobGroup): Promise<JobGroup> {
+  const [{ isTerminal }, { isTransient }] = await Promise.all([import('../../../protocol/api'), import('../timing')]);
   const reported = new Set<string>();
   let unreachableSince = 0;
   for (;;) {
@@ -261,6 +252,7 @@ async function followGroup(client: ApiClient, group: JobGroup): Promise<JobGroup
 }
 
 async function saveArtifacts(client: ApiClient, job: Job, file: string): Promise<void> {
+  const { API_PREFIX } = await import('../../../protocol/api');
   if (!job.hasArtifacts) {
     note('the job brought back no artifacts (no file matched --output)');
     return;
@@ -281,11 +273,16 @@ async function main(argv: string[]): Promise<number> {
   if (!token) throw new UsageError('a token is required: CMDX_TOKEN or --token-file (a submit or admin token of the pool)');
   if (commands.length === 0) throw new UsageError('give at least one command, e.g. "make test" (see --help)');
   if (flags.zip && flags.dir) throw new UsageError('give --zip or --dir, not both');
-  const spec = buildSpec(flags, commands);
+  const [{ ApiClient, ApiError }, { zipMatchingFiles }, { submitWithBundle }] = await Promise.all([
+    import('../../../protocol/client'),
+    import('../artifacts'),
+    import('./upload'),
+  ]);
+  const spec = await buildSpec(flags, commands);
   if (spec.matrix && flags.artifacts) throw new UsageError('--artifacts saves one job\'s files; a --matrix run has one set per job: download them from each job\'s page');
   const zip = flags.zip ? await requireFile('zip', flags.zip, 'file') : undefined;
   const dir = flags.dir ? await requireFile('dir', flags.dir, 'folder') : undefined;
-  const client = new ApiClient({ baseUrl: server, token, fetch: fetchFor(server, flags) });
+  const client = new ApiClient({ baseUrl: server, token, fetch: await fetchFor(server, flags) });
 
   let submitted: Submitted | undefined;
   const upload = new AbortController();
@@ -363,7 +360,8 @@ async function finishGroup(client: ApiClient, server: string, submitted: JobGrou
   }
   note(`${submitted.total} jobs submitted as group ${submitted.id}: ${server}/#/groups/${encodeURIComponent(submitted.id)} (Ctrl-C cancels them)`);
   const group = await followGroup(client, submitted);
-  note(`group ${group.id}: ${groupCounts(group)} of ${group.total}`);
+  const { JOB_STATES } = await import('../../../protocol/api');
+  note(`group ${group.id}: ${groupCounts(group, JOB_STATES)} of ${group.total}`);
   return group.state === 'succeeded' ? 0 : group.state === 'cancelled' ? EXIT_CANCELLED : 1;
 }
 

@@ -1,13 +1,13 @@
 // `npm run worker`: the agent without Electron, for build servers and spare boxes.
 // Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 2 for bad flags or a refused join token, 1 otherwise.
+// The agent and the schemas are imported once the flags are read: --help and a wrong flag answer at once.
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_JOB_LIMITS, jobLimitsSchema, labelSchema, PROTOCOL_VERSION, type JobLimits } from '../../../protocol/api';
+import type { JobLimits } from '../../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../../protocol/limits';
 import { DISCOVERY_TIMEOUT_MS, poolLine } from '../../../protocol/pool-record';
-import { discoverPools } from '../discovery';
 import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
-import { Agent, RegistrationRefusedError } from '../index';
 import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
 import { fetchFor, packageVersion, parseServerUrl, readText, runMain, transportFlags } from './common';
 
@@ -89,6 +89,7 @@ function seconds(flag: string, value: number | undefined): number {
 
 /** `--discover`: one line per pool found, or one line saying none was; joining one still takes an enrollment code. */
 async function listPools(): Promise<number> {
+  const [{ discoverPools }, { PROTOCOL_VERSION }] = await Promise.all([import('../discovery'), import('../../../protocol/api')]);
   const pools = await discoverPools({
     timeoutMs: DISCOVERY_TIMEOUT_MS,
     onError: (err) => process.stderr.write(`warning: mDNS: ${err.message}\n`),
@@ -114,6 +115,10 @@ async function main(argv: string[]): Promise<number> {
   if (!joinToken) {
     throw new UsageError('an enrollment code is required: CMDX_JOIN_TOKEN or --join-token-file (make one with `node coordinator worker invite`)');
   }
+  const [{ jobLimitsSchema, labelSchema }, { Agent, RegistrationRefusedError }] = await Promise.all([
+    import('../../../protocol/api'),
+    import('../index'),
+  ]);
   const slots = flags.slots!;
   if (!Number.isInteger(slots) || slots < 1 || slots > 256) throw new UsageError('--slots expects a whole number from 1 to 256');
   for (const label of flags.labels ?? []) {
@@ -146,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
   const agent = new Agent({
     server,
     joinToken,
-    fetch: fetchFor(server, flags),
+    fetch: await fetchFor(server, flags),
     ...(flags.name ? { name: flags.name } : {}),
     labels: flags.labels ?? [],
     slots,

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_JOB_LIMITS } from '../../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../../protocol/limits';
 import { descendantsOf } from '../process-tree';
 import { JobRunner } from '../runner';
 import { processesOfJob } from '../test-support';

@@ -1,6 +1,6 @@
 // The macOS backend as data: what it would start for a job (sandbox-exec runs only on macOS).
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_JOB_LIMITS } from '../../../protocol/api';
+import { DEFAULT_JOB_LIMITS } from '../../../protocol/limits';
 import { SANDBOX_EXEC } from './seatbelt';
 import { seatbeltSandbox } from './seatbelt-sandbox';
 

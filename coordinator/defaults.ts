@@ -1,0 +1,15 @@
+// The coordinator's defaults, apart from the server that uses them: the command line's help shows them without
+// loading the server.
+export const DEFAULTS = {
+  port: 8080,
+  leaseTtlSec: 30,
+  heartbeatIntervalSec: 10,
+  offlineAfterSec: 30,
+  defaultTimeoutSec: 3600,
+  defaultMaxAttempts: 3,
+  maxUploadBytes: 1024 ** 3,
+  maxOutputBytes: 16 * 1024 ** 2,
+  sweepIntervalMs: 1000,
+  headersTimeoutMs: 20_000,
+  sseKeepAliveMs: 15_000,
+} as const;
