@@ -50,6 +50,9 @@ async function claim(tx: StoreOps, workerId: string): Promise<string | null> {
 
 const backend = testStore === 'postgres' ? 'PostgreSQL' : 'SQLite';
 
+/** Said in the names of what only a store shared by several coordinators does (skipped on SQLite). */
+const ONLY_SHARED = testStore === 'postgres' ? '' : ' (skipped on SQLite: one coordinator per store, no retries to make)';
+
 describe(`store contract on ${backend}`, () => {
   let store: Store;
   let dir: string;
@@ -314,7 +317,7 @@ describe(`store contract on ${backend}`, () => {
     expect(await store.getWorker('w1')).toBeUndefined();
   });
 
-  it.runIf(testStore === 'postgres')('lets one coordinator at a time sweep, and another take over when it is gone', async () => {
+  it.runIf(testStore === 'postgres')(`lets one coordinator at a time sweep, and another take over when it is gone${ONLY_SHARED}`, async () => {
     const url = await createDatabase(inject('postgresUrl'));
     const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];
     try {
@@ -327,7 +330,7 @@ describe(`store contract on ${backend}`, () => {
     }
   });
 
-  it.runIf(testStore === 'postgres')('signals the other stores on the database, not itself', async () => {
+  it.runIf(testStore === 'postgres')(`signals the other stores on the database, not itself${ONLY_SHARED}`, async () => {
     const url = await createDatabase(inject('postgresUrl'));
     const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];
     try {
@@ -345,7 +348,7 @@ describe(`store contract on ${backend}`, () => {
     }
   });
 
-  it.runIf(testStore === 'postgres')('runs a transaction again after a serialization failure or a deadlock', async () => {
+  it.runIf(testStore === 'postgres')(`runs a transaction again after a serialization failure or a deadlock${ONLY_SHARED}`, async () => {
     let runs = 0;
     const result = await store.transaction(async (tx) => {
       runs++;
