@@ -9,7 +9,7 @@ import path from 'node:path';
 import { isTerminal } from '../../protocol/api';
 import { ApiClient } from '../../protocol/client';
 import { helpText, parseCommandLine, UsageError, type FlagTable } from '../../protocol/cli';
-import { parseServerUrl, runMain } from './cli/common';
+import { parseServerUrls, runMain } from './cli/common';
 import { Agent } from './index';
 
 const flags = {
@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(helpText('npx tsx main/agent/bench-first-output.ts --server URL --token TOKEN [--join-token T] [--runs N]', flags));
     return 0;
   }
-  const server = parseServerUrl(f.server);
+  const [server] = parseServerUrls(f.server) as [string];
   if (!f.token) throw new UsageError('--token is required');
   const runs = f.runs!;
   if (!Number.isInteger(runs) || runs < 1) throw new UsageError('--runs expects a whole number');

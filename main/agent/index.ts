@@ -20,6 +20,7 @@ import {
 import { DEFAULT_JOB_LIMITS } from '../../protocol/limits';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { hostLabel } from '../../protocol/host-label';
+import { parseServerList } from '../../protocol/addresses';
 import { BundleCache, DEFAULT_CACHE_MAX_BYTES } from './bundle-cache';
 import { handingBackWorkerFaults, WorkerHealth } from './health';
 import { IdentityFile, type SavedIdentity } from './identity';
@@ -27,6 +28,7 @@ import { ControlChannel } from './control';
 import { JobExecution, type JobPhase } from './job';
 import { silentLogger, type AgentLogger } from './logger';
 import { DEFAULT_MAX_BUFFER_BYTES } from './output';
+import { transportFetch } from './transport';
 import { chooseSandbox, noSandbox, type Sandbox, type SandboxPreference } from './sandbox';
 import { RunningProcesses } from './sandbox/leftovers';
 import { Alarm, backoffDelay, isTransient, settlesWithin, type BackoffOptions } from './timing';
@@ -38,6 +40,7 @@ export { createConsoleLogger, type AgentLogger } from './logger';
 export { hostLabel };
 
 export interface AgentOptions {
+  /** The coordinator's URL, or the URLs of several nodes of one pool comma-separated: requests move to the next when one fails. */
   server: string;
   joinToken: string;
   /** Shown in the pool; default the host name. */
@@ -143,7 +146,11 @@ export class Agent extends EventEmitter {
   private name: string;
   private readonly labels: string[];
   private readonly slots: number;
+  /** The nodes' URLs, comma-separated: who the saved identity is for, and what the log names. */
   private readonly server: string;
+  /** Requests name the first node; the fetch (transportFetch) sends them to the node that answers. */
+  private readonly baseUrl: string;
+  private readonly fetch: typeof fetch | undefined;
   private readonly backoff: BackoffOptions;
   private readonly killGraceMs: number;
   private readonly dirs: { state: string; cache: string; jobs: string };
@@ -191,7 +198,10 @@ export class Agent extends EventEmitter {
     this.name = this.requestedName;
     this.labels = [...new Set([...(options.labels ?? []), hostLabel(this.name)])];
     this.slots = options.slots ?? 1;
-    this.server = options.server.replace(/\/+$/, '');
+    const servers = parseServerList(options.server);
+    this.server = servers.join(',');
+    this.baseUrl = servers[0]!;
+    this.fetch = options.fetch ?? (servers.length > 1 ? transportFetch(servers) : undefined);
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
     this.dirs = {
@@ -426,7 +436,7 @@ export class Agent extends EventEmitter {
   }
 
   private clientWith(token: string | undefined): ApiClient {
-    return new ApiClient({ baseUrl: this.server, ...(token ? { token } : {}), ...(this.options.fetch ? { fetch: this.options.fetch } : {}) });
+    return new ApiClient({ baseUrl: this.baseUrl, ...(token ? { token } : {}), ...(this.fetch ? { fetch: this.fetch } : {}) });
   }
 
   private registration(): string {

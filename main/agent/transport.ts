@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { Agent as Dispatcher, type buildConnector } from 'undici';
-import { isLoopbackHost } from '../../protocol/addresses';
+import { isLoopbackHost, parseServerList } from '../../protocol/addresses';
 
 export interface TransportOptions {
   /** The certificate's SHA-256 (`AB:CD:…`, colons and case optional): trusted whoever signed it. */
@@ -66,13 +66,56 @@ function pinnedConnector(fingerprint: string): buildConnector.connector {
   };
 }
 
-/** A fetch for this coordinator (global fetch when nothing needs pinning or a CA), after checking its URL. */
-export function transportFetch(server: string, options: TransportOptions = {}): typeof fetch {
-  checkServerUrl(server, options);
-  if (!server.startsWith('https:') || (!options.fingerprint && !options.caFile)) return globalThis.fetch.bind(globalThis);
-  const dispatcher = options.fingerprint
-    ? new Dispatcher({ connect: pinnedConnector(options.fingerprint) })
-    : new Dispatcher({ connect: { ca: readFileSync(options.caFile!) } });
-  return ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-    globalThis.fetch(input, { ...init, dispatcher } as RequestInit)) as typeof fetch;
+/** Answers of a node going away or a proxy in front of one: the next node may serve the request. */
+const NODE_UNAVAILABLE = new Set([502, 503, 504]);
+
+/**
+ * A fetch for these coordinators (several nodes of one pool sharing a database), after checking each URL. A
+ * request for any of them goes to the node that last answered; on a network failure (refused, reset, timed out)
+ * or a 502/503/504 it is sent to the next node, each tried once. Sending again is safe: the coordinator takes
+ * output by sequence number and a completion twice. The pin or CA applies to every node (one pool, one certificate).
+ */
+export function transportFetch(servers: string | readonly string[], options: TransportOptions = {}): typeof fetch {
+  let list: string[];
+  try {
+    list = typeof servers === 'string' ? parseServerList(servers) : [...servers];
+  } catch (err) {
+    throw new TransportError((err as Error).message);
+  }
+  for (const server of list) checkServerUrl(server, options);
+  const dispatcher = !options.fingerprint && !options.caFile
+    ? undefined
+    : options.fingerprint
+      ? new Dispatcher({ connect: pinnedConnector(options.fingerprint) })
+      : new Dispatcher({ connect: { ca: readFileSync(options.caFile!) } });
+  const send = (url: string, init?: RequestInit) =>
+    globalThis.fetch(url, dispatcher && url.startsWith('https:') ? ({ ...init, dispatcher } as RequestInit) : init);
+  if (list.length === 1) return ((input: Parameters<typeof fetch>[0], init?: RequestInit) => send(String(input), init)) as typeof fetch;
+  let active = 0;
+  return (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+    const url = String(input);
+    const node = list.findIndex((server) => url === server || url.startsWith(`${server}/`));
+    if (node < 0) return send(url, init);
+    const path = url.slice(list[node]!.length);
+    // A streamed body is read by the first try: it cannot be sent again.
+    const attempts = init?.body instanceof ReadableStream ? 1 : list.length;
+    const first = active;
+    let failure: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const index = (first + attempt) % list.length;
+      try {
+        const response = await send(`${list[index]}${path}`, init);
+        if (NODE_UNAVAILABLE.has(response.status) && attempt < attempts - 1) {
+          await response.body?.cancel().catch(() => undefined);
+          continue;
+        }
+        active = index;
+        return response;
+      } catch (err) {
+        if ((err as Error).name === 'AbortError' || init?.signal?.aborted) throw err;
+        failure = err;
+      }
+    }
+    throw failure;
+  }) as typeof fetch;
 }

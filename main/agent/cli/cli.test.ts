@@ -70,6 +70,9 @@ describe('command lines without a pool', () => {
     const cases: [ReturnType<typeof run>, RegExp][] = [
       [run('worker', ['--bogus']), /unknown flag --bogus/],
       [run('worker', ['--join-token', 't']), /--server is required/],
+      [run('worker', ['--server', 'http://127.0.0.1:9,pool-b:8080', '--join-token', 't']), /^error: --server: "pool-b:8080" is not an http:\/\/ or https:\/\/ URL\n$/],
+      [run('submit', ['echo hi'], { CMDX_SERVER: 'http://127.0.0.1:9, http://[::1', CMDX_TOKEN: 't' }), /^error: --server: "http:\/\/\[::1" is not a URL; give one like http:\/\/pool-host:8080 \(several comma-separated\)\n$/],
+      [run('submit', ['--server', ',', '--token', 't', 'ls']), /^error: --server: no coordinator URL given/],
       [run('worker', ['--server', 'http://127.0.0.1:9', '--join-token', 't', '--labels', 'bad label']), /label "bad label"/],
       [run('submit', nowhere), /give at least one command/],
       [run('submit', [...nowhere, '--zip', '/nonexistent.zip', 'ls']), /--zip \/nonexistent\.zip: no such file/],
@@ -83,6 +86,8 @@ describe('command lines without a pool', () => {
       [run('submit', [...nowhere, '--matrix', 'n=1,2', '--artifacts', 'x.zip', 'ls']), /--artifacts saves one job's files/],
       // every flag also comes from its environment variable
       [run('submit', ['echo hi'], fromEnv), /could not submit the job: cannot reach http:\/\/127\.0\.0\.1:9/],
+      // every node of the list refuses: one line still
+      [run('submit', ['echo hi'], { ...fromEnv, CMDX_SERVER: 'http://127.0.0.1:9,http://127.0.0.1:7' }), /^error: could not submit the job: cannot reach http:\/\/127\.0\.0\.1:9: fetch failed[^\n]*\n$/],
       [run('submit', ['echo hi'], { ...fromEnv, CMDX_TIMEOUT: '0' }), /the job is not valid: timeoutSec/],
     ];
     for (const [result, message] of cases) expectCleanFailure(await result, message);

@@ -2,6 +2,7 @@
 // package version they report. Light on purpose: a command line's --help loads this and its flags only; the
 // rest (the HTTP client, the agent) is imported once the flags are read.
 import { readFileSync } from 'node:fs';
+import { parseServerList } from '../../../protocol/addresses';
 import { UsageError, type FlagTable } from '../../../protocol/cli';
 
 /** Usage errors and refused input: exit 2. */
@@ -45,16 +46,14 @@ export function packageVersion(): string | undefined {
 /** For token files: read whole, as text. */
 export const readText = (file: string): string => readFileSync(file, 'utf8');
 
-export function parseServerUrl(raw: string | undefined, flag = '--server'): string {
-  if (!raw) throw new UsageError(`${flag} is required: the coordinator's URL, e.g. http://pool-host:8080`);
-  let url: URL;
+/** `--server URL1,URL2,…`: the nodes of one pool (each an http(s) URL), or a one-line usage error. */
+export function parseServerUrls(raw: string | undefined, flag = '--server'): string[] {
+  if (!raw) throw new UsageError(`${flag} is required: the coordinator's URL, e.g. http://pool-host:8080 (several nodes comma-separated)`);
   try {
-    url = new URL(raw);
-  } catch {
-    throw new UsageError(`${flag} "${raw}" is not a URL; give one like http://pool-host:8080`);
+    return parseServerList(raw);
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be an http:// or https:// URL`);
-  return raw.replace(/\/+$/, '');
 }
 
 /** How a command line reaches the coordinator over the network. */
@@ -73,14 +72,14 @@ export const transportFlags = {
   },
 } satisfies FlagTable;
 
-/** The fetch to use for `server`, or a one-line usage error (plain HTTP across the network, a bad fingerprint). */
+/** The fetch to use for these nodes, or a one-line usage error (plain HTTP across the network, a bad fingerprint). */
 export async function fetchFor(
-  server: string,
+  servers: readonly string[],
   flags: { fingerprint?: string | undefined; ca?: string | undefined; 'insecure-http'?: boolean | undefined },
 ): Promise<typeof fetch> {
   const { transportFetch, TransportError } = await import('../transport');
   try {
-    return transportFetch(server, {
+    return transportFetch(servers, {
       ...(flags.fingerprint ? { fingerprint: flags.fingerprint } : {}),
       ...(flags.ca ? { caFile: flags.ca } : {}),
       insecureHttp: flags['insecure-http'] ?? false,

@@ -16,10 +16,10 @@ import type { Job, JobGroup, JobSpec, JobState, StateEvent, Submitted } from '..
 import type { ApiClient } from '../../../protocol/client';
 import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
-import { fetchFor, parseServerUrl, readText, runMain, transportFlags } from './common';
+import { fetchFor, parseServerUrls, readText, runMain, transportFlags } from './common';
 
 const submitFlags = {
-  server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
+  server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080; several nodes of one pool comma-separated (tried in turn when one fails)' },
   token: { type: 'string', env: 'CMDX_TOKEN', placeholder: 'TOKEN', description: 'your submit (or admin) token (prefer CMDX_TOKEN or --token-file)' },
   'token-file': { type: 'string', env: 'CMDX_TOKEN_FILE', placeholder: 'FILE', description: 'read your token from this file (keeps it out of ps)' },
   secret: {
@@ -268,7 +268,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(helpText(USAGE, submitFlags, FOOTER));
     return 0;
   }
-  const server = parseServerUrl(flags.server);
+  const servers = parseServerUrls(flags.server);
+  const server = servers[0]!;
   const token = tokenFromFlags(argv, 'token', flags.token, flags['token-file'], { readText, warn: note });
   if (!token) throw new UsageError('a token is required: CMDX_TOKEN or --token-file (a submit or admin token of the pool)');
   if (commands.length === 0) throw new UsageError('give at least one command, e.g. "make test" (see --help)');
@@ -282,7 +283,7 @@ async function main(argv: string[]): Promise<number> {
   if (spec.matrix && flags.artifacts) throw new UsageError('--artifacts saves one job\'s files; a --matrix run has one set per job: download them from each job\'s page');
   const zip = flags.zip ? await requireFile('zip', flags.zip, 'file') : undefined;
   const dir = flags.dir ? await requireFile('dir', flags.dir, 'folder') : undefined;
-  const client = new ApiClient({ baseUrl: server, token, fetch: await fetchFor(server, flags) });
+  const client = new ApiClient({ baseUrl: server, token, fetch: await fetchFor(servers, flags) });
 
   let submitted: Submitted | undefined;
   const upload = new AbortController();

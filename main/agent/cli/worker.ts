@@ -9,13 +9,13 @@ import { DISCOVERY_TIMEOUT_MS, poolLine } from '../../../protocol/pool-record';
 import { onInterrupt } from '../../../common/interrupts';
 import { helpText, parseCommandLine, tokenFromFlags, UsageError, type FlagTable } from '../../../protocol/cli';
 import { createConsoleLogger, LOG_LEVELS, type LogLevel } from '../logger';
-import { fetchFor, packageVersion, parseServerUrl, readText, runMain, transportFlags } from './common';
+import { fetchFor, packageVersion, parseServerUrls, readText, runMain, transportFlags } from './common';
 
 const DEFAULT_WORK_DIR = '~/.cmd-executor/worker';
 
 const workerFlags = {
   discover: { type: 'boolean', description: 'list the pools announced on the LAN (one line each: name, URL, fingerprint, version) and exit' },
-  server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080' },
+  server: { type: 'string', env: 'CMDX_SERVER', placeholder: 'URL', description: 'coordinator URL, e.g. http://pool-host:8080; several nodes of one pool comma-separated (tried in turn when one fails)' },
   'join-token': { type: 'string', env: 'CMDX_JOIN_TOKEN', placeholder: 'CODE', description: 'an enrollment code from `node coordinator worker invite` (or the join token)' },
   'join-token-file': { type: 'string', env: 'CMDX_JOIN_TOKEN_FILE', placeholder: 'FILE', description: 'read the enrollment code from this file (keeps it out of ps)' },
   name: { type: 'string', env: 'CMDX_NAME', placeholder: 'NAME', description: 'name shown in the pool (default: the host name)' },
@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   if (flags.discover) return listPools();
-  const server = parseServerUrl(flags.server);
+  const servers = parseServerUrls(flags.server);
   const joinToken = tokenFromFlags(argv, 'join-token', flags['join-token'], flags['join-token-file'], { readText, warn: (m) => process.stderr.write(`warning: ${m}\n`) });
   if (!joinToken) {
     throw new UsageError('an enrollment code is required: CMDX_JOIN_TOKEN or --join-token-file (make one with `node coordinator worker invite`)');
@@ -149,9 +149,9 @@ async function main(argv: string[]): Promise<number> {
     level,
   });
   const agent = new Agent({
-    server,
+    server: servers.join(','),
     joinToken,
-    fetch: await fetchFor(server, flags),
+    fetch: await fetchFor(servers, flags),
     ...(flags.name ? { name: flags.name } : {}),
     labels: flags.labels ?? [],
     slots,
@@ -187,7 +187,7 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof RegistrationRefusedError) throw new UsageError(err.message);
     throw err;
   }
-  if (signals === 0) logger.info(`worker ready: ${agent.status().name} takes jobs from ${server}`, { slots });
+  if (signals === 0) logger.info(`worker ready: ${agent.status().name} takes jobs from ${servers.join(', ')}`, { slots });
   await stopped;
   return 0;
 }
