@@ -116,6 +116,7 @@ export function transportFetch(servers: string | readonly string[], options: Tra
         failure = err;
       }
     }
-    throw failure;
+    // Each node failed: say so, with the last node's cause (what networkFailure shows a person).
+    throw new TypeError(`fetch failed at each of ${list.join(', ')}`, { cause: (failure as Error).cause ?? failure });
   }) as typeof fetch;
 }
