@@ -246,22 +246,40 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
       nodes[index]!.child.kill('SIGKILL');
       await exited;
     };
-    /** A client of one token that moves to the next live node when its node was killed under a call. */
-    const movingClient = (token: string, start: number, moves: string[]) => {
+    type HeldStep = 'last output' | 'complete';
+    /** Worker `index` holds its next call `step`, already bound to its node, until the test lets it go: a kill lands there. */
+    const holds = new Map<string, { reached: boolean; release: () => void; released: Promise<void> }>();
+    const holdAt = (index: number, step: HeldStep) => {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const hold = { reached: false, release, released };
+      holds.set(`${index} ${step}`, hold);
+      return hold;
+    };
+    const pause = async (index: number, step: string) => {
+      const hold = holds.get(`${index} ${step}`);
+      if (!hold || hold.reached) return;
+      hold.reached = true;
+      await hold.released;
+    };
+    /** A client of one token that moves to the next live node when its node was killed under a call; `moves` lists the calls cut. */
+    const movingClient = (token: string, start: number, moves: string[], held?: number) => {
       let at = start;
       let client = new ApiClient({ baseUrl: nodes[at]!.url, token });
-      return async <T>(step: (c: ApiClient) => Promise<T>): Promise<T> => {
-        for (;;) {
-          const used = at;
+      return async <T>(name: string, step: (c: ApiClient) => Promise<T>): Promise<T> => {
+        for (let first = true; ; first = false) {
+          const [used, bound] = [at, client];
+          if (first && held !== undefined) await pause(held, name);
           try {
-            return await step(client);
+            return await step(bound);
           } catch (err) {
             if (alive[used] || (err as Error).name === 'AbortError') throw err;
+            // The first call to fail moves the client; every call that failed is retried there, and noted.
             if (at === used) {
               at = nextLive(used);
               client = new ApiClient({ baseUrl: nodes[at]!.url, token });
-              moves.push(`${used}->${at}: ${(err as Error).message}`);
             }
+            moves.push(`${name} ${used}->${at} (${(err as Error).message})`);
           }
         }
       };
@@ -278,7 +296,7 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     let followedText = '';
     const following = (async () => {
       for (;;) {
-        const done = await follow(async (c) => {
+        const done = await follow('events', async (c) => {
           for await (const event of c.events(followed.id, { afterId: seenIds.at(-1) ?? 0 })) {
             seenIds.push(event.id);
             if (event.type === 'output') followedText += event.data.text;
@@ -299,18 +317,18 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     const stop = new AbortController();
     const runMovingWorker = async (index: number) => {
       const worker = await registerTestWorker(nodes[index]!.url, joinToken, { name: `burst-${index}`, slots: 4 });
-      const call = movingClient(worker.token, index, workerMoves[index]!);
+      const call = movingClient(worker.token, index, workerMoves[index]!, index);
       const slot = async () => {
         while (!stop.signal.aborted) {
           try {
-            const claimed = await call((c) => c.claim(worker.id, 1000, stop.signal));
+            const claimed = await call('claim', (c) => c.claim(worker.id, 1000, stop.signal));
             if (!claimed) continue;
             seen.push(claimed.job.id);
             const chunks = [0, 1, 2].map((seq) => ({ seq, stream: 'stdout' as const, data: `${claimed.job.name} line ${seq}\n` }));
             // Two batches: a node killed between them leaves the worker to resend from what it last heard committed.
-            expect(await call((c) => c.sendOutput(claimed.lease.id, chunks.slice(0, 2)))).toEqual({ nextSeq: 2 });
-            expect(await call((c) => c.sendOutput(claimed.lease.id, chunks.slice(2)))).toEqual({ nextSeq: 3 });
-            await call((c) => c.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 }));
+            expect(await call('first output', (c) => c.sendOutput(claimed.lease.id, chunks.slice(0, 2)))).toEqual({ nextSeq: 2 });
+            expect(await call('last output', (c) => c.sendOutput(claimed.lease.id, chunks.slice(2)))).toEqual({ nextSeq: 3 });
+            await call('complete', (c) => c.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 }));
           } catch (err) {
             if (!stop.signal.aborted) errors.push(`burst-${index}: ${String(err)}`);
           }
@@ -320,13 +338,30 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     };
     const running = [runMovingWorker(0), runMovingWorker(1)];
 
+    const store = await PostgresStore.open({ url: database });
+    cleanup.push(() => store.close());
+    const count = async (sql: string) => ((await store.rows(sql))[0]!.n as number);
     const started = Date.now();
     const JOBS = 500;
     const submitted: string[] = [];
     const names = new Map<string, string>();
     let turn = 0;
     const admins = nodes.map((n) => new ApiClient({ baseUrl: n.url, token: adminToken }));
+    /** Kills node `index` while its worker is held at `step` of a job: in the middle of that job's lease. */
+    const killMidJob = async (index: number, hold: ReturnType<typeof holdAt>) => {
+      await waitFor(() => hold.reached, { timeoutMs: 20_000, message: `worker ${index} to be mid-job` });
+      const queued = await count(`SELECT COUNT(*)::int AS n FROM jobs WHERE state = 'queued'`);
+      const inFlight = await count(`SELECT COUNT(*)::int AS n FROM jobs WHERE state IN ('leased', 'running')`);
+      kills.push(`node ${index} at ${submitted.length} submitted, ${queued} queued, ${inFlight} in flight`);
+      await kill(index);
+      hold.release();
+    };
+    const kills: string[] = [];
+    let firstHold: ReturnType<typeof holdAt> | undefined;
+    let secondHold: ReturnType<typeof holdAt> | undefined;
     for (let i = 0; i < JOBS; i += 25) {
+      if (i === 125) firstHold = holdAt(0, 'last output');
+      if (i === 300) secondHold = holdAt(1, 'complete');
       // The submitter's own round-robin skips dead nodes.
       const batch = await Promise.all(
         Array.from({ length: 25 }, (_, k) => {
@@ -337,17 +372,14 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
       submitted.push(...batch.map((j) => j.id));
       for (const job of batch) names.set(job.id, job.name);
       if (submitted.length === 150) {
-        await kill(0);
+        await killMidJob(0, firstHold!);
         // The follower's node is gone: the rest of its job's output goes through node 2 while it moves.
         await sender.client.sendOutput(senderLease.lease.id, [part(2)]);
         await sender.client.complete(senderLease.lease.id, { outcome: 'succeeded', exitCode: 0 });
       }
-      if (submitted.length === 325) await kill(1);
+      if (submitted.length === 325) await killMidJob(1, secondHold!);
     }
     const admin = admins[2]!;
-    const store = await PostgresStore.open({ url: database });
-    cleanup.push(() => store.close());
-    const count = async (sql: string) => ((await store.rows(sql))[0]!.n as number);
     await waitFor(async () => (await count(`SELECT COUNT(*)::int AS n FROM jobs WHERE state = 'succeeded'`)) === JOBS + 1, {
       timeoutMs: 60_000,
       intervalMs: 200,
@@ -361,23 +393,32 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     // Both workers were on a node that died, and moved; the follower too.
     expect(workerMoves.map((m) => m.length > 0)).toEqual([true, true]);
     expect(followMoves.length).toBeGreaterThan(0);
-    console.log(`500 jobs over 3 nodes, two killed: ${burstMs} ms; worker moves: ${workerMoves.flat().join(' / ')}; follower: ${followMoves.join(' / ')}`);
+    console.log(`500 jobs over 3 nodes, two killed: ${burstMs} ms; kills: ${kills.join('; ')}`);
+    console.log(`worker moves: ${workerMoves.flat().join(' / ')}; follower: ${followMoves.join(' / ')}`);
+    // The first kill cut worker 0 between two output batches, the second worker 1 before its completion.
+    expect(workerMoves[0]!.some((m) => m.startsWith('last output 0->'))).toBe(true);
+    expect(workerMoves[1]!.some((m) => m.startsWith('complete 1->'))).toBe(true);
 
     // The follower saw each event once, in order, and every byte of the output.
     expect(seenIds).toEqual([...new Set(seenIds)].sort((a, b) => a - b));
     expect(followedText).toBe(part(0).data + part(1).data + part(2).data);
 
-    // Each job was handed out once; its result recorded once; one lease per job, ended once; its log whole.
+    // Each job reached a worker once; its result was recorded once, by one completed lease; its log is whole.
     expect([...seen].sort()).toEqual([...submitted].sort());
     const succeeded = await store.rows(
       `SELECT job_id, COUNT(*)::int AS n FROM events WHERE type = 'state' AND data::json->>'state' = 'succeeded' GROUP BY job_id`,
     );
     expect(succeeded.length).toBe(JOBS + 1);
     expect(succeeded.filter((r) => r.n !== 1)).toEqual([]);
-    const leases = await store.rows(`SELECT job_id, COUNT(*)::int AS n, MIN(status) AS status FROM leases GROUP BY job_id`);
+    // One completed lease per job. A claim answered by a node killed just after its commit leaves a lease no
+    // worker knows: it expires and the job runs again, still ending once; it is counted, not hidden.
+    const leases = await store.rows(
+      `SELECT job_id, COUNT(*) FILTER (WHERE status = 'completed')::int AS completed, COUNT(*) FILTER (WHERE status NOT IN ('completed', 'expired'))::int AS other FROM leases GROUP BY job_id`,
+    );
     expect(leases.length).toBe(JOBS + 1);
-    expect(leases.filter((r) => r.n !== 1 || r.status === 'active')).toEqual([]);
-    expect(await count(`SELECT COUNT(*)::int AS n FROM jobs WHERE state <> 'succeeded' OR attempt <> 1`)).toBe(0);
+    expect(leases.filter((r) => r.completed !== 1 || r.other !== 0)).toEqual([]);
+    const orphaned = await count(`SELECT COUNT(*)::int AS n FROM leases WHERE status = 'expired'`);
+    console.log(`leases lost with a killed node's claim answer (expired, run again): ${orphaned}`);
     for (let i = 0; i < submitted.length; i += 20) {
       await Promise.all(
         submitted.slice(i, i + 20).map(async (id) => {
