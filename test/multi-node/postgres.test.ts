@@ -383,7 +383,12 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     await waitFor(async () => (await count(`SELECT COUNT(*)::int AS n FROM jobs WHERE state = 'succeeded'`)) === JOBS + 1, {
       timeoutMs: 60_000,
       intervalMs: 200,
-      message: `every job to succeed (worker errors: ${errors.join(' | ')})`,
+      message: 'every job to succeed',
+    }).catch(async (err: Error) => {
+      const stuck = await store.rows(
+        `SELECT j.id, j.state, j.attempt, l.status, l.worker_id, l.next_seq, l.expires_at - (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS expires_in FROM jobs j LEFT JOIN leases l ON l.job_id = j.id WHERE j.state <> 'succeeded'`,
+      );
+      throw new Error(`${err.message}; not ended: ${JSON.stringify(stuck)}; kills: ${kills.join('; ')}; worker errors: ${errors.join(' | ')}; moves: ${workerMoves.flat().join(' / ')}`);
     });
     const burstMs = Date.now() - started;
     stop.abort();
