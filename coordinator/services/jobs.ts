@@ -167,13 +167,14 @@ export class JobService {
     const jobs = await this.views(records);
     const counts: Partial<Record<JobState, number>> = {};
     for (const job of jobs) counts[job.state] = (counts[job.state] ?? 0) + 1;
-    const matrix: Record<string, string[]> = {};
+    // A Map: a matrix name may be any identifier, `constructor` and `toString` among them.
+    const values = new Map<string, Set<string>>();
     for (const job of jobs) {
       for (const [key, value] of Object.entries(job.spec.matrix ?? {})) {
-        const values = (matrix[key] ??= []);
-        if (!values.includes(value)) values.push(value);
+        values.set(key, (values.get(key) ?? new Set()).add(value));
       }
     }
+    const matrix = Object.fromEntries([...values].map(([key, each]) => [key, [...each]]));
     const over = jobs.every((job) => isTerminal(job.state));
     const state: JobGroup['state'] = !over
       ? 'active'

@@ -44,6 +44,13 @@ describe('matrix submissions', () => {
     await admin.cancelGroup(group.id);
   });
 
+  it('a matrix name that is also an object property (constructor, toString) is just a name: its group reads and cancels', async () => {
+    const submitted = (await alice.submit({ commands: ['true'], matrix: { constructor: ['1', '2'], toString: ['a'] } })).group!;
+    const group = await alice.getGroup(submitted.id);
+    expect(group.matrix).toEqual({ constructor: ['1', '2'], toString: ['a'] });
+    expect((await alice.cancelGroup(submitted.id)).total).toBe(2);
+  });
+
   it('numbers and booleans are values too; a job submitted alone has no group', async () => {
     const group = (await alice.submit({ commands: ['true'], matrix: { n: [1, 2] as unknown as string[], fast: [true] as unknown as string[] } })).group!;
     expect(group.jobs.map((job) => job.spec.env)).toEqual([
