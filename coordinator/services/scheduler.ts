@@ -15,7 +15,6 @@ import {
   type LeaseDirective,
   isOutputData,
   type OutputAck,
-  type OutputDataChunk,
   type StreamChunk,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
@@ -34,7 +33,7 @@ import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../s
 import type { FairShare } from './fair-share';
 import type { JobLog } from './job-state';
 import type { LeaseClock } from './lease-clock';
-import { outputEnd, type OutputLog, type OutputPiece } from './output-log';
+import type { OutputLog, OutputPiece } from './output-log';
 import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 import type { WorkerAvailability } from './waiting';
@@ -365,14 +364,15 @@ export class Scheduler {
   // ---- claims ----
 
   /** Long poll: a job now if one fits, else waits up to `waitMs` for one to be submitted or requeued. */
+  /** `worker`: as the caller read it for this claim (the route reads it once for its own checks too). */
   async claim(
-    workerId: string,
+    worker: WorkerRecord,
     waitMs: number,
     signal: AbortSignal,
     filter: ClaimFilter = {},
     onPark?: () => void,
   ): Promise<ClaimResponse | null> {
-    const worker = await this.requireWorker(workerId);
+    const workerId = worker.id;
     // Registered before this coordinator dropped its protocol (an upgrade): told why, and given nothing.
     requireProtocol(worker.protocolVersion);
     // An unhealthy worker would fail what it took: it is handed nothing until it reports the problem gone.
@@ -475,8 +475,8 @@ export class Scheduler {
       const heads = await this.store.queueHeads();
       let progressed = false;
       for (const waiter of candidates) {
-        const { onlySubmitters } = waiter.filter;
-        const job = await this.fairShare.best(this.store, (onlySubmitters ? await this.store.queueHeads(onlySubmitters) : heads).filter(waiter.fits));
+        // The heads of every bucket: a waiter's own filter (`onlySubmitters` among it) picks its share of them.
+        const job = await this.fairShare.best(this.store, heads.filter(waiter.fits));
         if (!job) continue;
         const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id, waiter.after?.nextLeaseId));
         if (result === 'no_free_slot') full.add(waiter);
@@ -634,74 +634,63 @@ export class Scheduler {
     throw new ConflictError(`job ${job.id} was ${why}; no more output is taken for it`, OUTPUT_CLOSED);
   }
 
+  /**
+   * One batch of the stream: its new output is written to the files in one append, then its command records, the
+   * job's counters and stream end and the lease's next sequence number are committed in one transaction. A record
+   * takes its place after the bytes before it: each output byte advances the stream's end by one.
+   */
   private async appendStream(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
-    let ack: OutputAck | undefined;
-    let bytes: OutputDataChunk[] = [];
-    for (const chunk of [...chunks].sort((a, b) => a.seq - b.seq)) {
-      if (isOutputData(chunk)) {
-        bytes.push(chunk);
-        continue;
-      }
-      if (bytes.length) await this.appendBytes(leaseId, workerId, bytes);
-      bytes = [];
-      ack = await this.appendRecord(leaseId, workerId, chunk);
-    }
-    return bytes.length || !ack ? this.appendBytes(leaseId, workerId, bytes) : ack;
-  }
-
-  /** A command record of the stream, in its place: stored once (a resent one changes nothing), a gap refused. */
-  private appendRecord(leaseId: string, workerId: string, chunk: CommandRecordChunk): Promise<OutputAck> {
-    return this.store.transaction(async (tx) => {
-      const { lease, job } = await this.activeLease(tx, leaseId, workerId);
-      if (chunk.seq < lease.nextSeq) return { nextSeq: lease.nextSeq };
-      // After a stop the output between records is dropped (by the worker, or refused here): its numbers never come.
-      if (chunk.seq > lease.nextSeq && !lease.stopReason) {
-        throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${lease.nextSeq}; resend from ${lease.nextSeq}`, 'seq_gap');
-      }
-      await this.recordCommand(tx, job, chunk.command);
-      await tx.updateLease(leaseId, { nextSeq: chunk.seq + 1 });
-      return { nextSeq: chunk.seq + 1 };
-    });
-  }
-
-  private async appendBytes(leaseId: string, workerId: string, chunks: OutputDataChunk[]): Promise<OutputAck> {
     const { lease, job } = await this.store.transaction((tx) => this.activeLease(tx, leaseId, workerId));
-    this.outputOpen(lease, job);
+    const sorted = [...chunks].sort((a, b) => a.seq - b.seq);
+    const carriesOutput = sorted.some((chunk) => isOutputData(chunk) && chunk.seq >= lease.nextSeq);
+    if (carriesOutput) this.outputOpen(lease, job);
     // Masked again here: an agent that did not mask (old, or not ours) must not land a secret in the log.
     const secrets = Object.values(job.spec.secrets ?? {});
     const pieces: OutputPiece[] = [];
+    /** The new chunks in order, each output chunk with the bytes it adds. */
+    const fresh: { chunk: StreamChunk; bytes: number }[] = [];
     let nextSeq = lease.nextSeq;
-    for (const chunk of chunks) {
+    for (const chunk of sorted) {
       if (chunk.seq < nextSeq) continue;
-      if (chunk.seq > nextSeq) {
+      // After a stop the output between records is dropped (by the worker, or refused here): its numbers never come.
+      if (chunk.seq > nextSeq && !(lease.stopReason && !isOutputData(chunk))) {
         throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
       }
-      nextSeq++;
-      if (chunk.data.length) pieces.push({ stream: chunk.stream, data: Buffer.from(maskSecrets(chunk.data, secrets)) });
+      nextSeq = chunk.seq + 1;
+      const data = isOutputData(chunk) && chunk.data.length ? Buffer.from(maskSecrets(chunk.data, secrets)) : null;
+      if (data && isOutputData(chunk)) pieces.push({ stream: chunk.stream, data });
+      fresh.push({ chunk, bytes: data?.length ?? 0 });
     }
     // A retried batch (every chunk already stored) changes nothing and writes nothing.
     if (nextSeq === lease.nextSeq) return { nextSeq };
-    const written = await this.output.append(job.id, job.attempt, job, pieces);
-    const added = outputEnd(written.counters) - outputEnd(job);
+    const written = pieces.length ? await this.output.append(job.id, job.attempt, job, pieces) : null;
     try {
       await this.store.transaction(async (tx) => {
         const current = await this.activeLease(tx, leaseId, workerId);
         // A stop recorded while the batch was written: not committed, so not kept.
-        this.outputOpen(current.lease, current.job);
+        if (carriesOutput) this.outputOpen(current.lease, current.job);
         if (current.lease.nextSeq !== lease.nextSeq || current.job.attempt !== job.attempt) {
           throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
         }
-        await tx.updateJob(job.id, { ...written.counters, lastEventId: current.job.lastEventId + added });
+        let at = current.job;
+        for (const { chunk, bytes } of fresh) {
+          if (!isOutputData(chunk)) at = await this.recordCommand(tx, at, chunk.command);
+          // Only the stream's end matters to the records after it; the counters saved are the files' own.
+          else if (bytes) at = { ...at, lastEventId: at.lastEventId + bytes, outputTailBytes: at.outputTailBytes + bytes };
+        }
+        await tx.updateJob(job.id, { ...(written?.counters ?? {}), lastEventId: at.lastEventId });
         await tx.updateLease(leaseId, { nextSeq });
       });
     } catch (err) {
       // The bytes just written were never committed: their writer (and the live output it keeps in memory) goes,
       // so this node's readers read the files, where another node sharing them may write other bytes there.
-      await this.output.finish(job.id, job.attempt);
+      if (written) await this.output.finish(job.id, job.attempt);
       throw err;
     }
-    this.log.outputAdded(job.id);
-    await written.committed();
+    if (written) {
+      this.log.outputAdded(job.id);
+      await written.committed();
+    }
     return { nextSeq };
   }
 

@@ -92,7 +92,7 @@ export function seedRoutes(services: Services): Router<AppState> {
   );
 
   router.get('/jobs/get-job', allow('worker'), async (ctx: AppContext) => {
-    const assignment = await scheduler.claim(principalOf(ctx).workerId!, 0, services.shutdown);
+    const assignment = await scheduler.claim(await scheduler.requireWorker(principalOf(ctx).workerId!), 0, services.shutdown);
     ctx.body = assignment
       ? {
           success: true,

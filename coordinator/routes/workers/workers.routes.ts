@@ -110,12 +110,13 @@ export function workerRoutes(services: Services): Router<AppState> {
     const id = workerSelf(ctx);
     const { waitMs, ...filter } = inputOf(ctx, claimSchema);
     // An idle worker claims instead of heartbeating: a drained one leaves here (its next call is refused).
-    if ((await scheduler.requireWorker(id)).adminState === 'draining' && (await store.currentJobs(id)).length === 0) {
+    const worker = await scheduler.requireWorker(id);
+    if (worker.adminState === 'draining' && (await store.currentJobs(id)).length === 0) {
       await leaveDrained(ctx, id);
       ctx.status = 204;
       return;
     }
-    await parkable(ctx, services.shutdown, (signal, onPark) => scheduler.claim(id, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark), {
+    await parkable(ctx, services.shutdown, (signal, onPark) => scheduler.claim(worker, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark), {
       logger: services.logger,
       answered: (assignment) => auditEntry(store, now, ctx, 'lease.claim', assignment.job.id),
       undelivered: (assignment) => scheduler.handBackUnanswered(assignment.lease.id),
