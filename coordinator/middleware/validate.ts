@@ -8,10 +8,8 @@ import type { AppContext } from './context';
 export function describeIssues(error: z.ZodError): string {
   return error.issues
     .slice(0, 5)
-    .map((issue) => {
-      const where = issue.path.length ? issue.path.join('.') : 'body';
-      return `${where}: ${issue.message}`;
-    })
+    // An issue of the whole part (an unknown key, a wrong type) is said without a place: the caller names the part.
+    .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
     .join('; ');
 }
 
