@@ -48,8 +48,10 @@ suite(haveChromium ? 'invite links in the UI (Chromium)' : `invite links in the 
     const drawn = await page.getByRole('img', { name: 'QR code of the invite link' }).locator('path').getAttribute('d');
     expect(drawn).toBe(qrPath(link).d);
 
+    // Listen before the click: on a fast run the new tab opens before a listener added after it.
+    const opened = page.context().waitForEvent('page', { timeout: UI_WAIT_MS });
     await page.getByRole('link', { name: /\/join\// }).click();
-    const invitePage = await browser.contexts()[0]!.waitForEvent('page', { timeout: UI_WAIT_MS });
+    const invitePage = await opened;
     await invitePage.waitForLoadState();
     expect(await invitePage.locator('#link').innerText()).toBe(link);
     expect(await invitePage.getByRole('img', { name: 'QR code of the invite link' }).locator('path').getAttribute('d')).toBe(qrPath(link).d);
