@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { postgresBinDir } from './test/postgres';
+import { postgresBinDir } from './test/postgres.ts';
 
 const shared = {
   exclude: ['node_modules/**', 'dist/**'],
