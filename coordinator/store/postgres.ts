@@ -5,7 +5,7 @@
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { bucketKey, poolUsageRecord } from './sqlite';
+import { bucketKey, poolUsageRecord } from './rows';
 import type {
   AuditFilter,
   AuditRecord,

@@ -21,6 +21,7 @@ import type {
   UsageRecord,
   WorkerRecord,
 } from './types';
+import { bucketKey, poolUsageRecord } from './rows';
 
 const SCHEMA_VERSION = 7;
 
@@ -82,23 +83,6 @@ CREATE INDEX jobs_bucket ON jobs (labels_key, priority DESC, seq) WHERE state = 
 CREATE TABLE queue_buckets (labels_key TEXT PRIMARY KEY) WITHOUT ROWID;
 INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE state = 'queued';
 `;
-
-/**
- * A job's bucket: all that decides which workers may take it, so one head stands for the whole bucket: its labels,
- * sorted (labels hold no comma or space), and what it asks of a worker's isolation (network, a sandbox).
- */
-export const bucketKey = (spec: JobRecord['spec']) =>
-  [...new Set(spec.labels)].sort().join(',') + (spec.network ? ' network' : '') + (spec.requireSandbox ? ' sandbox' : '');
-
-/** A row of the pool usage query (both backends select these columns). */
-export const poolUsageRecord = (r: Record<string, unknown>): PoolUsageRecord => ({
-  submitter: r.submitted_by as string,
-  slotSeconds: r.slot_seconds as number,
-  at: r.at as number,
-  running: r.running as number,
-  runningLeasedAtSum: r.leased_at_sum as number,
-  latestLeasedAt: r.latest_leased_at as number,
-});
 
 /** Workers say how they contain jobs (JSON; NULL for agents that did not say). */
 const MIGRATION_3 = `ALTER TABLE workers ADD COLUMN isolation TEXT;`;

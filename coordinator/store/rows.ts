@@ -1,0 +1,20 @@
+// What both backends need to turn jobs and rows into records, apart from either: a PostgreSQL coordinator does
+// not load better-sqlite3.
+import type { JobRecord, PoolUsageRecord } from './types';
+
+/**
+ * A job's bucket: all that decides which workers may take it, so one head stands for the whole bucket: its labels,
+ * sorted (labels hold no comma or space), and what it asks of a worker's isolation (network, a sandbox).
+ */
+export const bucketKey = (spec: JobRecord['spec']) =>
+  [...new Set(spec.labels)].sort().join(',') + (spec.network ? ' network' : '') + (spec.requireSandbox ? ' sandbox' : '');
+
+/** A row of the pool usage query (both backends select these columns). */
+export const poolUsageRecord = (r: Record<string, unknown>): PoolUsageRecord => ({
+  submitter: r.submitted_by as string,
+  slotSeconds: r.slot_seconds as number,
+  at: r.at as number,
+  running: r.running as number,
+  runningLeasedAtSum: r.leased_at_sum as number,
+  latestLeasedAt: r.latest_leased_at as number,
+});
