@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { API_PREFIX, IDEMPOTENCY_KEY_HEADER } from '../../protocol/api';
 import { ApiClient } from '../../protocol/client';
 import { AgentFleet, waitForJob } from '../../main/agent/test-support';
-import { makeTempDir, startTestCoordinator, testStore, type TestCoordinator } from '../pool';
+import { makeTempDir, quietLogger, startTestCoordinator, testStore, type TestCoordinator } from '../pool';
 import { createDatabase } from '../postgres';
 import { makeZip } from '../zips';
 
@@ -96,14 +96,17 @@ describe.runIf(testStore === 'postgres')('idempotent submit across two coordinat
   let a: TestCoordinator;
   let b: TestCoordinator;
   let admin: ApiClient;
+  /** What node A logged as errors: a client going away mid-upload is not one. */
+  let errorsOfA: string[];
 
   beforeEach(async () => {
+    errorsOfA = [];
     const database = await createDatabase(inject('postgresUrl'));
     const dir = await makeTempDir('cmdx-idempotent-');
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const node = (name: string) =>
-      startTestCoordinator({ dataDir: join(dir, name), database, blobDir: join(dir, 'blobs'), adminToken: ADMIN_TOKEN, joinToken: JOIN_TOKEN });
-    a = await node('node-a');
+    const node = (name: string, logger = quietLogger) =>
+      startTestCoordinator({ dataDir: join(dir, name), database, blobDir: join(dir, 'blobs'), adminToken: ADMIN_TOKEN, joinToken: JOIN_TOKEN, logger });
+    a = await node('node-a', { ...quietLogger, error: (message) => errorsOfA.push(message) });
     cleanup.push(() => a.stop());
     b = await node('node-b');
     cleanup.push(() => b.stop());
@@ -159,5 +162,6 @@ describe.runIf(testStore === 'postgres')('idempotent submit across two coordinat
     const { jobs } = await admin.listJobs({ limit: 20 });
     expect(jobs.map((job) => job.name)).toEqual(['cut-upload']);
     expect(await waitForJob(admin, jobs[0]!.id)).toMatchObject({ state: 'succeeded', attempt: 1, bundle: { size: zip.length } });
+    expect(errorsOfA).toEqual([]);
   });
 });
