@@ -75,6 +75,25 @@ describe('idempotent submit (Idempotency-Key)', () => {
     expect(await jobCount()).toBe(2);
   });
 
+  it('the client sends a fresh random UUID as the key of each submit, JSON or with a ZIP', async () => {
+    const sent: string[] = [];
+    const client = new ApiClient({
+      baseUrl: pool.url,
+      token: annToken,
+      fetch: (input, init) => {
+        sent.push((init!.headers as Record<string, string>)[IDEMPOTENCY_KEY_HEADER]!);
+        return fetch(input, init);
+      },
+    });
+    await client.submit({ commands: ['echo 1'] });
+    await client.submit({ commands: ['echo 1'] });
+    await client.submitJobWithBundle({ commands: ['ls'] }, new Blob([await makeZip([{ name: 'a', data: 'a' }])]));
+    expect(sent).toHaveLength(3);
+    for (const key of sent) expect(key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(sent).size).toBe(3);
+    expect(await jobCount()).toBe(3);
+  });
+
   it('refuses a malformed key with 400 and creates nothing', async () => {
     for (const key of ['has space', 'x'.repeat(LIMITS.idempotencyKeyLength + 1), 'ünïcode', '']) {
       const { status, body } = await post({ commands: ['echo'] }, key);
