@@ -63,6 +63,9 @@ describe('transportFetch over several nodes', () => {
     expect(await again.json()).toEqual({ node: 'live' });
     expect(dying.hits).toEqual(['POST /api/v1/jobs part 1,part 2', 'POST /api/v1/jobs part 1,part 2']);
     expect(live.hits).toEqual(['POST /api/v1/jobs part 1,part 2']);
+    // A stream that cannot be made again failed at the one node it was tried at: the error names that node only.
+    const dead = await deadUrl();
+    await expect(transportFetch([dead, live.url])(`${dead}/api/v1/jobs`, { ...init, body: streamed() })).rejects.toThrow(new RegExp(`^fetch failed at ${dead}$`));
   });
 
   it('says each node failed when none answers, and refuses a list with a bad URL or plain HTTP across the network', async () => {

@@ -115,11 +115,13 @@ export function transportFetch(servers: string | readonly string[], options: Tra
     const attempts = init?.body instanceof ReadableStream && !remakeBody ? 1 : list.length;
     const first = active;
     let failure: unknown;
+    const tried: string[] = [];
     for (let attempt = 0; attempt < attempts; attempt++) {
       const index = (first + attempt) % list.length;
-      const tried = attempt > 0 && remakeBody ? { ...init, body: remakeBody() } : init;
+      tried.push(list[index]!);
+      const request = attempt > 0 && remakeBody ? { ...init, body: remakeBody() } : init;
       try {
-        const response = await send(`${list[index]}${path}`, tried);
+        const response = await send(`${list[index]}${path}`, request);
         if (NODE_UNAVAILABLE.has(response.status) && attempt < attempts - 1) {
           await response.body?.cancel().catch(() => undefined);
           continue;
@@ -131,7 +133,9 @@ export function transportFetch(servers: string | readonly string[], options: Tra
         failure = err;
       }
     }
-    // Each node failed: say so, with the last node's cause (what networkFailure shows a person).
-    throw new TypeError(`fetch failed at each of ${list.join(', ')}`, { cause: (failure as Error).cause ?? failure });
+    // Each node tried failed: say so, with the last node's cause (what networkFailure shows a person).
+    // (A streamed body that cannot be made again was tried at one node only: say which.)
+    const where = tried.length > 1 ? `each of ${tried.join(', ')}` : tried[0];
+    throw new TypeError(`fetch failed at ${where}`, { cause: (failure as Error).cause ?? failure });
   }) as typeof fetch;
 }
