@@ -38,6 +38,12 @@ export class ConflictError extends HttpError {
     super(409, code, message);
   }
 }
+/** Understood but not doable as asked (an idempotency key reused for another request). */
+export class UnprocessableError extends HttpError {
+  constructor(message: string, code = 'unprocessable') {
+    super(422, code, message);
+  }
+}
 export class StaleLeaseError extends ConflictError {
   constructor(leaseId: string, why: string) {
     super(`lease ${leaseId} is no longer valid (${why}); this result is not recorded`, 'stale_lease');

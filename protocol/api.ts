@@ -80,7 +80,24 @@ export const LIMITS = {
   /** Jobs one matrix submission may start (the product of its value lists), like a CI matrix's cap. */
   matrixJobs: 100,
   matrixKeys: 8,
+  /** An Idempotency-Key is printable ASCII of up to this many characters (a UUID is 36)... */
+  idempotencyKeyLength: 255,
+  /** ...and answers the submit it made for this long; after that the key is forgotten (the retention sweep). */
+  idempotencyKeyTtlSec: 24 * 3600,
 } as const;
+
+/**
+ * The header of an idempotent submit (as Stripe's and GitHub's APIs): a key the client makes once per submit and
+ * sends again with every resend of it. The same key from the same person answers the same job, whichever node
+ * the resend reaches.
+ */
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+export const idempotencyKeySchema = z
+  .string()
+  .regex(
+    new RegExp(`^[\\x21-\\x7e]{1,${LIMITS.idempotencyKeyLength}}$`),
+    `${IDEMPOTENCY_KEY_HEADER} must be 1 to ${LIMITS.idempotencyKeyLength} printable ASCII characters without spaces, e.g. a UUID`,
+  );
 
 /** The env variable a matrix job reads its value of `name` from. */
 export const MATRIX_ENV_PREFIX = 'CMDX_MATRIX_';

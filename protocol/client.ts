@@ -2,6 +2,7 @@
 import {
   API_PREFIX,
   CONTROL_EVENTS,
+  IDEMPOTENCY_KEY_HEADER,
   type LeaseDirective,
   type Assignment,
   type ClaimFilter,
@@ -45,6 +46,21 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A fresh Idempotency-Key for one submit: a random (version 4) UUID, from getRandomValues, which a page served over
+ * plain http has too (randomUUID needs a secure context).
+ */
+export function newIdempotencyKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The headers of one submit: its key goes with every resend of it (the transport's), so it creates one job. */
+export const submitHeaders = (key = newIdempotencyKey()): Record<string, string> => ({ [IDEMPOTENCY_KEY_HEADER]: key });
+
 export interface ClientOptions {
   baseUrl: string;
   token?: string;
@@ -86,12 +102,12 @@ export class ApiClient {
     return response;
   }
 
-  async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const init: RequestInit = { method };
+  async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<T> {
+    const init: RequestInit = { method, headers };
     if (signal) init.signal = signal;
     if (body !== undefined) {
       init.body = JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
+      init.headers = { ...headers, 'content-type': 'application/json' };
     }
     const response = await this.request(path, init);
     if (response.status === 204) return undefined as T;
@@ -105,13 +121,15 @@ export class ApiClient {
 
   // ---- submitters ----
 
-  submitJob(spec: JobSpec): Promise<Job> {
-    return this.json<{ job: Job }>('POST', `${API_PREFIX}/jobs`, spec).then((r) => r.job);
+  // Each submit sends an Idempotency-Key of its own (`key` to give one): a resend of it never creates a second job.
+
+  submitJob(spec: JobSpec, key?: string): Promise<Job> {
+    return this.submit(spec, key).then((r) => r.job!);
   }
 
   /** A job, or with a matrix a group of jobs. */
-  submit(spec: JobSpec): Promise<Submitted> {
-    return this.json<Submitted>('POST', `${API_PREFIX}/jobs`, spec);
+  submit(spec: JobSpec, key?: string): Promise<Submitted> {
+    return this.json<Submitted>('POST', `${API_PREFIX}/jobs`, spec, undefined, submitHeaders(key));
   }
 
   getGroup(id: string): Promise<JobGroup> {
@@ -124,11 +142,11 @@ export class ApiClient {
   }
 
   /** Multipart submit: `bundle` is a ZIP (Blob/File); returns the created job. */
-  async submitJobWithBundle(spec: JobSpec, bundle: Blob, filename = 'bundle.zip'): Promise<Job> {
+  async submitJobWithBundle(spec: JobSpec, bundle: Blob, filename = 'bundle.zip', key?: string): Promise<Job> {
     const form = new FormData();
     form.append('spec', JSON.stringify(spec));
     form.append('bundle', bundle, filename);
-    const response = await this.request(`${API_PREFIX}/jobs`, { method: 'POST', body: form });
+    const response = await this.request(`${API_PREFIX}/jobs`, { method: 'POST', body: form, headers: submitHeaders(key) });
     return ((await response.json()) as { job: Job }).job;
   }
 

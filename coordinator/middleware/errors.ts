@@ -68,6 +68,12 @@ export function errorHandler(logger: Logger) {
         if (!ctx.req.complete) discardRestOfBody(ctx);
         return;
       }
+      // The client went away mid-request (its connection dropped, it moved to another node): no one to answer,
+      // and not our bug.
+      if (ctx.req.destroyed && !ctx.req.complete) {
+        logger.warn('request cut off by the client', { method: ctx.method, path: ctx.path });
+        return;
+      }
       logger.error('request failed', { method: ctx.method, path: ctx.path, error: err.stack ?? String(err) });
       ctx.status = 500;
       ctx.body = { error: { code: 'internal', message: 'the coordinator hit an internal error; it is logged' } };

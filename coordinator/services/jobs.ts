@@ -1,7 +1,8 @@
 // Submitting, reading and cancelling jobs: the submitter's side of the pool. Knows nothing of HTTP.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   isTerminal,
+  IDEMPOTENCY_KEY_HEADER,
   LIMITS,
   MATRIX_ENV_PREFIX,
   matrixCells,
@@ -11,9 +12,10 @@ import {
   type JobSpec,
   type JobState,
   type ResolvedJobSpec,
+  type Submitted,
 } from '../../protocol/api';
-import { ConflictError, NotFoundError, ValidationError } from '../errors';
-import type { JobRecord, LeaseRecord, Store, StoreOps } from '../store/types';
+import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../errors';
+import type { JobRecord, LeaseRecord, Store, StoreOps, SubmissionKeyRecord } from '../store/types';
 import type { JobLog } from './job-state';
 import { outputEnd, type OutputLog } from './output-log';
 import { waitingReason, type WorkerAvailability } from './waiting';
@@ -36,6 +38,18 @@ const cellName = (name: string, cell: Record<string, string>) =>
   `${name} (${Object.entries(cell)
     .map(([key, value]) => `${key}=${value}`)
     .join(', ')})`;
+
+/** JSON with each object's keys sorted: one text for one value, however its sender ordered it. */
+const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+
+/** What an idempotency key is checked against: a resend must be the same spec with the same ZIP. */
+const requestHash = (spec: JobSpec, bundle: { sha256: string } | null) =>
+  createHash('sha256').update(canonicalJson({ spec, bundle: bundle?.sha256 ?? null })).digest('hex');
 
 /** The token a worker joined with is kept (revoked) after it leaves the pool; its name is the worker's. */
 export const WORKER_TOKEN_PREFIX = 'worker:';
@@ -79,17 +93,30 @@ export class JobService {
     };
   }
 
-  /** One job; a spec with a matrix is submitMatrix's. */
+  /** One job (a spec with a matrix is submitOnce's). */
   async submit(spec: JobSpec, submittedBy: string, bundle: { sha256: string; size: number } | null): Promise<Job> {
-    const [job] = await this.insertJobs(spec, [null], submittedBy, bundle, null);
-    return this.view(this.store, job!);
+    const { created } = await this.insertJobs(spec, [null], submittedBy, bundle, null);
+    return this.view(this.store, created![0]!);
   }
 
-  /** One job per combination of the matrix's values, in one group: all are queued or none is. */
-  async submitMatrix(spec: JobSpec & { matrix: Record<string, string[]> }, submittedBy: string, bundle: { sha256: string; size: number } | null): Promise<JobGroup> {
-    const groupId = newGroupId(this.now());
-    await this.insertJobs(spec, matrixCells(spec.matrix), submittedBy, bundle, groupId);
-    return this.group(groupId);
+  /**
+   * A submit as POST /jobs takes it: one job, or with a matrix one per combination of its values in one group
+   * (all queued or none). With a `key` (Idempotency-Key) given again by the same submitter within the day, the
+   * answer of that key's submit (`replayed`), wherever it was made; the key with another request is refused.
+   */
+  async submitOnce(
+    spec: JobSpec,
+    submittedBy: string,
+    bundle: { sha256: string; size: number } | null,
+    key?: string,
+  ): Promise<{ submitted: Submitted; replayed: boolean }> {
+    const groupId = spec.matrix ? newGroupId(this.now()) : null;
+    const cells = spec.matrix ? matrixCells(spec.matrix) : [null];
+    const { created, prior } = await this.insertJobs(spec, cells, submittedBy, bundle, groupId, key);
+    const answer = async (jobId: string | null, group: string | null): Promise<Submitted> =>
+      group ? { group: await this.group(group) } : { job: await this.view(this.store, await this.require(jobId!)) };
+    if (prior) return { submitted: await answer(prior.jobId, prior.groupId), replayed: true };
+    return { submitted: groupId ? await answer(null, groupId) : { job: await this.view(this.store, created[0]!) }, replayed: false };
   }
 
   private async insertJobs(
@@ -98,12 +125,26 @@ export class JobService {
     submittedBy: string,
     bundle: { sha256: string; size: number } | null,
     groupId: string | null,
-  ): Promise<JobRecord[]> {
+    key?: string,
+  ): Promise<{ created: JobRecord[]; prior?: undefined } | { prior: SubmissionKeyRecord; created?: undefined }> {
     const now = this.now();
     const resolved = this.resolveSpec(spec);
-    const jobs = await this.store.transaction(async (tx) => {
+    const ids = cells.map(() => newJobId(now));
+    const hash = key === undefined ? '' : requestHash(spec, bundle);
+    const inserted = await this.store.transaction(async (tx) => {
+      if (key !== undefined) {
+        const record = { submittedBy, key, requestHash: hash, jobId: groupId ? null : ids[0]!, groupId, createdAt: now };
+        const prior = await tx.claimSubmissionKey(record, now - LIMITS.idempotencyKeyTtlSec * 1000);
+        if (prior && prior.requestHash !== hash) {
+          throw new UnprocessableError(
+            `the ${IDEMPOTENCY_KEY_HEADER} "${key}" was already used for another submit (${prior.groupId ? `group ${prior.groupId}` : `job ${prior.jobId}`}) with a different spec or ZIP; send a new key for a new submit`,
+            'idempotency_key_reused',
+          );
+        }
+        if (prior) return { prior };
+      }
       const created: JobRecord[] = [];
-      for (const cell of cells) {
+      for (const [index, cell] of cells.entries()) {
         const cellSpec: ResolvedJobSpec = cell
           ? {
               ...resolved,
@@ -113,7 +154,7 @@ export class JobService {
             }
           : resolved;
         const record = await tx.insertJob({
-          id: newJobId(now),
+          id: ids[index]!,
           name: cellSpec.name,
           state: 'queued',
           reason: null,
@@ -153,10 +194,10 @@ export class JobService {
           }),
         );
       }
-      return created;
+      return { created };
     });
-    this.onQueued();
-    return jobs;
+    if (inserted.created) this.onQueued();
+    return inserted;
   }
 
   /** A group's jobs and their summary; `require`d like a job (404 when no job of it is left). */

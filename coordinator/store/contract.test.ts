@@ -297,6 +297,47 @@ describe(`store contract on ${backend}`, () => {
     expect((await store.listJobs({ limit: 10 })).map((j: JobRecord) => j.id)).toEqual([live.id]);
   });
 
+  it('a submit key recorded by two transactions at once creates one job: the second gets the first\'s record', async () => {
+    const submitOnce = (jobId: string, signalStarted?: () => void, holdAfterClaim?: Promise<void>) =>
+      store.transaction(async (tx) => {
+        signalStarted?.();
+        const key = { submittedBy: 'ann', key: 'k-1', requestHash: 'h'.repeat(64), jobId, groupId: null, createdAt: 1000 };
+        const prior = await tx.claimSubmissionKey(key, 0);
+        if (prior) return prior.jobId;
+        await holdAfterClaim;
+        return (await tx.insertJob(job({ id: jobId }))).id;
+      });
+    let started!: () => void;
+    const secondStarted = new Promise<void>((resolve) => (started = resolve));
+    // PostgreSQL: the first holds its uncommitted key until the second is seen waiting on it (a row lock), so the
+    // race is the one two coordinators run. SQLite runs one transaction after the other: nothing to hold.
+    const hold =
+      testStore === 'postgres'
+        ? secondStarted.then(() =>
+            waitFor(
+              async () => Number((await (store as PostgresStore).rows(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`))[0]!.n) > 0,
+              { timeoutMs: 5000, message: 'the second transaction to wait on the key' },
+            ).then(() => undefined),
+          )
+        : undefined;
+    const answers = await Promise.all([submitOnce('job_first', undefined, hold), submitOnce('job_second', started)]);
+    expect(answers).toEqual(['job_first', 'job_first']);
+    expect((await store.listJobs({ limit: 10 })).map((j) => j.id)).toEqual(['job_first']);
+  });
+
+  it('a submit key answers its record while live, is replaced once older than the cutoff, and is forgotten by the sweep', async () => {
+    const key = { submittedBy: 'ann', key: 'k-1', requestHash: 'a'.repeat(64), jobId: null, groupId: 'grp_1', createdAt: 1000 };
+    expect(await store.claimSubmissionKey(key, 0)).toBeUndefined();
+    expect(await store.claimSubmissionKey({ ...key, requestHash: 'b'.repeat(64), groupId: 'grp_2', createdAt: 2000 }, 500)).toEqual(key);
+    // Another submitter's key of the same text is theirs.
+    expect(await store.claimSubmissionKey({ ...key, submittedBy: 'bob' }, 0)).toBeUndefined();
+    const later = { ...key, requestHash: 'c'.repeat(64), jobId: 'job_9', groupId: null, createdAt: 90_000 };
+    expect(await store.claimSubmissionKey(later, 1001)).toBeUndefined();
+    expect(await store.claimSubmissionKey({ ...later, createdAt: 90_001 }, 1001)).toEqual(later);
+    expect(await store.deleteSubmissionKeysBefore(90_000)).toBe(1);
+    expect(await store.claimSubmissionKey({ ...key, submittedBy: 'bob' }, 0)).toBeUndefined();
+  });
+
   it('a standalone write during another transaction is not rolled back with it', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));

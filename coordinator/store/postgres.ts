@@ -5,7 +5,7 @@
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { bucketKey, poolUsageRecord } from './rows';
+import { bucketKey, poolUsageRecord, submissionKeyOf } from './rows';
 import type {
   AuditFilter,
   AuditRecord,
@@ -23,6 +23,7 @@ import type {
   Store,
   StoreOps,
   StoreSignal,
+  SubmissionKeyRecord,
   TokenRecord,
   UsageRecord,
   WorkerRecord,
@@ -101,6 +102,14 @@ DROP INDEX jobs_bucket;
 CREATE INDEX jobs_bucket ON jobs (labels_key, submitted_by, priority DESC, seq) WHERE state = 'queued';
 CREATE TABLE usage (submitted_by TEXT PRIMARY KEY, slot_seconds DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL);
 ALTER TABLE workers ADD COLUMN protocol_version INTEGER;
+`,
+  // Idempotent submits: each submitter's keys and what they created, forgotten after a day.
+  `
+CREATE TABLE submission_keys (
+  submitted_by TEXT NOT NULL, idempotency_key TEXT NOT NULL, request_hash TEXT NOT NULL, job_id TEXT, group_id TEXT,
+  created_at BIGINT NOT NULL, PRIMARY KEY (submitted_by, idempotency_key)
+);
+CREATE INDEX submission_keys_created ON submission_keys (created_at);
 `,
 ];
 
@@ -476,6 +485,26 @@ class PostgresOps implements StoreOps {
   async eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined> {
     const row = await this.row('SELECT * FROM events WHERE job_id = $1 AND id <= $2 ORDER BY id DESC LIMIT 1', [jobId, position]);
     return row && eventCols.fromRow(row);
+  }
+
+  // ---- submit keys ----
+  async claimSubmissionKey(record: SubmissionKeyRecord, liveSince: number): Promise<SubmissionKeyRecord | undefined> {
+    // A second transaction inserting the same key waits here for the first's commit (the primary key), then
+    // finds its row: it gets the first's answer, never a job of its own.
+    const recorded = await this.rows(
+      `INSERT INTO submission_keys (submitted_by, idempotency_key, request_hash, job_id, group_id, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (submitted_by, idempotency_key) DO UPDATE SET request_hash = EXCLUDED.request_hash, job_id = EXCLUDED.job_id,
+       group_id = EXCLUDED.group_id, created_at = EXCLUDED.created_at WHERE submission_keys.created_at < $7
+       RETURNING 1`,
+      [record.submittedBy, record.key, record.requestHash, record.jobId, record.groupId, record.createdAt, liveSince],
+    );
+    if (recorded.length > 0) return undefined;
+    const row = await this.row('SELECT * FROM submission_keys WHERE submitted_by = $1 AND idempotency_key = $2', [record.submittedBy, record.key]);
+    return submissionKeyOf(row!);
+  }
+  async deleteSubmissionKeysBefore(cutoff: number): Promise<number> {
+    return (await this.db.query('DELETE FROM submission_keys WHERE created_at < $1', [cutoff])).rowCount ?? 0;
   }
 
   // ---- audit ----

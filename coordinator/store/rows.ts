@@ -1,6 +1,6 @@
 // What both backends need to turn jobs and rows into records, apart from either: a PostgreSQL coordinator does
 // not load better-sqlite3.
-import type { JobRecord, PoolUsageRecord } from './types';
+import type { JobRecord, PoolUsageRecord, SubmissionKeyRecord } from './types';
 
 /**
  * A job's bucket: all that decides which workers may take it, so one head stands for the whole bucket: its labels,
@@ -17,4 +17,14 @@ export const poolUsageRecord = (r: Record<string, unknown>): PoolUsageRecord => 
   running: r.running as number,
   runningLeasedAtSum: r.leased_at_sum as number,
   latestLeasedAt: r.latest_leased_at as number,
+});
+
+/** A submit key's row (both backends name its columns alike). */
+export const submissionKeyOf = (row: Record<string, unknown>): SubmissionKeyRecord => ({
+  submittedBy: row.submitted_by as string,
+  key: row.idempotency_key as string,
+  requestHash: row.request_hash as string,
+  jobId: (row.job_id as string | null) ?? null,
+  groupId: (row.group_id as string | null) ?? null,
+  createdAt: Number(row.created_at),
 });

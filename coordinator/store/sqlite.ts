@@ -17,13 +17,14 @@ import type {
   Store,
   PoolUsageRecord,
   StoreOps,
+  SubmissionKeyRecord,
   TokenRecord,
   UsageRecord,
   WorkerRecord,
 } from './types';
-import { bucketKey, poolUsageRecord } from './rows';
+import { bucketKey, poolUsageRecord, submissionKeyOf } from './rows';
 
-const SCHEMA_VERSION = 7;
+const SCHEMA_VERSION = 8;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -126,6 +127,15 @@ DROP INDEX jobs_bucket;
 CREATE INDEX jobs_bucket ON jobs (labels_key, submitted_by, priority DESC, seq) WHERE state = 'queued';
 CREATE TABLE usage (submitted_by TEXT PRIMARY KEY, slot_seconds REAL NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 ALTER TABLE workers ADD COLUMN protocol_version INTEGER;
+`;
+
+/** Idempotent submits: each submitter's keys and what they created, forgotten after a day. */
+const MIGRATION_8 = `
+CREATE TABLE submission_keys (
+  submitted_by TEXT NOT NULL, idempotency_key TEXT NOT NULL, request_hash TEXT NOT NULL, job_id TEXT, group_id TEXT,
+  created_at INTEGER NOT NULL, PRIMARY KEY (submitted_by, idempotency_key)
+) WITHOUT ROWID;
+CREATE INDEX submission_keys_created ON submission_keys (created_at);
 `;
 
 type Row = Record<string, unknown>;
@@ -246,7 +256,7 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7];
+    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7, MIGRATION_8];
     if (version < migrations.length) {
       this.db.transaction(() => {
         for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
@@ -580,6 +590,22 @@ export class SqliteStore implements Store {
   async eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined> {
     const row = this.get('SELECT * FROM events WHERE job_id = ? AND id <= ? ORDER BY id DESC LIMIT 1', jobId, position);
     return row && eventMap.fromRow(row);
+  }
+
+  // ---- submit keys ----
+  async claimSubmissionKey(record: SubmissionKeyRecord, liveSince: number): Promise<SubmissionKeyRecord | undefined> {
+    const { changes } = this.stmt(
+      `INSERT INTO submission_keys (submitted_by, idempotency_key, request_hash, job_id, group_id, created_at)
+       VALUES (@submittedBy, @key, @requestHash, @jobId, @groupId, @createdAt)
+       ON CONFLICT (submitted_by, idempotency_key) DO UPDATE SET request_hash = excluded.request_hash, job_id = excluded.job_id,
+       group_id = excluded.group_id, created_at = excluded.created_at WHERE submission_keys.created_at < @liveSince`,
+    ).run({ ...record, liveSince });
+    if (changes > 0) return undefined;
+    const row = this.get('SELECT * FROM submission_keys WHERE submitted_by = ? AND idempotency_key = ?', record.submittedBy, record.key)!;
+    return submissionKeyOf(row);
+  }
+  async deleteSubmissionKeysBefore(cutoff: number): Promise<number> {
+    return this.stmt('DELETE FROM submission_keys WHERE created_at < ?').run(cutoff).changes;
   }
 
   // ---- audit ----

@@ -190,6 +190,21 @@ export interface PoolUsageRecord extends UsageRecord {
   latestLeasedAt: number;
 }
 
+/**
+ * An idempotent submit (added in issue 13): what a submitter's `Idempotency-Key` answered, so a resend of the
+ * same submit (a connection cut after the commit, a failover to another node) gets that answer, not a new job.
+ */
+export interface SubmissionKeyRecord {
+  submittedBy: string;
+  key: string;
+  /** SHA-256 of the request (spec and bundle): the same key with another request is refused, not answered. */
+  requestHash: string;
+  /** What it created: a job, or a matrix's group. */
+  jobId: string | null;
+  groupId: string | null;
+  createdAt: number;
+}
+
 export interface StoreOps {
   /** Runs `hook` once the transaction commits (not at all if it rolls back); outside a transaction, now. */
   afterCommit(hook: () => void): void;
@@ -284,6 +299,16 @@ export interface StoreOps {
    * `position` reads the output of that event's attempt from there).
    */
   eventAtOrBefore(jobId: string, position: number): Promise<EventRecord | undefined>;
+
+  /**
+   * Records a submit's key unless one of that submitter with that key created at or after `liveSince` is there,
+   * and then returns that one (undefined when this call recorded it; an older one is replaced). The key is unique:
+   * of two transactions recording it at once, the second waits for the first's commit and gets its record.
+   * (Added in issue 13.)
+   */
+  claimSubmissionKey(record: SubmissionKeyRecord, liveSince: number): Promise<SubmissionKeyRecord | undefined>;
+  /** Forgets submit keys created before `cutoff`; returns how many. (Added in issue 13.) */
+  deleteSubmissionKeysBefore(cutoff: number): Promise<number>;
 
   insertAudit(entry: AuditRecord): Promise<void>;
   /** Newest first. */

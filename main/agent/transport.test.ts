@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
-import { transportFetch, TransportError } from './transport';
+import { resendable, transportFetch, TransportError } from './transport';
 
 const servers: http.Server[] = [];
 afterEach(async () => {
@@ -48,6 +48,24 @@ describe('transportFetch over several nodes', () => {
     expect(await client.json('GET', '/api/v1/y')).toEqual({ node: 'live' });
     expect(dying.hits).toHaveLength(1);
     expect(live.hits).toHaveLength(2);
+  });
+
+  it('sends a streamed body to the next node only when it can be made again, each try whole', async () => {
+    const dying = await node('dying', 503);
+    const live = await node('live');
+    const fetchOnList = transportFetch([dying.url, live.url]);
+    const streamed = () => new Blob(['part 1,', 'part 2']).stream();
+    const init = { method: 'POST', headers: { 'idempotency-key': 'k-1' }, duplex: 'half' } as RequestInit;
+    const once = await fetchOnList(`${dying.url}/api/v1/jobs`, { ...init, body: streamed() });
+    expect(once.status).toBe(503);
+    expect(live.hits).toEqual([]);
+    const again = await fetchOnList(`${dying.url}/api/v1/jobs`, resendable(init, streamed));
+    expect(await again.json()).toEqual({ node: 'live' });
+    expect(dying.hits).toEqual(['POST /api/v1/jobs part 1,part 2', 'POST /api/v1/jobs part 1,part 2']);
+    expect(live.hits).toEqual(['POST /api/v1/jobs part 1,part 2']);
+    // A stream that cannot be made again failed at the one node it was tried at: the error names that node only.
+    const dead = await deadUrl();
+    await expect(transportFetch([dead, live.url])(`${dead}/api/v1/jobs`, { ...init, body: streamed() })).rejects.toThrow(new RegExp(`^fetch failed at ${dead}$`));
   });
 
   it('says each node failed when none answers, and refuses a list with a bad URL or plain HTTP across the network', async () => {

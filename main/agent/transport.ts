@@ -66,6 +66,18 @@ function pinnedConnector(fingerprint: string): buildConnector.connector {
   };
 }
 
+/** Where a request carries the maker of its streamed body (see `resendable`). */
+const REMAKE_BODY = Symbol('cmdx.remakeBody');
+
+/**
+ * A request whose streamed body can be made again (a file re-opened from its start): the failover transport sends
+ * it to the next node like any other, each try with a fresh body. Its headers go again as they were, the submit's
+ * Idempotency-Key with them, so a resend after a node took the first never makes a second job.
+ */
+export function resendable(init: RequestInit, makeBody: () => ReadableStream<Uint8Array>): RequestInit {
+  return Object.assign({ ...init, body: makeBody() }, { [REMAKE_BODY]: makeBody });
+}
+
 /** Answers of a node going away or a proxy in front of one: the next node may serve the request. */
 const NODE_UNAVAILABLE = new Set([502, 503, 504]);
 
@@ -73,7 +85,8 @@ const NODE_UNAVAILABLE = new Set([502, 503, 504]);
  * A fetch for these coordinators (several nodes of one pool sharing a database), after checking each URL. A
  * request for any of them goes to the node that last answered; on a network failure (refused, reset, timed out)
  * or a 502/503/504 it is sent to the next node, each tried once. Sending again is safe: the coordinator takes
- * output by sequence number and a completion twice. The pin or CA applies to every node (one pool, one certificate).
+ * output by sequence number, a completion twice, and a submit by its Idempotency-Key (one job, whichever node
+ * took it). The pin or CA applies to every node (one pool, one certificate).
  */
 export function transportFetch(servers: string | readonly string[], options: TransportOptions = {}): typeof fetch {
   let list: string[];
@@ -97,14 +110,18 @@ export function transportFetch(servers: string | readonly string[], options: Tra
     const node = list.findIndex((server) => url === server || url.startsWith(`${server}/`));
     if (node < 0) return send(url, init);
     const path = url.slice(list[node]!.length);
-    // A streamed body is read by the first try: it cannot be sent again.
-    const attempts = init?.body instanceof ReadableStream ? 1 : list.length;
+    // A streamed body is read by the first try: it goes again only if it can be made again.
+    const remakeBody = (init as { [REMAKE_BODY]?: () => ReadableStream<Uint8Array> } | undefined)?.[REMAKE_BODY];
+    const attempts = init?.body instanceof ReadableStream && !remakeBody ? 1 : list.length;
     const first = active;
     let failure: unknown;
+    const tried: string[] = [];
     for (let attempt = 0; attempt < attempts; attempt++) {
       const index = (first + attempt) % list.length;
+      tried.push(list[index]!);
+      const request = attempt > 0 && remakeBody ? { ...init, body: remakeBody() } : init;
       try {
-        const response = await send(`${list[index]}${path}`, init);
+        const response = await send(`${list[index]}${path}`, request);
         if (NODE_UNAVAILABLE.has(response.status) && attempt < attempts - 1) {
           await response.body?.cancel().catch(() => undefined);
           continue;
@@ -116,7 +133,9 @@ export function transportFetch(servers: string | readonly string[], options: Tra
         failure = err;
       }
     }
-    // Each node failed: say so, with the last node's cause (what networkFailure shows a person).
-    throw new TypeError(`fetch failed at each of ${list.join(', ')}`, { cause: (failure as Error).cause ?? failure });
+    // Each node tried failed: say so, with the last node's cause (what networkFailure shows a person).
+    // (A streamed body that cannot be made again was tried at one node only: say which.)
+    const where = tried.length > 1 ? `each of ${tried.join(', ')}` : tried[0];
+    throw new TypeError(`fetch failed at ${where}`, { cause: (failure as Error).cause ?? failure });
   }) as typeof fetch;
 }

@@ -1,7 +1,7 @@
 // The renderer's one way to the coordinator: ApiClient (protocol/client.ts) for every call, plus the two
 // things fetch cannot do for us: upload progress (XHR) and saving an authenticated download as a file.
 import { API_PREFIX, type ErrorBody, type JobSpec, type Submitted } from '../../protocol/api';
-import { ApiClient, ApiError } from '../../protocol/client';
+import { ApiClient, ApiError, submitHeaders } from '../../protocol/client';
 
 export { ApiClient, ApiError };
 
@@ -38,7 +38,7 @@ export function uploadJob(
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', client.url(`${API_PREFIX}/jobs`));
-    for (const [name, value] of Object.entries(client.headers())) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(client.headers(submitHeaders()))) xhr.setRequestHeader(name, value);
     xhr.responseType = 'text';
     xhr.upload.onprogress = (event) => onProgress({ loaded: event.loaded, total: event.lengthComputable ? event.total : bundle.size });
     xhr.onload = () => {

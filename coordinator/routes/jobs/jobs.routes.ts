@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
-import { API_PREFIX, matrixSize, type JobState } from '../../../protocol/api';
+import type { Next } from 'koa';
+import { API_PREFIX, IDEMPOTENCY_KEY_HEADER, idempotencyKeySchema, matrixSize, type JobState } from '../../../protocol/api';
 import { NotFoundError } from '../../errors';
 import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
@@ -14,6 +15,13 @@ import type { Services } from '../../services/container';
 import { acceptZip } from '../../services/uploads';
 import { createJobSchema, lastEventIdSchema, listJobsSchema } from './jobs.schema';
 
+/** A submit's Idempotency-Key, refused (400) before a byte of its body is read when it is not one. */
+async function idempotencyKey(ctx: AppContext, next: Next): Promise<void> {
+  const header = ctx.headers[IDEMPOTENCY_KEY_HEADER.toLowerCase()];
+  if (header !== undefined) ctx.state.idempotencyKey = parseInput(idempotencyKeySchema, header, `${IDEMPOTENCY_KEY_HEADER} header`);
+  await next();
+}
+
 export function jobRoutes(services: Services): Router<AppState> {
   const { jobs, blobs, store, hub, now, access } = services;
   const router = new Router<AppState>({ prefix: `${API_PREFIX}/jobs` });
@@ -21,6 +29,7 @@ export function jobRoutes(services: Services): Router<AppState> {
   router.post(
     '/',
     allow('submit'),
+    idempotencyKey,
     submissionLimits(services),
     jsonOrMultipart(services.uploads, { text: ['spec'], files: ['bundle'] }),
     audited(store, now, 'job.submit', (ctx) => {
@@ -34,11 +43,12 @@ export function jobRoutes(services: Services): Router<AppState> {
       const { matrix } = spec;
       if (matrix && principal.role !== 'admin') services.limits.quota.takeMore(principal.tokenId, matrixSize(matrix) - 1);
       const bundle = file ? await acceptZip(file, blobs, 'bundle', services.uploads.zipLimits) : null;
+      // A matrix answers its group (every job in it); a single job answers the job. A resend of a submit (same
+      // key) answers what the first made, as it did then: 201, and a header saying it is a replay.
+      const { submitted, replayed } = await jobs.submitOnce(spec, principal.name, bundle, ctx.state.idempotencyKey);
       ctx.status = 201;
-      // A matrix answers its group (every job in it); a single job answers the job.
-      ctx.body = matrix
-        ? { group: await jobs.submitMatrix({ ...spec, matrix }, principal.name, bundle) }
-        : { job: await jobs.submit(spec, principal.name, bundle) };
+      if (replayed) ctx.set('Idempotent-Replayed', 'true');
+      ctx.body = submitted;
     },
   );
 

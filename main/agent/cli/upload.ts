@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { API_PREFIX, type JobSpec, type Submitted } from '../../../protocol/api';
-import type { ApiClient } from '../../../protocol/client';
+import { submitHeaders, type ApiClient } from '../../../protocol/client';
+import { resendable } from '../transport';
 
 export type UploadProgress = (sentBytes: number, totalBytes: number) => void;
 
@@ -26,6 +27,7 @@ export async function submitWithBundle(
   const total = head.length + fileBytes + tail.length;
   const { onProgress } = options;
 
+  // Each try reads the file from its start: a resend to another node (the failover transport) sends it whole.
   async function* body(): AsyncGenerator<Uint8Array> {
     let sent = head.length;
     yield head;
@@ -38,25 +40,26 @@ export async function submitWithBundle(
     onProgress?.(total, total);
   }
 
-  const chunks = body();
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const next = await chunks.next();
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
-    },
-    async cancel() {
-      await chunks.return(undefined);
-    },
-  });
+  const stream = () => {
+    const chunks = body();
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      async cancel() {
+        await chunks.return(undefined);
+      },
+    });
+  };
   // A streamed body must say so (`duplex`), which not every RequestInit typing knows yet.
   const init: RequestInit & { duplex: 'half' } = {
     method: 'POST',
-    body: stream,
     duplex: 'half',
-    headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(total) },
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(total), ...submitHeaders() },
     ...(options.signal ? { signal: options.signal } : {}),
   };
-  const response = await client.request(`${API_PREFIX}/jobs`, init);
+  const response = await client.request(`${API_PREFIX}/jobs`, resendable(init, stream));
   return (await response.json()) as Submitted;
 }
