@@ -673,12 +673,19 @@ export class Scheduler {
           throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
         }
         let at = current.job;
+        /** Output bytes since the last record: the store moves the stream past them before the next record. */
+        let bytesBefore = 0;
         for (const { chunk, bytes } of fresh) {
-          if (!isOutputData(chunk)) at = await this.recordCommand(tx, at, chunk.command);
-          // Only the stream's end matters to the records after it; the counters saved are the files' own.
-          else if (bytes) at = { ...at, lastEventId: at.lastEventId + bytes, outputTailBytes: at.outputTailBytes + bytes };
+          if (isOutputData(chunk)) {
+            bytesBefore += bytes;
+            continue;
+          }
+          // A record's offset counts the bytes before it; the counters saved at the end are the files' own.
+          if (bytesBefore) at = await this.log.addOutput(tx, { ...at, outputTailBytes: at.outputTailBytes + bytesBefore }, bytesBefore, {});
+          bytesBefore = 0;
+          at = await this.recordCommand(tx, at, chunk.command);
         }
-        await tx.updateJob(job.id, { ...(written?.counters ?? {}), lastEventId: at.lastEventId });
+        if (written) await this.log.addOutput(tx, at, bytesBefore, written.counters);
         await tx.updateLease(leaseId, { nextSeq });
       });
     } catch (err) {

@@ -5,7 +5,7 @@
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { bucketKey, poolUsageRecord } from './sqlite';
+import { bucketKey, placeEvents, poolUsageRecord, streamLength } from './sqlite';
 import type {
   AuditFilter,
   AuditRecord,
@@ -13,6 +13,7 @@ import type {
   CommandRecord,
   CurrentJob,
   EventRecord,
+  JobFields,
   JobListFilter,
   JobRecord,
   JobTimes,
@@ -23,6 +24,7 @@ import type {
   Store,
   StoreOps,
   StoreSignal,
+  StreamEntry,
   TokenRecord,
   UsageRecord,
   WorkerRecord,
@@ -176,6 +178,11 @@ const jobRow = (job: Partial<JobRecord>): Row =>
     ...job,
     ...(job.spec ? { priority: job.spec.priority, labels: [...new Set(job.spec.labels)].sort(), labelsKey: bucketKey(job.spec) } : {}),
   });
+/** A job's changeable fields as a row: never its stream's end, which only appendToStream moves. */
+const jobFieldsRow = (patch: JobFields): Row => {
+  const { lastEventId: _end, ...fields } = patch as JobFields & { lastEventId?: number };
+  return jobRow(fields);
+};
 const jobOf = (row: Row): JobRecord => {
   const { priority: _priority, labels: _labels, labelsKey: _key, ...job } = jobCols.fromRow(row);
   return job;
@@ -289,8 +296,8 @@ class PostgresOps implements StoreOps {
     const row = await this.row(`SELECT * FROM jobs WHERE id = $1${this.forUpdate}`, [id]);
     return row && jobOf(row);
   }
-  async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
-    await this.update('jobs', { id }, jobRow(patch));
+  async updateJob(id: string, patch: JobFields): Promise<void> {
+    await this.update('jobs', { id }, jobFieldsRow(patch));
   }
   async listJobs(filter: JobListFilter): Promise<JobRecord[]> {
     const conds: string[] = [];
@@ -465,6 +472,26 @@ class PostgresOps implements StoreOps {
   }
 
   // ---- events ----
+  async appendToStream(jobId: string, entries: readonly StreamEntry[], patch: JobFields = {}): Promise<{ ids: number[]; lastEventId: number }> {
+    // One UPDATE takes the job's row lock and moves the end: a writer waiting on the lock adds to the end the first
+    // one committed (READ COMMITTED re-reads the row), so the positions of two appends never overlap.
+    const row = jobFieldsRow(patch);
+    const sets = Object.keys(row).map((k, i) => `, ${k} = $${i + 3}`).join('');
+    const updated = await this.row(`UPDATE jobs SET last_event_id = last_event_id + $2${sets} WHERE id = $1 RETURNING last_event_id`, [
+      jobId,
+      streamLength(entries),
+      ...Object.values(row),
+    ]);
+    if (!updated) throw new Error(`no job ${jobId} to append to`);
+    const lastEventId = updated.last_event_id as number;
+    const events = placeEvents(jobId, entries, lastEventId).map((e) => eventCols.toRow(e));
+    if (events.length) {
+      const keys = Object.keys(events[0]!);
+      const values = events.map((_, r) => `(${keys.map((_, c) => `$${r * keys.length + c + 1}`).join(', ')})`).join(', ');
+      await this.db.query(`INSERT INTO events (${keys.join(', ')}) VALUES ${values}`, events.flatMap((e) => keys.map((k) => e[k])));
+    }
+    return { ids: events.map((e) => e.id as number), lastEventId };
+  }
   async insertEvent(event: EventRecord): Promise<void> {
     await this.db.query(...insertSql('events', eventCols.toRow(event)));
   }

@@ -8,6 +8,7 @@ import type {
   CommandRecord,
   CurrentJob,
   EventRecord,
+  JobFields,
   JobListFilter,
   JobRecord,
   JobTimes,
@@ -17,6 +18,7 @@ import type {
   Store,
   PoolUsageRecord,
   StoreOps,
+  StreamEntry,
   TokenRecord,
   UsageRecord,
   WorkerRecord,
@@ -89,6 +91,21 @@ INSERT OR IGNORE INTO queue_buckets SELECT DISTINCT labels_key FROM jobs WHERE s
  */
 export const bucketKey = (spec: JobRecord['spec']) =>
   [...new Set(spec.labels)].sort().join(',') + (spec.network ? ' network' : '') + (spec.requireSandbox ? ' sandbox' : '');
+
+/** How far entries move a job's stream: one position per event, one per output byte. */
+export const streamLength = (entries: readonly StreamEntry[]): number =>
+  entries.reduce((n, entry) => n + ('outputBytes' in entry ? entry.outputBytes : 1), 0);
+
+/** The events among `entries`, numbered back from the stream's new end (both backends allocate the same way). */
+export function placeEvents(jobId: string, entries: readonly StreamEntry[], end: number): EventRecord[] {
+  let at = end - streamLength(entries);
+  const events: EventRecord[] = [];
+  for (const entry of entries) {
+    if ('outputBytes' in entry) at += entry.outputBytes;
+    else events.push({ ...entry, jobId, id: ++at });
+  }
+  return events;
+}
 
 /** A row of the pool usage query (both backends select these columns). */
 export const poolUsageRecord = (r: Record<string, unknown>): PoolUsageRecord => ({
@@ -191,6 +208,11 @@ const jobMap = new Mapper<JobRecord & { priority: number }>(
   ],
   { spec: 'json', cancelRequested: 'bool' },
 );
+/** A job's changeable fields as a row: never its stream's end, which only appendToStream moves. */
+const jobRowOf = (patch: JobFields): Row => {
+  const { lastEventId: _end, ...fields } = patch as JobFields & { lastEventId?: number };
+  return jobMap.toRow(fields);
+};
 const leaseMap = new Mapper<LeaseRecord>([
   'id', 'jobId', 'workerId', 'attempt', 'status', 'leasedAt', 'expiresAt', 'endedAt', 'nextSeq', 'stopReason',
 ]);
@@ -407,8 +429,11 @@ export class SqliteStore implements Store {
     const row = this.get('SELECT * FROM jobs WHERE id = ?', id);
     return row && jobMap.fromRow(row);
   }
-  async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
-    this.update('jobs', { id }, jobMap.toRow(patch));
+  async updateJob(id: string, patch: JobFields): Promise<void> {
+    this.setJob(id, patch);
+  }
+  private setJob(id: string, patch: JobFields): void {
+    this.update('jobs', { id }, jobRowOf(patch));
     if (patch.state === 'queued') {
       this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key, submitted_by) SELECT labels_key, submitted_by FROM jobs WHERE id = ?').run(id);
     }
@@ -585,6 +610,15 @@ export class SqliteStore implements Store {
   }
 
   // ---- events ----
+  async appendToStream(jobId: string, entries: readonly StreamEntry[], patch: JobFields = {}): Promise<{ ids: number[]; lastEventId: number }> {
+    // Two statements, one step all the same: synchronous on the one connection, nothing runs between them.
+    this.setJob(jobId, patch);
+    const updated = this.get('UPDATE jobs SET last_event_id = last_event_id + ? WHERE id = ? RETURNING last_event_id', streamLength(entries), jobId);
+    if (!updated) throw new Error(`no job ${jobId} to append to`);
+    const events = placeEvents(jobId, entries, updated.last_event_id as number);
+    for (const event of events) this.insert('events', { ...eventMap.toRow(event), bytes: 0 });
+    return { ids: events.map((e) => e.id), lastEventId: updated.last_event_id as number };
+  }
   async insertEvent(event: EventRecord): Promise<void> {
     this.insert('events', { ...eventMap.toRow(event), bytes: 0 });
   }
