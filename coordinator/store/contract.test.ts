@@ -56,12 +56,18 @@ const ONLY_SHARED = testStore === 'postgres' ? '' : ' (skipped on SQLite: one co
 describe(`store contract on ${backend}`, () => {
   let store: Store;
   let dir: string;
+  /** Opens the store again on the same database, as a second coordinator does (SQLite: the same store, one process). */
+  let again: () => Promise<Store>;
   beforeEach(async () => {
     dir = await makeTempDir('cmdx-contract-');
-    store =
-      testStore === 'postgres'
-        ? await PostgresStore.open({ url: await createDatabase(inject('postgresUrl')) })
-        : new SqliteStore({ file: join(dir, 'store.sqlite') });
+    if (testStore === 'postgres') {
+      const url = await createDatabase(inject('postgresUrl'));
+      store = await PostgresStore.open({ url });
+      again = () => PostgresStore.open({ url });
+    } else {
+      store = new SqliteStore({ file: join(dir, 'store.sqlite') });
+      again = async () => store;
+    }
   });
   afterEach(async () => {
     await store.close();
@@ -180,6 +186,40 @@ describe(`store contract on ${backend}`, () => {
     expect(runs).toEqual([101, 105, 109, 113, 117, 121]);
     for (const r of results.slice(1)) expect(r.ids).toEqual([r.lastEventId - 3, r.lastEventId]);
     expect((await store.getJob(created.id))!.lastEventId).toBe(125);
+  });
+
+  it('holds a named lock for every coordinator on the store: one key at a time across them, other keys not held up', async () => {
+    const other = await again();
+    try {
+      const entered: string[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let inside!: () => void;
+      const holding = new Promise<void>((resolve) => (inside = resolve));
+      const first = store.withLock('output:l1', async () => {
+        entered.push('first');
+        inside();
+        await held;
+        // Not a transaction: the holder writes through the store meanwhile.
+        await store.transaction((tx) => tx.insertWorker(worker('w-first')));
+        return 'first done';
+      });
+      await holding;
+      const second = other.withLock('output:l1', async () => {
+        entered.push('second');
+        return 'second done';
+      });
+      expect(await other.withLock('output:l2', async () => (await other.getWorker('nobody')) ?? 'another key')).toBe('another key');
+      expect(entered).toEqual(['first']);
+      release();
+      expect(await Promise.all([first, second])).toEqual(['first done', 'second done']);
+      expect(entered).toEqual(['first', 'second']);
+      // A holder that fails lets the lock go.
+      await expect(store.withLock('output:l1', async () => Promise.reject(new Error('write failed')))).rejects.toThrow('write failed');
+      expect(await other.withLock('output:l1', async () => 'free')).toBe('free');
+    } finally {
+      if (other !== store) await other.close();
+    }
   });
 
   it("a worker's free slot is checked under its lock: two claims for its last slot lease once", async () => {

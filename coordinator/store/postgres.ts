@@ -5,7 +5,7 @@
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { bucketKey, placeEvents, poolUsageRecord, streamLength } from './sqlite';
+import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength } from './sqlite';
 import type {
   AuditFilter,
   AuditRecord,
@@ -543,6 +543,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class PostgresStore extends PostgresOps implements Store {
   readonly shared = true;
   private readonly pool: pg.Pool;
+  /** Connections that hold named locks (withLock), apart from the pool: a holder's transactions never wait for its own lock's connection. */
+  private readonly lockPool: pg.Pool;
+  /** This process's callers of one lock wait here, not each on a connection of its own. */
+  private readonly lockQueue = new KeyedQueue();
   /** Tells this coordinator's own notifications from the others'. */
   private readonly node = randomUUID();
   private readonly listeners = new Set<(signal: StoreSignal) => void>();
@@ -556,9 +560,32 @@ export class PostgresStore extends PostgresOps implements Store {
   private constructor(
     pool: pg.Pool,
     private readonly url: string,
+    maxConnections: number,
   ) {
     super(pool, false, null);
     this.pool = pool;
+    this.lockPool = new pg.Pool({ connectionString: url, max: maxConnections, types });
+    this.lockPool.on('error', () => {});
+  }
+
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.lockQueue.run(key, async () => {
+      const connection = await this.lockPool.connect();
+      // A session lock, not a transaction's: `fn` writes files and commits on other connections meanwhile. It goes
+      // with the connection: a coordinator killed while holding it holds it no more.
+      try {
+        await connection.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+      } catch (err) {
+        connection.release(err as Error);
+        throw err;
+      }
+      try {
+        return await fn();
+      } finally {
+        // A connection that could not unlock is dropped, and its lock with it.
+        connection.release(await connection.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).then(() => undefined, (e: Error) => e));
+      }
+    });
   }
 
   signal(signal: StoreSignal): void {
@@ -643,7 +670,7 @@ export class PostgresStore extends PostgresOps implements Store {
     const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types });
     // An idle connection that breaks (the server restarts) is dropped from the pool, not thrown at the process.
     pool.on('error', () => {});
-    const store = new PostgresStore(pool, options.url);
+    const store = new PostgresStore(pool, options.url, options.maxConnections ?? 10);
     try {
       await store.migrate();
     } catch (err) {
@@ -721,5 +748,6 @@ export class PostgresStore extends PostgresOps implements Store {
     await this.trying;
     await this.sweeper?.end().catch(() => {});
     await this.pool.end();
+    await this.lockPool.end();
   }
 }

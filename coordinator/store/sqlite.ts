@@ -107,6 +107,21 @@ export function placeEvents(jobId: string, entries: readonly StreamEntry[], end:
   return events;
 }
 
+/** Calls with one key run one after another, in the order made; calls with different keys do not wait. */
+export class KeyedQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const call = (this.tails.get(key) ?? Promise.resolve()).then(fn);
+    const settled = call.catch(() => undefined);
+    this.tails.set(key, settled);
+    void settled.then(() => {
+      if (this.tails.get(key) === settled) this.tails.delete(key);
+    });
+    return call;
+  }
+}
+
 /** A row of the pool usage query (both backends select these columns). */
 export const poolUsageRecord = (r: Record<string, unknown>): PoolUsageRecord => ({
   submitter: r.submitted_by as string,
@@ -252,6 +267,7 @@ export class SqliteStore implements Store {
   private open = false;
   /** What the open transaction runs after its commit. */
   private hooks: (() => void)[] = [];
+  private readonly locks = new KeyedQueue();
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.file);
@@ -350,6 +366,11 @@ export class SqliteStore implements Store {
 
   async isSweeper(): Promise<boolean> {
     return true;
+  }
+
+  /** The only process on the store: its own order is the whole lock. Not async: a store op would queue `fn`'s transactions behind itself. */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, fn);
   }
 
   /** One process holds this store: nobody else to tell. */

@@ -13,6 +13,10 @@
 //   job's end (lastEventId) past what it appends in one atomic step on the job's row (UPDATE … RETURNING) and
 //   numbers the events from the end it returns. Two writers at once, on any coordinators, get consecutive
 //   positions: no gap, no id given twice. No caller computes an id or writes lastEventId.
+// - An attempt's output is written to files every coordinator shares (--blob-dir) before its counters are
+//   committed. withLock (keyed by the lease) makes "read the committed end → write there → commit" one step
+//   across coordinators: PostgreSQL by an advisory lock held over the write, SQLite in-process (its only
+//   process). A node that read the end never writes at it, or cuts the files back to it, once another moved it.
 // - A transaction may run `fn` again after a serialization failure or a deadlock (PostgreSQL): `fn` writes
 //   only through the store, and whatever must follow the commit (waking SSE streams) goes to afterCommit.
 import type { JobEventType, JobReason, JobState, ReportedWorkerState, ResolvedJobSpec, Role, Worker } from '../../protocol/api';
@@ -319,6 +323,12 @@ export interface Store extends StoreOps {
   isSweeper(): Promise<boolean>;
   /** Whether other coordinators use this store too: then what one process remembers is not the whole truth. */
   readonly shared: boolean;
+  /**
+   * Runs `fn` holding the lock named `key`, which every coordinator sharing the store respects; calls with one key
+   * run one at a time, in this process in the order called. Not a transaction: `fn` may wait on I/O (write files)
+   * and run transactions of its own.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
   /** Runs `fn` atomically. `fn` must not wait on I/O other than the store's own calls. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
   close(): Promise<void>;
