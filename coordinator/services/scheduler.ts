@@ -679,7 +679,11 @@ export class Scheduler {
           at = await this.recordCommand(tx, at, chunk.command);
         }
         if (written) await this.log.addOutput(tx, at, bytesBefore, written.counters);
-        await tx.updateLease(leaseId, { nextSeq });
+        // The stream renews the lease where every coordinator sees it (the sweeping one may never hear this worker),
+        // in the write the batch makes anyway: no statement of its own.
+        const expiresAt = this.now() + this.config.leaseTtlMs;
+        await tx.updateLease(leaseId, { nextSeq, expiresAt });
+        tx.afterCommit(() => this.leaseClock.wrote(leaseId, expiresAt));
       });
     } catch (err) {
       // The bytes just written were never committed: their writer (and the live output it keeps in memory) goes,

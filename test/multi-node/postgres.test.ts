@@ -254,6 +254,32 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     }
   });
 
+  it("output streamed through one node keeps the lease alive on the node that sweeps (it renews the stored expiry)", async () => {
+    let now = Date.now();
+    const { nodes } = await startNodes(2, { clock: () => now, sweepIntervalMs: 0, leaseTtlSec: 10 });
+    // Only the first node ever sweeps (no timers): it holds the sweeper's lock.
+    const [sweeper, b] = nodes as [TestCoordinator, TestCoordinator];
+    const worker = await registerTestWorker(sweeper.url, sweeper.joinToken, { name: 'streams-elsewhere' });
+    const admin = new ApiClient({ baseUrl: sweeper.url, token: sweeper.adminToken });
+    const viaB = new ApiClient({ baseUrl: b.url, token: worker.token });
+    const job = await admin.submitJob({ commands: ['true'] });
+    const claimed = (await worker.client.claim(worker.id, 0))!;
+    // No heartbeat anywhere: only output, through b, every 6 s of a 10 s lease. The sweeping node never hears the worker.
+    for (let seq = 0; seq < 4; seq++) {
+      now += 6000;
+      await viaB.sendOutput(claimed.lease.id, [{ seq, stream: 'stdout', data: `line ${seq}\n` }]);
+      now += 6000;
+      await sweeper.coordinator.sweep();
+      expect((await admin.getJob(job.id)).state, `after ${12 * (seq + 1)} s`).toBe('leased');
+    }
+    // Silent now: the lease expires (the test can fail the other way too).
+    for (let i = 0; i < 2; i++) {
+      now += 11_000;
+      await sweeper.coordinator.sweep();
+    }
+    expect((await admin.getJob(job.id)).state).toBe('queued');
+  });
+
   it('kill -9 of the coordinator a worker talks to: it goes on through another, and its job ends once with its output whole', async () => {
     const { database, adminToken, joinToken, nodes } = await startProcessNodes(2);
     const [doomed, survivor] = nodes as [ProcessNode, ProcessNode];
