@@ -2,13 +2,14 @@
 // also appends the event that SSE subscribers replay. Output is not in the log (it is in the attempt's files,
 // output-log.ts) but shares its numbering: a job's stream is its events and its output bytes in order, and
 // `lastEventId` is the stream's end. An event's id is the position after it; n output bytes advance the end by n.
+// The store allocates the positions (appendToStream): nothing here computes an id.
 import type { JobEventType, JobState, StateEvent } from '../../protocol/api';
 import type { Logger } from '../middleware/errors';
 import type { EventHub } from './event-hub';
 import { outputEnd } from './output-log';
-import type { JobRecord, StoreOps } from '../store/types';
+import type { JobFields, JobRecord, StoreOps } from '../store/types';
 
-export type JobPatch = Partial<Omit<JobRecord, 'id' | 'seq' | 'lastEventId'>>;
+export type JobPatch = JobFields;
 
 const ALLOWED: Record<JobState, readonly JobState[]> = {
   // queued → running: a worker whose lease expired was heard again before anyone else took the job.
@@ -31,20 +32,17 @@ export class JobLog {
   ) {}
 
   /** Appends one event to the job's log and returns the job with its new last event id. */
-  async append(...event: NewEvent): Promise<JobRecord> {
-    const next = await this.record(...event);
-    const [tx, job] = event;
-    await tx.updateJob(job.id, { lastEventId: next.lastEventId });
-    return next;
+  append(...[tx, job, type, data]: NewEvent): Promise<JobRecord> {
+    return this.record(tx, job, type, data, {});
   }
 
   /**
-   * Writes the event row only; the caller saves the returned job's `lastEventId` with its other fields. The
-   * event marks where it happened in the attempt's output (a command's start and end: its boundaries).
+   * Appends the event and saves `patch` with it (one step in the store, which gives the event its id). The event
+   * marks where it happened in the attempt's output (a command's start and end: its boundaries).
    */
-  async record(...[tx, job, type, data]: NewEvent): Promise<JobRecord> {
-    const id = job.lastEventId + 1;
-    await tx.insertEvent({ jobId: job.id, id, type, attempt: job.attempt, data, outputOffset: outputEnd(job) });
+  private async record(...[tx, job, type, data, patch]: [...NewEvent, patch: JobPatch]): Promise<JobRecord> {
+    const next: JobRecord = { ...job, ...patch };
+    const { lastEventId } = await tx.appendToStream(job.id, [{ type, attempt: next.attempt, data, outputOffset: outputEnd(next) }], patch);
     // Subscribers read the store when woken: not before the event is committed (another coordinator's pool).
     tx.afterCommit(() => this.hub.notify(job.id));
     if (type === 'state') {
@@ -54,7 +52,16 @@ export class JobLog {
         reason: state.reason ?? undefined, exitCode: state.exitCode ?? undefined, error: state.error ?? undefined,
       });
     }
-    return { ...job, lastEventId: id };
+    return { ...next, lastEventId };
+  }
+
+  /**
+   * Output bytes committed to the attempt's files move the job's stream by their count; `patch` (the output
+   * counters) is saved with them. Returns the job with its new end.
+   */
+  async addOutput(tx: StoreOps, job: JobRecord, bytes: number, patch: JobPatch): Promise<JobRecord> {
+    const { lastEventId } = await tx.appendToStream(job.id, [{ outputBytes: bytes }], patch);
+    return { ...job, ...patch, lastEventId };
   }
 
   /** Output was committed (its counters and `lastEventId` saved): the job's subscribers read it. */
@@ -64,24 +71,24 @@ export class JobLog {
 
   /** Changes a job's fields; when the state changes, also appends the `state` event. */
   async update(tx: StoreOps, job: JobRecord, patch: JobPatch): Promise<JobRecord> {
-    let next: JobRecord = { ...job, ...patch };
-    if (patch.state && patch.state !== job.state) {
-      if (!ALLOWED[job.state].includes(patch.state)) {
-        throw new Error(`illegal job transition ${job.state} → ${patch.state} for ${job.id}`);
-      }
-      const worker = next.workerId ? await tx.getWorker(next.workerId) : undefined;
-      const event: StateEvent = {
-        state: next.state,
-        attempt: next.attempt,
-        reason: next.reason,
-        exitCode: next.exitCode,
-        workerId: next.workerId,
-        workerName: worker?.name ?? null,
-        error: next.error,
-      };
-      next = await this.record(tx, next, 'state', event);
+    if (!patch.state || patch.state === job.state) {
+      await tx.updateJob(job.id, patch);
+      return { ...job, ...patch };
     }
-    await tx.updateJob(job.id, { ...patch, lastEventId: next.lastEventId });
-    return next;
+    if (!ALLOWED[job.state].includes(patch.state)) {
+      throw new Error(`illegal job transition ${job.state} → ${patch.state} for ${job.id}`);
+    }
+    const next: JobRecord = { ...job, ...patch };
+    const worker = next.workerId ? await tx.getWorker(next.workerId) : undefined;
+    const event: StateEvent = {
+      state: next.state,
+      attempt: next.attempt,
+      reason: next.reason,
+      exitCode: next.exitCode,
+      workerId: next.workerId,
+      workerName: worker?.name ?? null,
+      error: next.error,
+    };
+    return this.record(tx, job, 'state', event, patch);
   }
 }

@@ -91,8 +91,6 @@ export function requireProtocol(protocolVersion: number | null | undefined): voi
 
 export class Scheduler {
   private readonly waiters = new Set<Waiter>();
-  /** Each lease's output call in progress, so the next one for that lease waits for it. */
-  private readonly outputCalls = new Map<string, Promise<unknown>>();
   /** Claims each worker has parked: an idle worker's sign of life while it writes nothing. */
   private readonly parkedBy = new Map<string, number>();
   /** When each worker was last seen by this process (wall ms): its stored lastSeenAt is written only with its leases. */
@@ -614,17 +612,12 @@ export class Scheduler {
    * number) is committed in one transaction: the acknowledgement follows both, so a byte acknowledged is never
    * lost, and a retried batch (sequence numbers below `nextSeq`) is never written twice. A command record is
    * committed after the bytes before it: it takes its place in the output from the committed end.
-   * One call per lease at a time: a retry that overtakes a slow first try waits for it and finds its chunks stored.
+   * One call per lease at a time on every coordinator sharing the store (the store's lock, held from reading the
+   * committed end to the commit): a retry that overtakes a slow first try, here or on another node, waits for it
+   * and finds its chunks stored, and no node writes at an end another has moved since.
    */
   async appendOutput(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
-    const before = this.outputCalls.get(leaseId) ?? Promise.resolve();
-    const call = before.then(() => this.appendStream(leaseId, workerId, chunks));
-    const settled = call.catch(() => undefined);
-    this.outputCalls.set(leaseId, settled);
-    void settled.then(() => {
-      if (this.outputCalls.get(leaseId) === settled) this.outputCalls.delete(leaseId);
-    });
-    return call;
+    return this.store.withLock(`output:${leaseId}`, () => this.appendStream(leaseId, workerId, chunks));
   }
 
   /** Once a stop (cancel, timeout) is recorded the job's output is closed: what the worker still had on its way is not kept. */
@@ -673,13 +666,24 @@ export class Scheduler {
           throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
         }
         let at = current.job;
+        /** Output bytes since the last record: the store moves the stream past them before the next record. */
+        let bytesBefore = 0;
         for (const { chunk, bytes } of fresh) {
-          if (!isOutputData(chunk)) at = await this.recordCommand(tx, at, chunk.command);
-          // Only the stream's end matters to the records after it; the counters saved are the files' own.
-          else if (bytes) at = { ...at, lastEventId: at.lastEventId + bytes, outputTailBytes: at.outputTailBytes + bytes };
+          if (isOutputData(chunk)) {
+            bytesBefore += bytes;
+            continue;
+          }
+          // A record's offset counts the bytes before it; the counters saved at the end are the files' own.
+          if (bytesBefore) at = await this.log.addOutput(tx, { ...at, outputTailBytes: at.outputTailBytes + bytesBefore }, bytesBefore, {});
+          bytesBefore = 0;
+          at = await this.recordCommand(tx, at, chunk.command);
         }
-        await tx.updateJob(job.id, { ...(written?.counters ?? {}), lastEventId: at.lastEventId });
-        await tx.updateLease(leaseId, { nextSeq });
+        if (written) await this.log.addOutput(tx, at, bytesBefore, written.counters);
+        // The stream renews the lease where every coordinator sees it (the sweeping one may never hear this worker),
+        // in the write the batch makes anyway: no statement of its own.
+        const expiresAt = this.now() + this.config.leaseTtlMs;
+        await tx.updateLease(leaseId, { nextSeq, expiresAt });
+        tx.afterCommit(() => this.leaseClock.wrote(leaseId, expiresAt));
       });
     } catch (err) {
       // The bytes just written were never committed: their writer (and the live output it keeps in memory) goes,

@@ -56,12 +56,18 @@ const ONLY_SHARED = testStore === 'postgres' ? '' : ' (skipped on SQLite: one co
 describe(`store contract on ${backend}`, () => {
   let store: Store;
   let dir: string;
+  /** Opens the store again on the same database, as a second coordinator does (SQLite: the same store, one process). */
+  let again: () => Promise<Store>;
   beforeEach(async () => {
     dir = await makeTempDir('cmdx-contract-');
-    store =
-      testStore === 'postgres'
-        ? await PostgresStore.open({ url: await createDatabase(inject('postgresUrl')) })
-        : new SqliteStore({ file: join(dir, 'store.sqlite') });
+    if (testStore === 'postgres') {
+      const url = await createDatabase(inject('postgresUrl'));
+      store = await PostgresStore.open({ url });
+      again = () => PostgresStore.open({ url });
+    } else {
+      store = new SqliteStore({ file: join(dir, 'store.sqlite') });
+      again = async () => store;
+    }
   });
   afterEach(async () => {
     await store.close();
@@ -118,18 +124,102 @@ describe(`store contract on ${backend}`, () => {
     expect((await store.leasesOfJob(a.id)).length + (await store.leasesOfJob(b.id)).length).toBe(2);
   });
 
-  it('a job read in a transaction is locked until commit: two writers of its event log never collide', async () => {
+  it('allocates stream positions itself: events and output runs in order, each event numbered after what came before', async () => {
     const created = await store.insertJob(job());
-    const appendEvent = () =>
-      store.transaction(async (tx) => {
-        const current = (await tx.getJob(created.id))!;
-        const id = current.lastEventId + 1;
-        await tx.insertEvent({ jobId: created.id, id, type: 'state', attempt: 0, data: { n: id }, outputOffset: 0 });
-        await tx.updateJob(created.id, { lastEventId: id });
+    const first = await store.transaction((tx) =>
+      tx.appendToStream(created.id, [{ type: 'state', attempt: 0, data: { n: 1 }, outputOffset: 0 }], { state: 'leased', attempt: 1 }),
+    );
+    expect(first).toEqual({ ids: [1], lastEventId: 1 });
+    // 10 bytes, a record, 5 bytes, a record, 3 bytes: the records sit after the bytes before them.
+    const second = await store.transaction((tx) =>
+      tx.appendToStream(
+        created.id,
+        [
+          { outputBytes: 10 },
+          { type: 'command', attempt: 1, data: { n: 2 }, outputOffset: 10 },
+          { outputBytes: 5 },
+          { type: 'command', attempt: 1, data: { n: 3 }, outputOffset: 15 },
+          { outputBytes: 3 },
+        ],
+        { outputHeadBytes: 18 },
+      ),
+    );
+    expect(second).toEqual({ ids: [12, 18], lastEventId: 21 });
+    expect((await store.appendToStream(created.id, [{ outputBytes: 4 }])).lastEventId).toBe(25);
+    expect((await store.eventsAfter(created.id, 0, 10)).map((e) => [e.id, e.type, e.data])).toEqual([
+      [1, 'state', { n: 1 }],
+      [12, 'command', { n: 2 }],
+      [18, 'command', { n: 3 }],
+    ]);
+    // The patch went with it; the stream's end is the store's to move, whatever a caller's patch says.
+    await store.updateJob(created.id, { lastEventId: 999 } as never);
+    expect(await store.getJob(created.id)).toMatchObject({ state: 'leased', attempt: 1, outputHeadBytes: 18, lastEventId: 25 });
+  });
+
+  it('two transactions appending to one job at once get distinct consecutive positions: no gap, no fork', async () => {
+    const created = await store.insertJob(job());
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let appended!: () => void;
+    const inside = new Promise<void>((resolve) => (appended = resolve));
+    // The first holds its append uncommitted while the others append; each then commits.
+    const slow = store.transaction(async (tx) => {
+      const placed = await tx.appendToStream(created.id, [{ outputBytes: 100 }, { type: 'command', attempt: 1, data: { slow: true }, outputOffset: 100 }]);
+      appended();
+      await held;
+      return placed;
+    });
+    await inside;
+    const others = Array.from({ length: 6 }, (_, i) =>
+      store.transaction((tx) =>
+        tx.appendToStream(created.id, [{ type: 'state', attempt: 1, data: { i }, outputOffset: 0 }, { outputBytes: 2 }, { type: 'command', attempt: 1, data: { i }, outputOffset: 2 }]),
+      ),
+    );
+    release();
+    const results = [await slow, ...(await Promise.all(others))];
+    expect(results[0]).toEqual({ ids: [101], lastEventId: 101 });
+    const ids = (await store.eventsAfter(created.id, 0, 100)).map((e) => e.id);
+    expect(ids).toEqual(results.flatMap((r) => r.ids).sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(13);
+    // Each append holds a run of 4 positions after the slow one's 101: together they tile the stream exactly.
+    const runs = results.slice(1).map((r) => r.lastEventId - 4).sort((a, b) => a - b);
+    expect(runs).toEqual([101, 105, 109, 113, 117, 121]);
+    for (const r of results.slice(1)) expect(r.ids).toEqual([r.lastEventId - 3, r.lastEventId]);
+    expect((await store.getJob(created.id))!.lastEventId).toBe(125);
+  });
+
+  it('holds a named lock for every coordinator on the store: one key at a time across them, other keys not held up', async () => {
+    const other = await again();
+    try {
+      const entered: string[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let inside!: () => void;
+      const holding = new Promise<void>((resolve) => (inside = resolve));
+      const first = store.withLock('output:l1', async () => {
+        entered.push('first');
+        inside();
+        await held;
+        // Not a transaction: the holder writes through the store meanwhile.
+        await store.transaction((tx) => tx.insertWorker(worker('w-first')));
+        return 'first done';
       });
-    await Promise.all(Array.from({ length: 8 }, appendEvent));
-    expect((await store.eventsAfter(created.id, 0, 100)).map((e) => e.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect((await store.getJob(created.id))!.lastEventId).toBe(8);
+      await holding;
+      const second = other.withLock('output:l1', async () => {
+        entered.push('second');
+        return 'second done';
+      });
+      expect(await other.withLock('output:l2', async () => (await other.getWorker('nobody')) ?? 'another key')).toBe('another key');
+      expect(entered).toEqual(['first']);
+      release();
+      expect(await Promise.all([first, second])).toEqual(['first done', 'second done']);
+      expect(entered).toEqual(['first', 'second']);
+      // A holder that fails lets the lock go.
+      await expect(store.withLock('output:l1', async () => Promise.reject(new Error('write failed')))).rejects.toThrow('write failed');
+      expect(await other.withLock('output:l1', async () => 'free')).toBe('free');
+    } finally {
+      if (other !== store) await other.close();
+    }
   });
 
   it("a worker's free slot is checked under its lock: two claims for its last slot lease once", async () => {

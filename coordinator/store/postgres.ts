@@ -5,7 +5,7 @@
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { bucketKey, poolUsageRecord, submissionKeyOf } from './rows';
+import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
 import type {
   AuditFilter,
   AuditRecord,
@@ -13,6 +13,7 @@ import type {
   CommandRecord,
   CurrentJob,
   EventRecord,
+  JobFields,
   JobListFilter,
   JobRecord,
   JobTimes,
@@ -23,6 +24,7 @@ import type {
   Store,
   StoreOps,
   StoreSignal,
+  StreamEntry,
   SubmissionKeyRecord,
   TokenRecord,
   UsageRecord,
@@ -185,6 +187,11 @@ const jobRow = (job: Partial<JobRecord>): Row =>
     ...job,
     ...(job.spec ? { priority: job.spec.priority, labels: [...new Set(job.spec.labels)].sort(), labelsKey: bucketKey(job.spec) } : {}),
   });
+/** A job's changeable fields as a row: never its stream's end, which only appendToStream moves. */
+const jobFieldsRow = (patch: JobFields): Row => {
+  const { lastEventId: _end, ...fields } = patch as JobFields & { lastEventId?: number };
+  return jobRow(fields);
+};
 const jobOf = (row: Row): JobRecord => {
   const { priority: _priority, labels: _labels, labelsKey: _key, ...job } = jobCols.fromRow(row);
   return job;
@@ -298,8 +305,8 @@ class PostgresOps implements StoreOps {
     const row = await this.row(`SELECT * FROM jobs WHERE id = $1${this.forUpdate}`, [id]);
     return row && jobOf(row);
   }
-  async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
-    await this.update('jobs', { id }, jobRow(patch));
+  async updateJob(id: string, patch: JobFields): Promise<void> {
+    await this.update('jobs', { id }, jobFieldsRow(patch));
   }
   async listJobs(filter: JobListFilter): Promise<JobRecord[]> {
     const conds: string[] = [];
@@ -474,6 +481,26 @@ class PostgresOps implements StoreOps {
   }
 
   // ---- events ----
+  async appendToStream(jobId: string, entries: readonly StreamEntry[], patch: JobFields = {}): Promise<{ ids: number[]; lastEventId: number }> {
+    // One UPDATE takes the job's row lock and moves the end: a writer waiting on the lock adds to the end the first
+    // one committed (READ COMMITTED re-reads the row), so the positions of two appends never overlap.
+    const row = jobFieldsRow(patch);
+    const sets = Object.keys(row).map((k, i) => `, ${k} = $${i + 3}`).join('');
+    const updated = await this.row(`UPDATE jobs SET last_event_id = last_event_id + $2${sets} WHERE id = $1 RETURNING last_event_id`, [
+      jobId,
+      streamLength(entries),
+      ...Object.values(row),
+    ]);
+    if (!updated) throw new Error(`no job ${jobId} to append to`);
+    const lastEventId = updated.last_event_id as number;
+    const events = placeEvents(jobId, entries, lastEventId).map((e) => eventCols.toRow(e));
+    if (events.length) {
+      const keys = Object.keys(events[0]!);
+      const values = events.map((_, r) => `(${keys.map((_, c) => `$${r * keys.length + c + 1}`).join(', ')})`).join(', ');
+      await this.db.query(`INSERT INTO events (${keys.join(', ')}) VALUES ${values}`, events.flatMap((e) => keys.map((k) => e[k])));
+    }
+    return { ids: events.map((e) => e.id as number), lastEventId };
+  }
   async insertEvent(event: EventRecord): Promise<void> {
     await this.db.query(...insertSql('events', eventCols.toRow(event)));
   }
@@ -545,6 +572,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class PostgresStore extends PostgresOps implements Store {
   readonly shared = true;
   private readonly pool: pg.Pool;
+  /** Connections that hold named locks (withLock), apart from the pool: a holder's transactions never wait for its own lock's connection. */
+  private readonly lockPool: pg.Pool;
+  /** This process's callers of one lock wait here, not each on a connection of its own. */
+  private readonly lockQueue = new KeyedQueue();
   /** Tells this coordinator's own notifications from the others'. */
   private readonly node = randomUUID();
   private readonly listeners = new Set<(signal: StoreSignal) => void>();
@@ -558,9 +589,32 @@ export class PostgresStore extends PostgresOps implements Store {
   private constructor(
     pool: pg.Pool,
     private readonly url: string,
+    maxConnections: number,
   ) {
     super(pool, false, null);
     this.pool = pool;
+    this.lockPool = new pg.Pool({ connectionString: url, max: maxConnections, types });
+    this.lockPool.on('error', () => {});
+  }
+
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.lockQueue.run(key, async () => {
+      const connection = await this.lockPool.connect();
+      // A session lock, not a transaction's: `fn` writes files and commits on other connections meanwhile. It goes
+      // with the connection: a coordinator killed while holding it holds it no more.
+      try {
+        await connection.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+      } catch (err) {
+        connection.release(err as Error);
+        throw err;
+      }
+      try {
+        return await fn();
+      } finally {
+        // A connection that could not unlock is dropped, and its lock with it.
+        connection.release(await connection.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).then(() => undefined, (e: Error) => e));
+      }
+    });
   }
 
   signal(signal: StoreSignal): void {
@@ -645,7 +699,7 @@ export class PostgresStore extends PostgresOps implements Store {
     const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10, types });
     // An idle connection that breaks (the server restarts) is dropped from the pool, not thrown at the process.
     pool.on('error', () => {});
-    const store = new PostgresStore(pool, options.url);
+    const store = new PostgresStore(pool, options.url, options.maxConnections ?? 10);
     try {
       await store.migrate();
     } catch (err) {
@@ -723,5 +777,6 @@ export class PostgresStore extends PostgresOps implements Store {
     await this.trying;
     await this.sweeper?.end().catch(() => {});
     await this.pool.end();
+    await this.lockPool.end();
   }
 }

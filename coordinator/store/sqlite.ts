@@ -8,6 +8,7 @@ import type {
   CommandRecord,
   CurrentJob,
   EventRecord,
+  JobFields,
   JobListFilter,
   JobRecord,
   JobTimes,
@@ -17,12 +18,13 @@ import type {
   Store,
   PoolUsageRecord,
   StoreOps,
+  StreamEntry,
   SubmissionKeyRecord,
   TokenRecord,
   UsageRecord,
   WorkerRecord,
 } from './types';
-import { bucketKey, poolUsageRecord, submissionKeyOf } from './rows';
+import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
 
 const SCHEMA_VERSION = 8;
 
@@ -185,6 +187,11 @@ const jobMap = new Mapper<JobRecord & { priority: number }>(
   ],
   { spec: 'json', cancelRequested: 'bool' },
 );
+/** A job's changeable fields as a row: never its stream's end, which only appendToStream moves. */
+const jobRowOf = (patch: JobFields): Row => {
+  const { lastEventId: _end, ...fields } = patch as JobFields & { lastEventId?: number };
+  return jobMap.toRow(fields);
+};
 const leaseMap = new Mapper<LeaseRecord>([
   'id', 'jobId', 'workerId', 'attempt', 'status', 'leasedAt', 'expiresAt', 'endedAt', 'nextSeq', 'stopReason',
 ]);
@@ -224,6 +231,7 @@ export class SqliteStore implements Store {
   private open = false;
   /** What the open transaction runs after its commit. */
   private hooks: (() => void)[] = [];
+  private readonly locks = new KeyedQueue();
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.file);
@@ -324,6 +332,11 @@ export class SqliteStore implements Store {
     return true;
   }
 
+  /** The only process on the store: its own order is the whole lock. Not async: a store op would queue `fn`'s transactions behind itself. */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, fn);
+  }
+
   /** One process holds this store: nobody else to tell. */
   signal(): void {}
   onSignal(): () => void {
@@ -401,8 +414,11 @@ export class SqliteStore implements Store {
     const row = this.get('SELECT * FROM jobs WHERE id = ?', id);
     return row && jobMap.fromRow(row);
   }
-  async updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void> {
-    this.update('jobs', { id }, jobMap.toRow(patch));
+  async updateJob(id: string, patch: JobFields): Promise<void> {
+    this.setJob(id, patch);
+  }
+  private setJob(id: string, patch: JobFields): void {
+    this.update('jobs', { id }, jobRowOf(patch));
     if (patch.state === 'queued') {
       this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key, submitted_by) SELECT labels_key, submitted_by FROM jobs WHERE id = ?').run(id);
     }
@@ -579,6 +595,15 @@ export class SqliteStore implements Store {
   }
 
   // ---- events ----
+  async appendToStream(jobId: string, entries: readonly StreamEntry[], patch: JobFields = {}): Promise<{ ids: number[]; lastEventId: number }> {
+    // Two statements, one step all the same: synchronous on the one connection, nothing runs between them.
+    this.setJob(jobId, patch);
+    const updated = this.get('UPDATE jobs SET last_event_id = last_event_id + ? WHERE id = ? RETURNING last_event_id', streamLength(entries), jobId);
+    if (!updated) throw new Error(`no job ${jobId} to append to`);
+    const events = placeEvents(jobId, entries, updated.last_event_id as number);
+    for (const event of events) this.insert('events', { ...eventMap.toRow(event), bytes: 0 });
+    return { ids: events.map((e) => e.id), lastEventId: updated.last_event_id as number };
+  }
   async insertEvent(event: EventRecord): Promise<void> {
     this.insert('events', { ...eventMap.toRow(event), bytes: 0 });
   }

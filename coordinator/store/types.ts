@@ -9,8 +9,14 @@
 //   PostgreSQL by SELECT … FOR UPDATE.
 // - queueHeads inside a transaction skips jobs another transaction holds (FOR UPDATE SKIP LOCKED): two
 //   claims at once take two jobs, never one twice, and never wait on each other.
-// - Event ids are the job's lastEventId + 1, read under the job's row lock; (jobId, id) is unique, so a
-//   writer that read a stale job fails instead of forking the log.
+// - Positions in a job's stream (event ids, output bytes) are allocated by the store: appendToStream moves the
+//   job's end (lastEventId) past what it appends in one atomic step on the job's row (UPDATE … RETURNING) and
+//   numbers the events from the end it returns. Two writers at once, on any coordinators, get consecutive
+//   positions: no gap, no id given twice. No caller computes an id or writes lastEventId.
+// - An attempt's output is written to files every coordinator shares (--blob-dir) before its counters are
+//   committed. withLock (keyed by the lease) makes "read the committed end → write there → commit" one step
+//   across coordinators: PostgreSQL by an advisory lock held over the write, SQLite in-process (its only
+//   process). A node that read the end never writes at it, or cuts the files back to it, once another moved it.
 // - A transaction may run `fn` again after a serialization failure or a deadlock (PostgreSQL): `fn` writes
 //   only through the store, and whatever must follow the commit (waking SSE streams) goes to afterCommit.
 import type { JobEventType, JobReason, JobState, ReportedWorkerState, ResolvedJobSpec, Role, Worker } from '../../protocol/api';
@@ -74,13 +80,15 @@ export interface JobRecord {
   outputDroppedBytes: number;
   /**
    * The end of the job's stream (changed for output as bytes): the id of its latest event plus the output bytes
-   * committed since. The next event's id is this plus one; see job-state.ts.
+   * committed since. Moved only by the store's appendToStream, which allocates positions; see job-state.ts.
    */
   lastEventId: number;
   /** The matrix submission it is one of (null alone). Added in session 3 (fan-out): column group_id. */
   groupId: string | null;
 }
 export type NewJobRecord = Omit<JobRecord, 'seq'>;
+/** The fields a caller may change: the stream's end is the store's to move (appendToStream). */
+export type JobFields = Partial<Omit<JobRecord, 'id' | 'seq' | 'lastEventId'>>;
 
 export type LeaseStatus = 'active' | 'completed' | 'expired' | 'released' | 'cancelled' | 'timed_out';
 
@@ -142,6 +150,9 @@ export interface EventRecord {
   /** How many bytes of its attempt's output came before it (a command record: the command's boundary). */
   outputOffset: number;
 }
+
+/** What is appended to a job's stream: an event (its id allocated by the store) or a run of output bytes. */
+export type StreamEntry = Omit<EventRecord, 'jobId' | 'id'> | { outputBytes: number };
 
 export interface AuditRecord {
   at: number;
@@ -225,7 +236,7 @@ export interface StoreOps {
 
   insertJob(job: NewJobRecord): Promise<JobRecord>;
   getJob(id: string): Promise<JobRecord | undefined>;
-  updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'seq'>>): Promise<void>;
+  updateJob(id: string, patch: JobFields): Promise<void>;
   listJobs(filter: JobListFilter): Promise<JobRecord[]>;
   /**
    * The best queued job (priority desc, then age) of each bucket × submitter (a bucket: jobs alike in what they
@@ -292,6 +303,13 @@ export interface StoreOps {
   upsertCommand(command: CommandRecord): Promise<void>;
   commandsOf(jobId: string, attempt: number): Promise<CommandRecord[]>;
 
+  /**
+   * Appends `entries` to the job's stream in order and saves `patch` with them, in one atomic step on the job's
+   * row: the store allocates the positions (the end moves by one per event and by each run's byte count) and
+   * returns the event ids and the new end. Concurrent appends to one job get consecutive positions, never the same.
+   */
+  appendToStream(jobId: string, entries: readonly StreamEntry[], patch?: JobFields): Promise<{ ids: number[]; lastEventId: number }>;
+  /** Writes an event with the id it already has: copying a store (ids kept), never a new event (appendToStream). */
   insertEvent(event: EventRecord): Promise<void>;
   eventsAfter(jobId: string, afterId: number, limit: number): Promise<EventRecord[]>;
   /**
@@ -330,6 +348,12 @@ export interface Store extends StoreOps {
   isSweeper(): Promise<boolean>;
   /** Whether other coordinators use this store too: then what one process remembers is not the whole truth. */
   readonly shared: boolean;
+  /**
+   * Runs `fn` holding the lock named `key`, which every coordinator sharing the store respects; calls with one key
+   * run one at a time, in this process in the order called. Not a transaction: `fn` may wait on I/O (write files)
+   * and run transactions of its own.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
   /** Runs `fn` atomically. `fn` must not wait on I/O other than the store's own calls. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
+import pg from 'pg';
 import type { CoordinatorOptions } from '../../coordinator/app';
+import type { OutputLog } from '../../coordinator/services/output-log';
 import { PostgresStore } from '../../coordinator/store/postgres';
 import type { ClaimResponse } from '../../protocol/api';
 import { makeTempDir, registerTestWorker, startTestCoordinator, testStore, type TestCoordinator } from '../pool';
@@ -200,6 +202,82 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
         expect(await new ApiClient({ baseUrl: node.url, token: node.adminToken }).getLog(job.id), `round ${round}`).toBe(`first ${round}\nsecond ${round}\n`);
       }
     }
+  });
+
+  it('a node slow between reading the committed end and writing there never cuts back what another node committed meanwhile', async () => {
+    const { nodes, database } = await startNodes(2);
+    const [a, b] = nodes as [TestCoordinator, TestCoordinator];
+    const worker = await registerTestWorker(a.url, a.joinToken, { name: 'slow-node' });
+    const admin = new ApiClient({ baseUrl: a.url, token: a.adminToken });
+    const viaB = new ApiClient({ baseUrl: b.url, token: worker.token });
+    const db = new pg.Client({ connectionString: database });
+    await db.connect();
+    cleanup.push(() => db.end());
+    // Node a's next output write waits at a gate, after it read the committed end (a GC pause, a slow disk).
+    const outputA = (a.coordinator as unknown as { output: OutputLog }).output;
+    const write = outputA.append.bind(outputA);
+    let gate: { reached: () => void; open: Promise<void> } | undefined;
+    outputA.append = async (...args) => {
+      const held = gate;
+      gate = undefined;
+      if (held) {
+        held.reached();
+        await held.open;
+      }
+      return write(...args);
+    };
+    const waitingOnLock = async () =>
+      Number((await db.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)).rows[0].n) > 0;
+    for (let round = 0; round < 3; round++) {
+      const job = await admin.submitJob({ commands: ['true'] });
+      const claimed = (await worker.client.claim(worker.id, 0))!;
+      const first = [{ seq: 0, stream: 'stdout' as const, data: `first ${round}\n` }];
+      let open!: () => void;
+      const reached = new Promise<void>((resolve) => (gate = { reached: resolve, open: new Promise((go) => (open = go)) }));
+      // The first try through a stalls at the gate; the worker, timed out, retries through b and goes on there.
+      const slow = worker.client.sendOutput(claimed.lease.id, first);
+      await reached;
+      let movedOn = false;
+      const onB = viaB
+        .sendOutput(claimed.lease.id, first)
+        .then(() => viaB.sendOutput(claimed.lease.id, [{ seq: 1, stream: 'stdout', data: `second ${round}\n` }]))
+        .finally(() => (movedOn = true));
+      // a wakes once b got on without it, or once b waits for a (the attempt's output is a's until it commits).
+      await waitFor(async () => movedOn || (await waitingOnLock()) || undefined, { timeoutMs: 10_000, message: 'b to store the batches or wait for a' });
+      open();
+      await Promise.allSettled([slow, onB]);
+      await onB;
+      await viaB.complete(claimed.lease.id, { outcome: 'succeeded', exitCode: 0 });
+      for (const node of nodes) {
+        expect(await new ApiClient({ baseUrl: node.url, token: node.adminToken }).getLog(job.id), `round ${round}, ${node.url}`).toBe(`first ${round}\nsecond ${round}\n`);
+      }
+    }
+  });
+
+  it("output streamed through one node keeps the lease alive on the node that sweeps (it renews the stored expiry)", async () => {
+    let now = Date.now();
+    const { nodes } = await startNodes(2, { clock: () => now, sweepIntervalMs: 0, leaseTtlSec: 10 });
+    // Only the first node ever sweeps (no timers): it holds the sweeper's lock.
+    const [sweeper, b] = nodes as [TestCoordinator, TestCoordinator];
+    const worker = await registerTestWorker(sweeper.url, sweeper.joinToken, { name: 'streams-elsewhere' });
+    const admin = new ApiClient({ baseUrl: sweeper.url, token: sweeper.adminToken });
+    const viaB = new ApiClient({ baseUrl: b.url, token: worker.token });
+    const job = await admin.submitJob({ commands: ['true'] });
+    const claimed = (await worker.client.claim(worker.id, 0))!;
+    // No heartbeat anywhere: only output, through b, every 6 s of a 10 s lease. The sweeping node never hears the worker.
+    for (let seq = 0; seq < 4; seq++) {
+      now += 6000;
+      await viaB.sendOutput(claimed.lease.id, [{ seq, stream: 'stdout', data: `line ${seq}\n` }]);
+      now += 6000;
+      await sweeper.coordinator.sweep();
+      expect((await admin.getJob(job.id)).state, `after ${12 * (seq + 1)} s`).toBe('leased');
+    }
+    // Silent now: the lease expires (the test can fail the other way too).
+    for (let i = 0; i < 2; i++) {
+      now += 11_000;
+      await sweeper.coordinator.sweep();
+    }
+    expect((await admin.getJob(job.id)).state).toBe('queued');
   });
 
   it('kill -9 of the coordinator a worker talks to: it goes on through another, and its job ends once with its output whole', async () => {
