@@ -67,7 +67,7 @@ export interface CoordinatorOptions {
   port?: number;
   adminToken?: string;
   joinToken?: string;
-  /** Wall clock (epoch ms): stamps records. */
+  /** Wall clock (epoch ms): stamps records; default the store's (on PostgreSQL the database's clock). */
   clock?: () => number;
   /** Monotonic ms that deadlines are measured with; default performance.now, or `clock` when only that is given (tests). */
   monotonicClock?: () => number;
@@ -311,13 +311,16 @@ export class Coordinator {
 
   private async startUp(): Promise<void> {
     const o = this.options;
-    const now = o.clock ?? Date.now;
     const mono = o.monotonicClock ?? o.clock ?? (() => performance.now());
     const logger = o.logger ?? consoleLogger;
     const { tmpDir, blobDir } = await this.prepareDataDir();
     const storeFile = join(o.dataDir, 'coordinator.sqlite');
     const store = await openStore(o.database, storeFile, o.synchronous ?? 'normal');
     this.store = store;
+    // Records and the deadlines they carry are stamped and judged by the store's clock: on a shared database one
+    // clock for every coordinator, so a node with a skewed wall clock neither times a job out early nor keeps an
+    // expired invite alive. In-process deadlines (a lease's silence) stay on the monotonic clock.
+    const now = o.clock ?? (() => store.now());
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     // Output is fsynced when the store is: kill -9 loses neither without it, power loss neither with it.
     const output = new OutputLog(outputFolder(join(o.blobDir ?? o.dataDir, 'output')), { maxOutputBytes, fsync: o.synchronous === 'full' });

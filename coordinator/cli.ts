@@ -74,7 +74,8 @@ const USAGE = [
  */
 async function openCommandStore(dataDir: string, database: string | undefined): Promise<{ store: Store; tokens: TokenService }> {
   const tokenService = (await import('./services/tokens')).TokenService;
-  const withTokens = (store: Store) => ({ store, tokens: new tokenService(store, Date.now) });
+  // Stamped by the store's clock: an invite made from a machine whose clock is off expires when the pool says.
+  const withTokens = (store: Store) => ({ store, tokens: new tokenService(store, () => store.now()) });
   if (database) return withTokens(await (await import('./app')).openDatabase(database));
   const storeFile = join(dataDir, 'coordinator.sqlite');
   if (!existsSync(storeFile)) {
@@ -100,7 +101,7 @@ async function tokenCommand(argv: string[]): Promise<number> {
   const action = positionals[0];
   const { store, tokens } = await openCommandStore(resolve(flags['data-dir']!), flags.database);
   const audit = (action: string, target: string) =>
-    store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
+    store.insertAudit({ at: store.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
   try {
     switch (action) {
       case 'create': {
@@ -184,8 +185,8 @@ async function workerCommand(argv: string[]): Promise<number> {
     const [{ certificateFingerprint }, { InviteService }] = await Promise.all([import('./services/tls'), import('./services/invites')]);
     const fingerprint = await certificateFingerprint(dataDir);
     const server = flags.server ?? `${fingerprint ? 'https' : 'http'}://${os.hostname()}:${DEFAULTS.port}`;
-    const invite = await new InviteService(tokens, Date.now).create({ uses, expiresInSec }, server, fingerprint);
-    await store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action: 'invite.create', target: invite.id, ip: null });
+    const invite = await new InviteService(tokens, () => store.now()).create({ uses, expiresInSec }, server, fingerprint);
+    await store.insertAudit({ at: store.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action: 'invite.create', target: invite.id, ip: null });
     console.log(`enrollment code (${uses} use${uses === 1 ? '' : 's'}, expires ${invite.expiresAt}):`);
     console.log(`  ${invite.code}`);
     console.log('on the new worker, run:');
