@@ -490,6 +490,8 @@ export class Coordinator {
     // What workers elsewhere type: this machine's name when bound to every address (127.0.0.1 is only for here).
     services.pool.url =
       host === '0.0.0.0' || host === '[::]' ? `${tls ? 'https' : 'http'}://${os.hostname()}:${address.port}` : this.url;
+    // Tells this node's series from the others' when several coordinators share a database.
+    metrics.setInstance(o.name || new URL(services.pool.url).host);
     logger.info('coordinator started', { url: this.url, dataDir: o.dataDir, pid: process.pid });
     if (o.advertise && isLoopbackHost(address.address)) {
       logger.info('not advertised on the LAN: bound to loopback, where only this machine can reach it');
