@@ -379,7 +379,7 @@ export class Coordinator {
       if ('queued' in signal) pool.wakeWaiters();
       else hub.wake(signal.jobs);
     });
-    const blobs = new BlobStore(blobDir);
+    const blobs = new BlobStore(blobDir, now);
     await blobs.init();
     const retention = new Retention(
       store,
