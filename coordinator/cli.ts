@@ -46,7 +46,7 @@ const serveFlags = {
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
   retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
   'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
-  name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name)", placeholder: 'NAME' },
+  name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name); also the instance label of this node's /metrics (default: host:port)", placeholder: 'NAME' },
   'no-advertise': { type: 'boolean', env: 'CMDX_NO_ADVERTISE', description: 'do not announce the pool on the LAN (DNS-SD/mDNS _cmdx._tcp); it is never announced while bound to loopback' },
   'fair-share-half-life': { type: 'number', env: 'CMDX_FAIR_SHARE_HALF_LIFE', description: "seconds after which a person's past use of the pool counts half in who goes next", default: DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, placeholder: 'SEC' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
