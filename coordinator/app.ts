@@ -67,7 +67,7 @@ export interface CoordinatorOptions {
   port?: number;
   adminToken?: string;
   joinToken?: string;
-  /** Wall clock (epoch ms): stamps records. */
+  /** Wall clock (epoch ms): stamps records; default the store's (on PostgreSQL the database's clock). */
   clock?: () => number;
   /** Monotonic ms that deadlines are measured with; default performance.now, or `clock` when only that is given (tests). */
   monotonicClock?: () => number;
@@ -311,13 +311,16 @@ export class Coordinator {
 
   private async startUp(): Promise<void> {
     const o = this.options;
-    const now = o.clock ?? Date.now;
     const mono = o.monotonicClock ?? o.clock ?? (() => performance.now());
     const logger = o.logger ?? consoleLogger;
     const { tmpDir, blobDir } = await this.prepareDataDir();
     const storeFile = join(o.dataDir, 'coordinator.sqlite');
     const store = await openStore(o.database, storeFile, o.synchronous ?? 'normal');
     this.store = store;
+    // Records and the deadlines they carry are stamped and judged by the store's clock: on a shared database one
+    // clock for every coordinator, so a node with a skewed wall clock neither times a job out early nor keeps an
+    // expired invite alive. In-process deadlines (a lease's silence) stay on the monotonic clock.
+    const now = o.clock ?? (() => store.now());
     const maxOutputBytes = o.maxOutputBytes ?? DEFAULTS.maxOutputBytes;
     // Output is fsynced when the store is: kill -9 loses neither without it, power loss neither with it.
     const output = new OutputLog(outputFolder(join(o.blobDir ?? o.dataDir, 'output')), { maxOutputBytes, fsync: o.synchronous === 'full' });
@@ -376,7 +379,7 @@ export class Coordinator {
       if ('queued' in signal) pool.wakeWaiters();
       else hub.wake(signal.jobs);
     });
-    const blobs = new BlobStore(blobDir);
+    const blobs = new BlobStore(blobDir, now);
     await blobs.init();
     const retention = new Retention(
       store,
@@ -487,6 +490,8 @@ export class Coordinator {
     // What workers elsewhere type: this machine's name when bound to every address (127.0.0.1 is only for here).
     services.pool.url =
       host === '0.0.0.0' || host === '[::]' ? `${tls ? 'https' : 'http'}://${os.hostname()}:${address.port}` : this.url;
+    // Tells this node's series from the others' when several coordinators share a database.
+    metrics.setInstance(o.name || new URL(services.pool.url).host);
     logger.info('coordinator started', { url: this.url, dataDir: o.dataDir, pid: process.pid });
     if (o.advertise && isLoopbackHost(address.address)) {
       logger.info('not advertised on the LAN: bound to loopback, where only this machine can reach it');

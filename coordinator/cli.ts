@@ -46,7 +46,7 @@ const serveFlags = {
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
   retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
   'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
-  name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name)", placeholder: 'NAME' },
+  name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name); also the instance label of this node's /metrics (default: host:port)", placeholder: 'NAME' },
   'no-advertise': { type: 'boolean', env: 'CMDX_NO_ADVERTISE', description: 'do not announce the pool on the LAN (DNS-SD/mDNS _cmdx._tcp); it is never announced while bound to loopback' },
   'fair-share-half-life': { type: 'number', env: 'CMDX_FAIR_SHARE_HALF_LIFE', description: "seconds after which a person's past use of the pool counts half in who goes next", default: DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, placeholder: 'SEC' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
@@ -74,7 +74,8 @@ const USAGE = [
  */
 async function openCommandStore(dataDir: string, database: string | undefined): Promise<{ store: Store; tokens: TokenService }> {
   const tokenService = (await import('./services/tokens')).TokenService;
-  const withTokens = (store: Store) => ({ store, tokens: new tokenService(store, Date.now) });
+  // Stamped by the store's clock: an invite made from a machine whose clock is off expires when the pool says.
+  const withTokens = (store: Store) => ({ store, tokens: new tokenService(store, () => store.now()) });
   if (database) return withTokens(await (await import('./app')).openDatabase(database));
   const storeFile = join(dataDir, 'coordinator.sqlite');
   if (!existsSync(storeFile)) {
@@ -100,7 +101,7 @@ async function tokenCommand(argv: string[]): Promise<number> {
   const action = positionals[0];
   const { store, tokens } = await openCommandStore(resolve(flags['data-dir']!), flags.database);
   const audit = (action: string, target: string) =>
-    store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
+    store.insertAudit({ at: store.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action, target, ip: null });
   try {
     switch (action) {
       case 'create': {
@@ -184,8 +185,8 @@ async function workerCommand(argv: string[]): Promise<number> {
     const [{ certificateFingerprint }, { InviteService }] = await Promise.all([import('./services/tls'), import('./services/invites')]);
     const fingerprint = await certificateFingerprint(dataDir);
     const server = flags.server ?? `${fingerprint ? 'https' : 'http'}://${os.hostname()}:${DEFAULTS.port}`;
-    const invite = await new InviteService(tokens, Date.now).create({ uses, expiresInSec }, server, fingerprint);
-    await store.insertAudit({ at: Date.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action: 'invite.create', target: invite.id, ip: null });
+    const invite = await new InviteService(tokens, () => store.now()).create({ uses, expiresInSec }, server, fingerprint);
+    await store.insertAudit({ at: store.now(), actor: `cli:${os.userInfo().username}`, role: 'admin', action: 'invite.create', target: invite.id, ip: null });
     console.log(`enrollment code (${uses} use${uses === 1 ? '' : 's'}, expires ${invite.expiresAt}):`);
     console.log(`  ${invite.code}`);
     console.log('on the new worker, run:');

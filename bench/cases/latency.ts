@@ -37,7 +37,7 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
     const registered: RegisterWorkerResponse = await joiner.registerWorker({ name: 'claim-probe', os: 'linux', labels: [PROBE_LABEL] });
     const worker = new ApiClient({ baseUrl: pool.coordinator.url, token: registered.token });
     const id = registered.worker.id;
-    const waiting = async () => Number(/^cmdx_waiting_claims (\d+)/m.exec(await (await fetch(`${pool.coordinator.url}/metrics`)).text())?.[1]);
+    const waiting = async () => Number(/^cmdx_waiting_claims(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`${pool.coordinator.url}/metrics`)).text())?.[1]);
     for (let i = 0; i < count; i++) {
       const claiming = worker.claim(id, 10_000);
       // Both agents and this worker sit in long polls before the job goes in: the pool is idle.

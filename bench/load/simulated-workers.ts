@@ -218,7 +218,7 @@ async function waitingClaims(): Promise<number> {
   let waiting = 0;
   for (const each of callers) {
     const answer = await call('metrics', 200, () => each.request('GET', '/metrics', config.submitToken));
-    waiting += Number(/^cmdx_waiting_claims (\d+)/m.exec(String(answer?.body ?? ''))?.[1] ?? 0);
+    waiting += Number(/^cmdx_waiting_claims(?:\{[^}]*\})? (\d+)/m.exec(String(answer?.body ?? ''))?.[1] ?? 0);
   }
   return waiting;
 }

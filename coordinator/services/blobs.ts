@@ -1,11 +1,15 @@
 // Content-addressed blob folder: a blob is named by its SHA-256, so the same ZIP uploaded twice is stored once.
 import { createReadStream } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class BlobStore {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** The store's clock: a blob's mtime says when it was last stored, in the time retention judges it by. */
+    private readonly now: () => number,
+  ) {}
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
@@ -15,8 +19,18 @@ export class BlobStore {
     return join(this.dir, sha256.slice(0, 2), sha256);
   }
 
-  /** Moves an uploaded temp file (already hashed while it streamed to disk) into place, or drops it if known. */
+  /**
+   * Moves an uploaded temp file (already hashed while it streamed to disk) into place, or drops it if known. Either
+   * way the blob is stamped stored now (by the store's clock, not this machine's, which another coordinator's
+   * retention would misjudge), so it is not deleted as unused before the job that will use it is written.
+   */
   async adopt(tempFile: string, sha256: string): Promise<void> {
+    await this.place(tempFile, sha256);
+    const now = this.now() / 1000;
+    await utimes(this.path(sha256), now, now);
+  }
+
+  private async place(tempFile: string, sha256: string): Promise<void> {
     const target = this.path(sha256);
     if (await this.exists(sha256)) {
       await rm(tempFile, { force: true });

@@ -448,6 +448,27 @@ describe(`store contract on ${backend}`, () => {
     expect(await store.getWorker('w1')).toBeUndefined();
   });
 
+  it('tells the time (epoch ms) without going back', async () => {
+    const first = store.now();
+    expect(Math.abs(first - Date.now())).toBeLessThan(2000);
+    const later = [store.now(), store.now(), store.now()];
+    expect(later).toEqual([...later].sort((x, y) => x - y));
+    expect(later[0]).toBeGreaterThanOrEqual(first);
+  });
+
+  it.runIf(testStore === 'postgres')(`tells every coordinator on the database the database's time, not its own${ONLY_SHARED}`, async () => {
+    const url = await createDatabase(inject('postgresUrl'));
+    const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];
+    try {
+      const [[row], mine, theirs] = [await a.rows(`SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS now`), a.now(), b.now()];
+      expect(Math.abs(mine - theirs)).toBeLessThan(250);
+      expect(Math.abs(mine - (row!.now as number))).toBeLessThan(250);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it.runIf(testStore === 'postgres')(`lets one coordinator at a time sweep, and another take over when it is gone${ONLY_SHARED}`, async () => {
     const url = await createDatabase(inject('postgresUrl'));
     const [a, b] = [await PostgresStore.open({ url }), await PostgresStore.open({ url })];

@@ -5,6 +5,7 @@
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { DatabaseClock } from './database-clock';
 import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
 import type {
   AuditFilter,
@@ -585,6 +586,11 @@ export class PostgresStore extends PostgresOps implements Store {
   /** The connection holding the sweeper's lock, while this process holds it. */
   private sweeper: pg.Client | undefined;
   private trying: Promise<boolean> | undefined;
+  /** One clock for every coordinator sharing the database: its own, read in one round trip. */
+  private readonly clock = new DatabaseClock(async () => {
+    const [row] = await this.rows(`SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS now`);
+    return row!.now as number;
+  });
 
   private constructor(
     pool: pg.Pool,
@@ -702,6 +708,7 @@ export class PostgresStore extends PostgresOps implements Store {
     const store = new PostgresStore(pool, options.url, options.maxConnections ?? 10);
     try {
       await store.migrate();
+      await store.clock.start();
     } catch (err) {
       await pool.end();
       throw err;
@@ -764,14 +771,14 @@ export class PostgresStore extends PostgresOps implements Store {
     }
   }
 
-  /** The database's clock (epoch ms): one clock for every coordinator sharing it. */
-  async now(): Promise<number> {
-    const [row] = await this.rows(`SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint AS now`);
-    return row!.now as number;
+  /** The database's clock (epoch ms), run on this process's monotonic clock between measurements. */
+  now(): number {
+    return this.clock.now();
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.clock.stop();
     clearTimeout(this.relisten);
     await this.listener?.end().catch(() => {});
     await this.trying;

@@ -328,6 +328,11 @@ export class SqliteStore implements Store {
     return run;
   }
 
+  /** Nobody else stamps this store's records: this process's wall clock. */
+  now(): number {
+    return Date.now();
+  }
+
   async isSweeper(): Promise<boolean> {
     return true;
   }

@@ -346,6 +346,13 @@ export interface Store extends StoreOps {
    * holds the role, by an advisory lock, until it stops or loses its connection. Always true when unshared.
    */
   isSweeper(): Promise<boolean>;
+  /**
+   * Epoch ms that every coordinator sharing the store agrees on: what records are stamped with and stored times
+   * (a job's timeout, an invite's expiry, a retention cutoff) are judged by, whichever node wrote them. PostgreSQL:
+   * the database's clock, measured now and then and run on the monotonic clock in between (no query per call);
+   * SQLite: this process's wall clock.
+   */
+  now(): number;
   /** Whether other coordinators use this store too: then what one process remembers is not the whole truth. */
   readonly shared: boolean;
   /**

@@ -189,9 +189,12 @@ describe('auth per role and bad input', () => {
     const metrics = await fetch(`${pool.url}/metrics`);
     expect(metrics.status).toBe(200);
     const text = await metrics.text();
-    for (const name of ['cmdx_jobs{state="queued"}', 'cmdx_queue_depth', 'cmdx_workers{state="idle"}', 'cmdx_claim_latency_seconds_bucket', 'cmdx_lease_expiries_total', 'cmdx_http_request_duration_seconds_bucket']) {
+    for (const name of ['cmdx_jobs{state="queued"', 'cmdx_queue_depth', 'cmdx_workers{state="idle"', 'cmdx_claim_latency_seconds_bucket', 'cmdx_lease_expiries_total', 'cmdx_http_request_duration_seconds_bucket']) {
       expect(text).toContain(name);
     }
+    // One node alone exports the pool's gauges too, and every series says which node it came from.
+    const samples = text.split('\n').filter((line) => line && !line.startsWith('#'));
+    expect(samples.filter((line) => !line.includes(`instance="${new URL(pool.url).host}"`))).toEqual([]);
     expect((await call(pool, 'GET', '/metrics', { token: submitToken })).status).toBe(403);
     expect((await fetch(`${pool.url}/metrics`, { headers: { authorization: `Bearer ${pool.adminToken}` } })).status).toBe(200);
   });

@@ -44,7 +44,7 @@ describe('retention', () => {
     clock.advance(31 * DAY);
     const queued = await submitter.submitJobWithBundle({ commands: ['cat kept.txt'] }, keptZip);
     const metricsBefore = await (await fetch(`${pool.url}/metrics`, { headers: { authorization: `Bearer ${pool.adminToken}` } })).text();
-    expect(Number(/^cmdx_data_bytes (\d+)/m.exec(metricsBefore)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^cmdx_data_bytes\{[^}]*\} (\d+)/m.exec(metricsBefore)?.[1])).toBeGreaterThan(0);
 
     expect(await pool.coordinator.applyRetention()).toEqual({ jobs: 1, blobs: 1 });
     await expectApiError(submitter.getJob(old.id), 404);

@@ -28,8 +28,8 @@ export function systemRoutes(services: Services): Router<AppState> {
     if (!(fromLoopback && !ctx.state.principal) && principalOf(ctx).role !== 'admin') {
       throw new AuthorizationError('metrics need an admin token (they are open without a token to loopback names on this machine only)');
     }
-    ctx.type = services.metrics.registry.contentType;
-    ctx.body = await services.metrics.registry.metrics();
+    ctx.type = services.metrics.contentType;
+    ctx.body = await services.metrics.scrape();
   });
 
   return router;
