@@ -205,6 +205,8 @@ class PostgresOps implements StoreOps {
     protected readonly db: Queryable,
     private readonly locking: boolean,
     private readonly hooks: (() => void)[] | null,
+    /** In a transaction: statements sent with its COMMIT (writes to rows every transaction updates). */
+    readonly atCommit: string[] | null = null,
   ) {}
 
   private get forUpdate(): string {
@@ -342,6 +344,15 @@ class PostgresOps implements StoreOps {
        ON CONFLICT (submitted_by) DO UPDATE SET slot_seconds = excluded.slot_seconds, at = excluded.at`,
       [usage.submitter, usage.slotSeconds, usage.at],
     );
+  }
+  async chargeUsage(submitter: string, slotSeconds: number, at: number, halfLifeMs: number): Promise<void> {
+    // Numbers and an escaped literal: in a transaction it rides in the COMMIT's message (one simple query).
+    const sql = `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES (${pg.escapeLiteral(submitter)}, ${finite(slotSeconds)}, ${finite(at)})
+       ON CONFLICT (submitted_by) DO UPDATE SET
+         slot_seconds = usage.slot_seconds * power(2, -GREATEST(0, excluded.at - usage.at)::float8 / ${finite(halfLifeMs)}) + excluded.slot_seconds,
+         at = GREATEST(usage.at, excluded.at)`;
+    if (this.atCommit) this.atCommit.push(sql);
+    else await this.db.query(sql);
   }
   async poolUsage(): Promise<PoolUsageRecord[]> {
     const rows = await this.rows(
@@ -511,6 +522,12 @@ export interface PostgresStoreOptions {
 const chunks = <T>(items: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
+/** A number written into SQL text: only a finite one. */
+function finite(value: number): string {
+  if (!Number.isFinite(value)) throw new Error(`not a finite number: ${value}`);
+  return String(value);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PostgresStore extends PostgresOps implements Store {
@@ -655,8 +672,9 @@ export class PostgresStore extends PostgresOps implements Store {
       let broken: Error | undefined;
       try {
         await connection.query('BEGIN');
-        const result = await fn(new PostgresOps(connection, true, hooks));
-        await connection.query('COMMIT');
+        const atCommit: string[] = [];
+        const result = await fn(new PostgresOps(connection, true, hooks, atCommit));
+        await connection.query([...atCommit, 'COMMIT'].join(';\n'));
         for (const hook of hooks) hook();
         return result;
       } catch (err) {
