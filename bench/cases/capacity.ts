@@ -235,7 +235,8 @@ function cpuPerJobLine(result: LoadResult): string {
   return (
     `CPU per job: coordinator${cpuMsPerJob.coordinators.length > 1 ? 's' : ''} ${cpuMsPerJob.coordinators.map((ms) => ms.toFixed(2)).join(' + ')} ms` +
     `${database ? `, PostgreSQL ${database.cpuMsPerJob.toFixed(2)} ms` : ''}, load ${cpuMsPerJob.load.toFixed(2)} ms; ` +
-    `all ${totalCpuMsPerJob(result).toFixed(2)} ms`
+    `all ${totalCpuMsPerJob(result).toFixed(2)} ms, so the run used ${((totalCpuMsPerJob(result) * result.throughput.jobsPerSec) / 1000).toFixed(2)} ` +
+    `of the machine's ${os.availableParallelism()} cores (the rest went to other work on it)`
   );
 }
 

@@ -376,6 +376,16 @@ describe(`store contract on ${backend}`, () => {
     expect(runs).toBe(3);
     expect((await store.listWorkers()).map((w) => w.id)).toEqual(['w3']);
   });
+
+  it.runIf(testStore === 'postgres')(`goes on when another coordinator migrates the schema under the statements it prepared${ONLY_SHARED}`, async () => {
+    await store.insertWorker(worker('w1'));
+    await store.insertLease(lease('l1', 'job_x', 'w1'));
+    const read = () => store.transaction(async (tx) => (await tx.activeLeasesOfWorker('w1')).map((l) => l.id));
+    // Prepared (SELECT * FROM leases …) on the connections these transactions ran on.
+    await Promise.all([read(), read(), read()]);
+    await (store as PostgresStore).rows('ALTER TABLE leases ADD COLUMN added_by_a_newer_version TEXT');
+    expect(await Promise.all([read(), read(), read()])).toEqual([['l1'], ['l1'], ['l1']]);
+  });
 });
 
 if (!postgresBinDir()) it.skip(`store contract on PostgreSQL ${NO_POSTGRES}`, () => {});

@@ -3,7 +3,7 @@
 // (SELECT … FOR UPDATE), a claim skips queued jobs another coordinator is taking (SKIP LOCKED), and a
 // transaction that lost a serialization race or a deadlock is run again from the start.
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { bucketKey, poolUsageRecord } from './sqlite';
 import type {
@@ -108,6 +108,11 @@ ALTER TABLE workers ADD COLUMN protocol_version INTEGER;
 const MIGRATION_LOCK = 0x636d6478;
 /** serialization_failure, deadlock_detected: the transaction lost a race and is run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
+/**
+ * feature_not_supported, as "cached plan must not change result type": another coordinator migrated the schema
+ * under a statement this connection prepared. The connection is dropped (with what it prepared) and `fn` run again.
+ */
+const STALE_PLAN = '0A000';
 const MAX_ATTEMPTS = 8;
 /** The LISTEN/NOTIFY channel coordinators signal each other on. */
 const CHANNEL = 'cmdx_signals';
@@ -189,6 +194,24 @@ const types = {
 
 interface Queryable {
   query(sql: string, params?: unknown[]): Promise<pg.QueryResult<Row>>;
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * A transaction's connection running each single statement as a named prepared statement: the connection parses
+ * and plans it once, then only binds and runs it (the hot path's statements run thousands of times a minute).
+ */
+function preparing(connection: pg.PoolClient): Queryable {
+  return {
+    query: (text, values) => {
+      // Several statements in one text (migrations, a COMMIT's message) cannot be prepared.
+      if (text.includes(';')) return connection.query(text, values);
+      let name = statementNames.get(text);
+      if (!name) statementNames.set(text, (name = `cmdx_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`));
+      return connection.query({ text, values: values ?? [], name });
+    },
+  };
 }
 
 function insertSql(table: string, row: Row): [string, unknown[]] {
@@ -673,14 +696,16 @@ export class PostgresStore extends PostgresOps implements Store {
       try {
         await connection.query('BEGIN');
         const atCommit: string[] = [];
-        const result = await fn(new PostgresOps(connection, true, hooks, atCommit));
+        const result = await fn(new PostgresOps(preparing(connection), true, hooks, atCommit));
         await connection.query([...atCommit, 'COMMIT'].join(';\n'));
         for (const hook of hooks) hook();
         return result;
       } catch (err) {
         await connection.query('ROLLBACK').catch((e: Error) => (broken = e));
         const code = (err as { code?: string }).code;
-        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) {
+        const stale = code === STALE_PLAN && /cached plan/.test((err as Error).message);
+        if (stale) broken = err as Error;
+        if (code && (RETRYABLE.has(code) || stale) && attempt < MAX_ATTEMPTS) {
           await sleep(Math.random() * 5 * attempt);
           continue;
         }
