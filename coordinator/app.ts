@@ -371,10 +371,8 @@ export class Coordinator {
       control,
     );
     scheduler = pool;
-    wakeWaiters.current = () => {
-      pool.wakeWaiters();
-      store.signal({ queued: true });
-    };
+    wakeWaiters.current = () => pool.wakeWaiters(true);
+    if (store.shared) pool.offerElsewhere = () => store.signal({ queued: true });
     this.stopSignals = store.onSignal((signal) => {
       if ('queued' in signal) pool.wakeWaiters();
       else hub.wake(signal.jobs);

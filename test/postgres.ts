@@ -4,7 +4,7 @@
 // the test files, which make a database per coordinator (test/pool.ts).
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,8 @@ async function freePort(): Promise<number> {
 export interface PostgresCluster {
   /** The superuser's URL to the `postgres` database. */
   url: string;
+  /** The postmaster's process id: its children are the cluster's backends. */
+  pid: number;
   /** A new empty database; returns its URL. */
   createDatabase(name?: string): Promise<string>;
   stop(): Promise<void>;
@@ -58,7 +60,12 @@ export async function createDatabase(adminUrl: string, name = `t_${Math.random()
   return url.toString();
 }
 
-export async function startPostgres(): Promise<PostgresCluster> {
+export interface PostgresClusterOptions {
+  /** Loads pg_stat_statements (the bench counts statements per job with it). */
+  countStatements?: boolean;
+}
+
+export async function startPostgres(options: PostgresClusterOptions = {}): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   if (!bin) throw new Error(NO_POSTGRES);
   const dir = await mkdtemp(join(os.tmpdir(), 'cmdx-pg-'));
@@ -74,12 +81,16 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const data = join(dir, 'data');
   await pgRun('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
   const port = await freePort();
-  const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400`;
+  const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400${
+    options.countStatements ? ' -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all' : ''
+  }`;
   await pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', settings, '-w', '-t', '60', 'start']);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   let stopped = false;
   return {
     url,
+    pid,
     createDatabase: (name) => createDatabase(url, name),
     async stop() {
       if (stopped) return;

@@ -1,6 +1,7 @@
 // Case 3: the coordinator alone, without process spawning. A separate load process plays N workers over the
 // real protocol; jobs/s and claim latency at N = 100 and 10,000 connected workers, and the coordinator's RSS
 // at the end with 100,000 finished jobs in its history.
+import os from 'node:os';
 import type { LoadConfig, LoadResult } from '../load/simulated-workers';
 import { MiB, profileArgs, type BenchCase, type CaseContext, type CaseResult } from '../lib/case';
 import { seedHistory } from '../lib/history';
@@ -52,6 +53,7 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
             `coordinator RSS ${coordinatorRssMiB.toFixed(0)} MiB, worker requests per job ${result.throughput.requestsPerJob.toFixed(2)}, ` +
             `errors ${JSON.stringify(result.errors)}`,
         );
+        ctx.log(`  ${cpuPerJobLine(result)}`);
         const who = `${size.workers.toLocaleString('en-US')} workers`;
         figures.push(
           figure(
@@ -107,7 +109,12 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
 }
 
 /** One load run against these coordinators of one pool: workers and submits spread over them round-robin. */
-async function loadRun(ctx: CaseContext, coordinators: CoordinatorRun[], size: { workers: number; jobs: number }): Promise<LoadResult> {
+async function loadRun(
+  ctx: CaseContext,
+  coordinators: CoordinatorRun[],
+  size: { workers: number; jobs: number },
+  postgres: { url: string; pid: number },
+): Promise<LoadResult> {
   const [first, ...others] = coordinators;
   const config: LoadConfig = {
     url: first!.url,
@@ -122,6 +129,7 @@ async function loadRun(ctx: CaseContext, coordinators: CoordinatorRun[], size: {
     claimWaitMs: 25_000,
     coordinatorPid: first!.run.pid,
     coordinatorPids: others.map((c) => c.run.pid),
+    postgres,
   };
   const load = startTsProcess(`load (${size.workers} workers, ${coordinators.length} coordinators)`, 'load/simulated-workers.ts', config);
   try {
@@ -137,7 +145,7 @@ async function loadRun(ctx: CaseContext, coordinators: CoordinatorRun[], size: {
  * figure, then three coordinators on one database beside the one.
  */
 async function onPostgres(ctx: CaseContext, size: { workers: number; jobs: number }, sqliteJobsPerSec: number) {
-  const cluster = await startPostgres();
+  const cluster = await startPostgres({ countStatements: true });
   const perNodes: Record<number, LoadResult> = {};
   try {
     for (const nodes of [1, 3]) {
@@ -149,12 +157,17 @@ async function onPostgres(ctx: CaseContext, size: { workers: number; jobs: numbe
           const tokens = coordinators[0] && { adminToken: coordinators[0].adminToken, joinToken: coordinators[0].joinToken };
           coordinators.push(await startCoordinator({ dataDir: await ctx.tempDir(`capacity-pg-${nodes}-${i}`), args, ...(tokens ? { tokens } : {}) }));
         }
-        const result = await loadRun(ctx, coordinators, size);
+        const result = await loadRun(ctx, coordinators, size, { url: database, pid: cluster.pid });
         perNodes[nodes] = result;
+        const db = result.throughput.database!;
         ctx.log(
-          `PostgreSQL, ${nodes} coordinator(s), ${size.workers} workers: ${result.throughput.jobsPerSec.toFixed(0)} jobs/s (coordinators ` +
-            `${(result.throughput.coordinatorCpu * 100).toFixed(0)}% of a core); claim p50/p99 ${result.latency.claimMs.p50.toFixed(1)}/` +
-            `${result.latency.claimMs.p99.toFixed(1)} ms; errors ${JSON.stringify(result.errors)}`,
+          `PostgreSQL, ${nodes} coordinator(s), ${size.workers} workers: ${result.throughput.jobsPerSec.toFixed(0)} jobs/s; claim p50/p99 ` +
+            `${result.latency.claimMs.p50.toFixed(1)}/${result.latency.claimMs.p99.toFixed(1)} ms; errors ${JSON.stringify(result.errors)}`,
+        );
+        ctx.log(`  ${cpuPerJobLine(result)}`);
+        ctx.log(
+          `  per job: ${db.statementsPerJob.toFixed(1)} statements (round trips), ${db.transactionsPerJob.toFixed(1)} transactions; ` +
+            `busy backends per sample: ${Object.entries(db.busyBackends).map(([wait, n]) => `${wait} ${n}`).join(', ') || 'none'}`,
         );
       } finally {
         await Promise.all(coordinators.map((c) => c.run.stop()));
@@ -165,6 +178,13 @@ async function onPostgres(ctx: CaseContext, size: { workers: number; jobs: numbe
   }
   const one = perNodes[1]!.throughput.jobsPerSec;
   const three = perNodes[3]!.throughput.jobsPerSec;
+  const cores = os.availableParallelism();
+  // What the machine allows: its cores divided by the CPU one job takes in all parts (coordinators, database, load).
+  const bound = (result: LoadResult) => (cores * 1000) / totalCpuMsPerJob(result);
+  ctx.log(
+    `PostgreSQL 3 vs 1 coordinator(s): ${three.toFixed(0)} vs ${one.toFixed(0)} jobs/s = ${(three / one).toFixed(2)}×; ` +
+      `CPU-bound limit on ${cores} cores: ${bound(perNodes[3]!).toFixed(0)} vs ${bound(perNodes[1]!).toFixed(0)} jobs/s`,
+  );
   const who = `${size.workers.toLocaleString('en-US')} workers`;
   return {
     figures: [
@@ -190,9 +210,34 @@ async function onPostgres(ctx: CaseContext, size: { workers: number; jobs: numbe
         },
         (v, ref) => v >= 2 * ref,
       ),
+      figure(
+        {
+          case: '3. capacity',
+          figure: `protocol jobs/s on PostgreSQL, 3 coordinators, beside what ${cores} cores allow at the CPU one job took in all parts (coordinators, database, load)`,
+          value: three,
+          unit: 'jobs/s',
+          reference: { label: 'CPU-bound limit', value: bound(perNodes[3]!), unit: 'jobs/s' },
+          target: 'for information',
+        },
+        null,
+      ),
     ],
     details: perNodes,
   };
+}
+
+const totalCpuMsPerJob = ({ throughput: { cpuMsPerJob, database } }: LoadResult) =>
+  cpuMsPerJob.coordinators.reduce((sum, ms) => sum + ms, 0) + cpuMsPerJob.load + (database?.cpuMsPerJob ?? 0);
+
+/** CPU per job of each part of a run, and their sum. */
+function cpuPerJobLine(result: LoadResult): string {
+  const { cpuMsPerJob, database } = result.throughput;
+  return (
+    `CPU per job: coordinator${cpuMsPerJob.coordinators.length > 1 ? 's' : ''} ${cpuMsPerJob.coordinators.map((ms) => ms.toFixed(2)).join(' + ')} ms` +
+    `${database ? `, PostgreSQL ${database.cpuMsPerJob.toFixed(2)} ms` : ''}, load ${cpuMsPerJob.load.toFixed(2)} ms; ` +
+    `all ${totalCpuMsPerJob(result).toFixed(2)} ms, so the run used ${((totalCpuMsPerJob(result) * result.throughput.jobsPerSec) / 1000).toFixed(2)} ` +
+    `of the machine's ${os.availableParallelism()} cores (the rest went to other work on it)`
+  );
 }
 
 function perWorkerKiBOf(runs: { workers: number; coordinatorRssMiB: number }[]): number | null {

@@ -4,7 +4,7 @@
 // measures, and a fault test can kill -9 or freeze any of them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -177,16 +177,42 @@ export function rssBytes(pid: number): number {
   }
 }
 
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** A process's /proc stat fields from the state on (field 3 is [0]), or null when it is gone. */
+function statFields(pid: number | string): string[] | null {
+  try {
+    // The command name (which may hold spaces) ends at the last ') '.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
 /** CPU time (user + system) another process has used so far, in seconds (Linux /proc; NaN where there is none). */
 export function cpuSeconds(pid: number): number {
-  try {
-    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const CLOCK_TICKS_PER_SEC = 100;
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
-  } catch {
-    return Number.NaN;
+  // utime and stime are fields 14 and 15.
+  const fields = statFields(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC : Number.NaN;
+}
+
+/**
+ * CPU time of a process and all its children, living and ended, in seconds: how a PostgreSQL cluster's
+ * backends (children of the postmaster, one per connection) are counted whatever connects and leaves.
+ */
+export function processTreeCpuSeconds(pid: number): number {
+  const own = statFields(pid);
+  if (!own) return Number.NaN;
+  // Its own utime, stime, and the cutime, cstime of children that ended (fields 14 to 17).
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(entry);
+    // The parent's id is field 4.
+    if (fields && Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
   }
+  return ticks / CLOCK_TICKS_PER_SEC;
 }
 
 /** Samples a process's RSS on a timer and keeps the peak. */

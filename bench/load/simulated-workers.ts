@@ -9,7 +9,8 @@
 // coordinator's RSS can be read with them attached.
 import { API_PREFIX, type ClaimResponse, type CompleteResponse, type RegisterWorkerResponse } from '../../protocol/api';
 import { workerRequests } from '../lib/jobs';
-import { cpuSeconds } from '../lib/processes';
+import pg from 'pg';
+import { cpuSeconds, processTreeCpuSeconds } from '../lib/processes';
 import { summarize, type Summary } from '../lib/stats';
 import { Caller, type Answer } from './http';
 
@@ -29,6 +30,25 @@ export interface LoadConfig {
   coordinatorPid: number;
   /** The other coordinators' processes (with `urls`), whose CPU time counts too. */
   coordinatorPids?: number[];
+  /**
+   * The PostgreSQL cluster the coordinators share: its backends' CPU time is read around the throughput phase, its
+   * statements and transactions counted (pg_stat_statements), and what its busy backends wait on sampled.
+   */
+  postgres?: { url: string; pid: number };
+}
+
+/** The database's share of the throughput phase (PostgreSQL runs only). */
+export interface DatabaseLoad {
+  /** Statements the coordinators ran per job (BEGIN and COMMIT included: each is a round trip). */
+  statementsPerJob: number;
+  /** Transactions begun per job (statements outside one are transactions of their own, not counted here). */
+  transactionsPerJob: number;
+  /** The backends' CPU per job, ms. */
+  cpuMsPerJob: number;
+  /** The statements run most, per job, with their text (shortened). */
+  topStatements: { perJob: number; query: string }[];
+  /** Busy coordinator backends seen waiting, per sample (every 20 ms), by wait event ("CPU" when running). */
+  busyBackends: Record<string, number>;
 }
 
 export interface LoadResult {
@@ -46,6 +66,10 @@ export interface LoadResult {
     coordinatorCpu: number;
     /** Share of one core this load process used during the phase. */
     loadCpu: number;
+    /** CPU per job of each part, ms: each coordinator (in `urls` order) and this load process. */
+    cpuMsPerJob: { coordinators: number[]; load: number };
+    /** With `postgres`: the database's part. */
+    database?: DatabaseLoad;
     /** Worker-side requests per job, counted by the coordinator (claims, completions, heartbeats, lease calls). */
     requestsPerJob: number;
   };
@@ -69,7 +93,7 @@ const callerOf = (index: number) => callers[index % callers.length]!;
 const coordinatorPids = [config.coordinatorPid, ...(config.coordinatorPids ?? [])];
 /** Worker requests counted by every coordinator of the run. */
 const allWorkerRequests = async () => (await Promise.all((config.urls ?? [config.url]).map((url) => workerRequests(url)))).reduce((sum, n) => sum + n, 0);
-const coordinatorsCpuSeconds = () => coordinatorPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+const coordinatorsCpuSeconds = () => coordinatorPids.map((pid) => cpuSeconds(pid));
 const errors: Record<string, number> = {};
 const countError = (what: string) => (errors[what] = (errors[what] ?? 0) + 1);
 const progress = (message: string) => process.stderr.write(`[load] ${message}\n`);
@@ -223,6 +247,76 @@ async function waitingClaims(): Promise<number> {
   return waiting;
 }
 
+/** What the database does during the throughput phase: its statements, transactions, CPU and waits. */
+class DatabaseProbe {
+  private readonly samples: Record<string, number> = {};
+  private sampleCount = 0;
+  private sampling = true;
+  private readonly sampler: Promise<void>;
+
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly pid: number,
+    private readonly before: { calls: Map<string, { calls: number; query: string }>; cpuSec: number },
+  ) {
+    this.sampler = this.sample();
+  }
+
+  static async start(postgres: { url: string; pid: number }): Promise<DatabaseProbe> {
+    const client = new pg.Client({ connectionString: postgres.url });
+    await client.connect();
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    return new DatabaseProbe(client, postgres.pid, { calls: await DatabaseProbe.calls(client), cpuSec: processTreeCpuSeconds(postgres.pid) });
+  }
+
+  /** Calls so far of each statement run in this database, the probe's own left out. */
+  private static async calls(client: pg.Client): Promise<Map<string, { calls: number; query: string }>> {
+    const { rows } = await client.query<{ id: string; calls: string; query: string }>(
+      `SELECT s.queryid::text AS id, s.calls, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+       WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat%'`,
+    );
+    return new Map(rows.map((r) => [r.id, { calls: Number(r.calls), query: r.query }]));
+  }
+
+  private async sample(): Promise<void> {
+    while (this.sampling) {
+      const { rows } = await this.client.query<{ wait: string; n: number }>(
+        `SELECT COALESCE(wait_event_type || ':' || wait_event, 'CPU') AS wait, COUNT(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+         GROUP BY 1`,
+      );
+      for (const { wait, n } of rows) this.samples[wait] = (this.samples[wait] ?? 0) + n;
+      this.sampleCount++;
+      await sleep(20);
+    }
+  }
+
+  async stop(jobs: number): Promise<DatabaseLoad> {
+    const cpuSec = processTreeCpuSeconds(this.pid) - this.before.cpuSec;
+    this.sampling = false;
+    await this.sampler;
+    const after = await DatabaseProbe.calls(this.client);
+    await this.client.end();
+    const ran = [...after].map(([id, { calls, query }]) => ({ calls: calls - (this.before.calls.get(id)?.calls ?? 0), query })).filter((s) => s.calls > 0);
+    const sum = (list: typeof ran) => list.reduce((n, s) => n + s.calls, 0);
+    const busyBackends = Object.fromEntries(
+      Object.entries(this.samples)
+        .sort((a, b) => b[1] - a[1])
+        .map(([wait, n]) => [wait, Math.round((n / Math.max(1, this.sampleCount)) * 100) / 100]),
+    );
+    return {
+      statementsPerJob: sum(ran) / jobs,
+      transactionsPerJob: sum(ran.filter((s) => /^BEGIN/i.test(s.query))) / jobs,
+      topStatements: ran
+        .sort((a, b) => b.calls - a.calls)
+        .slice(0, 15)
+        .map((s) => ({ perJob: Math.round((s.calls / jobs) * 100) / 100, query: s.query.replace(/\s+/g, ' ').slice(0, 120) })),
+      cpuMsPerJob: (cpuSec * 1000) / jobs,
+      busyBackends,
+    };
+  }
+}
+
 const since = (ids: string[], from: 'submittedAt' | 'claimedAt', to: 'claimedAt' | 'completedAt') =>
   ids.map((id) => timings.get(id)!).map((t) => t[to]! - t[from]!);
 
@@ -244,6 +338,7 @@ async function main(): Promise<void> {
 
   const throughputIds: string[] = [];
   const requestsBefore = await allWorkerRequests();
+  const database = config.postgres ? await DatabaseProbe.start(config.postgres) : null;
   const coordinatorCpuStart = coordinatorsCpuSeconds();
   const loadCpuStart = process.cpuUsage();
   const start = performance.now();
@@ -255,9 +350,12 @@ async function main(): Promise<void> {
     await timingOf(id).completed;
   });
   const durationSec = (performance.now() - start) / 1000;
-  const coordinatorCpu = (coordinatorsCpuSeconds() - coordinatorCpuStart) / durationSec;
+  const coordinatorCpuSec = coordinatorsCpuSeconds().map((sec, i) => sec - coordinatorCpuStart[i]!);
+  const coordinatorCpu = coordinatorCpuSec.reduce((sum, sec) => sum + sec, 0) / durationSec;
   const loadCpuUsed = process.cpuUsage(loadCpuStart);
-  const loadCpu = (loadCpuUsed.user + loadCpuUsed.system) / 1e6 / durationSec;
+  const loadCpuSec = (loadCpuUsed.user + loadCpuUsed.system) / 1e6;
+  const loadCpu = loadCpuSec / durationSec;
+  const databaseLoad = await database?.stop(throughputIds.length);
   const requestsPerJob = ((await allWorkerRequests()) - requestsBefore) / throughputIds.length;
 
   progress(`${config.probes} probe jobs at ${config.probeRatePerSec}/s`);
@@ -288,6 +386,8 @@ async function main(): Promise<void> {
       claimMs: summarize(since(throughputIds, 'submittedAt', 'claimedAt')),
       coordinatorCpu,
       loadCpu,
+      cpuMsPerJob: { coordinators: coordinatorCpuSec.map((sec) => (sec * 1000) / throughputIds.length), load: (loadCpuSec * 1000) / throughputIds.length },
+      ...(databaseLoad ? { database: databaseLoad } : {}),
       requestsPerJob,
     },
     latency: {

@@ -34,13 +34,10 @@ export class FairShare {
     };
   }
 
-  /** A lease ended: its run time is added to the submitter's usage (decayed to now first). */
+  /** A lease ended: its run time is added to the submitter's usage (decayed to now first), in one atomic step. */
   async charge(tx: StoreOps, job: JobRecord, lease: LeaseRecord): Promise<void> {
     const now = this.now();
-    const ran = Math.max(0, now - lease.leasedAt) / 1000;
-    const past = await tx.usageOf(job.submittedBy);
-    const slotSeconds = (past ? this.decayed(past.slotSeconds, past.at, now) : 0) + ran;
-    await tx.putUsage({ submitter: job.submittedBy, slotSeconds, at: now });
+    await tx.chargeUsage(job.submittedBy, Math.max(0, now - lease.leasedAt) / 1000, now, this.halfLifeMs);
   }
 
   /**

@@ -25,7 +25,13 @@ const ALLOWED: Record<JobState, readonly JobState[]> = {
 
 type NewEvent = [tx: StoreOps, job: JobRecord, type: Exclude<JobEventType, 'output' | 'truncated'>, data: unknown];
 
+/** Worker names remembered at most (names never change: a worker is named once, when it registers). */
+const KEPT_WORKER_NAMES = 50_000;
+
 export class JobLog {
+  /** Each worker's name, read once: a state event names its worker, and a job changes state several times a run. */
+  private readonly workerNames = new Map<string, string>();
+
   constructor(
     private readonly hub: EventHub,
     private readonly logger: Logger,
@@ -79,16 +85,25 @@ export class JobLog {
       throw new Error(`illegal job transition ${job.state} → ${patch.state} for ${job.id}`);
     }
     const next: JobRecord = { ...job, ...patch };
-    const worker = next.workerId ? await tx.getWorker(next.workerId) : undefined;
+    const workerName = next.workerId ? await this.workerName(tx, next.workerId) : null;
     const event: StateEvent = {
       state: next.state,
       attempt: next.attempt,
       reason: next.reason,
       exitCode: next.exitCode,
       workerId: next.workerId,
-      workerName: worker?.name ?? null,
+      workerName,
       error: next.error,
     };
     return this.record(tx, job, 'state', event, patch);
+  }
+
+  private async workerName(tx: StoreOps, workerId: string): Promise<string | null> {
+    const known = this.workerNames.get(workerId);
+    if (known) return known;
+    const name = (await tx.getWorker(workerId))?.name ?? null;
+    if (this.workerNames.size >= KEPT_WORKER_NAMES) this.workerNames.clear();
+    if (name) this.workerNames.set(workerId, name);
+    return name;
   }
 }

@@ -104,6 +104,14 @@ export class Scheduler {
   private drainAgain = false;
   /** Counts wakes: a claim that found nothing and then parks checks none came while it looked. */
   private wakes = 0;
+  /** A wake asked that jobs this process's claims leave be offered to the other coordinators, at the drain's end. */
+  private offering = false;
+  /**
+   * Tells the other coordinators sharing the store that jobs are queued (set by the app when the store is shared):
+   * only for jobs left once this process's own waiting claims took theirs, so a job a claim here takes costs no
+   * notification and no other coordinator's look at the queue.
+   */
+  offerElsewhere: () => void = () => {};
 
   constructor(
     private readonly store: Store,
@@ -442,49 +450,67 @@ export class Scheduler {
     return this.waiters.size;
   }
 
-  /** Something became claimable: hand it to waiting workers, first come first served. */
-  wakeWaiters(): void {
+  /**
+   * Something became claimable: hand it to waiting workers, first come first served. `offer`: what they leave is
+   * offered to the other coordinators (a submit here, say; not a wake another coordinator's offer caused).
+   */
+  wakeWaiters(offer = false): void {
     this.wakes++;
-    if (this.waiters.size === 0) return;
+    if (offer) this.offering = true;
+    if (this.waiters.size === 0) {
+      this.settleOffer(true);
+      return;
+    }
     if (this.draining) {
       this.drainAgain = true;
       return;
     }
     this.draining = true;
     void (async () => {
+      let left = true;
       try {
         do {
           this.drainAgain = false;
-          await this.drainOnce();
+          left = await this.drainOnce();
         } while (this.drainAgain);
       } finally {
         this.draining = false;
+        this.settleOffer(left);
       }
     })();
   }
 
-  /** Hands each waiting worker, first come first served, the best queued job it fits. */
-  private async drainOnce(): Promise<void> {
+  private settleOffer(jobsLeft: boolean): void {
+    if (this.offering && jobsLeft) this.offerElsewhere();
+    this.offering = false;
+  }
+
+  /**
+   * Hands each waiting worker, first come first served, the best queued job it fits; true if queued jobs may be
+   * left (none of these claims fit them, or there was no claim to look for). Each lease reads the heads in its
+   * transaction, locked: a head another transaction (another coordinator) is leasing is skipped, never waited for.
+   */
+  private async drainOnce(): Promise<boolean> {
     // Workers whose slots turned out full (a claim answered meanwhile) wait for the next wake.
     const full = new Set<Waiter>();
     for (;;) {
       const candidates = [...this.waiters].filter((w) => !full.has(w) && !this.problems.has(w.worker.id));
-      if (candidates.length === 0) return;
-      const heads = await this.store.queueHeads();
-      let progressed = false;
-      for (const waiter of candidates) {
-        // The heads of every bucket: a waiter's own filter (`onlySubmitters` among it) picks its share of them.
-        const job = await this.fairShare.best(this.store, heads.filter(waiter.fits));
-        if (!job) continue;
-        const result = await this.store.transaction((tx) => this.leaseJob(tx, waiter.worker, job.id, waiter.after?.nextLeaseId));
-        if (result === 'no_free_slot') full.add(waiter);
-        // The claim ended while its job was being leased (its wait ran out, its client left): the job goes back.
-        else if (result !== 'job_taken' && !waiter.resolve(result)) await this.handBackUnanswered(result.lease.id);
-        // The heads changed (or were stale): read them again.
-        progressed = true;
-        break;
-      }
-      if (!progressed) return;
+      if (candidates.length === 0) return true;
+      type Taken = { waiter: Waiter; result: Awaited<ReturnType<Scheduler['leaseJob']>> } | { queuedHeads: number };
+      const taken = await this.store.transaction(async (tx): Promise<Taken> => {
+        const heads = await tx.queueHeads();
+        for (const waiter of candidates) {
+          // The heads of every bucket: a waiter's own filter (`onlySubmitters` among it) picks its share of them.
+          const job = await this.fairShare.best(tx, heads.filter(waiter.fits));
+          if (job) return { waiter, result: await this.leaseJob(tx, waiter.worker, job.id, waiter.after?.nextLeaseId) };
+        }
+        return { queuedHeads: heads.length };
+      });
+      if ('queuedHeads' in taken) return taken.queuedHeads > 0;
+      const { waiter, result } = taken;
+      if (result === 'no_free_slot') full.add(waiter);
+      // The claim ended while its job was being leased (its wait ran out, its client left): the job goes back.
+      else if (result !== 'job_taken' && !waiter.resolve(result)) await this.handBackUnanswered(result.lease.id);
     }
   }
 
@@ -494,19 +520,21 @@ export class Scheduler {
     if (active.length >= worker.slots) return null;
     const job = await this.fairShare.best(tx, (await tx.queueHeads(filter.onlySubmitters)).filter(fitsWorker(worker, filter)));
     if (!job) return null;
-    const result = await this.leaseJob(tx, worker, job.id, leaseId);
+    const result = await this.leaseJob(tx, worker, job.id, leaseId, active);
     return typeof result === 'string' ? null : result;
   }
 
+  /** `active`: the worker's active leases, when `tx` has read (and so locked) them already. */
   private async leaseJob(
     tx: StoreOps,
     worker: WorkerRecord,
     jobId: string,
     leaseId = `lse_${randomUUID().replace(/-/g, '')}`,
+    active?: LeaseRecord[],
   ): Promise<ClaimResponse | 'job_taken' | 'no_free_slot'> {
     const job = await tx.getJob(jobId);
     if (!job || job.state !== 'queued') return 'job_taken';
-    const active = await tx.activeLeasesOfWorker(worker.id);
+    active ??= await tx.activeLeasesOfWorker(worker.id);
     if (active.length >= worker.slots) return 'no_free_slot';
     const now = this.now();
     const lease: LeaseRecord = {
@@ -558,9 +586,17 @@ export class Scheduler {
 
   // ---- lease calls ----
 
-  /** The lease, if it is this worker's and still active; otherwise the error that explains why not. */
-  private async activeLease(tx: StoreOps, leaseId: string, workerId: string): Promise<{ lease: LeaseRecord; job: JobRecord }> {
-    let lease = await tx.getLease(leaseId);
+  /**
+   * The lease, if it is this worker's and still active; otherwise the error that explains why not. `read`: the
+   * lease as `tx` read it already (null: there is none), so it is not read twice.
+   */
+  private async activeLease(
+    tx: StoreOps,
+    leaseId: string,
+    workerId: string,
+    read?: LeaseRecord | null,
+  ): Promise<{ lease: LeaseRecord; job: JobRecord }> {
+    let lease = read === undefined ? await tx.getLease(leaseId) : (read ?? undefined);
     if (!lease) throw new NotFoundError(`no lease with id "${leaseId}"`);
     if (lease.workerId !== workerId) throw new AuthorizationError(`lease ${leaseId} belongs to another worker`);
     this.leaseClock.heard(workerId);
@@ -838,7 +874,7 @@ export class Scheduler {
     if (lease && lease.workerId === workerId && lease.status === 'completed') {
       return this.jobs.require(lease.jobId, tx);
     }
-    const found = await this.activeLease(tx, leaseId, workerId);
+    const found = await this.activeLease(tx, leaseId, workerId, lease ?? null);
     const now = this.now();
     await tx.updateLease(leaseId, { status: 'completed', endedAt: now });
     await this.fairShare.charge(tx, found.job, found.lease);

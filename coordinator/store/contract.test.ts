@@ -323,6 +323,22 @@ describe(`store contract on ${backend}`, () => {
     ]);
   });
 
+  it("charges a submitter's run time in one atomic step: the past decayed to the charge's time, concurrent charges all counted", async () => {
+    const halfLifeMs = 1000;
+    await store.chargeUsage('ann', 2, 1000, halfLifeMs);
+    expect(await store.usageOf('ann')).toEqual({ submitter: 'ann', slotSeconds: 2, at: 1000 });
+    // A half-life later the 2 left are 1, plus the 3 charged.
+    await store.chargeUsage('ann', 3, 2000, halfLifeMs);
+    expect(await store.usageOf('ann')).toEqual({ submitter: 'ann', slotSeconds: 4, at: 2000 });
+    // Charges in transactions that overlap (two coordinators' completions of one person's jobs) all count, once each.
+    await Promise.all(Array.from({ length: 5 }, () => store.transaction((tx) => tx.chargeUsage('ann', 1, 2000, halfLifeMs))));
+    await store.transaction(async (tx) => {
+      await tx.chargeUsage('ann', 100, 2000, halfLifeMs);
+      throw new Error('rolled back');
+    }).catch(() => undefined);
+    expect(await store.usageOf('ann')).toEqual({ submitter: 'ann', slotSeconds: 9, at: 2000 });
+  });
+
   it("lists a matrix group's jobs, a worker's latest leases, and the pool's lease time and job times since a moment", async () => {
     const a = await store.insertJob(job({ groupId: 'grp_1', createdAt: 100, startedAt: 110, finishedAt: 190, state: 'succeeded' }));
     const b = await store.insertJob(job({ groupId: 'grp_1', createdAt: 100, startedAt: 150 }));
@@ -511,6 +527,16 @@ describe(`store contract on ${backend}`, () => {
     expect(result).toBe('done');
     expect(runs).toBe(3);
     expect((await store.listWorkers()).map((w) => w.id)).toEqual(['w3']);
+  });
+
+  it.runIf(testStore === 'postgres')(`goes on when another coordinator migrates the schema under the statements it prepared${ONLY_SHARED}`, async () => {
+    await store.insertWorker(worker('w1'));
+    await store.insertLease(lease('l1', 'job_x', 'w1'));
+    const read = () => store.transaction(async (tx) => (await tx.activeLeasesOfWorker('w1')).map((l) => l.id));
+    // Prepared (SELECT * FROM leases …) on the connections these transactions ran on.
+    await Promise.all([read(), read(), read()]);
+    await (store as PostgresStore).rows('ALTER TABLE leases ADD COLUMN added_by_a_newer_version TEXT');
+    expect(await Promise.all([read(), read(), read()])).toEqual([['l1'], ['l1'], ['l1']]);
   });
 });
 

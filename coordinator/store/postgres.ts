@@ -3,7 +3,7 @@
 // (SELECT … FOR UPDATE), a claim skips queued jobs another coordinator is taking (SKIP LOCKED), and a
 // transaction that lost a serialization race or a deadlock is run again from the start.
 // SQL is kept per method, in the order of StoreOps, so a new method adds one block.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { DatabaseClock } from './database-clock';
 import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
@@ -120,6 +120,11 @@ CREATE INDEX submission_keys_created ON submission_keys (created_at);
 const MIGRATION_LOCK = 0x636d6478;
 /** serialization_failure, deadlock_detected: the transaction lost a race and is run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
+/**
+ * feature_not_supported, as "cached plan must not change result type": another coordinator migrated the schema
+ * under a statement this connection prepared. The connection is dropped (with what it prepared) and `fn` run again.
+ */
+const STALE_PLAN = '0A000';
 const MAX_ATTEMPTS = 8;
 /** The LISTEN/NOTIFY channel coordinators signal each other on. */
 const CHANNEL = 'cmdx_signals';
@@ -208,6 +213,24 @@ interface Queryable {
   query(sql: string, params?: unknown[]): Promise<pg.QueryResult<Row>>;
 }
 
+const statementNames = new Map<string, string>();
+
+/**
+ * A transaction's connection running each single statement as a named prepared statement: the connection parses
+ * and plans it once, then only binds and runs it (the hot path's statements run thousands of times a minute).
+ */
+function preparing(connection: pg.PoolClient): Queryable {
+  return {
+    query: (text, values) => {
+      // Several statements in one text (migrations, a COMMIT's message) cannot be prepared.
+      if (text.includes(';')) return connection.query(text, values);
+      let name = statementNames.get(text);
+      if (!name) statementNames.set(text, (name = `cmdx_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`));
+      return connection.query({ text, values: values ?? [], name });
+    },
+  };
+}
+
 function insertSql(table: string, row: Row): [string, unknown[]] {
   const keys = Object.keys(row);
   return [`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(row)];
@@ -222,6 +245,8 @@ class PostgresOps implements StoreOps {
     protected readonly db: Queryable,
     private readonly locking: boolean,
     private readonly hooks: (() => void)[] | null,
+    /** In a transaction: statements sent with its COMMIT (writes to rows every transaction updates). */
+    readonly atCommit: string[] | null = null,
   ) {}
 
   private get forUpdate(): string {
@@ -359,6 +384,15 @@ class PostgresOps implements StoreOps {
        ON CONFLICT (submitted_by) DO UPDATE SET slot_seconds = excluded.slot_seconds, at = excluded.at`,
       [usage.submitter, usage.slotSeconds, usage.at],
     );
+  }
+  async chargeUsage(submitter: string, slotSeconds: number, at: number, halfLifeMs: number): Promise<void> {
+    // Numbers and an escaped literal: in a transaction it rides in the COMMIT's message (one simple query).
+    const sql = `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES (${pg.escapeLiteral(submitter)}, ${finite(slotSeconds)}, ${finite(at)})
+       ON CONFLICT (submitted_by) DO UPDATE SET
+         slot_seconds = usage.slot_seconds * power(2, -GREATEST(0, excluded.at - usage.at)::float8 / ${finite(halfLifeMs)}) + excluded.slot_seconds,
+         at = GREATEST(usage.at, excluded.at)`;
+    if (this.atCommit) this.atCommit.push(sql);
+    else await this.db.query(sql);
   }
   async poolUsage(): Promise<PoolUsageRecord[]> {
     const rows = await this.rows(
@@ -568,6 +602,12 @@ export interface PostgresStoreOptions {
 const chunks = <T>(items: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
+/** A number written into SQL text: only a finite one. */
+function finite(value: number): string {
+  if (!Number.isFinite(value)) throw new Error(`not a finite number: ${value}`);
+  return String(value);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PostgresStore extends PostgresOps implements Store {
@@ -745,14 +785,17 @@ export class PostgresStore extends PostgresOps implements Store {
       let broken: Error | undefined;
       try {
         await connection.query('BEGIN');
-        const result = await fn(new PostgresOps(connection, true, hooks));
-        await connection.query('COMMIT');
+        const atCommit: string[] = [];
+        const result = await fn(new PostgresOps(preparing(connection), true, hooks, atCommit));
+        await connection.query([...atCommit, 'COMMIT'].join(';\n'));
         for (const hook of hooks) hook();
         return result;
       } catch (err) {
         await connection.query('ROLLBACK').catch((e: Error) => (broken = e));
         const code = (err as { code?: string }).code;
-        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) {
+        const stale = code === STALE_PLAN && /cached plan/.test((err as Error).message);
+        if (stale) broken = err as Error;
+        if (code && (RETRYABLE.has(code) || stale) && attempt < MAX_ATTEMPTS) {
           await sleep(Math.random() * 5 * attempt);
           continue;
         }

@@ -477,6 +477,14 @@ export class SqliteStore implements Store {
        ON CONFLICT (submitted_by) DO UPDATE SET slot_seconds = excluded.slot_seconds, at = excluded.at`,
     ).run(usage.submitter, usage.slotSeconds, usage.at);
   }
+  async chargeUsage(submitter: string, slotSeconds: number, at: number, halfLifeMs: number): Promise<void> {
+    this.stmt(
+      `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES (?, ?, ?)
+       ON CONFLICT (submitted_by) DO UPDATE SET
+         slot_seconds = usage.slot_seconds * power(2, -MAX(0, excluded.at - usage.at) * 1.0 / ?) + excluded.slot_seconds,
+         at = MAX(usage.at, excluded.at)`,
+    ).run(submitter, slotSeconds, at, halfLifeMs);
+  }
   async poolUsage(): Promise<PoolUsageRecord[]> {
     return this.all(
       `SELECT submitted_by, max(slot_seconds) AS slot_seconds, max(at) AS at, sum(running) AS running, sum(leased_at) AS leased_at_sum, max(leased_at) AS latest_leased_at

@@ -250,6 +250,13 @@ export interface StoreOps {
   /** Fair share (added session 3): inserts or replaces a submitter's usage. */
   putUsage(usage: UsageRecord): Promise<void>;
   /**
+   * Adds `slotSeconds` of run time to a submitter's usage, decaying what was there to `at` first (halving every
+   * `halfLifeMs`), in one atomic step: two coordinators charging one person at once both count. In a PostgreSQL
+   * transaction the write is made at commit, so the person's row (every completion of theirs updates it) is
+   * locked while the transaction commits, not while it runs; a read later in the same transaction does not see it.
+   */
+  chargeUsage(submitter: string, slotSeconds: number, at: number, halfLifeMs: number): Promise<void>;
+  /**
    * Fair share (added session 3), one query: every submitter with recorded usage or an active lease, with both
    * (usage rows left-joined to active leases grouped by the job's submitter).
    */
