@@ -7,7 +7,7 @@ import type { JobEvent } from '../protocol/api';
 import { expectApiError } from '../test/api-error';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../test/pool';
 import { makeZip } from '../test/zips';
-import { CONTENT_SECURITY_POLICY, createAppProtocolHandler, type Upstream } from './app-protocol';
+import { CONTENT_SECURITY_POLICY, createAppProtocolHandler, upstreamTo, type Upstream } from './app-protocol';
 
 let pool: TestCoordinator;
 let rendererDir: string;
@@ -29,7 +29,7 @@ beforeAll(async () => {
   await fs.writeFile(path.join(rendererDir, 'index.html'), '<!doctype html><title>cmd-executor</title>');
   await fs.writeFile(path.join(rendererDir, 'assets', 'app.js'), 'console.log(1)');
   await fs.writeFile(path.join(os.tmpdir(), 'cmdx-outside-secret.txt'), 'secret');
-  upstream = { baseUrl: pool.url, token: pool.adminToken };
+  upstream = upstreamTo([pool.url], pool.adminToken);
   handler = createAppProtocolHandler({ rendererDir, upstream: () => upstream });
 });
 
@@ -133,11 +133,11 @@ describe('app://cmdx/api/v1 proxy to the coordinator', () => {
     try {
       const notConfigured = await expectApiError(rendererClient().listJobs(), 503, 'not_configured');
       expect(notConfigured.message).toMatch(/Settings/);
-      upstream = { baseUrl: 'http://127.0.0.1:9', token: 'x' };
+      upstream = upstreamTo(['http://127.0.0.1:9'], 'x');
       const unreachable = await expectApiError(rendererClient().listJobs(), 502, 'unreachable');
       expect(unreachable.message).toMatch(/^cannot reach the coordinator at http:\/\/127\.0\.0\.1:9/);
     } finally {
-      upstream = { baseUrl: pool.url, token: pool.adminToken };
+      upstream = upstreamTo([pool.url], pool.adminToken);
     }
   });
 });

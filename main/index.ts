@@ -359,7 +359,7 @@ async function main(): Promise<void> {
         log.info(`invite link to ${proposal.url}: not joined (cancelled)`);
         return;
       }
-      await settings.update(joinPatch(proposal));
+      await settings.update(joinPatch(proposal, settings.get()));
       log.info(`joined the pool "${proposal.pool.name}" at ${proposal.url} (certificate ${proposal.fingerprint}) from an invite link`);
     } catch (err) {
       log.warn(`invite link refused: ${(err as Error).message}`);
@@ -433,7 +433,8 @@ async function main(): Promise<void> {
     // electron-updater downloads through its own session: it trusts the pool's pinned certificate as the app does.
     session.fromPartition('electron-updater', { cache: false }).setCertificateVerifyProc((request, callback) => {
       const upstream = runtime.upstream();
-      const pinned = upstream?.fingerprint && new URL(upstream.baseUrl).hostname === request.hostname ? upstream.fingerprint : null;
+      const atPool = upstream?.servers.some((server) => new URL(server).hostname === request.hostname);
+      const pinned = upstream?.fingerprint && atPool ? upstream.fingerprint : null;
       callback(pinned ? (pinnedCertificateMatches(pinned, request.certificate.fingerprint) ? 0 : -2) : -3);
     });
     const updates = new DesktopUpdates(electronUpdater.autoUpdater, {

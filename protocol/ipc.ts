@@ -40,11 +40,30 @@ export type WindowBounds = z.infer<typeof windowBoundsSchema>;
 
 export const SETTINGS_VERSION = 1;
 
+/** Nodes of one pool a PC lists: a few coordinators behind one database, not a directory of pools. */
+export const MAX_COORDINATOR_URLS = 16;
+
+const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
+
 /** Unknown keys are dropped (not an error) so a file written by a newer minor version still loads. */
 export const settingsSchema = z.object({
   version: z.literal(SETTINGS_VERSION).default(SETTINGS_VERSION),
-  /** The pool to submit to and contribute to; ignored while this PC hosts the pool. */
-  coordinatorUrl: z.union([z.literal(''), httpUrlSchema]).default(''),
+  /**
+   * The pool to submit to and contribute to: its coordinator nodes (one database), tried in this order, the next
+   * one when a node cannot be reached; empty = none yet. Ignored while this PC hosts the pool.
+   */
+  coordinatorUrls: z
+    .array(httpUrlSchema)
+    .max(MAX_COORDINATOR_URLS, `at most ${MAX_COORDINATOR_URLS} coordinator addresses`)
+    .superRefine((urls, ctx) => {
+      const seen = new Set<string>();
+      for (const url of urls) {
+        const key = withoutTrailingSlash(url);
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', message: `${url} is listed twice` });
+        seen.add(key);
+      }
+    })
+    .default([]),
   /** Submit token for the API calls of this PC's user. */
   token: tokenSchema.default(''),
   /** Join token that lets this PC's agent register as a worker. */
@@ -88,11 +107,35 @@ export const settingsSchema = z.object({
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
+/**
+ * A settings file as this version reads it: files written before the list of coordinators hold one address in
+ * `coordinatorUrl`, which becomes a list of one (or none when it was empty).
+ */
+export function migrateSettings(data: unknown): unknown {
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || !('coordinatorUrl' in data)) return data;
+  const { coordinatorUrl, ...rest } = data as Record<string, unknown>;
+  if ('coordinatorUrls' in rest) return rest;
+  return { ...rest, coordinatorUrls: coordinatorUrl === '' ? [] : [coordinatorUrl] };
+}
+
+/**
+ * The coordinator addresses as a person types them (one per line, or comma-separated), each checked: the list,
+ * or what is wrong with which address in words for the settings form.
+ */
+export function parseCoordinatorUrls(text: string): { urls: string[] } | { error: string } {
+  const urls = text.split(/[\s,]+/).filter(Boolean);
+  const parsed = settingsSchema.shape.coordinatorUrls.safeParse(urls);
+  if (parsed.success) return { urls: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  const at = issue.path[0];
+  return { error: typeof at === 'number' ? `"${urls[at]}" ${issue.message}` : issue.message };
+}
+
 /** What the renderer may change (pausedUntil and windowBounds belong to their own controls). Built from the fields
  * without their defaults: a patch must not reset the fields it leaves out. */
 const field = settingsSchema.shape;
 export const settingsPatchSchema = z.strictObject({
-  coordinatorUrl: field.coordinatorUrl.unwrap().optional(),
+  coordinatorUrls: field.coordinatorUrls.unwrap().optional(),
   coordinatorFingerprint: field.coordinatorFingerprint.unwrap().optional(),
   token: field.token.unwrap().optional(),
   joinToken: field.joinToken.unwrap().optional(),
@@ -156,8 +199,8 @@ export interface DesktopStatus {
   /** Set while this PC hosts the pool. */
   pool: PoolInfo | null;
   connection: {
-    /** The coordinator behind app://cmdx/api/v1 ('' when none is configured yet). */
-    coordinatorUrl: string;
+    /** The coordinator nodes behind app://cmdx/api/v1, in the order tried (none when none is configured yet). */
+    coordinatorUrls: string[];
     hosting: boolean;
     /** Why the app cannot work normally, in words for the user (no coordinator set, host failed, ...). */
     problem: string | null;

@@ -32,7 +32,7 @@ function fakeBridge({ settings, pools }: { settings: unknown; pools: DiscoveredP
     contribution: { enabled: false, alwaysContribute: false, pausedUntil: null, action: 'stop', reason: 'off' },
     agent: { state: 'stopped', workerId: null, name: 'pc', connected: false, sandbox: null, jobs: [] },
     pool: null,
-    connection: { coordinatorUrl: '', hosting: false, problem: null },
+    connection: { coordinatorUrls: [], hosting: false, problem: null },
     notice: null,
   };
   Object.assign(window, {
@@ -88,7 +88,7 @@ suite(haveChromium ? 'the desktop app’s first screen (Chromium)' : `the deskto
     const calls = await page.waitForFunction(() => ((window as unknown as { cmdxCalls: unknown[] }).cmdxCalls.length === 2 ? (window as unknown as { cmdxCalls: unknown[] }).cmdxCalls : null), null, { timeout: UI_WAIT_MS });
     expect(await calls.jsonValue()).toEqual([
       ['openInvite', 'cmdx://join?url=https://x:1&code=c&fp=AB'],
-      ['updateSettings', { hostPool: false, coordinatorUrl: 'https://192.168.1.20:8080', coordinatorFingerprint: FP, joinToken: 'cmdx_join_from_admin' }],
+      ['updateSettings', { hostPool: false, coordinatorUrls: ['https://192.168.1.20:8080'], coordinatorFingerprint: FP, joinToken: 'cmdx_join_from_admin' }],
     ]);
     // With a pool saved, the first screen gives way to the app.
     await page.getByRole('region', { name: 'Pools on this network' }).waitFor({ state: 'detached', timeout: UI_WAIT_MS });

@@ -20,7 +20,7 @@ export function App() {
   const isDesktop = useAppStore((s) => s.isDesktop);
   const route = useRoute();
   // Until the desktop app has a pool, its first screen offers one (Settings stays reachable).
-  const needsPool = useAppStore((s) => s.settings !== null && !s.settings.hostPool && !s.settings.coordinatorUrl);
+  const needsPool = useAppStore((s) => s.settings !== null && !s.settings.hostPool && s.settings.coordinatorUrls.length === 0);
   const firstRun = isDesktop && needsPool && route.view !== 'settings';
 
   useEffect(() => {
