@@ -113,6 +113,27 @@ describe('app://cmdx/api/v1 proxy to the coordinator', () => {
     expect(seen.at(-1)).toMatchObject({ type: 'state', data: { state: 'succeeded' } });
   });
 
+  it('sends an API call to the next node when the first is down, its body with it', async () => {
+    const down = 'http://127.0.0.1:9';
+    upstream = upstreamTo([down, pool.url], pool.adminToken);
+    try {
+      // Built as Chromium hands it to protocol.handle: the body a stream, its length said.
+      const body = JSON.stringify({ commands: ['echo failed over'], name: 'failover' });
+      const response = await handler(
+        new Request('app://cmdx/api/v1/jobs', { method: 'POST', body: new Blob([body]).stream(), duplex: 'half', headers: { 'content-type': 'application/json', 'content-length': String(body.length) } } as RequestInit),
+      );
+      expect(response.status).toBe(201);
+      const { job } = (await response.json()) as { job: { id: string; name: string } };
+      expect(job.name).toBe('failover');
+      await rendererClient().cancelJob(job.id);
+      upstream = upstreamTo([down, 'http://127.0.0.1:10'], pool.adminToken);
+      const unreachable = await expectApiError(rendererClient().listJobs(), 502, 'unreachable');
+      expect(unreachable.message).toMatch(/^cannot reach the coordinator at http:\/\/127\.0\.0\.1:9, http:\/\/127\.0\.0\.1:10: fetch failed at each of/);
+    } finally {
+      upstream = upstreamTo([pool.url], pool.adminToken);
+    }
+  });
+
   it('delivers a live event before the stream ends (no buffering in the proxy)', async () => {
     const job = await rendererClient().submitJob({ commands: ['sleep 100'], name: 'live' });
     const abort = new AbortController();
