@@ -94,4 +94,29 @@ suite(haveChromium ? 'the desktop app’s first screen (Chromium)' : `the deskto
     await page.getByRole('region', { name: 'Pools on this network' }).waitFor({ state: 'detached', timeout: UI_WAIT_MS });
     await page.close();
   });
+
+  it('Settings holds the pool’s coordinator nodes one per line, names a bad address, and saves the list', async () => {
+    const page = await browser.newPage();
+    await page.addInitScript(fakeBridge, { settings: settingsSchema.parse({ coordinatorUrls: ['https://pool-a:8443'] }), pools: [] });
+    await page.goto(`${pool.url}/#/settings`);
+    const field = page.getByLabel('Coordinator addresses');
+    await field.waitFor({ timeout: UI_WAIT_MS });
+    expect(await field.inputValue()).toBe('https://pool-a:8443');
+
+    await field.fill('https://pool-a:8443\npool-b:8443');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('"pool-b:8443" must be an http:// or https:// address').waitFor({ timeout: UI_WAIT_MS });
+    expect(await page.evaluate(() => (window as unknown as { cmdxCalls: unknown[] }).cmdxCalls.length)).toBe(0);
+
+    await field.fill('https://pool-a:8443\nhttps://pool-b:8443, https://pool-c:8443');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const calls = await page.waitForFunction(() => {
+      const seen = (window as unknown as { cmdxCalls: [string, { coordinatorUrls?: string[] }][] }).cmdxCalls;
+      return seen.length === 1 ? seen : null;
+    }, null, { timeout: UI_WAIT_MS });
+    const [[name, patch]] = (await calls.jsonValue()) as [string, { coordinatorUrls: string[] }][];
+    expect(name).toBe('updateSettings');
+    expect(patch.coordinatorUrls).toEqual(['https://pool-a:8443', 'https://pool-b:8443', 'https://pool-c:8443']);
+    await page.close();
+  });
 });
