@@ -90,8 +90,17 @@ export const createDesktopSlice =
 
       async connectDesktop() {
         if (!bridge) return () => {};
-        const unsubscribeStatus = bridge.onStatus((desktopStatus) => set({ desktopStatus }));
-        const unsubscribeSettings = bridge.onSettings((settings) => set({ settings }));
+        // Another pool or token may mean another role: asked again when the connection or the settings change.
+        const connectionOf = (status: DesktopStatus | null) => JSON.stringify(status?.connection ?? null);
+        const unsubscribeStatus = bridge.onStatus((desktopStatus) => {
+          const reconnected = connectionOf(desktopStatus) !== connectionOf(get().desktopStatus);
+          set({ desktopStatus });
+          if (reconnected) void get().loadCaller();
+        });
+        const unsubscribeSettings = bridge.onSettings((settings) => {
+          set({ settings });
+          void get().loadCaller();
+        });
         const unsubscribe = () => {
           unsubscribeStatus();
           unsubscribeSettings();
@@ -116,7 +125,10 @@ export const createDesktopSlice =
       async saveSettings(patch) {
         if (!bridge) return false;
         const settings = await call(() => bridge.updateSettings(patch));
-        if (settings) set({ settings });
+        if (settings) {
+          set({ settings });
+          void get().loadCaller();
+        }
         return settings !== null;
       },
 
