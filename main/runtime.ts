@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../coordinator/middleware/errors';
-import type { Job } from '../protocol/api';
+import type { Job, JobGroup } from '../protocol/api';
 import { ApiClient } from '../protocol/client';
 import type { DesktopStatus, LocalAgentStatus, PoolInfo, Settings } from '../protocol/ipc';
 import { Agent, type AgentLogger, type AgentOptions } from './agent';
@@ -34,6 +34,8 @@ export interface RuntimeOptions {
   version?: string;
   loggers: RuntimeLoggers;
   notify(job: Job): void;
+  /** A matrix submission of this user's ended (all its jobs). */
+  notifyGroup?(group: JobGroup): void;
   /** Told once in the status (e.g. the settings file was reset). */
   notice?: string | null;
   now?: () => number;
@@ -111,6 +113,11 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
   watchJob(jobId: string): void {
     if (!this.watcher) throw new Error('not connected to a pool yet');
     this.watcher.watch(jobId);
+  }
+
+  watchGroup(groupId: string): void {
+    if (!this.watcher) throw new Error('not connected to a pool yet');
+    this.watcher.watchGroup(groupId);
   }
 
   status(): DesktopStatus {
@@ -215,7 +222,11 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
     }
     const transport = this.upstreamNow.fetch;
     const client = new ApiClient({ baseUrl: this.upstreamNow.baseUrl, token, fetch: transport });
-    this.watcher = new JobWatcher(client, { notify: (job) => this.options.notify(job), logger: this.options.loggers.main });
+    this.watcher = new JobWatcher(client, {
+      notify: (job) => this.options.notify(job),
+      notifyGroup: (group) => this.options.notifyGroup?.(group),
+      logger: this.options.loggers.main,
+    });
     void this.watcher.watchMine().catch((err: Error) => this.options.loggers.main.warn(`could not list my jobs: ${err.message}`));
 
     if (!joinToken) {

@@ -252,6 +252,8 @@ export const invokeChannels = {
   'clipboard:write-text': channel<void>()(z.strictObject({ text: z.string().max(64 * 1024) })),
   /** Notify the user when this job ends (the main process follows its events). */
   'jobs:watch': channel<void>()(z.strictObject({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a job id') })),
+  /** Notify the user once when this matrix submission's last job ends. */
+  'groups:watch': channel<void>()(z.strictObject({ groupId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a group id') })),
   /** The renderer's log lines go to the app's log file. */
   'log:write': channel<void>()(
     z.strictObject({ level: z.enum(['info', 'warn', 'error']), message: z.string().max(16 * 1024) }),
@@ -270,6 +272,8 @@ export interface PushChannels {
   'status:changed': DesktopStatus;
   /** The user clicked a "job finished" notification. */
   'job:open': { jobId: string };
+  /** The user clicked a "matrix finished" notification. */
+  'group:open': { groupId: string };
   /** The settings changed outside the window (an invite link was confirmed). */
   'settings:changed': Settings;
 }
@@ -290,10 +294,12 @@ export interface CmdxApi {
   discoverPools(): Promise<DiscoveredPool[]>;
   openInvite(link: string): Promise<void>;
   watchJob(jobId: string): Promise<void>;
+  watchGroup(groupId: string): Promise<void>;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Returns a function that unsubscribes. */
   onStatus(listener: (status: DesktopStatus) => void): () => void;
   onOpenJob(listener: (jobId: string) => void): () => void;
+  onOpenGroup(listener: (groupId: string) => void): () => void;
   onSettings(listener: (settings: Settings) => void): () => void;
 }
 

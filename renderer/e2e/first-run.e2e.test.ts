@@ -46,6 +46,7 @@ function fakeBridge({ settings, pools }: { settings: unknown; pools: DiscoveredP
       onStatus: () => () => {},
       onSettings: () => () => {},
       onOpenJob: () => () => {},
+      onOpenGroup: () => () => {},
       log: () => {},
     },
   });

@@ -40,10 +40,14 @@ export function App() {
     const unsubscribeOpen = bridge.onOpenJob((jobId) => {
       window.location.hash = routeHash({ view: 'job', jobId });
     });
+    const unsubscribeOpenGroup = bridge.onOpenGroup((groupId) => {
+      window.location.hash = routeHash({ view: 'group', groupId });
+    });
     return () => {
       cancelled = true;
       unsubscribeStatus?.();
       unsubscribeOpen();
+      unsubscribeOpenGroup();
     };
   }, []);
 

@@ -26,6 +26,8 @@ export interface DesktopSlice {
   saveSettings(patch: SettingsPatch): Promise<boolean>;
   /** Notifies the user when the job ends: the desktop app's notification, or the browser's if allowed. */
   notifyWhenDone(jobId: string): Promise<void>;
+  /** Notifies the desktop user once when a matrix submission's last job ends (in a browser, its page shows that). */
+  notifyWhenGroupDone(groupId: string): Promise<void>;
   copyText(text: string): Promise<void>;
   openLogs(): Promise<void>;
 }
@@ -135,6 +137,10 @@ export const createDesktopSlice =
       async notifyWhenDone(jobId) {
         if (bridge) await call(() => bridge.watchJob(jobId));
         else await notifyInBrowser(jobId);
+      },
+
+      async notifyWhenGroupDone(groupId) {
+        if (bridge) await call(() => bridge.watchGroup(groupId));
       },
 
       async copyText(text) {
