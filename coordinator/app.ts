@@ -28,6 +28,7 @@ import { auditRoutes } from './routes/audit/audit.routes';
 import { inviteRoutes } from './routes/invites/invites.routes';
 import { joinPageRoutes } from './routes/invites/join-page.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
+import { meRoutes } from './routes/me/me.routes';
 import { sessionRoutes } from './routes/sessions/sessions.routes';
 import { staticUi } from './routes/system/static';
 import { systemRoutes } from './routes/system/system.routes';
@@ -445,7 +446,7 @@ export class Coordinator {
     app.use(securityHeaders(o.allowedHosts ?? []));
     app.use(staticUi(o.staticDir === null ? undefined : (o.staticDir ?? DEFAULT_STATIC_DIR)));
     app.use(authenticate(auth));
-    const routers = [sessionRoutes(auth), ...[systemRoutes, jobRoutes, groupRoutes, workerRoutes, usageRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes, updateRoutes].map((make) => make(services))];
+    const routers = [sessionRoutes(auth), meRoutes(), ...[systemRoutes, jobRoutes, groupRoutes, workerRoutes, usageRoutes, leaseRoutes, seedRoutes, inviteRoutes, joinPageRoutes, auditRoutes, updateRoutes].map((make) => make(services))];
     for (const router of routers) {
       app.use(router.routes());
       app.use(router.allowedMethods());

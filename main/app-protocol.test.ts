@@ -7,7 +7,7 @@ import type { JobEvent } from '../protocol/api';
 import { expectApiError } from '../test/api-error';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../test/pool';
 import { makeZip } from '../test/zips';
-import { CONTENT_SECURITY_POLICY, createAppProtocolHandler, type Upstream } from './app-protocol';
+import { CONTENT_SECURITY_POLICY, createAppProtocolHandler, upstreamTo, type Upstream } from './app-protocol';
 
 let pool: TestCoordinator;
 let rendererDir: string;
@@ -29,7 +29,7 @@ beforeAll(async () => {
   await fs.writeFile(path.join(rendererDir, 'index.html'), '<!doctype html><title>cmd-executor</title>');
   await fs.writeFile(path.join(rendererDir, 'assets', 'app.js'), 'console.log(1)');
   await fs.writeFile(path.join(os.tmpdir(), 'cmdx-outside-secret.txt'), 'secret');
-  upstream = { baseUrl: pool.url, token: pool.adminToken };
+  upstream = upstreamTo([pool.url], pool.adminToken);
   handler = createAppProtocolHandler({ rendererDir, upstream: () => upstream });
 });
 
@@ -113,6 +113,27 @@ describe('app://cmdx/api/v1 proxy to the coordinator', () => {
     expect(seen.at(-1)).toMatchObject({ type: 'state', data: { state: 'succeeded' } });
   });
 
+  it('sends an API call to the next node when the first is down, its body with it', async () => {
+    const down = 'http://127.0.0.1:9';
+    upstream = upstreamTo([down, pool.url], pool.adminToken);
+    try {
+      // Built as Chromium hands it to protocol.handle: the body a stream, its length said.
+      const body = JSON.stringify({ commands: ['echo failed over'], name: 'failover' });
+      const response = await handler(
+        new Request('app://cmdx/api/v1/jobs', { method: 'POST', body: new Blob([body]).stream(), duplex: 'half', headers: { 'content-type': 'application/json', 'content-length': String(body.length) } } as RequestInit),
+      );
+      expect(response.status).toBe(201);
+      const { job } = (await response.json()) as { job: { id: string; name: string } };
+      expect(job.name).toBe('failover');
+      await rendererClient().cancelJob(job.id);
+      upstream = upstreamTo([down, 'http://127.0.0.1:10'], pool.adminToken);
+      const unreachable = await expectApiError(rendererClient().listJobs(), 502, 'unreachable');
+      expect(unreachable.message).toMatch(/^cannot reach the coordinator at http:\/\/127\.0\.0\.1:9, http:\/\/127\.0\.0\.1:10: fetch failed at each of/);
+    } finally {
+      upstream = upstreamTo([pool.url], pool.adminToken);
+    }
+  });
+
   it('delivers a live event before the stream ends (no buffering in the proxy)', async () => {
     const job = await rendererClient().submitJob({ commands: ['sleep 100'], name: 'live' });
     const abort = new AbortController();
@@ -133,11 +154,11 @@ describe('app://cmdx/api/v1 proxy to the coordinator', () => {
     try {
       const notConfigured = await expectApiError(rendererClient().listJobs(), 503, 'not_configured');
       expect(notConfigured.message).toMatch(/Settings/);
-      upstream = { baseUrl: 'http://127.0.0.1:9', token: 'x' };
+      upstream = upstreamTo(['http://127.0.0.1:9'], 'x');
       const unreachable = await expectApiError(rendererClient().listJobs(), 502, 'unreachable');
       expect(unreachable.message).toMatch(/^cannot reach the coordinator at http:\/\/127\.0\.0\.1:9/);
     } finally {
-      upstream = { baseUrl: pool.url, token: pool.adminToken };
+      upstream = upstreamTo([pool.url], pool.adminToken);
     }
   });
 });

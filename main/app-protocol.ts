@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { API_PREFIX, type ErrorBody } from '../protocol/api';
 import { CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from '../protocol/web-security';
+import { PROXY_RESENDABLE_BODY_BYTES } from '../protocol/limits';
 import { transportFetch } from './agent/transport';
 
 export { CONTENT_SECURITY_POLICY };
@@ -47,19 +48,32 @@ const HOP_HEADERS = new Set([
 ]);
 
 export interface Upstream {
-  /** The coordinator's base URL, e.g. http://pool-pc:8787 */
+  /** The coordinator's base URL, e.g. http://pool-pc:8787: the first of `servers`, which requests are addressed to. */
   baseUrl: string;
+  /** Every node of the pool in the order tried (baseUrl first): `fetch` moves to the next when one is down. */
+  servers: readonly string[];
   /** This PC's token, added to requests that carry none. */
   token: string;
-  /** The coordinator's certificate SHA-256: the proxy talks to exactly that certificate. */
+  /** The coordinator's certificate SHA-256: every node's certificate must be exactly that one. */
   fingerprint?: string | null;
+  /** The one transport to these nodes (main/agent/transport.ts): pinned, failing over; shared by the app's agent. */
+  fetch: typeof fetch;
+}
+
+/**
+ * The upstream for these coordinator nodes of one pool (their one transport made here); throws a TransportError
+ * for an address the transport refuses (plain HTTP to another machine, a malformed pin).
+ */
+export function upstreamTo(servers: readonly string[], token: string, fingerprint: string | null = null): Upstream {
+  const nodes = servers.map((server) => server.replace(/\/+$/, ''));
+  const fetch = transportFetch(nodes, fingerprint ? { fingerprint } : {});
+  return { baseUrl: nodes[0]!, servers: nodes, token, fingerprint, fetch };
 }
 
 export interface AppProtocolOptions {
   rendererDir: string;
   /** Where /api/* goes right now; null while no coordinator is configured. */
   upstream(): Upstream | null;
-  fetch?: typeof fetch;
 }
 
 const errorResponse = (status: number, code: string, message: string): Response =>
@@ -70,19 +84,6 @@ const errorResponse = (status: number, code: string, message: string): Response 
 
 export function createAppProtocolHandler(options: AppProtocolOptions): (request: Request) => Promise<Response> {
   const root = path.resolve(options.rendererDir);
-  // One pinned fetch per coordinator (it keeps its connections), made when the upstream first needs it.
-  const pinnedFetches = new Map<string, typeof fetch>();
-  const fetchFor = (upstream: Upstream): typeof fetch => {
-    if (options.fetch) return options.fetch;
-    const key = `${upstream.baseUrl} ${upstream.fingerprint ?? ''}`;
-    let found = pinnedFetches.get(key);
-    if (!found) {
-      found = transportFetch(upstream.baseUrl, upstream.fingerprint ? { fingerprint: upstream.fingerprint } : {});
-      pinnedFetches.set(key, found);
-    }
-    return found;
-  };
-
   async function proxy(request: Request, url: URL): Promise<Response> {
     const upstream = options.upstream();
     if (!upstream) {
@@ -100,15 +101,23 @@ export function createAppProtocolHandler(options: AppProtocolOptions): (request:
     const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
     const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers, redirect: 'manual', signal: request.signal };
     if (hasBody && request.body) {
-      init.body = request.body;
-      init.duplex = 'half';
+      // A body the size of an API call is read first, so that the transport can send it again to the next node
+      // when one is down; a bundle upload streams (and goes to one node).
+      const length = Number(request.headers.get('content-length') ?? NaN);
+      const json = (request.headers.get('content-type') ?? '').startsWith('application/json');
+      if (length <= PROXY_RESENDABLE_BODY_BYTES || (Number.isNaN(length) && json)) {
+        init.body = new Uint8Array(await request.arrayBuffer());
+      } else {
+        init.body = request.body;
+        init.duplex = 'half';
+      }
     }
     let response: Response;
     try {
-      response = await fetchFor(upstream)(`${upstream.baseUrl.replace(/\/+$/, '')}${url.pathname}${url.search}`, init);
+      response = await upstream.fetch(`${upstream.baseUrl.replace(/\/+$/, '')}${url.pathname}${url.search}`, init);
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      return errorResponse(502, 'unreachable', `cannot reach the coordinator at ${upstream.baseUrl}: ${(err as Error).message}`);
+      return errorResponse(502, 'unreachable', `cannot reach the coordinator at ${upstream.servers.join(', ')}: ${(err as Error).message}`);
     }
     const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (response.body && response.status !== 204 && !PROXIED_TYPES.includes(type)) {

@@ -20,7 +20,7 @@ import {
   shell,
 } from 'electron';
 import electronUpdater from 'electron-updater';
-import type { Job } from '../protocol/api';
+import type { Job, JobGroup } from '../protocol/api';
 import { APP_ORIGIN } from '../protocol/ipc';
 import { CONTENT_SECURITY_POLICY, createAppProtocolHandler } from './app-protocol';
 import { CpuSampler } from './cpu-usage';
@@ -29,7 +29,7 @@ import { JOIN_LINK_SCHEME } from '../protocol/join-link';
 import { discoverPools } from './agent/discovery';
 import { IpcRouter, IpcUserError, isAppUrl, push } from './ipc';
 import { confirmation, joinLinkIn, joinPatch, prepareJoin } from './join-invite';
-import { finishedNotice } from './job-watcher';
+import { finishedNotice, groupFinishedNotice } from './job-watcher';
 import { setupLogging } from './logging';
 import { readPickedFile, readPickedFolder } from './picked-files';
 import { DesktopRuntime } from './runtime';
@@ -102,6 +102,20 @@ async function main(): Promise<void> {
     mainWindow.focus();
   };
 
+  /** A notification that opens what it is about when clicked. */
+  const showNotice = (notice: { title: string; body: string }, open: (window: BrowserWindow) => void) => {
+    if (!Notification.isSupported()) return;
+    const notification = new Notification(notice);
+    notifications.add(notification); // held until it is dealt with, or it may be collected before a click
+    const forget = () => notifications.delete(notification);
+    notification.on('click', () => {
+      forget();
+      showWindow();
+      if (mainWindow) open(mainWindow);
+    });
+    notification.on('close', forget);
+    notification.show();
+  };
   const runtime = new DesktopRuntime({
     settings,
     dataDir: app.getPath('userData'),
@@ -112,19 +126,8 @@ async function main(): Promise<void> {
     loggers: logging.loggers,
     agentOptions: { version: app.getVersion() },
     notice,
-    notify: (job: Job) => {
-      if (!Notification.isSupported()) return;
-      const notification = new Notification(finishedNotice(job));
-      notifications.add(notification); // held until it is dealt with, or it may be collected before a click
-      const forget = () => notifications.delete(notification);
-      notification.on('click', () => {
-        forget();
-        showWindow();
-        if (mainWindow) push(mainWindow.webContents, 'job:open', { jobId: job.id });
-      });
-      notification.on('close', forget);
-      notification.show();
-    },
+    notify: (job: Job) => showNotice(finishedNotice(job), (window) => push(window.webContents, 'job:open', { jobId: job.id })),
+    notifyGroup: (group: JobGroup) => showNotice(groupFinishedNotice(group), (window) => push(window.webContents, 'group:open', { groupId: group.id })),
   });
 
   // ---- security defaults for every page the app could ever show ----
@@ -346,6 +349,13 @@ async function main(): Promise<void> {
       throw new IpcUserError('not_connected', (err as Error).message);
     }
   });
+  ipc.handle('groups:watch', ({ groupId }) => {
+    try {
+      runtime.watchGroup(groupId);
+    } catch (err) {
+      throw new IpcUserError('not_connected', (err as Error).message);
+    }
+  });
   ipc.handle('log:write', ({ level, message }) => logging.renderer[level](message));
 
   // ---- invite links: checked against the pool (its certificate pinned), confirmed by the owner, then joined ----
@@ -359,7 +369,7 @@ async function main(): Promise<void> {
         log.info(`invite link to ${proposal.url}: not joined (cancelled)`);
         return;
       }
-      await settings.update(joinPatch(proposal));
+      await settings.update(joinPatch(proposal, settings.get()));
       log.info(`joined the pool "${proposal.pool.name}" at ${proposal.url} (certificate ${proposal.fingerprint}) from an invite link`);
     } catch (err) {
       log.warn(`invite link refused: ${(err as Error).message}`);
@@ -433,7 +443,8 @@ async function main(): Promise<void> {
     // electron-updater downloads through its own session: it trusts the pool's pinned certificate as the app does.
     session.fromPartition('electron-updater', { cache: false }).setCertificateVerifyProc((request, callback) => {
       const upstream = runtime.upstream();
-      const pinned = upstream?.fingerprint && new URL(upstream.baseUrl).hostname === request.hostname ? upstream.fingerprint : null;
+      const atPool = upstream?.servers.some((server) => new URL(server).hostname === request.hostname);
+      const pinned = upstream?.fingerprint && atPool ? upstream.fingerprint : null;
       callback(pinned ? (pinnedCertificateMatches(pinned, request.certificate.fingerprint) ? 0 : -2) : -3);
     });
     const updates = new DesktopUpdates(electronUpdater.autoUpdater, {

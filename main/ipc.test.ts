@@ -71,8 +71,8 @@ describe('IpcRouter.handle', () => {
     router.handle('settings:set', (patch) => patch as never);
     expect(await call('settings:set', APP, { idleMinutes: 10 })).toEqual({ error: null, result: { idleMinutes: 10 } });
     expect(await call('settings:set', APP, { pausedUntil: null })).toMatchObject({ error: { code: 'invalid_argument' } });
-    expect(await call('settings:set', APP, { coordinatorUrl: 'javascript:alert(1)' })).toMatchObject({
-      error: { code: 'invalid_argument', message: expect.stringContaining('coordinatorUrl: must be an http:// or https://') },
+    expect(await call('settings:set', APP, { coordinatorUrls: ['https://pool-a:8443', 'javascript:alert(1)'] })).toMatchObject({
+      error: { code: 'invalid_argument', message: expect.stringContaining('coordinatorUrls.1: must be an http:// or https://') },
     });
   });
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from '../protocol/api';
+import type { Job, JobGroup } from '../protocol/api';
 import { ApiClient } from '../protocol/client';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../test/pool';
 import { waitFor } from '../test/wait';
-import { JobWatcher, finishedNotice } from './job-watcher';
+import { JobWatcher, finishedNotice, groupFinishedNotice } from './job-watcher';
 
 let pool: TestCoordinator;
 let me: ApiClient;
@@ -29,7 +29,7 @@ async function runNextJob(exitCode: number) {
 describe('JobWatcher', () => {
   it('notifies once when a watched job finishes', async () => {
     const finished: Job[] = [];
-    const watcher = new JobWatcher(me, { notify: (job) => finished.push(job), logger: { warn: () => {} } });
+    const watcher = new JobWatcher(me, { notify: (job) => finished.push(job), notifyGroup: () => {}, logger: { warn: () => {} } });
     const job = await me.submitJob({ commands: ['make'], name: 'build' });
     watcher.watch(job.id);
     watcher.watch(job.id);
@@ -45,7 +45,7 @@ describe('JobWatcher', () => {
     const mine = await me.submitJob({ commands: ['true'], name: 'mine' });
     const admin = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
     const theirs = await admin.submitJob({ commands: ['true'], name: 'theirs' });
-    const watcher = new JobWatcher(me, { notify: () => {}, logger: { warn: () => {} } });
+    const watcher = new JobWatcher(me, { notify: () => {}, notifyGroup: () => {}, logger: { warn: () => {} } });
     await watcher.watchMine();
     expect(watcher.watching).toEqual([mine.id]);
     watcher.stopAll();
@@ -54,9 +54,34 @@ describe('JobWatcher', () => {
     await me.cancelJob(mine.id);
   });
 
+  it('announces a matrix once, when its last job ends, with how its jobs ended; after a restart too', async () => {
+    const ended: JobGroup[] = [];
+    const finished: Job[] = [];
+    const options = { notify: (job: Job) => finished.push(job), notifyGroup: (group: JobGroup) => ended.push(group), logger: { warn: () => {} } };
+    const { group } = await me.submit({ commands: ['make $TARGET'], name: 'targets', matrix: { TARGET: ['a', 'b', 'c'] } });
+    const watcher = new JobWatcher(me, options);
+    watcher.watchGroup(group!.id);
+    watcher.watchGroup(group!.id);
+    expect(watcher.watching).toEqual([`group:${group!.id}`]);
+    // After a restart, the matrix's unfinished jobs are its group again, not three notifications.
+    const restarted = new JobWatcher(me, options);
+    await restarted.watchMine();
+    expect(restarted.watching).toEqual([`group:${group!.id}`]);
+
+    await runNextJob(0);
+    await runNextJob(2);
+    expect(ended).toEqual([]);
+    await runNextJob(0);
+    await waitFor(() => ended.length === 2, { message: 'the group notifications' });
+    expect(ended[0]).toMatchObject({ id: group!.id, state: 'failed', total: 3 });
+    expect(finished).toEqual([]);
+    expect(groupFinishedNotice(ended[0]!)).toEqual({ title: 'Matrix failed: targets', body: '3 jobs: 2 succeeded, 1 failed.' });
+    await waitFor(() => watcher.watching.length + restarted.watching.length === 0, { message: 'the watches to end' });
+  });
+
   it('gives up on a job the coordinator does not know, with a warning', async () => {
     const warnings: string[] = [];
-    const watcher = new JobWatcher(me, { notify: () => {}, logger: { warn: (m) => warnings.push(m) } });
+    const watcher = new JobWatcher(me, { notify: () => {}, notifyGroup: () => {}, logger: { warn: (m) => warnings.push(m) } });
     watcher.watch('job_doesnotexist');
     await waitFor(() => warnings.length === 1, { message: 'the warning' });
     expect(warnings[0]).toMatch(/^stopped following job job_doesnotexist: /);

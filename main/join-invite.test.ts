@@ -63,12 +63,21 @@ describe('joining from an invite link', () => {
       expect(question.message).toBe('Join the pool “Office pool”?');
       expect(question.detail).toContain(`Certificate SHA-256: ${pool.coordinator.fingerprint}`);
       expect(question.detail).toContain('stops hosting its own pool');
-      const settings = await store.update(joinPatch(proposal));
-      expect(settings).toMatchObject({ hostPool: false, coordinatorUrl: pool.url, coordinatorFingerprint: pool.coordinator.fingerprint, joinToken: invite.code });
+      const settings = await store.update(joinPatch(proposal, store.get()));
+      expect(settings).toMatchObject({ hostPool: false, coordinatorUrls: [pool.url], coordinatorFingerprint: pool.coordinator.fingerprint, joinToken: invite.code });
       // What the app's agent does next: join over the pinned connection with the code.
-      const pinned = transportFetch(settings.coordinatorUrl, { fingerprint: settings.coordinatorFingerprint });
-      const joined = await new ApiClient({ baseUrl: settings.coordinatorUrl, token: settings.joinToken, fetch: pinned }).registerWorker({ name: 'new-pc', os: 'linux' });
+      const pinned = transportFetch(settings.coordinatorUrls, { fingerprint: settings.coordinatorFingerprint });
+      const joined = await new ApiClient({ baseUrl: pool.url, token: settings.joinToken, fetch: pinned }).registerWorker({ name: 'new-pc', os: 'linux' });
       expect(joined.worker.name).toBe('new-pc');
+
+      // An invite from a node already listed keeps the pool's other nodes; one from elsewhere replaces the list.
+      const otherNode = 'https://pool-b.example:8443';
+      await store.update({ coordinatorUrls: [otherNode, pool.url] });
+      expect(confirmation(proposal, store.get()).detail).not.toContain('It leaves');
+      expect(joinPatch(proposal, store.get()).coordinatorUrls).toEqual([otherNode, pool.url]);
+      await store.update({ coordinatorUrls: [otherNode] });
+      expect(confirmation(proposal, store.get()).detail).toContain(`It leaves ${otherNode}.`);
+      expect(joinPatch(proposal, store.get()).coordinatorUrls).toEqual([pool.url]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

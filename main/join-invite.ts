@@ -40,7 +40,8 @@ export async function prepareJoin(raw: string, fetchFor: typeof transportFetch =
 /** The question for the owner: the pool's name and the fingerprint they can compare with the invite's page. */
 export function confirmation(proposal: JoinProposal, current: Settings): { message: string; detail: string } {
   const hosting = current.hostPool ? ' This PC stops hosting its own pool.' : '';
-  const replacing = !current.hostPool && current.coordinatorUrl ? ` It leaves ${current.coordinatorUrl}.` : '';
+  const leaving = current.coordinatorUrls.includes(proposal.url) ? [] : current.coordinatorUrls;
+  const replacing = !current.hostPool && leaving.length ? ` It leaves ${leaving.join(', ')}.` : '';
   return {
     message: `Join the pool “${proposal.pool.name}”?`,
     detail:
@@ -50,9 +51,13 @@ export function confirmation(proposal: JoinProposal, current: Settings): { messa
   };
 }
 
-/** The settings joining makes: the pool's address, its pinned certificate and the enrollment code. */
-export function joinPatch(proposal: JoinProposal): SettingsPatch {
-  return { hostPool: false, coordinatorUrl: proposal.url, coordinatorFingerprint: proposal.fingerprint, joinToken: proposal.code };
+/**
+ * The settings joining makes: the pool's address, its pinned certificate and the enrollment code. An invite from
+ * one of the nodes already listed keeps the list (the pool's other nodes stay the failover).
+ */
+export function joinPatch(proposal: JoinProposal, current: Settings): SettingsPatch {
+  const coordinatorUrls = current.coordinatorUrls.includes(proposal.url) ? current.coordinatorUrls : [proposal.url];
+  return { hostPool: false, coordinatorUrls, coordinatorFingerprint: proposal.fingerprint, joinToken: proposal.code };
 }
 
 /** The invite link among a command line's arguments (Windows and Linux start the app, or a second instance, with it). */

@@ -6,12 +6,11 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../coordinator/middleware/errors';
-import type { Job } from '../protocol/api';
+import type { Job, JobGroup } from '../protocol/api';
 import { ApiClient } from '../protocol/client';
 import type { DesktopStatus, LocalAgentStatus, PoolInfo, Settings } from '../protocol/ipc';
 import { Agent, type AgentLogger, type AgentOptions } from './agent';
-import { transportFetch } from './agent/transport';
-import type { Upstream } from './app-protocol';
+import { upstreamTo, type Upstream } from './app-protocol';
 import { ContributionController, type PcSample } from './contribution';
 import { JobWatcher } from './job-watcher';
 import { PoolHost } from './pool-host';
@@ -35,6 +34,8 @@ export interface RuntimeOptions {
   version?: string;
   loggers: RuntimeLoggers;
   notify(job: Job): void;
+  /** A matrix submission of this user's ended (all its jobs). */
+  notifyGroup?(group: JobGroup): void;
   /** Told once in the status (e.g. the settings file was reset). */
   notice?: string | null;
   now?: () => number;
@@ -44,7 +45,7 @@ export interface RuntimeOptions {
 
 /** The settings whose change means a new connection (pool, agent identity). */
 const CONNECTION_KEYS = [
-  'coordinatorUrl',
+  'coordinatorUrls',
   'coordinatorFingerprint',
   'token',
   'joinToken',
@@ -114,6 +115,11 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
     this.watcher.watch(jobId);
   }
 
+  watchGroup(groupId: string): void {
+    if (!this.watcher) throw new Error('not connected to a pool yet');
+    this.watcher.watchGroup(groupId);
+  }
+
   status(): DesktopStatus {
     const settings = this.options.settings.get();
     return {
@@ -121,7 +127,7 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
       agent: this.agentStatus(settings),
       pool: this.pool,
       connection: {
-        coordinatorUrl: this.upstreamNow?.baseUrl ?? '',
+        coordinatorUrls: [...(this.upstreamNow?.servers ?? [])],
         hosting: this.pool !== null,
         problem: this.problem,
       },
@@ -179,7 +185,9 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
     await this.disconnect();
     this.problem = null;
 
-    let joinUrl: string;
+    let servers: string[];
+    let token: string;
+    let fingerprint: string | null;
     let joinToken: string;
     if (settings.hostPool) {
       this.host = new PoolHost({
@@ -192,31 +200,33 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
       });
       const hosted = await this.host.start();
       this.pool = hosted.info;
-      this.upstreamNow = { baseUrl: hosted.localUrl, token: hosted.adminToken, fingerprint: hosted.fingerprint };
-      joinUrl = hosted.localUrl;
-      joinToken = hosted.info.joinToken;
+      [servers, token, fingerprint, joinToken] = [[hosted.localUrl], hosted.adminToken, hosted.fingerprint, hosted.info.joinToken];
       this.options.loggers.main.info(`hosting the pool at ${hosted.info.urls.join(', ')}`);
-    } else if (settings.coordinatorUrl) {
-      this.upstreamNow = { baseUrl: settings.coordinatorUrl, token: settings.token, fingerprint: settings.coordinatorFingerprint || null };
-      joinUrl = settings.coordinatorUrl;
-      joinToken = settings.joinToken;
+    } else if (settings.coordinatorUrls.length) {
+      servers = settings.coordinatorUrls;
+      [token, fingerprint, joinToken] = [settings.token, settings.coordinatorFingerprint || null, settings.joinToken];
     } else {
       this.problem = NOT_CONFIGURED;
       this.publish();
       return;
     }
 
-    let pinned: typeof fetch;
+    // One transport for everything this PC sends to the pool (its agent, the job watcher, the window's API
+    // calls): the pin holds for every node, and a node found down is skipped by all of them.
     try {
-      const { fingerprint } = this.upstreamNow;
-      pinned = transportFetch(this.upstreamNow.baseUrl, fingerprint ? { fingerprint } : {});
+      this.upstreamNow = upstreamTo(servers, token, fingerprint);
     } catch (err) {
       this.problem = (err as Error).message;
       this.publish();
       return;
     }
-    const client = new ApiClient({ baseUrl: this.upstreamNow.baseUrl, token: this.upstreamNow.token, fetch: pinned });
-    this.watcher = new JobWatcher(client, { notify: (job) => this.options.notify(job), logger: this.options.loggers.main });
+    const transport = this.upstreamNow.fetch;
+    const client = new ApiClient({ baseUrl: this.upstreamNow.baseUrl, token, fetch: transport });
+    this.watcher = new JobWatcher(client, {
+      notify: (job) => this.options.notify(job),
+      notifyGroup: (group) => this.options.notifyGroup?.(group),
+      logger: this.options.loggers.main,
+    });
     void this.watcher.watchMine().catch((err: Error) => this.options.loggers.main.warn(`could not list my jobs: ${err.message}`));
 
     if (!joinToken) {
@@ -225,9 +235,9 @@ export class DesktopRuntime extends EventEmitter<{ status: [DesktopStatus] }> {
       return;
     }
     const agent = new Agent({
-      server: joinUrl,
+      server: servers.join(','),
       joinToken,
-      fetch: pinned,
+      fetch: transport,
       ...(settings.workerName ? { name: settings.workerName } : {}),
       labels: settings.labels,
       slots: settings.slots,

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseCoordinatorUrls } from '../protocol/ipc';
 import { redirectionOf, SettingsStore, withoutTokens } from './settings';
 
 let dir: string;
@@ -37,10 +38,10 @@ describe('SettingsStore', () => {
 
   it('persists updates and reads them back', async () => {
     const { store } = await SettingsStore.open(file);
-    await store.update({ coordinatorUrl: 'http://pool-pc:8787', idleMinutes: 15, labels: ['gpu', 'win'] });
+    await store.update({ coordinatorUrls: ['http://pool-pc:8787', 'http://pool-pc2:8787'], idleMinutes: 15, labels: ['gpu', 'win'] });
     const again = await SettingsStore.open(file);
     expect(again.notice).toBeNull();
-    expect(again.store.get()).toMatchObject({ coordinatorUrl: 'http://pool-pc:8787', idleMinutes: 15, labels: ['gpu', 'win'] });
+    expect(again.store.get()).toMatchObject({ coordinatorUrls: ['http://pool-pc:8787', 'http://pool-pc2:8787'], idleMinutes: 15, labels: ['gpu', 'win'] });
     expect(await readJson(file)).toMatchObject({ version: 1, idleMinutes: 15 });
     // the temp file of the atomic write is gone
     expect(await fs.readdir(dir)).toEqual(['settings.json']);
@@ -49,7 +50,8 @@ describe('SettingsStore', () => {
   it('refuses an invalid update with a clear message and keeps the old value', async () => {
     const { store } = await SettingsStore.open(file);
     await expect(store.update({ idleMinutes: 0 })).rejects.toThrow(/^invalid settings: idleMinutes: /);
-    await expect(store.update({ coordinatorUrl: 'ftp://x' })).rejects.toThrow(/http:\/\/ or https:\/\//);
+    await expect(store.update({ coordinatorUrls: ['http://pool-pc:8787', 'ftp://x'] })).rejects.toThrow(/^invalid settings: coordinatorUrls\.1: must be an http:\/\/ or https:\/\//);
+    await expect(store.update({ coordinatorUrls: ['http://a:1', 'http://a:1/'] })).rejects.toThrow(/coordinatorUrls: http:\/\/a:1\/ is listed twice/);
     expect(store.get().idleMinutes).toBe(5);
   });
 
@@ -105,6 +107,22 @@ describe('SettingsStore', () => {
     expect(store.get()).toMatchObject({ contributeWhenIdle: true, idleMinutes: 5 });
     expect(store.get()).not.toHaveProperty('retiredOption');
   });
+
+  it('reads a file from before the list of coordinators: its one address becomes a list of one, written back so', async () => {
+    await fs.writeFile(file, JSON.stringify({ version: 1, coordinatorUrl: 'https://pool-pc:8443', idleMinutes: 9 }));
+    const { store, notice } = await SettingsStore.open(file);
+    expect(notice).toBeNull();
+    expect(store.get()).toMatchObject({ coordinatorUrls: ['https://pool-pc:8443'], idleMinutes: 9 });
+    const written = await readJson(file);
+    expect(written).toMatchObject({ coordinatorUrls: ['https://pool-pc:8443'], idleMinutes: 9 });
+    expect(written).not.toHaveProperty('coordinatorUrl');
+
+    await fs.writeFile(file, JSON.stringify({ version: 1, coordinatorUrl: '' }));
+    expect((await SettingsStore.open(file)).store.get().coordinatorUrls).toEqual([]);
+    // An old file with a bad address is reported like any other invalid value, naming the new field.
+    await fs.writeFile(file, JSON.stringify({ version: 1, coordinatorUrl: 'ftp://pool-pc' }));
+    expect((await SettingsStore.open(file, fixedNow)).notice).toMatch(/had invalid values \(coordinatorUrls\.0: must be an http/);
+  });
 });
 
 describe('tokens at rest', () => {
@@ -155,8 +173,28 @@ describe('redirections the window asks for', () => {
     const { store } = await SettingsStore.open(file, fixedNow);
     const current = store.get();
     expect(redirectionOf(current, { idleMinutes: 9, token: 'cmdx_submit_z' })).toBeNull();
-    expect(redirectionOf(current, { coordinatorUrl: current.coordinatorUrl })).toBeNull();
-    expect(redirectionOf(current, { coordinatorUrl: 'https://evil.example:8080' })).toBe('This PC will connect to https://evil.example:8080.');
+    expect(redirectionOf(current, { coordinatorUrls: current.coordinatorUrls })).toBeNull();
+    expect(redirectionOf(current, { coordinatorUrls: ['https://evil.example:8080'] })).toBe('This PC will connect to https://evil.example:8080.');
+    const listed = await store.update({ coordinatorUrls: ['https://pool-a:8443', 'https://pool-b:8443'] });
+    expect(redirectionOf(listed, { coordinatorUrls: ['https://pool-a:8443', 'https://pool-b:8443'] })).toBeNull();
+    expect(redirectionOf(listed, { coordinatorUrls: ['https://pool-a:8443', 'https://evil.example:8443'] })).toBe(
+      'This PC will connect to https://pool-a:8443, https://evil.example:8443.',
+    );
     expect(redirectionOf(current, { joinToken: 'cmdx_join_q', coordinatorFingerprint: 'AB'.repeat(32) })).toMatch(/trust the certificate AB.*, and join the pool with a new join token/);
+  });
+});
+
+describe('coordinator addresses as typed in Settings', () => {
+  it('are read one per line or comma-separated, and each bad one is named', () => {
+    expect(parseCoordinatorUrls('https://pool-a:8443\n  https://pool-b:8443/ ,https://pool-c:8443\n\n')).toEqual({
+      urls: ['https://pool-a:8443', 'https://pool-b:8443/', 'https://pool-c:8443'],
+    });
+    expect(parseCoordinatorUrls('')).toEqual({ urls: [] });
+    expect(parseCoordinatorUrls('https://pool-a:8443\npool-b:8443')).toEqual({
+      error: '"pool-b:8443" must be an http:// or https:// address without credentials, like http://pool-pc:8787',
+    });
+    expect(parseCoordinatorUrls('https://me:secret@pool-a:8443')).toMatchObject({ error: expect.stringMatching(/^"https:\/\/me:secret@pool-a:8443" .*without credentials/) });
+    expect(parseCoordinatorUrls('https://pool-a:8443, https://pool-a:8443/')).toEqual({ error: 'https://pool-a:8443/ is listed twice' });
+    expect(parseCoordinatorUrls(Array.from({ length: 17 }, (_, i) => `http://node-${i}:8080`).join('\n'))).toEqual({ error: 'at most 16 coordinator addresses' });
   });
 });

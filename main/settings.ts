@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
-import { settingsSchema, type Settings } from '../protocol/ipc';
+import { migrateSettings, settingsSchema, type Settings } from '../protocol/ipc';
 
 /**
  * How tokens rest in the settings file: sealed by the OS (Electron's safeStorage: Keychain, DPAPI, libsecret) so
@@ -54,8 +54,8 @@ export function withoutTokens(settings: Settings): Settings {
  */
 export function redirectionOf(current: Settings, patch: Partial<Settings>): string | null {
   const changes: string[] = [];
-  if (patch.coordinatorUrl !== undefined && patch.coordinatorUrl !== current.coordinatorUrl) {
-    changes.push(`connect to ${patch.coordinatorUrl || '(no coordinator)'}`);
+  if (patch.coordinatorUrls !== undefined && patch.coordinatorUrls.join(' ') !== current.coordinatorUrls.join(' ')) {
+    changes.push(`connect to ${patch.coordinatorUrls.join(', ') || '(no coordinator)'}`);
   }
   if (patch.coordinatorFingerprint !== undefined && patch.coordinatorFingerprint !== current.coordinatorFingerprint) {
     changes.push(`trust the certificate ${patch.coordinatorFingerprint || '(any the system trusts)'}`);
@@ -99,12 +99,15 @@ export class SettingsStore {
     }
     const problem = problemWith(text);
     if (problem === null) {
-      const onDisk = settingsSchema.parse(JSON.parse(text));
+      const written = JSON.parse(text) as unknown;
+      const migrated = migrateSettings(written);
+      const onDisk = settingsSchema.parse(migrated);
       const { settings, lost } = unsealTokens(onDisk, sealer);
       const store = new SettingsStore(file, settings, sealer);
-      // Tokens kept in the clear by an older version (or where no key store was) are sealed now.
+      // Tokens kept in the clear by an older version (or where no key store was) are sealed now; an older
+      // version's shape is written in this one's.
       const inClear = TOKEN_FIELDS.some((field) => onDisk[field] && !onDisk[field].startsWith(SEALED_PREFIX));
-      if (sealer && inClear) await store.save().catch(() => undefined);
+      if ((sealer && inClear) || migrated !== written) await store.save().catch(() => undefined);
       const notice = lost.length ? `The saved ${lost.join(' and ')} could not be unsealed on this account; enter them again in Settings.` : null;
       return { store, notice };
     }
@@ -161,7 +164,7 @@ function problemWith(text: string): string | null {
   } catch (err) {
     return `was not valid JSON (${(err as Error).message})`;
   }
-  const result = settingsSchema.safeParse(data);
+  const result = settingsSchema.safeParse(migrateSettings(data));
   if (result.success) return null;
   const version = (data as { version?: unknown } | null)?.version;
   if (version !== undefined && version !== settingsSchema.shape.version.unwrap().value) {

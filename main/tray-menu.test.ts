@@ -21,7 +21,7 @@ function status(overrides: {
     },
     agent: { state: 'idle', workerId: 'wkr_1', name: 'pc-anna', connected: true, jobs: [], sandbox: 'bubblewrap', problem: null, ...overrides.agent },
     pool: overrides.pool ?? null,
-    connection: { coordinatorUrl: 'http://pool:8787', hosting: false, problem: overrides.problem ?? null },
+    connection: { coordinatorUrls: ['http://pool:8787'], hosting: false, problem: overrides.problem ?? null },
     notice: null,
   };
 }

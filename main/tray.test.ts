@@ -7,7 +7,7 @@ const base: DesktopStatus = {
   contribution: { enabled: true, alwaysContribute: false, pausedUntil: null, action: 'vacate', reason: 'waiting' },
   agent: { state: 'idle', workerId: 'w', name: 'pc', connected: true, jobs: [], sandbox: 'bubblewrap', problem: null },
   pool: null,
-  connection: { coordinatorUrl: 'http://pool:8787', hosting: false, problem: null },
+  connection: { coordinatorUrls: ['http://pool:8787'], hosting: false, problem: null },
   notice: null,
 };
 

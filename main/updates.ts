@@ -22,7 +22,7 @@ export interface Updater {
 
 export interface UpdateOptions {
   /** The coordinator this PC uses now (null when none is set up). */
-  upstream: () => Upstream | null;
+  upstream: () => Pick<Upstream, 'baseUrl' | 'token'> | null;
   /** Asks the owner whether to restart into `version` now; `runningJobs` are colleagues' jobs it would hand back. */
   ask: (version: string, runningJobs: number) => Promise<boolean>;
   runningJobs: () => number;

@@ -40,11 +40,13 @@ const api: CmdxApi = {
   discoverPools: () => invoke('pools:discover', {}),
   openInvite: (link) => invoke('invite:open', { link }),
   watchJob: (jobId) => invoke('jobs:watch', { jobId }),
+  watchGroup: (groupId) => invoke('groups:watch', { groupId }),
   log: (level, message) => {
     void invoke('log:write', { level, message }).catch(() => undefined);
   },
   onStatus: (listener) => subscribe('status:changed', listener),
   onOpenJob: (listener) => subscribe('job:open', ({ jobId }) => listener(jobId)),
+  onOpenGroup: (listener) => subscribe('group:open', ({ groupId }) => listener(groupId)),
   onSettings: (listener) => subscribe('settings:changed', listener),
 };
 

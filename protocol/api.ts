@@ -681,6 +681,15 @@ export type JobEventType = JobEvent['type'];
 export const ROLES = ['admin', 'submit', 'worker', 'join'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** Who a token is to the pool (GET /api/v1/me): its name (a job's `submittedBy`) and role. */
+export interface Caller {
+  name: string;
+  role: Role;
+}
+
+/** Whether the caller may cancel, re-run, read the env of or download from a job (or group): its owner or an admin. */
+export const mayActOn = (caller: Caller, job: { submittedBy: string }): boolean => caller.role === 'admin' || job.submittedBy === caller.name;
+
 export interface ErrorBody {
   error: { code: string; message: string };
 }

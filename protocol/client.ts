@@ -7,6 +7,7 @@ import {
   type Assignment,
   type ClaimFilter,
   type ClaimResponse,
+  type Caller,
   type CompleteRequest,
   type CompleteResponse,
   type ErrorBody,
@@ -117,6 +118,11 @@ export class ApiClient {
   /** Exchanges the sign-in link's one-time code for an expiring session token. */
   signIn(code: string): Promise<SignInResponse> {
     return this.json<SignInResponse>('POST', `${API_PREFIX}/sessions`, { code });
+  }
+
+  /** Who this token is to the pool: its name and role. */
+  whoAmI(): Promise<Caller> {
+    return this.json<{ me: Caller }>('GET', `${API_PREFIX}/me`).then((r) => r.me);
   }
 
   // ---- submitters ----

@@ -40,11 +40,30 @@ export type WindowBounds = z.infer<typeof windowBoundsSchema>;
 
 export const SETTINGS_VERSION = 1;
 
+/** Nodes of one pool a PC lists: a few coordinators behind one database, not a directory of pools. */
+export const MAX_COORDINATOR_URLS = 16;
+
+const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
+
 /** Unknown keys are dropped (not an error) so a file written by a newer minor version still loads. */
 export const settingsSchema = z.object({
   version: z.literal(SETTINGS_VERSION).default(SETTINGS_VERSION),
-  /** The pool to submit to and contribute to; ignored while this PC hosts the pool. */
-  coordinatorUrl: z.union([z.literal(''), httpUrlSchema]).default(''),
+  /**
+   * The pool to submit to and contribute to: its coordinator nodes (one database), tried in this order, the next
+   * one when a node cannot be reached; empty = none yet. Ignored while this PC hosts the pool.
+   */
+  coordinatorUrls: z
+    .array(httpUrlSchema)
+    .max(MAX_COORDINATOR_URLS, `at most ${MAX_COORDINATOR_URLS} coordinator addresses`)
+    .superRefine((urls, ctx) => {
+      const seen = new Set<string>();
+      for (const url of urls) {
+        const key = withoutTrailingSlash(url);
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', message: `${url} is listed twice` });
+        seen.add(key);
+      }
+    })
+    .default([]),
   /** Submit token for the API calls of this PC's user. */
   token: tokenSchema.default(''),
   /** Join token that lets this PC's agent register as a worker. */
@@ -88,11 +107,35 @@ export const settingsSchema = z.object({
 });
 export type Settings = z.infer<typeof settingsSchema>;
 
+/**
+ * A settings file as this version reads it: files written before the list of coordinators hold one address in
+ * `coordinatorUrl`, which becomes a list of one (or none when it was empty).
+ */
+export function migrateSettings(data: unknown): unknown {
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || !('coordinatorUrl' in data)) return data;
+  const { coordinatorUrl, ...rest } = data as Record<string, unknown>;
+  if ('coordinatorUrls' in rest) return rest;
+  return { ...rest, coordinatorUrls: coordinatorUrl === '' ? [] : [coordinatorUrl] };
+}
+
+/**
+ * The coordinator addresses as a person types them (one per line, or comma-separated), each checked: the list,
+ * or what is wrong with which address in words for the settings form.
+ */
+export function parseCoordinatorUrls(text: string): { urls: string[] } | { error: string } {
+  const urls = text.split(/[\s,]+/).filter(Boolean);
+  const parsed = settingsSchema.shape.coordinatorUrls.safeParse(urls);
+  if (parsed.success) return { urls: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  const at = issue.path[0];
+  return { error: typeof at === 'number' ? `"${urls[at]}" ${issue.message}` : issue.message };
+}
+
 /** What the renderer may change (pausedUntil and windowBounds belong to their own controls). Built from the fields
  * without their defaults: a patch must not reset the fields it leaves out. */
 const field = settingsSchema.shape;
 export const settingsPatchSchema = z.strictObject({
-  coordinatorUrl: field.coordinatorUrl.unwrap().optional(),
+  coordinatorUrls: field.coordinatorUrls.unwrap().optional(),
   coordinatorFingerprint: field.coordinatorFingerprint.unwrap().optional(),
   token: field.token.unwrap().optional(),
   joinToken: field.joinToken.unwrap().optional(),
@@ -156,8 +199,8 @@ export interface DesktopStatus {
   /** Set while this PC hosts the pool. */
   pool: PoolInfo | null;
   connection: {
-    /** The coordinator behind app://cmdx/api/v1 ('' when none is configured yet). */
-    coordinatorUrl: string;
+    /** The coordinator nodes behind app://cmdx/api/v1, in the order tried (none when none is configured yet). */
+    coordinatorUrls: string[];
     hosting: boolean;
     /** Why the app cannot work normally, in words for the user (no coordinator set, host failed, ...). */
     problem: string | null;
@@ -209,6 +252,8 @@ export const invokeChannels = {
   'clipboard:write-text': channel<void>()(z.strictObject({ text: z.string().max(64 * 1024) })),
   /** Notify the user when this job ends (the main process follows its events). */
   'jobs:watch': channel<void>()(z.strictObject({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a job id') })),
+  /** Notify the user once when this matrix submission's last job ends. */
+  'groups:watch': channel<void>()(z.strictObject({ groupId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a group id') })),
   /** The renderer's log lines go to the app's log file. */
   'log:write': channel<void>()(
     z.strictObject({ level: z.enum(['info', 'warn', 'error']), message: z.string().max(16 * 1024) }),
@@ -227,6 +272,8 @@ export interface PushChannels {
   'status:changed': DesktopStatus;
   /** The user clicked a "job finished" notification. */
   'job:open': { jobId: string };
+  /** The user clicked a "matrix finished" notification. */
+  'group:open': { groupId: string };
   /** The settings changed outside the window (an invite link was confirmed). */
   'settings:changed': Settings;
 }
@@ -247,10 +294,12 @@ export interface CmdxApi {
   discoverPools(): Promise<DiscoveredPool[]>;
   openInvite(link: string): Promise<void>;
   watchJob(jobId: string): Promise<void>;
+  watchGroup(groupId: string): Promise<void>;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Returns a function that unsubscribes. */
   onStatus(listener: (status: DesktopStatus) => void): () => void;
   onOpenJob(listener: (jobId: string) => void): () => void;
+  onOpenGroup(listener: (groupId: string) => void): () => void;
   onSettings(listener: (settings: Settings) => void): () => void;
 }
 

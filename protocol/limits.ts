@@ -30,3 +30,9 @@ export const TRUST_DEFAULTS = {
   inviteUses: 1,
   inviteTtlSec: 3600,
 } as const;
+
+/**
+ * Request bodies up to this size that the desktop window sends through app://cmdx/api are read before they are
+ * forwarded, so that the next coordinator node can be sent them when one is down; larger ones (bundles) stream.
+ */
+export const PROXY_RESENDABLE_BODY_BYTES = 1024 * 1024;

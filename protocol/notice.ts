@@ -1,6 +1,6 @@
 // The words of the "job finished" notification, the same in the desktop app (Electron's Notification) and in a
 // browser (the Web Notification API).
-import type { Job } from './api';
+import type { Job, JobGroup } from './api';
 
 /** The notification's words for a finished job. */
 export function finishedNotice(job: Job): { title: string; body: string } {
@@ -18,4 +18,13 @@ export function finishedNotice(job: Job): { title: string; body: string } {
     default:
       return { title: `Job cancelled: ${name}`, body: 'It was cancelled.' };
   }
+}
+
+/** The notification's words for a matrix submission whose last job ended: how its jobs ended, counted. */
+export function groupFinishedNotice(group: JobGroup): { title: string; body: string } {
+  const heading = { succeeded: 'Matrix finished', failed: 'Matrix failed', cancelled: 'Matrix cancelled', active: 'Matrix running' }[group.state];
+  const counted = (['succeeded', 'failed', 'timed_out', 'cancelled'] as const)
+    .filter((state) => group.counts[state])
+    .map((state) => `${group.counts[state]} ${state.replace('_', ' ')}`);
+  return { title: `${heading}: ${group.name}`, body: `${group.total} jobs: ${counted.join(', ')}.` };
 }

@@ -1,7 +1,7 @@
 // Who may do what to a job. A job belongs to the person whose token submitted it (the token's name). Owners
 // and admins may cancel, re-run, read its env and download its artifacts; other submitters see it (state and
 // log) only when the pool's visibility is `team`. A job someone may not see answers 404, as if it did not exist.
-import type { Job, JobGroup, Worker, WorkerDetail } from '../../protocol/api';
+import { mayActOn, type Job, type JobGroup, type Worker, type WorkerDetail } from '../../protocol/api';
 import { AuthorizationError, NotFoundError } from '../errors';
 import type { JobRecord } from '../store/types';
 import type { JobService } from './jobs';
@@ -23,7 +23,7 @@ export class JobAccess {
   ) {}
 
   owns(principal: Principal, job: { submittedBy: string }): boolean {
-    return principal.role === 'admin' || job.submittedBy === principal.name;
+    return mayActOn(principal, job);
   }
 
   private sees(principal: Principal, job: { submittedBy: string }): boolean {

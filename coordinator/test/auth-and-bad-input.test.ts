@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../protocol/client';
 import { queryStoreOf, startTestCoordinator, registerTestWorker, type TestCoordinator } from '../../test/pool';
 
 /** Every answer of this coordinator to bad input: a 4xx with a readable `{error: {code, message}}`, never a stack. */
@@ -91,6 +92,14 @@ describe('auth per role and bad input', () => {
     expect((await call(pool, 'POST', '/api/v1/workers', { token: submitToken, body: '{"name":"x","os":"linux"}' })).status).toBe(403);
     expect((await call(pool, 'GET', '/api/v1/jobs', { token: submitToken })).status).toBe(200);
     expect((await call(pool, 'GET', fill('/api/v1/jobs/ID'), { token: pool.adminToken })).status).toBe(200);
+  });
+
+  it('tells each token who it is (name and role), and no one without a token', async () => {
+    const me = (token: string) => new ApiClient({ baseUrl: pool.url, token }).whoAmI();
+    expect(await me(submitToken)).toEqual({ name: 'alice', role: 'submit' });
+    expect(await me(pool.adminToken)).toMatchObject({ role: 'admin' });
+    expect(await me(worker.token)).toMatchObject({ role: 'worker' });
+    expect((await call(pool, 'GET', '/api/v1/me', { token: null })).status).toBe(401);
   });
 
   it('answers unknown ids with 404 and unknown routes with 404 JSON', async () => {

@@ -10,7 +10,7 @@ import { ApiClient } from '../../protocol/client';
 import { Agent } from '../../main/agent';
 import { AgentFleet, memoryLogger, waitForJob } from '../../main/agent/test-support';
 import { checkServerUrl, transportFetch } from '../../main/agent/transport';
-import { createAppProtocolHandler } from '../../main/app-protocol';
+import { createAppProtocolHandler, upstreamTo } from '../../main/app-protocol';
 import { makeTempDir, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
 import { fingerprintOf, tlsMode } from '../services/tls';
@@ -129,8 +129,7 @@ describe('TLS by default off loopback', () => {
     const handler = (fingerprint: string) =>
       createAppProtocolHandler({
         rendererDir: repo,
-        upstream: () => ({ baseUrl: pool.url, token: pool.adminToken }),
-        fetch: transportFetch(pool.url, { fingerprint }),
+        upstream: () => upstreamTo([pool.url], pool.adminToken, fingerprint),
       });
     const ok = await handler(pool.coordinator.fingerprint!)(new Request('app://cmdx/api/v1/jobs'));
     expect(ok.status).toBe(200);

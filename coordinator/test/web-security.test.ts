@@ -6,7 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppProtocolHandler } from '../../main/app-protocol';
+import { createAppProtocolHandler, upstreamTo } from '../../main/app-protocol';
 import { CONTENT_SECURITY_POLICY } from '../../protocol/web-security';
 import { makeTempDir, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 
@@ -68,11 +68,11 @@ describe('web security', () => {
     await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
     try {
       const port = (hostile.address() as AddressInfo).port;
-      const viaHostile = createAppProtocolHandler({ rendererDir: staticDir, upstream: () => ({ baseUrl: `http://127.0.0.1:${port}`, token: 't' }) });
+      const viaHostile = createAppProtocolHandler({ rendererDir: staticDir, upstream: () => upstreamTo([`http://127.0.0.1:${port}`], 't') });
       const refused = await viaHostile(new Request('app://cmdx/api/v1/jobs'));
       expect(refused.status).toBe(502);
       expect(await refused.text()).not.toContain('steal');
-      const viaPool = createAppProtocolHandler({ rendererDir: staticDir, upstream: () => ({ baseUrl: pool.url, token: pool.adminToken }) });
+      const viaPool = createAppProtocolHandler({ rendererDir: staticDir, upstream: () => upstreamTo([pool.url], pool.adminToken) });
       const ok = await viaPool(new Request('app://cmdx/api/v1/jobs'));
       expect(ok.status).toBe(200);
       expect(ok.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);

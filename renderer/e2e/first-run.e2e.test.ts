@@ -32,7 +32,7 @@ function fakeBridge({ settings, pools }: { settings: unknown; pools: DiscoveredP
     contribution: { enabled: false, alwaysContribute: false, pausedUntil: null, action: 'stop', reason: 'off' },
     agent: { state: 'stopped', workerId: null, name: 'pc', connected: false, sandbox: null, jobs: [] },
     pool: null,
-    connection: { coordinatorUrl: '', hosting: false, problem: null },
+    connection: { coordinatorUrls: [], hosting: false, problem: null },
     notice: null,
   };
   Object.assign(window, {
@@ -46,6 +46,7 @@ function fakeBridge({ settings, pools }: { settings: unknown; pools: DiscoveredP
       onStatus: () => () => {},
       onSettings: () => () => {},
       onOpenJob: () => () => {},
+      onOpenGroup: () => () => {},
       log: () => {},
     },
   });
@@ -88,10 +89,35 @@ suite(haveChromium ? 'the desktop app’s first screen (Chromium)' : `the deskto
     const calls = await page.waitForFunction(() => ((window as unknown as { cmdxCalls: unknown[] }).cmdxCalls.length === 2 ? (window as unknown as { cmdxCalls: unknown[] }).cmdxCalls : null), null, { timeout: UI_WAIT_MS });
     expect(await calls.jsonValue()).toEqual([
       ['openInvite', 'cmdx://join?url=https://x:1&code=c&fp=AB'],
-      ['updateSettings', { hostPool: false, coordinatorUrl: 'https://192.168.1.20:8080', coordinatorFingerprint: FP, joinToken: 'cmdx_join_from_admin' }],
+      ['updateSettings', { hostPool: false, coordinatorUrls: ['https://192.168.1.20:8080'], coordinatorFingerprint: FP, joinToken: 'cmdx_join_from_admin' }],
     ]);
     // With a pool saved, the first screen gives way to the app.
     await page.getByRole('region', { name: 'Pools on this network' }).waitFor({ state: 'detached', timeout: UI_WAIT_MS });
+    await page.close();
+  });
+
+  it('Settings holds the pool’s coordinator nodes one per line, names a bad address, and saves the list', async () => {
+    const page = await browser.newPage();
+    await page.addInitScript(fakeBridge, { settings: settingsSchema.parse({ coordinatorUrls: ['https://pool-a:8443'] }), pools: [] });
+    await page.goto(`${pool.url}/#/settings`);
+    const field = page.getByLabel('Coordinator addresses');
+    await field.waitFor({ timeout: UI_WAIT_MS });
+    expect(await field.inputValue()).toBe('https://pool-a:8443');
+
+    await field.fill('https://pool-a:8443\npool-b:8443');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('"pool-b:8443" must be an http:// or https:// address').waitFor({ timeout: UI_WAIT_MS });
+    expect(await page.evaluate(() => (window as unknown as { cmdxCalls: unknown[] }).cmdxCalls.length)).toBe(0);
+
+    await field.fill('https://pool-a:8443\nhttps://pool-b:8443, https://pool-c:8443');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const calls = await page.waitForFunction(() => {
+      const seen = (window as unknown as { cmdxCalls: [string, { coordinatorUrls?: string[] }][] }).cmdxCalls;
+      return seen.length === 1 ? seen : null;
+    }, null, { timeout: UI_WAIT_MS });
+    expect(await calls.jsonValue()).toEqual([
+      ['updateSettings', expect.objectContaining({ coordinatorUrls: ['https://pool-a:8443', 'https://pool-b:8443', 'https://pool-c:8443'] })],
+    ]);
     await page.close();
   });
 });

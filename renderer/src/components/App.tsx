@@ -18,9 +18,10 @@ import { WorkerView } from './WorkerView';
 export function App() {
   const signInState = useAppStore((s) => s.signInState);
   const isDesktop = useAppStore((s) => s.isDesktop);
+  const isAdmin = useAppStore((s) => s.caller?.role === 'admin');
   const route = useRoute();
   // Until the desktop app has a pool, its first screen offers one (Settings stays reachable).
-  const needsPool = useAppStore((s) => s.settings !== null && !s.settings.hostPool && !s.settings.coordinatorUrl);
+  const needsPool = useAppStore((s) => s.settings !== null && !s.settings.hostPool && s.settings.coordinatorUrls.length === 0);
   const firstRun = isDesktop && needsPool && route.view !== 'settings';
 
   useEffect(() => {
@@ -39,10 +40,14 @@ export function App() {
     const unsubscribeOpen = bridge.onOpenJob((jobId) => {
       window.location.hash = routeHash({ view: 'job', jobId });
     });
+    const unsubscribeOpenGroup = bridge.onOpenGroup((groupId) => {
+      window.location.hash = routeHash({ view: 'group', groupId });
+    });
     return () => {
       cancelled = true;
       unsubscribeStatus?.();
       unsubscribeOpen();
+      unsubscribeOpenGroup();
     };
   }, []);
 
@@ -62,9 +67,11 @@ export function App() {
             <NavLink hash="#/workers" active={route.view === 'workers' || route.view === 'worker'}>
               Workers
             </NavLink>
-            <NavLink hash="#/audit" active={route.view === 'audit'}>
-              Audit
-            </NavLink>
+            {isAdmin && (
+              <NavLink hash="#/audit" active={route.view === 'audit'}>
+                Audit
+              </NavLink>
+            )}
             {isDesktop && (
               <NavLink hash="#/settings" active={route.view === 'settings'}>
                 Settings

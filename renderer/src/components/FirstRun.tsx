@@ -16,7 +16,7 @@ export function FirstRun() {
     event.preventDefault();
     if (!chosen?.fingerprint || !code.trim()) return;
     // The main process asks the owner to confirm the new address and certificate natively before saving.
-    void saveSettings({ hostPool: false, coordinatorUrl: chosen.url, coordinatorFingerprint: chosen.fingerprint, joinToken: code.trim() });
+    void saveSettings({ hostPool: false, coordinatorUrls: [chosen.url], coordinatorFingerprint: chosen.fingerprint, joinToken: code.trim() });
   };
   const open = (event: FormEvent) => {
     event.preventDefault();

@@ -1,5 +1,5 @@
 import { useEffect } from 'react';
-import { JOB_STATES, type JobGroup } from '../../../protocol/api';
+import { JOB_STATES, mayActOn, type JobGroup } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { useDocumentTitle, usePolling } from '../hooks';
 import { formatAgo, formatDuration, jobStateLabel } from '../lib/format';
@@ -20,6 +20,7 @@ export function GroupView({ groupId }: { groupId: string }) {
   const error = useAppStore((s) => s.groupError);
   const cancelGroup = useAppStore((s) => s.cancelGroup);
   const group = loaded?.id === groupId ? loaded : null;
+  const mine = useAppStore((s) => s.caller !== null && group !== null && mayActOn(s.caller, group));
   usePolling(() => loadGroup(groupId));
   useEffect(() => () => useAppStore.getState().resetPool(), []);
   useDocumentTitle(group ? `${GROUP_STATE_LABELS[group.state]} · ${group.name} · cmd-executor` : null);
@@ -55,7 +56,7 @@ export function GroupView({ groupId }: { groupId: string }) {
           </p>
           <GroupSummary group={group} />
           <div className="actions">
-            {group.state === 'active' && (
+            {mine && group.state === 'active' && (
               <button type="button" className="danger" onClick={() => void cancelGroup()}>
                 Cancel all
               </button>

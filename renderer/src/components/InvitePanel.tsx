@@ -7,6 +7,7 @@ import { useAppStore } from '../app-store';
 import { QrCode } from './QrCode';
 
 export function InvitePanel() {
+  const isAdmin = useAppStore((s) => s.caller?.role === 'admin');
   const client = useAppStore((s) => s.client);
   const failureMessage = useAppStore((s) => s.failureMessage);
   const [invite, setInvite] = useState<CreatedInvite | null>(null);
@@ -22,6 +23,8 @@ export function InvitePanel() {
     }
   };
 
+  // Only admins may invite: members do not get a button that answers 403.
+  if (!isAdmin) return null;
   return (
     <div className="invite-panel" aria-label="Invite a worker" role="region">
       <button type="button" onClick={() => void create()}>
@@ -59,9 +62,10 @@ export function InvitePanel() {
   );
 }
 
-/** Pause, resume, drain or remove a worker (admins). */
-/** An admin's controls of a worker; `onDone` re-reads what shows it (the list by default). */
+/** An admin's controls of a worker (pause, resume, drain, remove), shown to admins only; `onDone` re-reads what
+ * shows it (the list by default). */
 export function WorkerActions({ workerId, name, adminState, onDone }: { workerId: string; name: string; adminState: string; onDone?: () => Promise<void> }) {
+  const isAdmin = useAppStore((s) => s.caller?.role === 'admin');
   const client = useAppStore((s) => s.client);
   const refreshWorkers = useAppStore((s) => s.refreshWorkers);
   const failureMessage = useAppStore((s) => s.failureMessage);
@@ -75,7 +79,7 @@ export function WorkerActions({ workerId, name, adminState, onDone }: { workerId
       setError(failureMessage(err));
     }
   };
-  if (!client) return null;
+  if (!client || !isAdmin) return null;
   return (
     <div className="worker-actions">
       {adminState === 'active' ? (

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { isTerminal, type Job } from '../../../protocol/api';
+import { isTerminal, mayActOn, type Job } from '../../../protocol/api';
 import { useAppStore } from '../app-store';
 import { useDocumentTitle, useFavicon, useNow, usePolling } from '../hooks';
 import { submitCommandLine } from '../lib/cli-command';
@@ -160,14 +160,17 @@ function JobActions({ job }: { job: Job }) {
   const rerunViewedJob = useAppStore((s) => s.rerunViewedJob);
   const prefillFromJob = useAppStore((s) => s.prefillFromJob);
   const downloadFromJob = useAppStore((s) => s.downloadFromJob);
+  // Cancel, re-run and artifacts are the owner's and admins' (others would get a 403).
+  const mine = useAppStore((s) => s.caller !== null && mayActOn(s.caller, job));
 
   return (
     <div className="actions">
-      {!isTerminal(job.state) && (
+      {mine && !isTerminal(job.state) && (
         <button type="button" className="danger" disabled={job.cancelRequested} onClick={() => void cancelViewedJob()}>
           Cancel
         </button>
       )}
+      {mine && (
       <button
         type="button"
         onClick={() =>
@@ -178,6 +181,7 @@ function JobActions({ job }: { job: Job }) {
       >
         Re-run
       </button>
+      )}
       <button
         type="button"
         onClick={() => {
@@ -191,7 +195,7 @@ function JobActions({ job }: { job: Job }) {
         Download log
       </button>
       <CopyAsCommand job={job} />
-      {job.hasArtifacts && (
+      {mine && job.hasArtifacts && (
         <button type="button" onClick={() => void downloadFromJob('artifacts')}>
           Download artifacts
         </button>

@@ -48,6 +48,25 @@ function SettingsForm({ settings }: { settings: Settings }) {
       {errors[field] && <span className="field-error">{errors[field]}</span>}
     </div>
   );
+  const lines = (field: keyof SettingsPatch, label: string, hint: string) => (
+    <div className="field">
+      <label htmlFor={`settings-${field}`}>{label}</label>
+      <textarea
+        id={`settings-${field}`}
+        rows={2}
+        value={String(draft[field])}
+        spellCheck={false}
+        autoComplete="off"
+        aria-invalid={errors[field] ? true : undefined}
+        aria-describedby={`settings-${field}-hint`}
+        onChange={(event) => change(field, event.target.value)}
+      />
+      <span id={`settings-${field}-hint`} className="hint">
+        {hint}
+      </span>
+      {errors[field] && <span className="field-error">{errors[field]}</span>}
+    </div>
+  );
   const check = (field: keyof SettingsPatch, label: string) => (
     <label className="check">
       <input type="checkbox" checked={draft[field] === true} onChange={(event) => change(field, event.target.checked)} /> {label}
@@ -59,13 +78,15 @@ function SettingsForm({ settings }: { settings: Settings }) {
       <fieldset>
         <legend>Pool</legend>
         {check('hostPool', 'Host the pool on this PC')}
-        {draft.hostPool ? text('hostPort', 'Port (0 = any free port)', 'number') : text('coordinatorUrl', 'Coordinator address')}
+        {draft.hostPool
+          ? text('hostPort', 'Port (0 = any free port)', 'number')
+          : lines('coordinatorUrls', 'Coordinator addresses', 'One per line (or comma-separated): the nodes of one pool, tried in turn when one is down.')}
         {!draft.hostPool && text('coordinatorFingerprint', 'Certificate SHA-256 (from the pool host)')}
         {!draft.hostPool && (
           <LanPools
-            chosenUrl={String(draft.coordinatorUrl)}
+            chosenUrl={String(draft.coordinatorUrls).split(/[\s,]+/)[0] ?? ''}
             onChoose={(pool) => {
-              setDraft({ ...draft, coordinatorUrl: pool.url, coordinatorFingerprint: pool.fingerprint ?? '' });
+              setDraft({ ...draft, coordinatorUrls: pool.url, coordinatorFingerprint: pool.fingerprint ?? '' });
               setSaved(false);
             }}
           />

@@ -12,6 +12,7 @@ export function WorkersView() {
   const workers = useAppStore((s) => s.workers);
   const error = useAppStore((s) => s.workersError);
   const refreshedAt = useAppStore((s) => s.workersRefreshedAt);
+  const isAdmin = useAppStore((s) => s.caller?.role === 'admin');
   usePolling(refreshWorkers);
   const [showAll, setShowAll] = useState(false);
   const now = refreshedAt ?? Date.now();
@@ -48,7 +49,7 @@ export function WorkersView() {
               <th scope="col">State</th>
               <th scope="col">Current job</th>
               <th scope="col">Last seen</th>
-              <th scope="col">Admin</th>
+              {isAdmin && <th scope="col">Admin</th>}
             </tr>
           </thead>
           <tbody>
@@ -113,15 +114,17 @@ export function WorkersView() {
                         ))}
                   </td>
                   <td title={worker.lastSeenAt}>{formatAgo(worker.lastSeenAt, now)}</td>
-                  <td>
-                    <WorkerActions workerId={worker.id} name={worker.name} adminState={worker.adminState} />
-                  </td>
+                  {isAdmin && (
+                    <td>
+                      <WorkerActions workerId={worker.id} name={worker.name} adminState={worker.adminState} />
+                    </td>
+                  )}
                 </tr>
               );
             })}
             {listed.length === 0 && (
               <tr>
-                <td colSpan={8} className="empty">
+                <td colSpan={isAdmin ? 8 : 7} className="empty">
                   {workers.length === 0 ? 'No worker has joined yet.' : 'No worker has been online for a day.'}
                 </td>
               </tr>

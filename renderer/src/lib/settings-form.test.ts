@@ -9,7 +9,7 @@ describe('settings form', () => {
     const result = patchOf(draftOf(defaults));
     expect(result).toEqual({
       patch: {
-        coordinatorUrl: '',
+        coordinatorUrls: [],
         coordinatorFingerprint: '',
         hostPool: false,
         hostPort: defaults.hostPort,
@@ -28,29 +28,33 @@ describe('settings form', () => {
     });
   });
 
+  it('shows the saved coordinators one per line', () => {
+    expect(draftOf({ ...defaults, coordinatorUrls: ['https://pool-a:8443', 'https://pool-b:8443'] }).coordinatorUrls).toBe('https://pool-a:8443\nhttps://pool-b:8443');
+  });
+
   it('turns typed numbers and label lists into values', () => {
     const draft = {
       ...draftOf(defaults),
       idleMinutes: ' 15 ',
       labels: 'linux, big ram',
       trustedSubmitters: 'alice, bob',
-      coordinatorUrl: 'http://pool-pc:8787',
+      coordinatorUrls: 'http://pool-a:8787\nhttp://pool-b:8787,  http://pool-c:8787\n',
     };
     const result = patchOf(draft);
     expect('patch' in result && result.patch).toMatchObject({
       idleMinutes: 15,
       labels: ['linux', 'big', 'ram'],
       trustedSubmitters: ['alice', 'bob'],
-      coordinatorUrl: 'http://pool-pc:8787',
+      coordinatorUrls: ['http://pool-a:8787', 'http://pool-b:8787', 'http://pool-c:8787'],
     });
   });
 
   it('explains each bad field', () => {
-    const result = patchOf({ ...draftOf(defaults), slots: 'two', coordinatorUrl: 'ftp://x', idleMinutes: '0', contributeHours: 'weekdays 6pm-8am' });
+    const result = patchOf({ ...draftOf(defaults), slots: 'two', coordinatorUrls: 'http://pool-a:8787\nftp://x', idleMinutes: '0', contributeHours: 'weekdays 6pm-8am' });
     expect('errors' in result).toBe(true);
     if (!('errors' in result)) return;
     expect(result.errors.slots).toBe('must be a whole number');
-    expect(result.errors.coordinatorUrl).toMatch(/http:\/\/ or https:\/\//);
+    expect(result.errors.coordinatorUrls).toMatch(/^"ftp:\/\/x" must be an http:\/\/ or https:\/\//);
     expect(result.errors.idleMinutes).toBeTruthy();
     expect(result.errors.contributeHours).toBe('"weekdays 6pm-8am": "6pm" is not a time of day: write HH:MM on a 24-hour clock, like 08:00 or 18:30');
   });

@@ -1,5 +1,5 @@
 // The desktop settings form: text fields as typed, turned into a patch the main process accepts.
-import { settingsPatchSchema, type Settings, type SettingsPatch } from '../../../protocol/ipc';
+import { parseCoordinatorUrls, settingsPatchSchema, type Settings, type SettingsPatch } from '../../../protocol/ipc';
 
 export type Draft = Record<keyof SettingsPatch, string | boolean>;
 export type DraftErrors = Partial<Record<keyof SettingsPatch, string>>;
@@ -8,7 +8,7 @@ const NUMBER_FIELDS = ['hostPort', 'idleMinutes', 'maxOthersCpuPercent', 'slots'
 
 export function draftOf(settings: Settings): Draft {
   return {
-    coordinatorUrl: settings.coordinatorUrl,
+    coordinatorUrls: settings.coordinatorUrls.join('\n'),
     coordinatorFingerprint: settings.coordinatorFingerprint,
     token: settings.token,
     joinToken: settings.joinToken,
@@ -40,12 +40,15 @@ export function patchOf(draft: Draft): { patch: SettingsPatch } | { errors: Draf
       .split(/[\s,]+/)
       .filter(Boolean);
   }
+  // Said per address ("pool-b:8080" must be ...), not by its place in the list.
+  const coordinators = parseCoordinatorUrls(String(draft.coordinatorUrls));
+  candidate.coordinatorUrls = 'urls' in coordinators ? coordinators.urls : undefined;
   // Tokens never come back from the main process: a blank field keeps the one saved, a typed one replaces it.
   for (const field of ['token', 'joinToken'] as const) if (candidate[field] === '') delete candidate[field];
   const parsed = settingsPatchSchema.safeParse(candidate);
-  if (parsed.success) return { patch: parsed.data };
-  const errors: DraftErrors = {};
-  for (const issue of parsed.error.issues) {
+  if (parsed.success && 'urls' in coordinators) return { patch: parsed.data };
+  const errors: DraftErrors = 'error' in coordinators ? { coordinatorUrls: coordinators.error } : {};
+  for (const issue of parsed.error?.issues ?? []) {
     const field = issue.path[0] as keyof SettingsPatch;
     errors[field] ??= issue.code === 'invalid_type' ? 'must be a whole number' : issue.message;
   }

@@ -26,6 +26,8 @@ export interface DesktopSlice {
   saveSettings(patch: SettingsPatch): Promise<boolean>;
   /** Notifies the user when the job ends: the desktop app's notification, or the browser's if allowed. */
   notifyWhenDone(jobId: string): Promise<void>;
+  /** Notifies the desktop user once when a matrix submission's last job ends (in a browser, its page shows that). */
+  notifyWhenGroupDone(groupId: string): Promise<void>;
   copyText(text: string): Promise<void>;
   openLogs(): Promise<void>;
 }
@@ -90,8 +92,17 @@ export const createDesktopSlice =
 
       async connectDesktop() {
         if (!bridge) return () => {};
-        const unsubscribeStatus = bridge.onStatus((desktopStatus) => set({ desktopStatus }));
-        const unsubscribeSettings = bridge.onSettings((settings) => set({ settings }));
+        // Another pool or token may mean another role: asked again when the connection or the settings change.
+        const connectionOf = (status: DesktopStatus | null) => JSON.stringify(status?.connection ?? null);
+        const unsubscribeStatus = bridge.onStatus((desktopStatus) => {
+          const reconnected = connectionOf(desktopStatus) !== connectionOf(get().desktopStatus);
+          set({ desktopStatus });
+          if (reconnected) void get().loadCaller();
+        });
+        const unsubscribeSettings = bridge.onSettings((settings) => {
+          set({ settings });
+          void get().loadCaller();
+        });
         const unsubscribe = () => {
           unsubscribeStatus();
           unsubscribeSettings();
@@ -116,13 +127,20 @@ export const createDesktopSlice =
       async saveSettings(patch) {
         if (!bridge) return false;
         const settings = await call(() => bridge.updateSettings(patch));
-        if (settings) set({ settings });
+        if (settings) {
+          set({ settings });
+          void get().loadCaller();
+        }
         return settings !== null;
       },
 
       async notifyWhenDone(jobId) {
         if (bridge) await call(() => bridge.watchJob(jobId));
         else await notifyInBrowser(jobId);
+      },
+
+      async notifyWhenGroupDone(groupId) {
+        if (bridge) await call(() => bridge.watchGroup(groupId));
       },
 
       async copyText(text) {

@@ -1,6 +1,7 @@
 // Who we are to the coordinator. In the browser the token is asked for once and kept in localStorage (or
 // taken from the coordinator's sign-in link); the desktop window needs none: its main process adds this
 // PC's token to API calls (protocol/ipc.ts).
+import type { Caller } from '../../../protocol/api';
 import { ApiError, createClient, errorMessage, type ApiClient } from '../api';
 import type { SliceCreator, StoreDeps } from './types';
 
@@ -14,6 +15,10 @@ export interface SessionSlice {
   signInState: SignInState;
   signInError: string | null;
   isDesktop: boolean;
+  /** Who the signed-in token is (name, role): the views offer only what it may do. Null until known. */
+  caller: Caller | null;
+  /** Asks the coordinator who this client's token is (again: the desktop window's pool or token may have changed). */
+  loadCaller(): Promise<void>;
   /** Signs in with the link's token, else the stored one; the desktop window is signed in by its main process. */
   resumeSession(tokenFromLink: string | null): Promise<void>;
   /** Checks the token against the coordinator and keeps it when accepted. */
@@ -31,10 +36,18 @@ export const createSessionSlice =
     signInState: 'signed_out',
     signInError: null,
     isDesktop: deps.desktop !== null,
+    caller: null,
+
+    async loadCaller() {
+      const client = get().client;
+      const caller = client ? await client.whoAmI().catch(() => null) : null;
+      if (get().client === client) set({ caller });
+    },
 
     async resumeSession(tokenFromLink) {
       if (deps.desktop) {
         set({ client: createClient(get().baseUrl, ''), signInState: 'signed_in' });
+        await get().loadCaller();
         return;
       }
       const token = tokenFromLink ?? deps.storage.getItem(TOKEN_KEY);
@@ -49,8 +62,11 @@ export const createSessionSlice =
       }
       const client = createClient(get().baseUrl, trimmed);
       set({ signInState: 'checking', signInError: null });
+      let caller: Caller;
       try {
-        await client.listJobs({ limit: 1 });
+        caller = await client.whoAmI();
+        // A worker's or join token is a token, but not one a person works with here.
+        if (caller.role !== 'submit' && caller.role !== 'admin') throw new ApiError(403, 'forbidden', `a ${caller.role} token`);
       } catch (err) {
         const rejected = err instanceof ApiError && (err.status === 401 || err.status === 403);
         if (rejected) deps.storage.removeItem(TOKEN_KEY);
@@ -62,7 +78,7 @@ export const createSessionSlice =
         return false;
       }
       deps.storage.setItem(TOKEN_KEY, trimmed);
-      set({ client, signInState: 'signed_in', signInError: null });
+      set({ client, caller, signInState: 'signed_in', signInError: null });
       return true;
     },
 
@@ -72,6 +88,7 @@ export const createSessionSlice =
       deps.storage.removeItem(TOKEN_KEY);
       set({
         client: null,
+        caller: null,
         signInState: 'signed_out',
         signInError: reason ?? null,
         jobs: [],

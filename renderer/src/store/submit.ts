@@ -110,8 +110,9 @@ export const createSubmitSlice: SliceCreator<SubmitSlice> = (set, get) => ({
         : await client.submit(built.spec);
       // A fresh form for the next job: nothing of this one (labels, bundle…) is silently carried over.
       set({ submitting: false, upload: null, form: emptyJobForm, carried: {}, bundle: null, bundleError: null });
-      // A group's jobs are followed on its page, not one notification each.
+      // A matrix is one notification when its group ends, not one per job.
       if (submitted.job) void get().notifyWhenDone(submitted.job.id);
+      else void get().notifyWhenGroupDone(submitted.group.id);
       return submitted;
     } catch (err) {
       set({ submitting: false, upload: null, submitError: get().failureMessage(err) });
