@@ -191,6 +191,8 @@ class AttemptWriter {
     const files = new Set<FileHandle>();
     const marksAt = this.marks.length * INDEX_RECORD;
     const marks: Buffer[] = [];
+    // One write per segment for the whole batch: each write is a trip through libuv's thread pool.
+    let run: { handle: FileHandle; position: number; parts: Buffer[] } | undefined;
     for (const piece of pieces) {
       if (piece.data.length === 0) continue;
       if (this.marks.at(-1)?.stream !== piece.stream) {
@@ -206,13 +208,18 @@ class AttemptWriter {
         const room = (segment.start === 0 ? this.headLimit : this.segmentBytes) - segment.size;
         const part = piece.data.subarray(at, at + room);
         const handle = await this.handle(segment);
-        await writeFully(handle, part, segment.size);
+        if (run?.handle !== handle) {
+          if (run) await writeAllAt(run.handle, run.parts, run.position);
+          run = { handle, position: segment.size, parts: [] };
+        }
+        run.parts.push(part);
         files.add(handle);
         segment.size += part.length;
         this.end += part.length;
         at += part.length;
       }
     }
+    if (run) await writeAllAt(run.handle, run.parts, run.position);
     if (marks.length) {
       await writeFully(this.index, Buffer.concat(marks), marksAt);
       files.add(this.index);
@@ -315,6 +322,13 @@ async function syncFolder(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Writes `parts` one after the other from `position`, in one call unless the system writes less. */
+async function writeAllAt(handle: FileHandle, parts: Buffer[], position: number): Promise<void> {
+  const { bytesWritten } = await handle.writev(parts, position);
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  if (bytesWritten < total) await writeFully(handle, Buffer.concat(parts).subarray(bytesWritten), position + bytesWritten);
 }
 
 /** Writes all of `data` at `position`. */

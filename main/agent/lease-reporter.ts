@@ -56,6 +56,8 @@ const RAW_UPLOAD_MIN_BYTES = 64 * 1024;
  * keeps printing, instead of its pipes pausing for each big upload.
  */
 const MAX_RAW_UPLOAD_BYTES = 2 * 1024 * 1024;
+/** Output waiting that is worth an upload at once, before the flush interval: half an upload, so each request carries a lot. */
+const RAW_UPLOAD_DUE_BYTES = MAX_RAW_UPLOAD_BYTES / 2;
 
 interface Step {
   label: string;
@@ -122,7 +124,7 @@ export class LeaseReporter {
     if (this.ended || this.outputClosed) return;
     this.output.write(stream, data);
     if (this.output.held >= this.pauseAtBytes && !this.paused && !this.pauseGaveUp) this.pause();
-    if (this.output.waitingBytes >= this.output.maxChunkBytes) {
+    if (this.output.waitingBytes >= RAW_UPLOAD_DUE_BYTES) {
       this.outputDue = true;
       this.pump();
     }
