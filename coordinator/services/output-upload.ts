@@ -7,8 +7,11 @@ import type { OutputAck, OutputStream } from '../../protocol/api';
 import { ValidationError } from '../errors';
 import type { StoredChunk } from './scheduler';
 
-/** Output gathered before it is written and committed: big enough that a commit costs little per byte. */
-export const UPLOAD_BATCH_BYTES = 1024 * 1024;
+/**
+ * Output gathered before it is written and committed: a commit costs little per byte at this size, and a live
+ * subscriber, woken per commit, stays within the output the coordinator keeps in memory (1 MiB per attempt).
+ */
+export const UPLOAD_BATCH_BYTES = 256 * 1024;
 
 export interface OutputRun {
   /** The number of the run's first chunk. */
