@@ -264,7 +264,8 @@ class AttemptWriter {
   fromMemory(from: number, to: number, maxBytes: number): OutputRead[] | undefined {
     const first = this.recent[0];
     if (!first || from < first.offset || to > this.end) return undefined;
-    const out: OutputRead[] = [];
+    // One stream's pieces in a row are one read, joined once at the end (joining as they come copies a batch many times).
+    const runs: { offset: number; stream: OutputStream; parts: Buffer[] }[] = [];
     let budget = maxBytes;
     for (const piece of this.recent) {
       const pieceEnd = piece.offset + piece.data.length;
@@ -273,12 +274,12 @@ class AttemptWriter {
       const start = Math.max(from, piece.offset);
       const stop = Math.min(to, pieceEnd, start + budget);
       const data = piece.data.subarray(start - piece.offset, stop - piece.offset);
-      const last = out.at(-1);
-      if (last && 'stream' in last && last.stream === piece.stream) last.data = Buffer.concat([last.data, data]);
-      else out.push({ offset: start, stream: piece.stream, data });
+      const last = runs.at(-1);
+      if (last?.stream === piece.stream) last.parts.push(data);
+      else runs.push({ offset: start, stream: piece.stream, parts: [data] });
       budget -= data.length;
     }
-    return out;
+    return runs.map(({ offset, stream, parts }) => ({ offset, stream, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) }));
   }
 
   async close(): Promise<void> {
