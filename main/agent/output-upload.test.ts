@@ -31,9 +31,13 @@ async function requestsOn(client: ApiClient, method: string, route: string, stat
 
 /**
  * An HTTP proxy in front of the coordinator that cuts the first `cuts` raw uploads once `afterBytes` of their
- * body went through: the agent sees a dropped connection mid-body, as when a coordinator dies.
+ * body went through: the agent sees a dropped connection mid-body, as when a coordinator dies. With `dies`, the
+ * proxy stops listening at its last cut, as a node killed -9 does.
  */
-async function cuttingProxy(target: string, cuts: number, afterBytes: number): Promise<{ url: string; cut: () => number; close: () => Promise<void> }> {
+async function cuttingProxy(
+  target: string,
+  { cuts, afterBytes, dies = false }: { cuts: number; afterBytes: number; dies?: boolean },
+): Promise<{ url: string; cut: () => number; close: () => Promise<void> }> {
   let done = 0;
   const server = http.createServer((req, res) => {
     const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
@@ -50,6 +54,10 @@ async function cuttingProxy(target: string, cuts: number, afterBytes: number): P
         upstream.write(data.subarray(0, data.length - (seen - afterBytes)));
         upstream.destroy();
         req.socket.destroy();
+        if (dies && done === cuts) {
+          server.close();
+          server.closeAllConnections();
+        }
         return;
       }
       upstream.write(data);
@@ -60,9 +68,9 @@ async function cuttingProxy(target: string, cuts: number, afterBytes: number): P
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     cut: () => done,
-    close: () => {
+    close: async () => {
       server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
+      if (server.listening) await new Promise((resolve) => server.close(resolve));
     },
   };
 }
@@ -97,7 +105,7 @@ describe('output as raw-byte uploads from a real agent', () => {
   }, 60_000);
 
   it('uploads cut mid-body by the network resume from the committed position: the log is whole and in order', async () => {
-    const proxy = await cuttingProxy(pool.url, 3, 300 * 1024);
+    const proxy = await cuttingProxy(pool.url, { cuts: 3, afterBytes: 300 * 1024 });
     try {
       await fleet.start({ server: proxy.url, joinToken: pool.joinToken });
       const submitted = await submitter.submitJob(job);
@@ -108,6 +116,20 @@ describe('output as raw-byte uploads from a real agent', () => {
       expect(await requestsOn(submitter, 'GET', '/api/v1/leases/:leaseId/output', 200)).toBeGreaterThanOrEqual(3);
     } finally {
       await proxy.close();
+    }
+  }, 90_000);
+
+  it('an upload cut by the death of the node it went to resumes on the next node in --server from the committed position', async () => {
+    const dying = await cuttingProxy(pool.url, { cuts: 1, afterBytes: 300 * 1024, dies: true });
+    try {
+      await fleet.start({ server: `${dying.url},${pool.url}`, joinToken: pool.joinToken });
+      const submitted = await submitter.submitJob(job);
+      expect((await waitForJob(submitter, submitted.id, undefined, 60_000)).state).toBe('succeeded');
+      expect(dying.cut()).toBe(1);
+      expect((await logBytes(submitter, submitted.id)).equals(Buffer.concat([printed, Buffer.from(TAIL)]))).toBe(true);
+      expect(await requestsOn(submitter, 'GET', '/api/v1/leases/:leaseId/output', 200)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await dying.close();
     }
   }, 90_000);
 });
