@@ -5,6 +5,7 @@ import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobEvent } from '../../protocol/api';
 import { ApiClient } from '../../protocol/client';
+import { SECRET_MASK } from '../../protocol/secrets';
 import { expectApiError } from '../../test/api-error';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitForOutput } from '../../main/agent/test-support';
@@ -93,6 +94,15 @@ describe('raw-byte output uploads', () => {
     expect(await worker.client.sendOutputBytes(lease, { seq: 1, stream: 'stdout', chunks: chunks.slice(1) })).toEqual({ nextSeq: 4 });
     await worker.client.complete(lease, { outcome: 'succeeded', exitCode: 0 });
     expect((await logBytes(submitter, job.id)).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  it('masks the job\'s secrets in raw output as in JSON output (an agent that did not mask leaks nothing)', async () => {
+    const worker = await registerTestWorker(pool.url, pool.joinToken);
+    const job = await submitter.submitJob({ commands: ['deploy'], secrets: { DEPLOY_KEY: 's3cr3t-value' } });
+    const lease = (await worker.client.claim(worker.id, 0))!.lease.id;
+    await worker.client.sendOutputBytes(lease, { seq: 0, stream: 'stdout', chunks: [Buffer.from('key=s3cr3t-value\n'), Buffer.from('plain\n')] });
+    await worker.client.complete(lease, { outcome: 'succeeded', exitCode: 0 });
+    expect((await logBytes(submitter, job.id)).toString()).toBe(`key=${SECRET_MASK}\nplain\n`);
   });
 
   it('keeps the beginning and the latest output past the cap, with one cut', async () => {
