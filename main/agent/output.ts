@@ -175,7 +175,7 @@ export class OutputBuffer {
     }
   }
 
-  /** Output cut and waiting to be sent, in UTF-8 bytes (a whole chunk of it is worth a request of its own). */
+  /** Output cut and waiting to be sent, in UTF-8 bytes (enough of it is worth a request of its own). */
   get waitingBytes(): number {
     return this.closedBytes;
   }
