@@ -77,6 +77,8 @@ export const LIMITS = {
   claimWaitMsMax: 30_000,
   outputChunkBytes: 1024 * 1024,
   chunksPerCall: 256,
+  /** One raw-byte output upload (POST /leases/:id/output/bytes): the only route that takes a body this large. */
+  outputUploadBytes: 64 * 1024 * 1024,
   /** Jobs one matrix submission may start (the product of its value lists), like a CI matrix's cap. */
   matrixJobs: 100,
   matrixKeys: 8,
@@ -496,6 +498,8 @@ export interface LeaseDirective {
 
 /** The error code of output sent for a lease after its job was cancelled or timed out: the agent sends no more. */
 export const OUTPUT_CLOSED = 'output_closed';
+/** The error code of output that does not follow what the coordinator committed: resend from the committed position. */
+export const SEQ_GAP = 'seq_gap';
 
 /** Server-sent events on a worker's control stream (GET /workers/:id/control). */
 export const CONTROL_EVENTS = { stop: 'stop' } as const;
@@ -584,7 +588,25 @@ export const outputChunksSchema = z.strictObject({ chunks: streamChunksSchema.mi
 export type OutputChunks = z.infer<typeof outputChunksSchema>;
 export type StreamChunk = OutputChunks['chunks'][number];
 export type OutputDataChunk = z.infer<typeof outputDataChunkSchema>;
-export const isOutputData = (chunk: StreamChunk): chunk is OutputDataChunk => 'data' in chunk;
+/** An output chunk (its data as text from JSON, or as bytes from a raw upload) rather than a command record. */
+export const isOutputData = <C extends { seq: number }>(chunk: C): chunk is Extract<C, { data: unknown }> => 'data' in chunk;
+
+/**
+ * A run of output bytes of one stream, sent raw as the body of POST /leases/:id/output/bytes: the chunks numbered
+ * from `seq`, their byte lengths in order in `sizes` (comma-separated), their bytes back to back in the body.
+ */
+export const outputBytesQuerySchema = z.strictObject({
+  seq: z.coerce.number().int().min(0),
+  stream: outputStreamSchema,
+  sizes: z
+    .string()
+    .regex(/^[1-9]\d{0,8}(,[1-9]\d{0,8})*$/, 'give the byte length of each chunk, comma-separated (e.g. 65536,1200)')
+    .transform((list) => list.split(',').map(Number))
+    .refine((sizes) => sizes.length <= LIMITS.chunksPerCall, `at most ${LIMITS.chunksPerCall} chunks per upload`)
+    .refine((sizes) => sizes.every((size) => size <= LIMITS.outputChunkBytes), `a chunk holds at most ${LIMITS.outputChunkBytes} bytes`)
+    .refine((sizes) => sizes.reduce((sum, size) => sum + size, 0) <= LIMITS.outputUploadBytes, `an upload holds at most ${LIMITS.outputUploadBytes} bytes`),
+});
+export type OutputBytesQuery = z.input<typeof outputBytesQuerySchema>;
 
 export interface OutputAck {
   /** The next sequence number the coordinator expects; chunks below it were already stored. */

@@ -20,6 +20,7 @@ import {
   type JobSpec,
   type JobState,
   type OutputAck,
+  type OutputStream,
   type PoolShare,
   type StreamChunk,
   type RegisterWorkerRequest,
@@ -328,6 +329,31 @@ export class ApiClient {
   /** Sends the next part of the lease's numbered stream: output and command records. */
   sendOutput(leaseId: string, chunks: StreamChunk[]): Promise<OutputAck> {
     return this.json<OutputAck>('POST', this.leasePath(leaseId, 'output'), { chunks });
+  }
+
+  /**
+   * A run of output chunks of one stream as raw bytes, streamed from `chunks` (each one numbered chunk, from
+   * `seq`): no JSON on either side. The answer is how far the coordinator committed, which may stop short of the
+   * run's end if the upload was cut; `outputPosition` says the same without sending anything.
+   */
+  async sendOutputBytes(leaseId: string, run: { seq: number; stream: OutputStream; chunks: readonly Uint8Array[] }): Promise<OutputAck> {
+    const query = new URLSearchParams({ seq: String(run.seq), stream: run.stream, sizes: run.chunks.map((c) => c.length).join(',') });
+    let next = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const chunk = run.chunks[next++];
+        if (chunk) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const init = { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/octet-stream' } } as RequestInit;
+    const response = await this.request(`${this.leasePath(leaseId, 'output/bytes')}?${query}`, init);
+    return (await response.json()) as OutputAck;
+  }
+
+  /** The lease's committed position in its numbered stream: where a cut upload resumes. */
+  outputPosition(leaseId: string): Promise<OutputAck> {
+    return this.json<OutputAck>('GET', this.leasePath(leaseId, 'output'));
   }
 
   /** Protocol v1 before command records (kept for one release): agents now send them in the stream. */

@@ -14,3 +14,9 @@ export function maskSecrets(text: string, values: readonly string[]): string {
   }
   return masked;
 }
+
+/** `data` (output bytes of whole characters) masked as `maskSecrets` masks text; the same buffer when no secret occurs in it. */
+export function maskSecretBytes(data: Buffer, values: readonly string[]): Buffer {
+  const present = values.some((value) => value.length >= SECRET_MIN_LENGTH && data.includes(value));
+  return present ? Buffer.from(maskSecrets(data.toString('utf8'), values)) : data;
+}

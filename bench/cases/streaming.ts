@@ -3,6 +3,7 @@
 import { isTerminal } from '../../protocol/api';
 import type { ApiClient } from '../../protocol/client';
 import { runShell } from '../lib/baselines';
+import { cpuSeconds } from '../lib/processes';
 import { MiB, type BenchCase, type CaseContext, type CaseResult } from '../lib/case';
 import { startPool } from '../lib/pool';
 import { figure } from '../lib/report';
@@ -21,12 +22,16 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
   const pool = await startPool(ctx, 'streaming', { agents: 1, slots: 1, coordinatorArgs: ['--max-output-bytes', String(2 * size)] });
   let measured;
   try {
+    // CPU the pool's own processes spend on the bytes: on a busy machine wall time says more about the load.
+    const poolCpuSeconds = () => [pool.coordinator.run.child.pid!, ...pool.agents.map((a) => a.child.pid!)].reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const cpuBefore = poolCpuSeconds();
     const started = performance.now();
     const job = await pool.client.submitJob({ commands: [generator], name: 'streaming' });
     let firstOutputAt = 0;
     const live = await follow(pool.client, job.id, () => (firstOutputAt ||= performance.now()));
     const { stdoutBytes, stderr } = live;
     const seconds = (performance.now() - started) / 1000;
+    const cpuMsPerMiB = ((poolCpuSeconds() - cpuBefore) * 1000) / (size / MiB);
     // Where the time went: the job's own run (child → agent → coordinator, stored) and the subscriber's lag behind it.
     const view = await pool.client.getJob(job.id);
     const runMs = Date.parse(view.finishedAt!) - Date.parse(view.startedAt!);
@@ -43,6 +48,7 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
       droppedOnWorkerBytes: droppedOnWorker,
       complete: stdoutBytes === size,
       runMs,
+      cpuMsPerMiB,
       replayMibPerSec: replay.stdoutBytes / MiB / replaySeconds,
       replayComplete: replay.stdoutBytes === size,
     };
@@ -53,6 +59,7 @@ async function run(ctx: CaseContext): Promise<CaseResult> {
     `the subscriber got ${(measured.stdoutBytes / MiB).toFixed(1)} of ${size / MiB} MiB in ${measured.seconds.toFixed(2)} s: ${measured.mibPerSec.toFixed(1)} MiB/s` +
       (measured.complete ? '' : ` (the rest was dropped: ${measured.droppedOnWorkerBytes} bytes on the worker)`),
   );
+  ctx.log(`the agent and the coordinator used ${measured.cpuMsPerMiB.toFixed(1)} ms of CPU per MiB (live run, with its subscriber)`);
   ctx.log(`the job ran ${(measured.runMs / 1000).toFixed(2)} s (child → agent → coordinator, stored); a replay from offset 0 after it ended: ${measured.replayMibPerSec.toFixed(1)} MiB/s`);
   return {
     figures: [

@@ -191,6 +191,8 @@ class AttemptWriter {
     const files = new Set<FileHandle>();
     const marksAt = this.marks.length * INDEX_RECORD;
     const marks: Buffer[] = [];
+    // One write per segment for the whole batch: each write is a trip through libuv's thread pool.
+    let run: { handle: FileHandle; position: number; parts: Buffer[] } | undefined;
     for (const piece of pieces) {
       if (piece.data.length === 0) continue;
       if (this.marks.at(-1)?.stream !== piece.stream) {
@@ -206,13 +208,18 @@ class AttemptWriter {
         const room = (segment.start === 0 ? this.headLimit : this.segmentBytes) - segment.size;
         const part = piece.data.subarray(at, at + room);
         const handle = await this.handle(segment);
-        await writeFully(handle, part, segment.size);
+        if (run?.handle !== handle) {
+          if (run) await writeAllAt(run.handle, run.parts, run.position);
+          run = { handle, position: segment.size, parts: [] };
+        }
+        run.parts.push(part);
         files.add(handle);
         segment.size += part.length;
         this.end += part.length;
         at += part.length;
       }
     }
+    if (run) await writeAllAt(run.handle, run.parts, run.position);
     if (marks.length) {
       await writeFully(this.index, Buffer.concat(marks), marksAt);
       files.add(this.index);
@@ -257,7 +264,8 @@ class AttemptWriter {
   fromMemory(from: number, to: number, maxBytes: number): OutputRead[] | undefined {
     const first = this.recent[0];
     if (!first || from < first.offset || to > this.end) return undefined;
-    const out: OutputRead[] = [];
+    // One stream's pieces in a row are one read, joined once at the end (joining as they come copies a batch many times).
+    const runs: { offset: number; stream: OutputStream; parts: Buffer[] }[] = [];
     let budget = maxBytes;
     for (const piece of this.recent) {
       const pieceEnd = piece.offset + piece.data.length;
@@ -266,12 +274,12 @@ class AttemptWriter {
       const start = Math.max(from, piece.offset);
       const stop = Math.min(to, pieceEnd, start + budget);
       const data = piece.data.subarray(start - piece.offset, stop - piece.offset);
-      const last = out.at(-1);
-      if (last && 'stream' in last && last.stream === piece.stream) last.data = Buffer.concat([last.data, data]);
-      else out.push({ offset: start, stream: piece.stream, data });
+      const last = runs.at(-1);
+      if (last?.stream === piece.stream) last.parts.push(data);
+      else runs.push({ offset: start, stream: piece.stream, parts: [data] });
       budget -= data.length;
     }
-    return out;
+    return runs.map(({ offset, stream, parts }) => ({ offset, stream, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) }));
   }
 
   async close(): Promise<void> {
@@ -315,6 +323,13 @@ async function syncFolder(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Writes `parts` one after the other from `position`, in one call unless the system writes less. */
+async function writeAllAt(handle: FileHandle, parts: Buffer[], position: number): Promise<void> {
+  const { bytesWritten } = await handle.writev(parts, position);
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  if (bytesWritten < total) await writeFully(handle, Buffer.concat(parts).subarray(bytesWritten), position + bytesWritten);
 }
 
 /** Writes all of `data` at `position`. */

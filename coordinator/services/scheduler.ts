@@ -10,11 +10,13 @@ import {
   type CompleteRequest,
   type CompleteResponse,
   OUTPUT_CLOSED,
+  SEQ_GAP,
   type HeartbeatResponse,
   type Job,
   type LeaseDirective,
   isOutputData,
   type OutputAck,
+  type OutputStream,
   type StreamChunk,
   type RegisterWorkerRequest,
   type RegisterWorkerResponse,
@@ -26,7 +28,7 @@ import {
 } from '../../protocol/api';
 import { hostLabel } from '../../protocol/host-label';
 import { protocolMismatch } from '../../protocol/versions';
-import { maskSecrets } from '../../protocol/secrets';
+import { maskSecretBytes } from '../../protocol/secrets';
 import { AuthorizationError, ConflictError, NotFoundError, StaleLeaseError, UnsupportedProtocolError, ValidationError } from '../errors';
 import type { Logger } from '../middleware/errors';
 import type { JobRecord, LeaseRecord, Store, StoreOps, WorkerRecord } from '../store/types';
@@ -38,6 +40,9 @@ import { WORKER_TOKEN_PREFIX, type JobService } from './jobs';
 import type { TokenService } from './tokens';
 import type { WorkerAvailability } from './waiting';
 import type { WorkerControl } from './worker-control';
+
+/** A chunk of a lease's numbered stream as the coordinator takes it: from JSON, or output bytes from a raw upload. */
+export type StoredChunk = StreamChunk | { seq: number; stream: OutputStream; data: Buffer };
 
 export interface SchedulerConfig {
   leaseTtlMs: number;
@@ -652,8 +657,19 @@ export class Scheduler {
    * committed end to the commit): a retry that overtakes a slow first try, here or on another node, waits for it
    * and finds its chunks stored, and no node writes at an end another has moved since.
    */
-  async appendOutput(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
+  async appendOutput(leaseId: string, workerId: string, chunks: readonly StoredChunk[]): Promise<OutputAck> {
     return this.store.withLock(`output:${leaseId}`, () => this.appendStream(leaseId, workerId, chunks));
+  }
+
+  /**
+   * How far the lease's stream is committed: where a cut upload resumes. Read under the lease's output lock, so
+   * output any coordinator is still storing for the lease (the batches of an upload cut mid-body) is counted.
+   */
+  async outputPosition(leaseId: string, workerId: string): Promise<OutputAck> {
+    return this.store.withLock(`output:${leaseId}`, async () => {
+      const { lease } = await this.store.transaction((tx) => this.activeLease(tx, leaseId, workerId));
+      return { nextSeq: lease.nextSeq };
+    });
   }
 
   /** Once a stop (cancel, timeout) is recorded the job's output is closed: what the worker still had on its way is not kept. */
@@ -668,7 +684,7 @@ export class Scheduler {
    * job's counters and stream end and the lease's next sequence number are committed in one transaction. A record
    * takes its place after the bytes before it: each output byte advances the stream's end by one.
    */
-  private async appendStream(leaseId: string, workerId: string, chunks: StreamChunk[]): Promise<OutputAck> {
+  private async appendStream(leaseId: string, workerId: string, chunks: readonly StoredChunk[]): Promise<OutputAck> {
     const { lease, job } = await this.store.transaction((tx) => this.activeLease(tx, leaseId, workerId));
     const sorted = [...chunks].sort((a, b) => a.seq - b.seq);
     const carriesOutput = sorted.some((chunk) => isOutputData(chunk) && chunk.seq >= lease.nextSeq);
@@ -677,16 +693,16 @@ export class Scheduler {
     const secrets = Object.values(job.spec.secrets ?? {});
     const pieces: OutputPiece[] = [];
     /** The new chunks in order, each output chunk with the bytes it adds. */
-    const fresh: { chunk: StreamChunk; bytes: number }[] = [];
+    const fresh: { chunk: StoredChunk; bytes: number }[] = [];
     let nextSeq = lease.nextSeq;
     for (const chunk of sorted) {
       if (chunk.seq < nextSeq) continue;
       // After a stop the output between records is dropped (by the worker, or refused here): its numbers never come.
       if (chunk.seq > nextSeq && !(lease.stopReason && !isOutputData(chunk))) {
-        throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, 'seq_gap');
+        throw new ConflictError(`output chunk ${chunk.seq} arrived before chunk ${nextSeq}; resend from ${nextSeq}`, SEQ_GAP);
       }
       nextSeq = chunk.seq + 1;
-      const data = isOutputData(chunk) && chunk.data.length ? Buffer.from(maskSecrets(chunk.data, secrets)) : null;
+      const data = isOutputData(chunk) && chunk.data.length ? maskSecretBytes(typeof chunk.data === 'string' ? Buffer.from(chunk.data) : chunk.data, secrets) : null;
       if (data && isOutputData(chunk)) pieces.push({ stream: chunk.stream, data });
       fresh.push({ chunk, bytes: data?.length ?? 0 });
     }
@@ -699,7 +715,7 @@ export class Scheduler {
         // A stop recorded while the batch was written: not committed, so not kept.
         if (carriesOutput) this.outputOpen(current.lease, current.job);
         if (current.lease.nextSeq !== lease.nextSeq || current.job.attempt !== job.attempt) {
-          throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, 'seq_gap');
+          throw new ConflictError(`output of lease ${leaseId} changed while this batch was written; resend from ${current.lease.nextSeq}`, SEQ_GAP);
         }
         let at = current.job;
         /** Output bytes since the last record: the store moves the stream past them before the next record. */

@@ -9,11 +9,11 @@
 // paused until the coordinator catches up, so a chatty job slows down instead of losing output; only if the
 // coordinator takes nothing for `maxPausedMs` does the job run on and output past the cap get dropped.
 import { openAsBlob } from 'node:fs';
-import { isOutputData, LIMITS, OUTPUT_CLOSED, type ClaimResponse, type CompleteRequest, type OutputStream, type StreamChunk } from '../../protocol/api';
+import { isOutputData, LIMITS, OUTPUT_CLOSED, SEQ_GAP, type ClaimResponse, type CompleteRequest, type OutputStream, type StreamChunk } from '../../protocol/api';
 import { ApiError, type ApiClient } from '../../protocol/client';
-import { maskSecrets } from '../../protocol/secrets';
+import { maskSecretBytes, maskSecrets } from '../../protocol/secrets';
 import type { AgentLogger } from './logger';
-import { DEFAULT_MAX_BUFFER_BYTES, DEFAULT_MAX_CHUNK_BYTES, OutputBuffer } from './output';
+import { DEFAULT_MAX_BUFFER_BYTES, DEFAULT_MAX_CHUNK_BYTES, OutputBuffer, type OutputRun } from './output';
 import type { CommandEnd } from './runner';
 import { Alarm, backoffDelay, isTransient, type BackoffOptions } from './timing';
 
@@ -46,6 +46,18 @@ const MAX_OUTPUT_JSON_BYTES_PER_REQUEST = 900 * 1024;
 /** Escaping (`\u0001` for one control byte) grows output at most 6×: even the worst chunk fits in one request. */
 const MAX_CHUNK_BYTES = Math.floor(MAX_OUTPUT_JSON_BYTES_PER_REQUEST / 6);
 const DEFAULT_MAX_PAUSED_MS = 30_000;
+/**
+ * A run of output of one stream at least this large goes as raw bytes (no JSON on either side); smaller batches
+ * and command records go as JSON, where one request carries several streams and records.
+ */
+const RAW_UPLOAD_MIN_BYTES = 64 * 1024;
+/**
+ * Raw bytes per upload: small against the buffer, so acknowledgements come back (and make room) while the job
+ * keeps printing, instead of its pipes pausing for each big upload.
+ */
+const MAX_RAW_UPLOAD_BYTES = 2 * 1024 * 1024;
+/** Output waiting that is worth an upload at once, before the flush interval: half an upload, so each request carries a lot. */
+const RAW_UPLOAD_DUE_BYTES = MAX_RAW_UPLOAD_BYTES / 2;
 
 interface Step {
   label: string;
@@ -86,6 +98,8 @@ export class LeaseReporter {
   /** Ends a pause the coordinator did not relieve in time; while it has fired, output past the cap is dropped. */
   private pauseTimer: NodeJS.Timeout | null = null;
   private pauseGaveUp = false;
+  /** A raw upload failed part way: ask the coordinator what it committed before sending more. */
+  private resumeFromCommitted = false;
 
   constructor(private readonly options: LeaseReporterOptions) {
     const maxBufferBytes = options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
@@ -110,7 +124,7 @@ export class LeaseReporter {
     if (this.ended || this.outputClosed) return;
     this.output.write(stream, data);
     if (this.output.held >= this.pauseAtBytes && !this.paused && !this.pauseGaveUp) this.pause();
-    if (this.output.waitingBytes >= this.output.maxChunkBytes) {
+    if (this.output.waitingBytes >= RAW_UPLOAD_DUE_BYTES) {
       this.outputDue = true;
       this.pump();
     }
@@ -321,10 +335,35 @@ export class LeaseReporter {
   }
 
   private async sendOutput(beforeSeq: number): Promise<void> {
+    const { client, leaseId } = this.options;
+    if (this.resumeFromCommitted) {
+      // The node that took the cut upload (or the next one, on failover) says how much of it is committed.
+      this.acknowledged((await client.outputPosition(leaseId)).nextSeq);
+      this.resumeFromCommitted = false;
+      if (this.output.unackedSeq >= beforeSeq) return;
+    }
+    const run = this.output.takeRun(LIMITS.chunksPerCall, MAX_RAW_UPLOAD_BYTES, beforeSeq);
+    if (run && run.bytes >= RAW_UPLOAD_MIN_BYTES) {
+      try {
+        this.acknowledged((await client.sendOutputBytes(leaseId, this.maskedRun(run))).nextSeq);
+      } catch (err) {
+        this.resumeFromCommitted = true;
+        throw err;
+      }
+      return;
+    }
     const chunks = this.masked(this.output.take(LIMITS.chunksPerCall, MAX_OUTPUT_JSON_BYTES_PER_REQUEST, beforeSeq));
-    const ack = await this.options.client.sendOutput(this.options.leaseId, chunks);
-    this.output.ack(ack.nextSeq);
+    this.acknowledged((await client.sendOutput(leaseId, chunks)).nextSeq);
+  }
+
+  private acknowledged(nextSeq: number): void {
+    this.output.ack(nextSeq);
     this.relieved();
+  }
+
+  private maskedRun(run: OutputRun): OutputRun {
+    const secrets = this.options.secrets ?? [];
+    return secrets.length ? { ...run, chunks: run.chunks.map((chunk) => maskSecretBytes(chunk, secrets)) } : run;
   }
 
   /** One try of one call: delivered, to be retried (after a pause), or refused for good. */
@@ -343,6 +382,12 @@ export class LeaseReporter {
         this.finish('gone');
         this.options.onLeaseGone(message);
         return 'refused';
+      }
+      // Output that does not follow what is committed (a cut upload's batch committed meanwhile): resend from there.
+      if (err instanceof ApiError && err.code === SEQ_GAP && label === 'output') {
+        this.resumeFromCommitted = true;
+        await this.alarm.sleep(backoffDelay(this.failures++, this.options.backoff));
+        return 'retry';
       }
       if (err instanceof ApiError && err.code === OUTPUT_CLOSED) {
         logger.info('the job was stopped; its remaining output is dropped', { job: jobId });

@@ -22,19 +22,28 @@ export interface OutputBufferOptions {
 export const DEFAULT_MAX_CHUNK_BYTES = 64 * 1024;
 export const DEFAULT_MAX_BUFFER_BYTES = 8 * 1024 * 1024;
 
-interface HeldChunk {
-  chunk: StreamChunk;
-  /** Output bytes (0 for a command record: records are never dropped). */
+type HeldChunk =
+  | { seq: number; stream: OutputStream; data: Buffer; /** Its share of a JSON request body, once asked (see take). */ jsonBytes?: number }
+  | (CommandRecordChunk & { jsonBytes: number });
+
+/** A run of output chunks of one stream, as raw bytes: the body of one upload. */
+export interface OutputRun {
+  seq: number;
+  stream: OutputStream;
+  chunks: Buffer[];
   bytes: number;
-  /** Its share of a request body: the data JSON-encoded (escapes grow it) plus the seq and stream around it. */
-  jsonBytes: number;
 }
+
+/** Output bytes of a held chunk (0 for a command record: records are never dropped). */
+const outputBytes = (held: HeldChunk): number => ('data' in held ? held.data.length : 0);
 
 /** `{"seq":…,"stream":"stdout","data":},` around each chunk's encoded data, rounded up. */
 const CHUNK_JSON_OVERHEAD_BYTES = 64;
 
-function chunkJsonBytes(data: string): number {
-  return Buffer.byteLength(JSON.stringify(data)) + CHUNK_JSON_OVERHEAD_BYTES;
+/** Its share of a request body: the data JSON-encoded (escapes grow it) plus the seq and stream around it. */
+function chunkJsonBytes(held: HeldChunk): number {
+  held.jsonBytes ??= Buffer.byteLength(JSON.stringify('data' in held ? held.data.toString('utf8') : held.command)) + CHUNK_JSON_OVERHEAD_BYTES;
+  return held.jsonBytes;
 }
 
 export class OutputBuffer {
@@ -46,7 +55,7 @@ export class OutputBuffer {
   };
   /** Closed chunks not yet acknowledged, lowest seq first. */
   private readonly closed: HeldChunk[] = [];
-  private open: { stream: OutputStream; parts: string[]; bytes: number } | null = null;
+  private open: { stream: OutputStream; parts: Buffer[]; bytes: number } | null = null;
   private nextSeq = 0;
   private heldBytes = 0;
   /** Output bytes cut into closed chunks and not yet acknowledged. */
@@ -92,7 +101,7 @@ export class OutputBuffer {
         this.cut();
         continue;
       }
-      this.open.parts.push(encoded.toString('utf8', start, end));
+      this.open.parts.push(encoded.subarray(start, end));
       this.open.bytes += end - start;
       start = end;
       if (this.open.bytes >= this.maxChunkBytes) this.cut();
@@ -104,17 +113,17 @@ export class OutputBuffer {
     const text = `\n[cmd-executor: ${this.droppedBytes} bytes of output dropped on the worker: the coordinator could not keep up]\n`;
     this.droppedBytes = 0;
     this.cut();
-    const bytes = Buffer.byteLength(text);
-    this.heldBytes += bytes;
-    this.closedBytes += bytes;
-    this.closed.push({ chunk: { seq: this.nextSeq++, stream: 'stderr', data: text }, bytes, jsonBytes: chunkJsonBytes(text) });
+    const data = Buffer.from(text);
+    this.heldBytes += data.length;
+    this.closedBytes += data.length;
+    this.closed.push({ seq: this.nextSeq++, stream: 'stderr', data });
   }
 
   /** Closes the open chunk so it can be sent (the timer's "every 100 ms"). */
   cut(): void {
     if (!this.open) return;
-    const data = this.open.parts.join('');
-    this.closed.push({ chunk: { seq: this.nextSeq++, stream: this.open.stream, data }, bytes: this.open.bytes, jsonBytes: chunkJsonBytes(data) });
+    const { parts, stream } = this.open;
+    this.closed.push({ seq: this.nextSeq++, stream, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
     this.closedBytes += this.open.bytes;
     this.open = null;
   }
@@ -122,7 +131,7 @@ export class OutputBuffer {
   /** A command's start or end, numbered between the output before it and the output after it. */
   record(command: CommandRecordChunk['command']): void {
     this.cut();
-    this.closed.push({ chunk: { seq: this.nextSeq++, command }, bytes: 0, jsonBytes: JSON.stringify(command).length + CHUNK_JSON_OVERHEAD_BYTES });
+    this.closed.push({ seq: this.nextSeq++, command, jsonBytes: JSON.stringify(command).length + CHUNK_JSON_OVERHEAD_BYTES });
   }
 
   /**
@@ -133,23 +142,40 @@ export class OutputBuffer {
     const batch: StreamChunk[] = [];
     let jsonBytes = 0;
     for (const held of this.closed) {
-      if (held.chunk.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && jsonBytes + held.jsonBytes > maxJsonBytes)) break;
-      batch.push(held.chunk);
-      jsonBytes += held.jsonBytes;
+      if (held.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && jsonBytes + chunkJsonBytes(held) > maxJsonBytes)) break;
+      batch.push('data' in held ? { seq: held.seq, stream: held.stream, data: held.data.toString('utf8') } : { seq: held.seq, command: held.command });
+      jsonBytes += chunkJsonBytes(held);
     }
     return batch;
   }
 
+  /**
+   * The closed output chunks of one stream from the oldest unacknowledged one (below `beforeSeq`), as bytes, up
+   * to `maxChunks` and `maxBytes` (at least one chunk); null when the oldest is a command record or nothing waits.
+   */
+  takeRun(maxChunks: number, maxBytes: number, beforeSeq = Infinity): OutputRun | null {
+    const first = this.closed[0];
+    if (!first || !('data' in first) || first.seq >= beforeSeq) return null;
+    const run: OutputRun = { seq: first.seq, stream: first.stream, chunks: [], bytes: 0 };
+    for (const held of this.closed) {
+      if (!('data' in held) || held.stream !== run.stream || held.seq >= beforeSeq || run.chunks.length >= maxChunks) break;
+      if (run.chunks.length > 0 && run.bytes + held.data.length > maxBytes) break;
+      run.chunks.push(held.data);
+      run.bytes += held.data.length;
+    }
+    return run;
+  }
+
   /** The coordinator has everything below `nextSeq`: forget it, which makes room for new output. */
   ack(nextSeq: number): void {
-    while (this.closed.length > 0 && this.closed[0]!.chunk.seq < nextSeq) {
-      const { bytes } = this.closed.shift()!;
+    while (this.closed.length > 0 && this.closed[0]!.seq < nextSeq) {
+      const bytes = outputBytes(this.closed.shift()!);
       this.heldBytes -= bytes;
       this.closedBytes -= bytes;
     }
   }
 
-  /** Output cut and waiting to be sent, in UTF-8 bytes (a whole chunk of it is worth a request of its own). */
+  /** Output cut and waiting to be sent, in UTF-8 bytes (enough of it is worth a request of its own). */
   get waitingBytes(): number {
     return this.closedBytes;
   }
@@ -174,7 +200,7 @@ export class OutputBuffer {
 
   /** The lowest seq not yet acknowledged (= cutSeq when everything cut is acknowledged). */
   get unackedSeq(): number {
-    return this.closed[0]?.chunk.seq ?? this.nextSeq;
+    return this.closed[0]?.seq ?? this.nextSeq;
   }
 
   get dropped(): number {

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Next } from 'koa';
 import { API_PREFIX } from '../../../protocol/api';
-import { ValidationError } from '../../errors';
+import { UnsupportedMediaTypeError, ValidationError } from '../../errors';
 import { audited } from '../../middleware/audit';
 import { allow, principalOf } from '../../middleware/auth';
 import { jsonBody, jsonOrMultipart, jsonWithFile } from '../../middleware/body';
@@ -9,6 +9,7 @@ import type { AppContext, AppState } from '../../middleware/context';
 import { inputOf, parseInput, validate } from '../../middleware/validate';
 import { untilClosed } from '../../middleware/long-poll';
 import type { Services } from '../../services/container';
+import { storeOutputRun } from '../../services/output-upload';
 import { acceptZip } from '../../services/uploads';
 import {
   commandEndSchema,
@@ -16,6 +17,7 @@ import {
   commandStartSchema,
   completeSchema,
   leaseStateSchema,
+  outputBytesQuerySchema,
   outputChunksSchema,
   releaseSchema,
 } from './leases.schema';
@@ -47,6 +49,28 @@ export function leaseRoutes(services: Services): Router<AppState> {
 
   router.post('/:leaseId/output', jsonBody, validate(outputChunksSchema), async (ctx: AppContext) => {
     ctx.body = await scheduler.appendOutput(lease(ctx), worker(ctx), inputOf(ctx, outputChunksSchema).chunks);
+  });
+
+  router.get('/:leaseId/output', async (ctx: AppContext) => {
+    ctx.body = await scheduler.outputPosition(lease(ctx), worker(ctx));
+  });
+
+  // Output as raw bytes, the body streamed into the attempt's files as it arrives: the one route that takes a body
+  // up to LIMITS.outputUploadBytes (its sizes, checked before a byte is read, bound it).
+  router.post('/:leaseId/output/bytes', validate(outputBytesQuerySchema, 'query'), async (ctx: AppContext) => {
+    if (!ctx.is('application/octet-stream')) {
+      throw new UnsupportedMediaTypeError(`send the output as application/octet-stream (got ${ctx.get('content-type') || 'no content type'})`);
+    }
+    const run = inputOf(ctx, outputBytesQuerySchema);
+    try {
+      // Not destroyed on a refusal: the error answer reads and drops the rest of the body, then answers.
+      const body = ctx.req.iterator({ destroyOnReturn: false });
+      ctx.body = await storeOutputRun(run, body, (chunks) => scheduler.appendOutput(lease(ctx), worker(ctx), chunks));
+    } catch (err) {
+      // The worker went away mid-body (its batches stored so far are kept): it asks where to resume.
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new ValidationError('the upload was cut before its end; resend from the committed position', 'upload_cut');
+      throw err;
+    }
   });
 
   router.post('/:leaseId/commands/:index/start', commandIndex, jsonBody, validate(commandStartSchema), async (ctx: AppContext) => {
