@@ -25,7 +25,9 @@ async function logBytes(client: ApiClient, jobId: string): Promise<Buffer> {
 /** How many requests the coordinator answered on a route with a status (its /metrics). */
 async function requestsOn(client: ApiClient, method: string, route: string, status: number): Promise<number> {
   const text = await (await client.request('/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(`cmdx_http_request_duration_seconds_count{method="${method}",route="${route}",status="${status}"}`));
+  // Every series also carries the node's instance label.
+  const labels = [`method="${method}"`, `route="${route}"`, `status="${status}"`];
+  const line = text.split('\n').find((l) => l.startsWith('cmdx_http_request_duration_seconds_count{') && labels.every((label) => l.includes(label)));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
