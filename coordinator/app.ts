@@ -25,6 +25,7 @@ import { usageRoutes } from './routes/usage/usage.routes';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
 import { auditRoutes } from './routes/audit/audit.routes';
+import { claimHandler } from './routes/workers/claim';
 import { inviteRoutes } from './routes/invites/invites.routes';
 import { joinPageRoutes } from './routes/invites/join-page.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
@@ -468,7 +469,12 @@ export class Coordinator {
       socket.once('close', () => this.silentSockets.delete(socket));
     });
     server.on('request', (req: http.IncomingMessage) => this.silentSockets.delete(req.socket));
-    server.on('request', app.callback());
+    // Claims are answered before Koa (see routes/workers/claim.ts); everything else goes through its chain.
+    const claims = claimHandler(services, auth, o.allowedHosts ?? []);
+    const koa = app.callback();
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!claims(req, res)) void koa(req, res);
+    });
     server.headersTimeout = headersTimeout;
     server.requestTimeout = 0;
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
