@@ -26,9 +26,16 @@ export async function leaveDrained(services: Services, actor: string, ip: string
   await services.store.insertAudit({ at: services.now(), actor, role: 'worker', action: 'worker.drained', target: id, ip });
 }
 
+/** Every answer carries the browser security headers, as each of Koa's does; set only as it is written (a parked claim holds none). */
+function writeEmpty(res: ServerResponse): void {
+  res.writeHead(204, SECURITY_HEADERS).end();
+}
+
 function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const json = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) }).end(json);
+  res
+    .writeHead(status, { ...SECURITY_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) })
+    .end(json);
 }
 
 /** The handler to try before Koa's: true when the request was a claim and is being answered here. */
@@ -46,7 +53,6 @@ export function claimHandler(services: Services, auth: Authenticators, allowedHo
     const ip = req.socket.remoteAddress ?? '';
     let parked = false;
     try {
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
       requireKnownHost(req.headers.host, allowedHosts);
       const principal = await readPrincipal(auth, req.headers.authorization, { ip, path });
       const { waitMs, ...filter } = parseInput(claimSchema, await readJsonBody(req), 'body');
@@ -55,7 +61,7 @@ export function claimHandler(services: Services, auth: Authenticators, allowedHo
       const worker = await scheduler.requireWorker(id);
       if (worker.adminState === 'draining' && (await store.currentJobs(id)).length === 0) {
         await leaveDrained(services, principal!.name, ip, id);
-        res.writeHead(204).end();
+        writeEmpty(res);
         measure(204);
         return;
       }
@@ -67,7 +73,7 @@ export function claimHandler(services: Services, auth: Authenticators, allowedHo
         scheduler.claim(worker, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark),
       );
       if (!assignment) {
-        if (!res.destroyed) res.writeHead(204).end();
+        if (!res.destroyed) writeEmpty(res);
         measure(204);
         return;
       }
