@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
-import { createConsoleLogger } from '../common/logger';
+import { batchedWrite, createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import { isLoopbackHost } from '../protocol/addresses';
 import { PROTOCOL_VERSION, type CreatedInvite, type Role } from '../protocol/api';
@@ -149,7 +149,7 @@ export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', impo
 
 /** Operator lines on stdout, one per event, in the agent's shape: `[time] [LEVEL] message key=value`. */
 export const consoleLogger: Logger = createConsoleLogger({
-  write: (line) => process.stdout.write(line),
+  write: batchedWrite((text) => process.stdout.write(text)),
   colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
 });
 
