@@ -62,7 +62,7 @@ export function createConsoleLogger({ write, colour, level = 'info', now = () =>
 
 /**
  * Lines logged in one turn of the event loop go out in one write: a busy coordinator logs several lines per job
- * (a state change each), and one pipe write per line took ~17% of its CPU in bench case 3. Flushed on the next
+ * (a state change each), and one pipe write per line took 6–12% of its CPU in bench case 3. Flushed on the next
  * turn, and at exit so no line is lost to process.exit().
  */
 export function batchedWrite(write: (text: string) => void): (line: string) => void {
