@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
 import { DirLockedError, lockDir, type DirLock } from '../common/dir-lock';
-import { createConsoleLogger } from '../common/logger';
+import { batchedWrite, createConsoleLogger } from '../common/logger';
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../common/zip-inspect';
 import { isLoopbackHost } from '../protocol/addresses';
 import { PROTOCOL_VERSION, type CreatedInvite, type Role } from '../protocol/api';
@@ -25,6 +25,7 @@ import { usageRoutes } from './routes/usage/usage.routes';
 import { jobRoutes } from './routes/jobs/jobs.routes';
 import { leaseRoutes } from './routes/leases/leases.routes';
 import { auditRoutes } from './routes/audit/audit.routes';
+import { claimHandler } from './routes/workers/claim';
 import { inviteRoutes } from './routes/invites/invites.routes';
 import { joinPageRoutes } from './routes/invites/join-page.routes';
 import { seedRoutes } from './routes/seed/seed.routes';
@@ -149,7 +150,7 @@ export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist/renderer', impo
 
 /** Operator lines on stdout, one per event, in the agent's shape: `[time] [LEVEL] message key=value`. */
 export const consoleLogger: Logger = createConsoleLogger({
-  write: (line) => process.stdout.write(line),
+  write: batchedWrite((text) => process.stdout.write(text)),
   colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
 });
 
@@ -470,7 +471,12 @@ export class Coordinator {
       socket.once('close', () => this.silentSockets.delete(socket));
     });
     server.on('request', (req: http.IncomingMessage) => this.silentSockets.delete(req.socket));
-    server.on('request', app.callback());
+    // Claims are answered before Koa (see routes/workers/claim.ts); everything else goes through its chain.
+    const claims = claimHandler(services, auth, o.allowedHosts ?? []);
+    const koa = app.callback();
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (!claims(req, res)) void koa(req, res);
+    });
     server.headersTimeout = headersTimeout;
     server.requestTimeout = 0;
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

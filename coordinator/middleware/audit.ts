@@ -13,14 +13,9 @@ export function audited(
 ) {
   return async function writeAudit(ctx: AppContext, next: Next): Promise<void> {
     await next();
-    // Answered outside the chain (a parked long poll, see long-poll.ts): the route writes its entry with the answer.
-    if (ctx.respond === false) return;
     if (ctx.status >= 400 || (options.skipEmpty && ctx.status === 204)) return;
-    await auditEntry(store, now, ctx, action, target ? target(ctx) : ((ctx.params?.id as string | undefined) ?? null));
+    const principal = ctx.state.principal;
+    const entryTarget = target ? target(ctx) : ((ctx.params?.id as string | undefined) ?? null);
+    await store.insertAudit({ at: now(), actor: principal?.name ?? 'anonymous', role: principal?.role ?? 'none', action, target: entryTarget, ip: ctx.ip });
   };
-}
-
-export async function auditEntry(store: Store, now: () => number, ctx: AppContext, action: string, target: string | null): Promise<void> {
-  const principal = ctx.state.principal;
-  await store.insertAudit({ at: now(), actor: principal?.name ?? 'anonymous', role: principal?.role ?? 'none', action, target, ip: ctx.ip });
 }

@@ -17,29 +17,38 @@ export interface Authenticators {
   now: () => number;
 }
 
+/** Where a request came from and what it asked for: what a failed authentication is audited with. */
+export interface RequestOrigin {
+  ip: string;
+  path: string;
+}
+
 /** A failed authentication is audited, counted against the address and answered late, or refused (429). */
-export async function authenticationFailed(auth: Authenticators, ctx: AppContext, why: string): Promise<never> {
-  await auth.store.insertAudit({ at: auth.now(), actor: 'anonymous', role: 'none', action: 'auth.failed', target: ctx.path, ip: ctx.ip });
-  await auth.throttle.failed(ctx.ip);
+export async function authenticationFailed(auth: Authenticators, origin: RequestOrigin, why: string): Promise<never> {
+  await auth.store.insertAudit({ at: auth.now(), actor: 'anonymous', role: 'none', action: 'auth.failed', target: origin.path, ip: origin.ip });
+  await auth.throttle.failed(origin.ip);
   throw new AuthenticationError(why);
+}
+
+/**
+ * Who the Authorization header says the caller is (null without one); throws the answer to a bad, unknown or
+ * revoked token. The one check for Koa's chain and for the claims answered before it (routes/workers/claim.ts).
+ */
+export async function readPrincipal(auth: Authenticators, header: string | undefined, origin: RequestOrigin): Promise<Principal | null> {
+  if (!header) return null;
+  auth.throttle.checkAllowed(origin.ip);
+  const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
+  if (!match) return authenticationFailed(auth, origin, 'the Authorization header must be "Bearer <token>"');
+  const principal = (await auth.tokens.authenticate(match[1]!)) ?? auth.sessions.authenticate(match[1]!);
+  if (principal) return principal;
+  // A removed worker must stop rather than join again as a new one: it needs to know it was revoked.
+  if (await auth.tokens.wasRevoked(match[1]!)) throw new AuthenticationError('this token was revoked', 'token_revoked');
+  return authenticationFailed(auth, origin, 'this token is unknown, expired or revoked');
 }
 
 export function authenticate(auth: Authenticators) {
   return async function readBearer(ctx: AppContext, next: Next): Promise<void> {
-    ctx.state.principal = null;
-    const header = ctx.get('authorization');
-    if (header) {
-      auth.throttle.checkAllowed(ctx.ip);
-      const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
-      if (!match) return authenticationFailed(auth, ctx, 'the Authorization header must be "Bearer <token>"');
-      const principal = (await auth.tokens.authenticate(match[1]!)) ?? auth.sessions.authenticate(match[1]!);
-      if (!principal) {
-        // A removed worker must stop rather than join again as a new one: it needs to know it was revoked.
-        if (await auth.tokens.wasRevoked(match[1]!)) throw new AuthenticationError('this token was revoked', 'token_revoked');
-        return authenticationFailed(auth, ctx, 'this token is unknown, expired or revoked');
-      }
-      ctx.state.principal = principal;
-    }
+    ctx.state.principal = await readPrincipal(auth, ctx.get('authorization') || undefined, ctx);
     await next();
   };
 }
@@ -70,8 +79,12 @@ export function allow(...roles: Role[]) {
 
 /** For /workers/:id/...: the token must be that worker's own. */
 export function workerSelf(ctx: AppContext): string {
-  const principal = principalOf(ctx);
-  const id = ctx.params.id as string;
+  return requireWorkerSelf(ctx.state.principal, ctx.params.id as string);
+}
+
+/** The same check where there is no Koa context: the caller must be worker `id` itself. */
+export function requireWorkerSelf(principal: Principal | null, id: string): string {
+  if (!principal) throw new AuthenticationError();
   if (principal.role !== 'worker' || principal.workerId !== id) {
     throw new AuthorizationError(`only worker ${id}'s own token may do this`);
   }

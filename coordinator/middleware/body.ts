@@ -1,9 +1,11 @@
 // Body parsers: JSON with a size cap, and multipart whose files stream to the data dir's tmp folder
 // (hashed with SHA-256 on the way) so an upload is never held whole in memory.
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Next } from 'koa';
 import type { Part } from 'formidable';
+import coBody from 'co-body';
 import { koaBody } from 'koa-body';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../errors';
 import type { AppContext } from './context';
@@ -16,12 +18,24 @@ function hasBody(ctx: AppContext): boolean {
   return Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
 }
 
+const notJson = (contentType: string | undefined) =>
+  new UnsupportedMediaTypeError(`send the body as application/json (got ${contentType || 'no content type'})`);
+
 /** JSON bodies only (an empty body counts as `{}`). */
 export async function jsonBody(ctx: AppContext, next: Next): Promise<void> {
-  if (hasBody(ctx) && !ctx.is('application/json')) {
-    throw new UnsupportedMediaTypeError(`send the body as application/json (got ${ctx.get('content-type') || 'no content type'})`);
-  }
+  if (hasBody(ctx) && !ctx.is('application/json')) throw notJson(ctx.get('content-type'));
   await parseJson(ctx, next);
+}
+
+/**
+ * The same for a request handled before Koa (routes/workers/claim.ts): the same parser as koa-body's (co-body,
+ * same limit), so a bad body gets the same answer.
+ */
+export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const contentType = req.headers['content-type'];
+  if (Number(req.headers['content-length'] ?? 0) === 0 && req.headers['transfer-encoding'] === undefined) return {};
+  if (contentType?.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') throw notJson(contentType);
+  return coBody.json(req, { limit: JSON_LIMIT_BYTES });
 }
 
 export interface UploadOptions {

@@ -1,5 +1,6 @@
 // First middleware: turns every thrown error into `{"error": {"code", "message"}}` with a 4xx/5xx status.
 // Only 5xx are logged (they are our bugs); 4xx are the client's and go back to it.
+import type { IncomingMessage } from 'node:http';
 import type { Next } from 'koa';
 import { HttpError } from '../errors';
 import type { AppContext } from './context';
@@ -40,8 +41,7 @@ const DISCARD_LIMIT_MS = 5000;
  * the client reads it; so the rest is read and dropped while the client reads the answer and stops, and the
  * connection is cut only if it keeps sending past a limit.
  */
-function discardRestOfBody(ctx: AppContext): void {
-  const { req } = ctx;
+export function discardRestOfBody(req: IncomingMessage): void {
   const timer = setTimeout(() => {
     if (!req.complete) req.socket.destroy();
   }, DISCARD_LIMIT_MS);
@@ -49,6 +49,28 @@ function discardRestOfBody(ctx: AppContext): void {
   // The request's own 'close' also fires when its socket goes: no listener left on a keep-alive socket.
   req.once('close', () => clearTimeout(timer));
   req.resume();
+}
+
+/** The answer to a thrown error, the same wherever the request was handled (Koa's chain or a plain handler). */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: { error: { code: string; message: string } };
+  /** An error of the request (not our bug): the rest of a body still arriving is read and dropped. */
+  refused: boolean;
+}
+
+/** Maps an error to its answer; one that is not ours or a library's 4xx is a bug: logged, and answered 500. */
+export function errorAnswer(raw: unknown, logger: Logger, request: { method: string; path: string; req: IncomingMessage }): ErrorAnswer {
+  const err = raw as LibraryError;
+  const known = err instanceof HttpError ? err : fromLibrary(err);
+  if (known) return { status: known.status, headers: known.headers, body: { error: { code: known.code, message: known.message } }, refused: true };
+  const where = { method: request.method, path: request.path };
+  // The client went away mid-request (its connection dropped, it moved to another node): no one reads the answer,
+  // and it is not our bug.
+  if (request.req.destroyed && !request.req.complete) logger.warn('request cut off by the client', where);
+  else logger.error('request failed', { ...where, error: err.stack ?? String(err) });
+  return { status: 500, headers: {}, body: { error: { code: 'internal', message: 'the coordinator hit an internal error; it is logged' } }, refused: false };
 }
 
 export function errorHandler(logger: Logger) {
@@ -59,24 +81,11 @@ export function errorHandler(logger: Logger) {
         throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
       }
     } catch (raw) {
-      const err = raw as LibraryError;
-      const known = err instanceof HttpError ? err : fromLibrary(err);
-      if (known) {
-        ctx.status = known.status;
-        ctx.set(known.headers);
-        ctx.body = { error: { code: known.code, message: known.message } };
-        if (!ctx.req.complete) discardRestOfBody(ctx);
-        return;
-      }
-      // The client went away mid-request (its connection dropped, it moved to another node): no one to answer,
-      // and not our bug.
-      if (ctx.req.destroyed && !ctx.req.complete) {
-        logger.warn('request cut off by the client', { method: ctx.method, path: ctx.path });
-        return;
-      }
-      logger.error('request failed', { method: ctx.method, path: ctx.path, error: err.stack ?? String(err) });
-      ctx.status = 500;
-      ctx.body = { error: { code: 'internal', message: 'the coordinator hit an internal error; it is logged' } };
+      const answer = errorAnswer(raw, logger, ctx);
+      ctx.status = answer.status;
+      ctx.set(answer.headers);
+      ctx.body = answer.body;
+      if (answer.refused && !ctx.req.complete) discardRestOfBody(ctx.req);
     }
   };
 }

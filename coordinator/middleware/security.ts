@@ -21,17 +21,22 @@ export function hostAllowed(name: string, allowed: readonly string[]): boolean {
   return name === own || name === `${own}.local` || name.startsWith(`${own}.`) || allowed.some((a) => a.toLowerCase() === name);
 }
 
+/** Refuses a request whose Host header names a host this coordinator does not answer to (421). */
+export function requireKnownHost(header: string | undefined, allowedHosts: readonly string[]): void {
+  const name = hostName(header ?? '');
+  if (!hostAllowed(name, allowedHosts)) {
+    throw new HttpError(
+      421,
+      'unknown_host',
+      `this coordinator does not answer to the name "${name}"; its operator can allow it with --allowed-host ${name}`,
+    );
+  }
+}
+
 export function securityHeaders(allowedHosts: readonly string[]) {
   return async function guardHostAndHeaders(ctx: AppContext, next: Next): Promise<void> {
     ctx.set(SECURITY_HEADERS);
-    const name = hostName(ctx.get('host'));
-    if (!hostAllowed(name, allowedHosts)) {
-      throw new HttpError(
-        421,
-        'unknown_host',
-        `this coordinator does not answer to the name "${name}"; its operator can allow it with --allowed-host ${name}`,
-      );
-    }
+    requireKnownHost(ctx.get('host'), allowedHosts);
     await next();
   };
 }

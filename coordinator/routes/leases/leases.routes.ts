@@ -96,7 +96,7 @@ export function leaseRoutes(services: Services): Router<AppState> {
         ctx.body = { job: await scheduler.complete(lease(ctx), worker(ctx), result, artifacts) };
         return;
       }
-      ctx.body = await untilClosed(ctx, services.shutdown, (signal) => scheduler.completeAndClaim(lease(ctx), worker(ctx), result, artifacts, signal));
+      ctx.body = await untilClosed(ctx.req, ctx.res, services.shutdown, (signal) => scheduler.completeAndClaim(lease(ctx), worker(ctx), result, artifacts, signal));
     },
   );
 

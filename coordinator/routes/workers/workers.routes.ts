@@ -1,7 +1,6 @@
 import Router from '@koa/router';
 import { API_PREFIX, CONTROL_EVENTS, type LeaseDirective } from '../../../protocol/api';
-import { audited, auditEntry } from '../../middleware/audit';
-import { parkable } from '../../middleware/long-poll';
+import { audited } from '../../middleware/audit';
 import { AuthenticationError } from '../../errors';
 import { allow, principalOf, workerSelf } from '../../middleware/auth';
 import { jsonBody } from '../../middleware/body';
@@ -11,9 +10,8 @@ import { inputOf, validate } from '../../middleware/validate';
 import type { Services } from '../../services/container';
 import { requireProtocol } from '../../services/scheduler';
 import { outdatedBecause } from '../../services/update-feed';
-import { claimSchema, heartbeatSchema, registerWorkerSchema } from './workers.schema';
-
-const DEFAULT_CLAIM_WAIT_MS = 25_000;
+import { leaveDrained } from './claim';
+import { heartbeatSchema, registerWorkerSchema } from './workers.schema';
 
 export function workerRoutes(services: Services): Router<AppState> {
   const { scheduler, store, now } = services;
@@ -61,18 +59,12 @@ export function workerRoutes(services: Services): Router<AppState> {
     ctx.status = 204;
   });
 
-  /** Drained: it leaves the pool (and its token stops working) once its last job has ended. */
-  const leaveDrained = async (ctx: AppContext, id: string) => {
-    await scheduler.deregister(id);
-    await store.insertAudit({ at: now(), actor: principalOf(ctx).name, role: 'worker', action: 'worker.drained', target: id, ip: ctx.ip });
-  };
-
   router.post('/:id/heartbeat', jsonBody, validate(heartbeatSchema), async (ctx: AppContext) => {
     const id = workerSelf(ctx);
     const worker = await scheduler.requireWorker(id);
     const input = inputOf(ctx, heartbeatSchema);
     const answer = await scheduler.heartbeat(id, input.state, input.problem);
-    if (worker.adminState === 'draining' && answer.leases.length === 0) await leaveDrained(ctx, id);
+    if (worker.adminState === 'draining' && answer.leases.length === 0) await leaveDrained(services, principalOf(ctx).name, ctx.ip, id);
     ctx.body = answer;
   });
 
@@ -105,23 +97,7 @@ export function workerRoutes(services: Services): Router<AppState> {
     for (const directive of await scheduler.stopsOf(id)) stop(directive);
   });
 
-  const claimedJob = (ctx: AppContext) => (ctx.body as { job?: { id: string } } | undefined)?.job?.id ?? null;
-  router.post('/:id/claim', jsonBody, validate(claimSchema), audited(store, now, 'lease.claim', claimedJob, { skipEmpty: true }), async (ctx: AppContext) => {
-    const id = workerSelf(ctx);
-    const { waitMs, ...filter } = inputOf(ctx, claimSchema);
-    // An idle worker claims instead of heartbeating: a drained one leaves here (its next call is refused).
-    const worker = await scheduler.requireWorker(id);
-    if (worker.adminState === 'draining' && (await store.currentJobs(id)).length === 0) {
-      await leaveDrained(ctx, id);
-      ctx.status = 204;
-      return;
-    }
-    await parkable(ctx, services.shutdown, (signal, onPark) => scheduler.claim(worker, waitMs ?? DEFAULT_CLAIM_WAIT_MS, signal, filter, onPark), {
-      logger: services.logger,
-      answered: (assignment) => auditEntry(store, now, ctx, 'lease.claim', assignment.job.id),
-      undelivered: (assignment) => scheduler.handBackUnanswered(assignment.lease.id),
-    });
-  });
+  // POST /:id/claim is served before Koa: routes/workers/claim.ts.
 
   return router;
 }
