@@ -11,6 +11,7 @@ import { ApiClient } from '../../protocol/client';
 import { expectApiError } from '../../test/api-error';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
+import { seriesValue } from '../../test/metrics';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -157,7 +158,7 @@ describe('parked claims', () => {
     expect((await worker.client.claim(worker.id, 0))?.job.id).toBe(job.id);
     expect((await submitter.listAudit({ action: 'lease.claim' })).entries.map((e) => [e.actor, e.target])).toEqual([['worker:w', job.id]]);
     const metrics = await (await fetch(`${pool.url}/metrics`)).text();
-    expect(metrics).toMatch(new RegExp(`cmdx_http_request_duration_seconds_count\\{method="POST",route="${API_PREFIX}/workers/:id/claim",status="200"\\} 1`));
+    expect(seriesValue(metrics, 'cmdx_http_request_duration_seconds_count', { method: 'POST', route: `${API_PREFIX}/workers/:id/claim`, status: '200' })).toBe(1);
 
     // Removed by an admin: the very next claim is refused, and says why.
     const parked = other.client.claim(other.id, LIMITS.claimWaitMsMax);

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
 import { startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { AgentFleet, waitForJob } from './test-support';
+import { seriesValue } from '../../test/metrics';
 
 const LINES = 3_500_000;
 /** `seq 1 N`: ~26 MiB of distinct lines, so a byte out of place or twice shows. */
@@ -25,10 +26,7 @@ async function logBytes(client: ApiClient, jobId: string): Promise<Buffer> {
 /** How many requests the coordinator answered on a route with a status (its /metrics). */
 async function requestsOn(client: ApiClient, method: string, route: string, status: number): Promise<number> {
   const text = await (await client.request('/metrics')).text();
-  // Every series also carries the node's instance label.
-  const labels = [`method="${method}"`, `route="${route}"`, `status="${status}"`];
-  const line = text.split('\n').find((l) => l.startsWith('cmdx_http_request_duration_seconds_count{') && labels.every((label) => l.includes(label)));
-  return line ? Number(line.split(' ').at(-1)) : 0;
+  return seriesValue(text, 'cmdx_http_request_duration_seconds_count', { method, route, status: String(status) }) ?? 0;
 }
 
 /**
