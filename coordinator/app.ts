@@ -42,7 +42,7 @@ import type { Services } from './services/container';
 import { EventHub } from './services/event-hub';
 import { JobStream } from './services/job-stream';
 import { OutputLog, outputFolder } from './services/output-log';
-import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, FairShare } from './services/fair-share';
+import { FairShare } from './services/fair-share';
 import { WorkerControl } from './services/worker-control';
 import { JobLog } from './services/job-state';
 import { InviteService } from './services/invites';
@@ -51,7 +51,7 @@ import { LeaseClock, StallWatch } from './services/lease-clock';
 import { AuthThrottle, SubmitQuota } from './services/limits';
 import { Metrics } from './services/metrics';
 import { Revocations } from './services/revocations';
-import { DEFAULT_RETENTION_DAYS, Retention } from './services/retention';
+import { Retention } from './services/retention';
 import { Scheduler } from './services/scheduler';
 import type { WorkerAvailability } from './services/waiting';
 import { SessionService } from './services/sessions';
@@ -352,7 +352,7 @@ export class Coordinator {
     const metrics = new Metrics(store, () => scheduler!, () => retention.dataBytes());
     const leaseTtlMs = (o.leaseTtlSec ?? DEFAULTS.leaseTtlSec) * 1000;
     const updates = new UpdateFeed(updateFeedDir(o.dataDir));
-    const fairShare = new FairShare(now, (o.fairShareHalfLifeSec ?? DEFAULT_FAIR_SHARE_HALF_LIFE_SEC) * 1000);
+    const fairShare = new FairShare(now, (o.fairShareHalfLifeSec ?? DEFAULTS.fairShareHalfLifeSec) * 1000);
     const pool = new Scheduler(
       store,
       log,
@@ -386,7 +386,7 @@ export class Coordinator {
       blobs,
       store.shared ? [] : [storeFile, `${storeFile}-wal`, `${storeFile}-shm`],
       now,
-      o.retentionDays ?? DEFAULT_RETENTION_DAYS,
+      o.retentionDays ?? DEFAULTS.retentionDays,
       logger,
       output,
     );

@@ -14,8 +14,6 @@ import { packageVersion } from '../main/agent/cli/common';
 import type { Coordinator } from './app';
 import { DEFAULTS } from './defaults';
 import { HttpError } from './errors';
-import { DEFAULT_FAIR_SHARE_HALF_LIFE_SEC } from './services/fair-share';
-import { DEFAULT_RETENTION_DAYS } from './services/retention';
 
 import type { TokenService } from './services/tokens';
 import type { Store } from './store/types';
@@ -44,11 +42,11 @@ const serveFlags = {
   'default-timeout': { type: 'number', env: 'CMDX_DEFAULT_TIMEOUT', description: 'timeoutSec of jobs that set none', default: DEFAULTS.defaultTimeoutSec, placeholder: 'SEC' },
   'lease-ttl': { type: 'number', env: 'CMDX_LEASE_TTL', description: 'seconds a lease lives without a heartbeat', default: DEFAULTS.leaseTtlSec, placeholder: 'SEC' },
   'heartbeat-interval': { type: 'number', env: 'CMDX_HEARTBEAT_INTERVAL', description: 'seconds between worker heartbeats', default: DEFAULTS.heartbeatIntervalSec, placeholder: 'SEC' },
-  retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULT_RETENTION_DAYS, placeholder: 'DAYS' },
+  retention: { type: 'number', env: 'CMDX_RETENTION', description: 'days finished jobs, their logs and unused ZIPs are kept (0: forever)', default: DEFAULTS.retentionDays, placeholder: 'DAYS' },
   'job-visibility': { type: 'string', env: 'CMDX_JOB_VISIBILITY', description: "owner: submitters see only their own jobs; team: everyone's (state and log)", default: 'owner', placeholder: 'WHO' },
   name: { type: 'string', env: 'CMDX_POOL_NAME', description: "the pool's name in colleagues' list of pools on the LAN (default: this machine's name); also the instance label of this node's /metrics (default: host:port)", placeholder: 'NAME' },
   'no-advertise': { type: 'boolean', env: 'CMDX_NO_ADVERTISE', description: 'do not announce the pool on the LAN (DNS-SD/mDNS _cmdx._tcp); it is never announced while bound to loopback' },
-  'fair-share-half-life': { type: 'number', env: 'CMDX_FAIR_SHARE_HALF_LIFE', description: "seconds after which a person's past use of the pool counts half in who goes next", default: DEFAULT_FAIR_SHARE_HALF_LIFE_SEC, placeholder: 'SEC' },
+  'fair-share-half-life': { type: 'number', env: 'CMDX_FAIR_SHARE_HALF_LIFE', description: "seconds after which a person's past use of the pool counts half in who goes next", default: DEFAULTS.fairShareHalfLifeSec, placeholder: 'SEC' },
   'sync-full': { type: 'boolean', env: 'CMDX_SYNC_FULL', description: 'fsync every commit (survives power loss, slower)' },
 } satisfies FlagTable;
 

@@ -12,4 +12,8 @@ export const DEFAULTS = {
   sweepIntervalMs: 1000,
   headersTimeoutMs: 20_000,
   sseKeepAliveMs: 15_000,
+  /** Days finished jobs, their logs and unused ZIPs are kept (0: forever). */
+  retentionDays: 30,
+  /** Seconds after which a person's past use of the pool counts half in who goes next. */
+  fairShareHalfLifeSec: 3600,
 } as const;

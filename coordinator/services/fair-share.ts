@@ -5,8 +5,6 @@
 import type { PoolShare } from '../../protocol/api';
 import type { JobRecord, LeaseRecord, PoolUsageRecord, StoreOps } from '../store/types';
 
-export const DEFAULT_FAIR_SHARE_HALF_LIFE_SEC = 3600;
-
 interface Standing {
   /** Decayed past usage plus the run time so far of the jobs running now. */
   slotSeconds: number;

@@ -8,7 +8,6 @@ import type { Store } from '../store/types';
 import type { BlobStore } from './blobs';
 import type { OutputLog } from './output-log';
 
-export const DEFAULT_RETENTION_DAYS = 30;
 const DAY_MS = 24 * 3600 * 1000;
 const DELETE_BATCH = 500;
 /** A blob stored this recently may belong to an upload whose job is being created: never deleted yet. */
