@@ -1,8 +1,8 @@
 // Several coordinators on one PostgreSQL database (the `postgres` vitest project): they share nothing but the
 // database and the blob folder, and the pool behaves as one. Also `node coordinator migrate`, which moves an
 // embedded (SQLite) pool into PostgreSQL.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -12,6 +12,7 @@ import type { CoordinatorOptions } from '../../coordinator/app';
 import type { OutputLog } from '../../coordinator/services/output-log';
 import { PostgresStore } from '../../coordinator/store/postgres';
 import type { ClaimResponse } from '../../protocol/api';
+import { ProcessPool, type NodeProcess } from './processes';
 import { makeTempDir, registerTestWorker, startTestCoordinator, testStore, type TestCoordinator } from '../pool';
 import { createDatabase } from '../postgres';
 import { waitFor } from '../wait';
@@ -44,39 +45,17 @@ async function startNodes(count: number, options: Partial<CoordinatorOptions> = 
   return { nodes, database };
 }
 
-interface ProcessNode {
-  child: ChildProcess;
-  url: string;
-}
-
 /**
  * `count` real `node coordinator` processes, as an operator starts each node: one new database, one shared
  * blob folder, the same admin and join token files.
  */
-async function startProcessNodes(count: number): Promise<{ database: string; adminToken: string; joinToken: string; nodes: ProcessNode[] }> {
-  const database = await createDatabase(inject('postgresUrl'));
-  const dir = await makeTempDir('cmdx-kill-');
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  const adminToken = 'cmdx_admin_killtest0000000000000000000000';
-  const joinToken = 'cmdx_join_killtest00000000000000000000000';
-  await writeFile(join(dir, 'admin.token'), adminToken);
-  await writeFile(join(dir, 'join.token'), joinToken);
-  const startNode = async (name: string): Promise<ProcessNode> => {
-    const child = spawn(process.execPath, [
-      ENTRY, '--port', '0', '--data-dir', join(dir, name), '--database', database, '--blob-dir', join(dir, 'blobs'),
-      '--admin-token-file', join(dir, 'admin.token'), '--join-token-file', join(dir, 'join.token'),
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanup.push(async () => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const [, url] = await waitFor(() => /serving (http:\/\/\S+)/.exec(out) ?? undefined, { timeoutMs: 30_000, message: `${name} to serve` });
-    return { child, url: url! };
-  };
-  const nodes: ProcessNode[] = [];
+async function startNodeProcesss(count: number): Promise<{ database: string; adminToken: string; joinToken: string; nodes: NodeProcess[] }> {
+  const pool = await ProcessPool.create(await createDatabase(inject('postgresUrl')));
+  cleanup.push(() => pool.stop());
+  const nodes: NodeProcess[] = [];
   // One after another: the first migrates the fresh database.
-  for (let i = 0; i < count; i++) nodes.push(await startNode(`node-${i}`));
-  return { database, adminToken, joinToken, nodes };
+  for (let i = 0; i < count; i++) nodes.push(await pool.start(`node-${i}`));
+  return { database: pool.database, adminToken: pool.adminToken, joinToken: pool.joinToken, nodes };
 }
 
 /** A worker speaking the protocol by hand: `slots` claim loops on `node`, each job's output then its result. */
@@ -281,8 +260,8 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
   });
 
   it('kill -9 of the coordinator a worker talks to: it goes on through another, and its job ends once with its output whole', async () => {
-    const { database, adminToken, joinToken, nodes } = await startProcessNodes(2);
-    const [doomed, survivor] = nodes as [ProcessNode, ProcessNode];
+    const { database, adminToken, joinToken, nodes } = await startNodeProcesss(2);
+    const [doomed, survivor] = nodes as [NodeProcess, NodeProcess];
     const worker = await registerTestWorker(doomed.url, joinToken, { name: 'mover' });
     const job = await new ApiClient({ baseUrl: survivor.url, token: adminToken }).submitJob({ commands: ['x'] });
     const claimed = (await worker.client.claim(worker.id, 10_000))!;
@@ -311,7 +290,7 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
   });
 
   it('kill -9 two of three coordinators mid-burst of 500 jobs: workers and an SSE follower move to the live node, each job ends once with its output whole', { timeout: 120_000 }, async () => {
-    const { database, adminToken, joinToken, nodes } = await startProcessNodes(3);
+    const { database, adminToken, joinToken, nodes } = await startNodeProcesss(3);
     const alive = nodes.map(() => true);
     /** The next live node after `from`, round-robin: where a client goes when its node is gone. */
     const nextLive = (from: number) => {

@@ -30,8 +30,8 @@ export interface NodeOptions {
 
 /** A pool of coordinator processes on one new database: one blob folder, the same admin and join token files. */
 export class ProcessPool {
-  readonly adminToken = 'cmdx_admin_clocktest000000000000000000000';
-  readonly joinToken = 'cmdx_join_clocktest0000000000000000000000';
+  readonly adminToken = 'cmdx_admin_nodestest000000000000000000000';
+  readonly joinToken = 'cmdx_join_nodestest0000000000000000000000';
   private readonly nodes: NodeProcess[] = [];
 
   private constructor(
