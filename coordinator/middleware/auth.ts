@@ -39,7 +39,7 @@ export async function readPrincipal(auth: Authenticators, header: string | undef
   auth.throttle.checkAllowed(origin.ip);
   const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
   if (!match) return authenticationFailed(auth, origin, 'the Authorization header must be "Bearer <token>"');
-  const principal = (await auth.tokens.authenticate(match[1]!)) ?? auth.sessions.authenticate(match[1]!);
+  const principal = (await auth.tokens.authenticate(match[1]!)) ?? (await auth.sessions.authenticate(match[1]!));
   if (principal) return principal;
   // A removed worker must stop rather than join again as a new one: it needs to know it was revoked.
   if (await auth.tokens.wasRevoked(match[1]!)) throw new AuthenticationError('this token was revoked', 'token_revoked');

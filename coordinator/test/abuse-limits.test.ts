@@ -97,7 +97,7 @@ describe('sign-in link', () => {
     const clock = manualClock();
     const pool = await startTestCoordinator({ clock: clock.now, sweepIntervalMs: 0, limits: { sessionTtlSec: 3600 } });
     pools.push(pool);
-    const link = pool.coordinator.signInLink();
+    const link = await pool.coordinator.signInLink();
     expect(link).not.toContain(pool.adminToken);
     const code = new URL(link).hash.replace('#code=', '');
     const anonymous = new ApiClient({ baseUrl: pool.url });

@@ -49,7 +49,7 @@ suite(suiteName, () => {
   });
 
   it('signs in with the one-time link (no admin token in it), with security headers on the page', async () => {
-    const link = pool.coordinator.signInLink();
+    const link = await pool.coordinator.signInLink();
     expect(link).not.toContain(pool.adminToken);
     const response = await page.goto(link);
     const headers = response!.headers();

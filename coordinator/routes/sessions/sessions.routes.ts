@@ -11,7 +11,7 @@ export function sessionRoutes(auth: Authenticators): Router<AppState> {
 
   router.post('/', jsonBody, validate(signInSchema), async (ctx: AppContext) => {
     auth.throttle.checkAllowed(ctx.ip);
-    const session = auth.sessions.redeem(inputOf(ctx, signInSchema).code);
+    const session = await auth.sessions.redeem(inputOf(ctx, signInSchema).code);
     if (!session) return authenticationFailed(auth, ctx, 'this sign-in code is unknown, used or expired; ask for a new link');
     await auth.store.insertAudit({ at: auth.now(), actor: 'admin', role: 'admin', action: 'session.create', target: null, ip: ctx.ip });
     ctx.status = 201;
