@@ -2,7 +2,8 @@
 // page exchanges it (POST, so it never sits in a URL the server logs) for a session token that expires.
 // Both live in the store as SHA-256 hashes, with their expiry judged by the store's clock: coordinators sharing a
 // database redeem each other's codes (once, whichever nodes race) and know each other's sessions, and a restart
-// keeps them. The retention sweep deletes the expired ones.
+// keeps them. Signing out deletes the session: the next request with it is refused on every node. The retention
+// sweep deletes the expired ones.
 import { randomBytes } from 'node:crypto';
 import type { Role } from '../../protocol/api';
 import type { Store } from '../store/types';
@@ -35,6 +36,11 @@ export class SessionService {
       await tx.insertSignIn({ hash: hashToken(token), kind: 'session', name: entry.name, role: entry.role, expiresAt });
       return { token, expiresAt };
     });
+  }
+
+  /** Signs out: the session token stops working on every coordinator at once. False when it is no live session. */
+  async end(token: string): Promise<boolean> {
+    return token.startsWith(SESSION_PREFIX) && this.store.deleteSession(hashToken(token));
   }
 
   async authenticate(token: string): Promise<Principal | null> {

@@ -279,6 +279,7 @@ describe(`store contract on ${backend}`, () => {
     expect(await store.takeSignInCode(`session${session}`, 5)).toBeUndefined();
     expect(await store.takeSignInCode('late', 50)).toBeUndefined();
     expect(await store.findSession(`session${session}`, 900)).toBeUndefined();
+    expect(await store.deleteSession('late')).toBe(false);
     expect(await store.deleteExpiredSignIns(100)).toBe(1);
     expect(await store.deleteExpiredSignIns(900)).toBe(1);
     expect(await store.deleteExpiredSignIns(900)).toBe(0);

@@ -323,6 +323,9 @@ class PostgresOps implements StoreOps {
     const row = await this.row(`SELECT * FROM sign_ins WHERE hash = $1 AND kind = 'session' AND expires_at > $2`, [hash, at]);
     return row && signInCols.fromRow(row);
   }
+  async deleteSession(hash: string): Promise<boolean> {
+    return (await this.count(`DELETE FROM sign_ins WHERE hash = $1 AND kind = 'session'`, [hash])) > 0;
+  }
   async deleteExpiredSignIns(at: number): Promise<number> {
     return this.count('DELETE FROM sign_ins WHERE expires_at <= $1', [at]);
   }

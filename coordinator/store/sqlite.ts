@@ -408,6 +408,9 @@ export class SqliteStore implements Store {
     const row = this.get(`SELECT * FROM sign_ins WHERE hash = ? AND kind = 'session' AND expires_at > ?`, hash, at);
     return row && signInMap.fromRow(row);
   }
+  async deleteSession(hash: string): Promise<boolean> {
+    return this.stmt(`DELETE FROM sign_ins WHERE hash = ? AND kind = 'session'`).run(hash).changes > 0;
+  }
   async deleteExpiredSignIns(at: number): Promise<number> {
     return this.stmt('DELETE FROM sign_ins WHERE expires_at <= ?').run(at).changes;
   }

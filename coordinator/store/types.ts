@@ -248,6 +248,8 @@ export interface StoreOps {
   takeSignInCode(hash: string, at: number): Promise<SignInRecord | undefined>;
   /** The session of this token hash, unexpired at `at`. */
   findSession(hash: string, at: number): Promise<SignInRecord | undefined>;
+  /** Ends a session (signed out): false when there was none of this hash. */
+  deleteSession(hash: string): Promise<boolean>;
   /** Deletes the codes and sessions expired at `at`; returns how many. */
   deleteExpiredSignIns(at: number): Promise<number>;
 

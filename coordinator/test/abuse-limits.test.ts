@@ -109,4 +109,18 @@ describe('sign-in link', () => {
     clock.advance(3601_000);
     await expectApiError(browser.listJobs(), 401);
   });
+
+  it('signs out: the session token stops working; a sign-out with a personal token leaves it working', async () => {
+    const pool = await startTestCoordinator({ sweepIntervalMs: 0 });
+    pools.push(pool);
+    const anonymous = new ApiClient({ baseUrl: pool.url });
+    const session = await anonymous.signIn(new URL(await pool.coordinator.signInLink()).hash.replace('#code=', ''));
+    const browser = new ApiClient({ baseUrl: pool.url, token: session.token });
+    await browser.signOut();
+    await expectApiError(browser.listJobs(), 401);
+    const admin = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
+    await admin.signOut();
+    expect((await admin.listJobs()).jobs).toEqual([]);
+    expect((await admin.listAudit({ action: 'session.end' })).entries).toHaveLength(1);
+  });
 });

@@ -1,6 +1,6 @@
 // Browser sign-in across coordinators sharing one PostgreSQL database behind a load balancer: the link one node
 // printed is redeemed through another, the session works on every node, a code is good once whichever nodes race
-// for it, and an expired session is refused everywhere.
+// for it, a sign-out through one node ends the session on all, and an expired session is refused everywhere.
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ApiClient, ApiError } from '../../protocol/client';
 import { testStore } from '../pool';
@@ -30,7 +30,7 @@ const refusal = (request: Promise<unknown>): Promise<number> =>
   );
 
 describe.runIf(testStore === 'postgres')('browser sign-in on coordinators sharing one database', () => {
-  it('redeems a link printed by one node through another, once; the session works on every node until it expires', async () => {
+  it('redeems a link printed by one node through another, once; the session works on every node until signed out or expired', async () => {
     const pool = await ProcessPool.create(await createDatabase(inject('postgresUrl')));
     pools.push(pool);
     const a = await pool.start('a');
@@ -50,6 +50,12 @@ describe.runIf(testStore === 'postgres')('browser sign-in on coordinators sharin
     const raced = await Promise.allSettled([a, b].map((node) => anonymous(node).signIn(codeOfB)));
     expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(raced.map((r) => (r.status === 'rejected' && r.reason instanceof ApiError ? r.reason.status : 0)).sort()).toEqual([0, 401]);
+
+    // Signed out through A: refused through B at once (and A); another session goes on.
+    const won = raced.find((r) => r.status === 'fulfilled')!.value;
+    await as(a, won.token).signOut();
+    for (const node of [a, b]) expect(await refusal(as(node, won.token).listJobs())).toBe(401);
+    expect((await as(b, session.token).listJobs()).jobs).toEqual([]);
 
     // Neither the code nor the token is stored, only their hashes.
     const stored = JSON.stringify(await pool.query('SELECT * FROM sign_ins'));
