@@ -402,7 +402,7 @@ export class Coordinator {
     }
 
     const limits: TrustLimits = { ...TRUST_DEFAULTS, ...o.limits };
-    const sessions = new SessionService(now, { codeSec: limits.signInCodeTtlSec, sessionSec: limits.sessionTtlSec });
+    const sessions = new SessionService(store, now, { codeSec: limits.signInCodeTtlSec, sessionSec: limits.sessionTtlSec });
     this.sessions = sessions;
     const auth: Authenticators = { tokens, sessions, throttle: new AuthThrottle(limits, now), store, now };
 
@@ -558,9 +558,9 @@ export class Coordinator {
   }
 
   /** A sign-in link for the web UI: a one-time code (never the admin token) good for `signInCodeTtlSec`. */
-  signInLink(): string {
+  async signInLink(): Promise<string> {
     if (!this.sessions) throw new Error('the coordinator is not started');
-    return `${this.url}/#code=${this.sessions.issueCode('admin', 'admin')}`;
+    return `${this.url}/#code=${await this.sessions.issueCode('admin', 'admin')}`;
   }
 
   /** An enrollment code for a new worker, with the command to run there. */

@@ -360,7 +360,7 @@ async function serve(argv: string[]): Promise<number> {
   console.log(`  join token:  ${joinToken ? '(given)' : coordinator.joinTokenFile}`);
   if (flags['no-advertise']) console.log('  LAN advertisement: off (--no-advertise)');
   else if (!isLoopbackHost(flags.host!)) console.log(`  LAN advertisement: _cmdx._tcp as "${flags.name || os.hostname()}" (--no-advertise turns it off)`);
-  console.log(`  sign in:    ${coordinator.signInLink()}  (one-time link, valid ${TRUST_DEFAULTS.signInCodeTtlSec / 60} min)`);
+  console.log(`  sign in:    ${await coordinator.signInLink()}  (one-time link, valid ${TRUST_DEFAULTS.signInCodeTtlSec / 60} min)`);
 
   if (flags['with-worker']) {
     localWorker = startLocalWorker(coordinator, dataDir, workerSlots);

@@ -121,6 +121,11 @@ export class ApiClient {
     return this.json<SignInResponse>('POST', `${API_PREFIX}/sessions`, { code });
   }
 
+  /** Signs out: ends this client's session token on every coordinator (any other token is left as it is). */
+  signOut(): Promise<void> {
+    return this.json<void>('DELETE', `${API_PREFIX}/sessions`);
+  }
+
   /** Who this token is to the pool: its name and role. */
   whoAmI(): Promise<Caller> {
     return this.json<{ me: Caller }>('GET', `${API_PREFIX}/me`).then((r) => r.me);

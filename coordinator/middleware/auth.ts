@@ -30,6 +30,9 @@ export async function authenticationFailed(auth: Authenticators, origin: Request
   throw new AuthenticationError(why);
 }
 
+/** The token of an Authorization header ("Bearer <token>"), or null when it is not one. */
+export const bearerToken = (header: string): string | null => /^Bearer\s+(\S{1,512})$/i.exec(header)?.[1] ?? null;
+
 /**
  * Who the Authorization header says the caller is (null without one); throws the answer to a bad, unknown or
  * revoked token. The one check for Koa's chain and for the claims answered before it (routes/workers/claim.ts).
@@ -37,12 +40,12 @@ export async function authenticationFailed(auth: Authenticators, origin: Request
 export async function readPrincipal(auth: Authenticators, header: string | undefined, origin: RequestOrigin): Promise<Principal | null> {
   if (!header) return null;
   auth.throttle.checkAllowed(origin.ip);
-  const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
-  if (!match) return authenticationFailed(auth, origin, 'the Authorization header must be "Bearer <token>"');
-  const principal = (await auth.tokens.authenticate(match[1]!)) ?? auth.sessions.authenticate(match[1]!);
+  const token = bearerToken(header);
+  if (!token) return authenticationFailed(auth, origin, 'the Authorization header must be "Bearer <token>"');
+  const principal = (await auth.tokens.authenticate(token)) ?? (await auth.sessions.authenticate(token));
   if (principal) return principal;
   // A removed worker must stop rather than join again as a new one: it needs to know it was revoked.
-  if (await auth.tokens.wasRevoked(match[1]!)) throw new AuthenticationError('this token was revoked', 'token_revoked');
+  if (await auth.tokens.wasRevoked(token)) throw new AuthenticationError('this token was revoked', 'token_revoked');
   return authenticationFailed(auth, origin, 'this token is unknown, expired or revoked');
 }
 

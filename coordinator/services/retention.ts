@@ -1,6 +1,6 @@
 // What the data dir keeps: jobs that ended longer ago than the retention go, with their events, output files
-// and commands, and so do the blobs (bundles, artifacts) no remaining job refers to, and submit keys older than a
-// day. Runs at start and hourly.
+// and commands, and so do the blobs (bundles, artifacts) no remaining job refers to, submit keys older than a
+// day, and expired sign-in codes and browser sessions. Runs at start and hourly.
 import { stat } from 'node:fs/promises';
 import { LIMITS } from '../../protocol/api';
 import type { Logger } from '../middleware/errors';
@@ -28,6 +28,7 @@ export class Retention {
   async apply(): Promise<{ jobs: number; blobs: number }> {
     // Submit keys answer resends for a day whatever the retention: kept longer they would only grow the store.
     await this.store.deleteSubmissionKeysBefore(this.now() - LIMITS.idempotencyKeyTtlSec * 1000);
+    await this.store.deleteExpiredSignIns(this.now());
     if (this.days <= 0) return { jobs: 0, blobs: 0 };
     const cutoff = this.now() - this.days * DAY_MS;
     let jobs = 0;

@@ -257,6 +257,34 @@ describe(`store contract on ${backend}`, () => {
     expect(await store.consumeTokenUse('inv', 5)).toBe(false);
   });
 
+  it('a sign-in code is redeemed once by racing redeems, for one session; expired ones are refused and pruned', async () => {
+    await store.insertSignIn({ hash: 'code', kind: 'code', name: 'admin', role: 'admin', expiresAt: 1000 });
+    // What the session service does: take the code and store a session, in one transaction (one per node).
+    const redeems = await Promise.all(
+      [1, 2, 3, 4].map((n) =>
+        store.transaction(async (tx) => {
+          const taken = await tx.takeSignInCode('code', 5);
+          if (taken) await tx.insertSignIn({ hash: `session${n}`, kind: 'session', name: taken.name, role: taken.role, expiresAt: 900 });
+          return taken;
+        }),
+      ),
+    );
+    expect(redeems.filter(Boolean)).toEqual([{ hash: 'code', kind: 'code', name: 'admin', role: 'admin', expiresAt: 1000 }]);
+    expect(await store.takeSignInCode('code', 5)).toBeUndefined();
+    const session = redeems.findIndex(Boolean) + 1;
+    expect(await store.findSession(`session${session}`, 899)).toEqual({ hash: `session${session}`, kind: 'session', name: 'admin', role: 'admin', expiresAt: 900 });
+    // A code is no session, nor a session a code; past its expiry neither is found.
+    await store.insertSignIn({ hash: 'late', kind: 'code', name: 'admin', role: 'admin', expiresAt: 50 });
+    expect(await store.findSession('late', 5)).toBeUndefined();
+    expect(await store.takeSignInCode(`session${session}`, 5)).toBeUndefined();
+    expect(await store.takeSignInCode('late', 50)).toBeUndefined();
+    expect(await store.findSession(`session${session}`, 900)).toBeUndefined();
+    expect(await store.deleteSession('late')).toBe(false);
+    expect(await store.deleteExpiredSignIns(100)).toBe(1);
+    expect(await store.deleteExpiredSignIns(900)).toBe(1);
+    expect(await store.deleteExpiredSignIns(900)).toBe(0);
+  });
+
   it('hooks run after the commit, and not at all after a rollback', async () => {
     const seen: string[] = [];
     await store.transaction(async (tx) => {

@@ -22,6 +22,7 @@ import type {
   LeaseTime,
   NewJobRecord,
   PoolUsageRecord,
+  SignInRecord,
   Store,
   StoreOps,
   StoreSignal,
@@ -114,6 +115,11 @@ CREATE TABLE submission_keys (
 );
 CREATE INDEX submission_keys_created ON submission_keys (created_at);
 `,
+  // Browser sign-in codes and sessions, hashed: every node redeems a code any node printed, and knows every session.
+  `
+CREATE TABLE sign_ins (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX sign_ins_expires ON sign_ins (expires_at);
+`,
 ];
 
 /** Any constant: the advisory lock that lets one coordinator at a time migrate a fresh database. */
@@ -165,6 +171,7 @@ class Columns<T extends object> {
   }
 }
 
+const signInCols = new Columns<SignInRecord>(['hash', 'kind', 'name', 'role', 'expiresAt']);
 const tokenCols = new Columns<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerCols = new Columns<WorkerRecord>(
   [
@@ -301,6 +308,26 @@ class PostgresOps implements StoreOps {
       [at, id],
     );
     return taken > 0;
+  }
+
+  // ---- browser sign-ins ----
+  async insertSignIn(signIn: SignInRecord): Promise<void> {
+    await this.db.query(...insertSql('sign_ins', signInCols.toRow(signIn)));
+  }
+  async takeSignInCode(hash: string, at: number): Promise<SignInRecord | undefined> {
+    // One DELETE: of two nodes redeeming one code at once, the second finds the row gone and gets nothing.
+    const row = await this.row(`DELETE FROM sign_ins WHERE hash = $1 AND kind = 'code' AND expires_at > $2 RETURNING *`, [hash, at]);
+    return row && signInCols.fromRow(row);
+  }
+  async findSession(hash: string, at: number): Promise<SignInRecord | undefined> {
+    const row = await this.row(`SELECT * FROM sign_ins WHERE hash = $1 AND kind = 'session' AND expires_at > $2`, [hash, at]);
+    return row && signInCols.fromRow(row);
+  }
+  async deleteSession(hash: string): Promise<boolean> {
+    return (await this.count(`DELETE FROM sign_ins WHERE hash = $1 AND kind = 'session'`, [hash])) > 0;
+  }
+  async deleteExpiredSignIns(at: number): Promise<number> {
+    return this.count('DELETE FROM sign_ins WHERE expires_at <= $1', [at]);
   }
 
   // ---- workers ----

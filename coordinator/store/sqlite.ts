@@ -17,6 +17,7 @@ import type {
   NewJobRecord,
   Store,
   PoolUsageRecord,
+  SignInRecord,
   StoreOps,
   StreamEntry,
   SubmissionKeyRecord,
@@ -26,7 +27,7 @@ import type {
 } from './types';
 import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
 
-const SCHEMA_VERSION = 8;
+const SCHEMA_VERSION = 9;
 
 const MIGRATION_1 = `
 CREATE TABLE tokens (
@@ -140,6 +141,12 @@ CREATE TABLE submission_keys (
 CREATE INDEX submission_keys_created ON submission_keys (created_at);
 `;
 
+/** Browser sign-in codes and sessions, hashed: in the store so a restart keeps them (and PostgreSQL's nodes share them). */
+const MIGRATION_9 = `
+CREATE TABLE sign_ins (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX sign_ins_expires ON sign_ins (expires_at);
+`;
+
 type Row = Record<string, unknown>;
 type Column = { name: string; kind?: 'json' | 'bool' };
 
@@ -170,6 +177,7 @@ class Mapper<T extends object> {
   }
 }
 
+const signInMap = new Mapper<SignInRecord>(['hash', 'kind', 'name', 'role', 'expiresAt']);
 const tokenMap = new Mapper<TokenRecord>(['id', 'name', 'role', 'hash', 'workerId', 'createdAt', 'revokedAt', 'expiresAt', 'usesLeft']);
 const workerMap = new Mapper<WorkerRecord>(
   [
@@ -264,7 +272,7 @@ export class SqliteStore implements Store {
     if (version > SCHEMA_VERSION) {
       throw new Error(`the data dir was written by a newer cmd-executor (schema ${version}); upgrade to open it`);
     }
-    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7, MIGRATION_8];
+    const migrations = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9];
     if (version < migrations.length) {
       this.db.transaction(() => {
         for (let v = version; v < migrations.length; v++) this.db.exec(migrations[v]!);
@@ -386,6 +394,25 @@ export class SqliteStore implements Store {
          WHERE id = ? AND revoked_at IS NULL AND (uses_left IS NULL OR uses_left > 0) AND (expires_at IS NULL OR expires_at > ?)`,
       ).run(at, id, at).changes > 0
     );
+  }
+
+  // ---- browser sign-ins ----
+  async insertSignIn(signIn: SignInRecord): Promise<void> {
+    this.insert('sign_ins', signInMap.toRow(signIn));
+  }
+  async takeSignInCode(hash: string, at: number): Promise<SignInRecord | undefined> {
+    const row = this.stmt(`DELETE FROM sign_ins WHERE hash = ? AND kind = 'code' AND expires_at > ? RETURNING *`).get(hash, at) as Row | undefined;
+    return row && signInMap.fromRow(row);
+  }
+  async findSession(hash: string, at: number): Promise<SignInRecord | undefined> {
+    const row = this.get(`SELECT * FROM sign_ins WHERE hash = ? AND kind = 'session' AND expires_at > ?`, hash, at);
+    return row && signInMap.fromRow(row);
+  }
+  async deleteSession(hash: string): Promise<boolean> {
+    return this.stmt(`DELETE FROM sign_ins WHERE hash = ? AND kind = 'session'`).run(hash).changes > 0;
+  }
+  async deleteExpiredSignIns(at: number): Promise<number> {
+    return this.stmt('DELETE FROM sign_ins WHERE expires_at <= ?').run(at).changes;
   }
 
   // ---- workers ----

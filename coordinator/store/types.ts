@@ -36,6 +36,18 @@ export interface TokenRecord {
   usesLeft: number | null;
 }
 
+/** A browser sign-in: the link's one-time code, or the session token it was exchanged for. */
+export interface SignInRecord {
+  /** sha256 of the code or token: neither is stored. */
+  hash: string;
+  kind: 'code' | 'session';
+  /** Who it signs in as. */
+  name: string;
+  role: Role;
+  /** By the store's clock; the row is pruned by the retention sweep after. */
+  expiresAt: number;
+}
+
 /** The API's Worker as stored: times as epoch ms, and what the worker said of itself instead of the derived state. */
 export interface WorkerRecord extends Omit<Worker, 'state' | 'problem' | 'registeredAt' | 'lastSeenAt' | 'currentJobs' | 'outdated'> {
   registeredAt: number;
@@ -227,6 +239,19 @@ export interface StoreOps {
   revokeTokens(filter: { id?: string; name?: string; workerId?: string }, at: number): Promise<number>;
   /** Takes one use of a limited-use token that is live and unexpired; false when none is left. */
   consumeTokenUse(id: string, at: number): Promise<boolean>;
+
+  insertSignIn(signIn: SignInRecord): Promise<void>;
+  /**
+   * Takes a sign-in code unexpired at `at` (deleting it: good once); undefined when it is unknown, used or expired.
+   * Of callers racing for one code, on any coordinators, one gets it.
+   */
+  takeSignInCode(hash: string, at: number): Promise<SignInRecord | undefined>;
+  /** The session of this token hash, unexpired at `at`. */
+  findSession(hash: string, at: number): Promise<SignInRecord | undefined>;
+  /** Ends a session (signed out): false when there was none of this hash. */
+  deleteSession(hash: string): Promise<boolean>;
+  /** Deletes the codes and sessions expired at `at`; returns how many. */
+  deleteExpiredSignIns(at: number): Promise<number>;
 
   insertWorker(worker: WorkerRecord): Promise<void>;
   getWorker(id: string): Promise<WorkerRecord | undefined>;

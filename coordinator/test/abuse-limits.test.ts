@@ -97,7 +97,7 @@ describe('sign-in link', () => {
     const clock = manualClock();
     const pool = await startTestCoordinator({ clock: clock.now, sweepIntervalMs: 0, limits: { sessionTtlSec: 3600 } });
     pools.push(pool);
-    const link = pool.coordinator.signInLink();
+    const link = await pool.coordinator.signInLink();
     expect(link).not.toContain(pool.adminToken);
     const code = new URL(link).hash.replace('#code=', '');
     const anonymous = new ApiClient({ baseUrl: pool.url });
@@ -108,5 +108,19 @@ describe('sign-in link', () => {
     await expectApiError(anonymous.signIn(code), 401);
     clock.advance(3601_000);
     await expectApiError(browser.listJobs(), 401);
+  });
+
+  it('signs out: the session token stops working; a sign-out with a personal token leaves it working', async () => {
+    const pool = await startTestCoordinator({ sweepIntervalMs: 0 });
+    pools.push(pool);
+    const anonymous = new ApiClient({ baseUrl: pool.url });
+    const session = await anonymous.signIn(new URL(await pool.coordinator.signInLink()).hash.replace('#code=', ''));
+    const browser = new ApiClient({ baseUrl: pool.url, token: session.token });
+    await browser.signOut();
+    await expectApiError(browser.listJobs(), 401);
+    const admin = new ApiClient({ baseUrl: pool.url, token: pool.adminToken });
+    await admin.signOut();
+    expect((await admin.listJobs()).jobs).toEqual([]);
+    expect((await admin.listAudit({ action: 'session.end' })).entries).toHaveLength(1);
   });
 });

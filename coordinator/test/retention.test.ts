@@ -1,5 +1,6 @@
 // The data dir does not grow forever: jobs that ended more than --retention days ago go with their events and
-// output files, and so do blobs no remaining job refers to; what is still in use stays. Logs stream from the files.
+// output files, and so do blobs no remaining job refers to and expired sign-ins; what is still in use stays. Logs
+// stream from the files.
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../protocol/client';
 import { expectApiError } from '../../test/api-error';
 import { manualClock } from '../../test/clock';
-import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
+import { queryStoreOf, registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { makeZip } from '../../test/zips';
 
 const DAY = 24 * 3600 * 1000;
@@ -52,6 +53,23 @@ describe('retention', () => {
     expect((await submitter.getJob(queued.id)).state).toBe('queued');
     expect(await blobCount()).toBe(1);
     expect(await pool.coordinator.applyRetention()).toEqual({ jobs: 0, blobs: 0 });
+  });
+
+  it('deletes expired sign-in codes and browser sessions, and keeps live ones', async () => {
+    const kinds = async () => (await queryStoreOf(pool.dataDir, 'SELECT kind FROM sign_ins ORDER BY kind')).map((r) => r.kind);
+    const code = (link: string) => new URL(link).hash.replace('#code=', '');
+    await new ApiClient({ baseUrl: pool.url }).signIn(code(await pool.coordinator.signInLink()));
+    await pool.coordinator.signInLink();
+    expect(await kinds()).toEqual(['code', 'session']);
+    await pool.coordinator.applyRetention();
+    expect(await kinds()).toEqual(['code', 'session']);
+    // Past the unused code's 10 minutes, within the session's 12 hours.
+    clock.advance(11 * 60 * 1000);
+    await pool.coordinator.applyRetention();
+    expect(await kinds()).toEqual(['session']);
+    clock.advance(12 * 3600 * 1000);
+    await pool.coordinator.applyRetention();
+    expect(await kinds()).toEqual([]);
   });
 
   it('streams a log of many chunks whole, from the files', async () => {

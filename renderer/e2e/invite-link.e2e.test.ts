@@ -40,7 +40,7 @@ suite(haveChromium ? 'invite links in the UI (Chromium)' : `invite links in the 
 
   it('the invite dialog shows the cmdx:// link with its QR code, and the invite page shows the same', async () => {
     const page = await browser.newPage({ ignoreHTTPSErrors: true });
-    await page.goto(pool.coordinator.signInLink());
+    await page.goto(await pool.coordinator.signInLink());
     await page.getByRole('link', { name: 'Workers' }).click();
     await page.getByRole('button', { name: 'Invite a worker' }).click();
     const link = await page.getByLabel('Invite link', { exact: true }).innerText({ timeout: UI_WAIT_MS });

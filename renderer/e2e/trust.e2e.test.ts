@@ -9,7 +9,7 @@ import { chromium, type Browser, type Page } from 'playwright';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../main/agent';
-import { ApiClient } from '../../protocol/client';
+import { ApiClient, ApiError } from '../../protocol/client';
 import { CONTENT_SECURITY_POLICY } from '../../protocol/web-security';
 import { registerTestWorker, startTestCoordinator, type TestCoordinator } from '../../test/pool';
 import { waitFor } from '../../test/wait';
@@ -49,7 +49,7 @@ suite(suiteName, () => {
   });
 
   it('signs in with the one-time link (no admin token in it), with security headers on the page', async () => {
-    const link = pool.coordinator.signInLink();
+    const link = await pool.coordinator.signInLink();
     expect(link).not.toContain(pool.adminToken);
     const response = await page.goto(link);
     const headers = response!.headers();
@@ -107,6 +107,19 @@ suite(suiteName, () => {
     await waitFor(async () => (await page.locator('tbody tr').count()) === 1 && (await page.locator('tr[data-action="worker.pause"]').count()) === 1, {
       timeoutMs: UI_WAIT_MS,
       message: 'only the pause to be listed',
+    });
+  });
+
+  it('signs out: the page forgets the session and the coordinator refuses its token', async () => {
+    const token = await page.evaluate(() => window.localStorage.getItem('cmdx.token'));
+    expect(token).toMatch(/^cmdx_session_/);
+    const browserToken = new ApiClient({ baseUrl: pool.url, token: token! });
+    expect((await browserToken.whoAmI()).role).toBe('admin');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Token').waitFor({ timeout: UI_WAIT_MS });
+    await waitFor(() => browserToken.whoAmI().then(() => undefined, (e: unknown) => e instanceof ApiError && e.status === 401), {
+      timeoutMs: UI_WAIT_MS,
+      message: 'the signed-out session to be refused',
     });
   });
 });

@@ -83,6 +83,8 @@ export const createSessionSlice =
     },
 
     signOut(reason) {
+      // Asked for by the person (no reason): the session ends on the coordinator too, not only in this page.
+      if (!reason) void get().client?.signOut().catch(() => {});
       get().closeJob();
       get().resetPool();
       deps.storage.removeItem(TOKEN_KEY);
