@@ -167,6 +167,19 @@ describe('LeaseReporter', () => {
     expect(log === text).toBe(true);
   });
 
+  it('pipes paused on whole chunks (no open chunk left to flush) are relieved at once, not after maxPausedMs', async () => {
+    // Pipes read 64 KiB at a time, so a chatty job often fills chunks exactly: nothing stays open to time a flush.
+    const { job, reporter, pauses } = await leased(['print a lot'], { maxBufferBytes: 256 * 1024, maxPausedMs: 60_000 });
+    const chunk = 'y'.repeat(64 * 1024);
+    reporter.write('stdout', Buffer.from(chunk));
+    reporter.write('stdout', Buffer.from(chunk));
+    expect(pauses).toEqual([true]);
+    await waitFor(() => pauses.length === 2, { message: 'the pipes to be read again', timeoutMs: 5000 });
+    reporter.endOutput();
+    expect(await reporter.complete({ outcome: 'succeeded', exitCode: 0 }, null)).toBe(true);
+    expect((await admin.getLog(job.id)) === chunk + chunk).toBe(true);
+  });
+
   it('an unreachable coordinator holds the pipes only maxPausedMs; then output past the cap is dropped', async () => {
     const logger = memoryLogger();
     const pauses: boolean[] = [];

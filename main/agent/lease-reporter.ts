@@ -124,11 +124,13 @@ export class LeaseReporter {
     if (this.ended || this.outputClosed) return;
     this.output.write(stream, data);
     if (this.output.held >= this.pauseAtBytes && !this.paused && !this.pauseGaveUp) this.pause();
-    if (this.output.waitingBytes >= RAW_UPLOAD_DUE_BYTES) {
+    // Paused pipes write nothing more, so nothing else would send what they left: it goes at once, as does a
+    // whole upload's worth; anything else cut or open waits for the timed flush.
+    if (this.paused || this.output.waitingBytes >= RAW_UPLOAD_DUE_BYTES) {
       this.outputDue = true;
       this.pump();
     }
-    if (this.output.hasOpenChunk) this.flushLater();
+    if (this.output.hasOpenChunk || this.output.waitingBytes > 0) this.flushLater();
   }
 
   private flushLater(): void {
