@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { DatabaseClock } from './database-clock';
-import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
+import { bucketKey, changeableFields, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
 import type {
   AuditFilter,
   AuditRecord,
@@ -201,10 +201,7 @@ const jobRow = (job: Partial<JobRecord>): Row =>
     ...(job.spec ? { priority: job.spec.priority, labels: [...new Set(job.spec.labels)].sort(), labelsKey: bucketKey(job.spec) } : {}),
   });
 /** A job's changeable fields as a row: never its stream's end, which only appendToStream moves. */
-const jobFieldsRow = (patch: JobFields): Row => {
-  const { lastEventId: _end, ...fields } = patch as JobFields & { lastEventId?: number };
-  return jobRow(fields);
-};
+const jobFieldsRow = (patch: JobFields): Row => jobRow(changeableFields(patch));
 const jobOf = (row: Row): JobRecord => {
   const { priority: _priority, labels: _labels, labelsKey: _key, ...job } = jobCols.fromRow(row);
   return job;

@@ -1,6 +1,6 @@
 // What both backends share apart from either (row shapes, stream numbering, in-process ordering): a PostgreSQL
 // coordinator does not load better-sqlite3.
-import type { EventRecord, JobRecord, PoolUsageRecord, StreamEntry, SubmissionKeyRecord } from './types';
+import type { EventRecord, JobFields, JobRecord, PoolUsageRecord, StreamEntry, SubmissionKeyRecord } from './types';
 
 /**
  * A job's bucket: all that decides which workers may take it, so one head stands for the whole bucket: its labels,
@@ -8,6 +8,12 @@ import type { EventRecord, JobRecord, PoolUsageRecord, StreamEntry, SubmissionKe
  */
 export const bucketKey = (spec: JobRecord['spec']) =>
   [...new Set(spec.labels)].sort().join(',') + (spec.network ? ' network' : '') + (spec.requireSandbox ? ' sandbox' : '');
+
+/** A job's changeable fields, stripped of its stream's end (which only appendToStream moves) if a caller's object carries it. */
+export const changeableFields = (patch: JobFields): JobFields => {
+  const { lastEventId: _end, ...fields } = patch as JobFields & { lastEventId?: number };
+  return fields;
+};
 
 /** How far entries move a job's stream: one position per event, one per output byte. */
 export const streamLength = (entries: readonly StreamEntry[]): number =>

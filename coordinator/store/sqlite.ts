@@ -25,7 +25,7 @@ import type {
   UsageRecord,
   WorkerRecord,
 } from './types';
-import { bucketKey, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
+import { bucketKey, changeableFields, KeyedQueue, placeEvents, poolUsageRecord, streamLength, submissionKeyOf } from './rows';
 
 const SCHEMA_VERSION = 9;
 
@@ -195,11 +195,6 @@ const jobMap = new Mapper<JobRecord & { priority: number }>(
   ],
   { spec: 'json', cancelRequested: 'bool' },
 );
-/** A job's changeable fields as a row: never its stream's end, which only appendToStream moves. */
-const jobRowOf = (patch: JobFields): Row => {
-  const { lastEventId: _end, ...fields } = patch as JobFields & { lastEventId?: number };
-  return jobMap.toRow(fields);
-};
 const leaseMap = new Mapper<LeaseRecord>([
   'id', 'jobId', 'workerId', 'attempt', 'status', 'leasedAt', 'expiresAt', 'endedAt', 'nextSeq', 'stopReason',
 ]);
@@ -450,7 +445,7 @@ export class SqliteStore implements Store {
     this.setJob(id, patch);
   }
   private setJob(id: string, patch: JobFields): void {
-    this.update('jobs', { id }, jobRowOf(patch));
+    this.update('jobs', { id }, jobMap.toRow(changeableFields(patch)));
     if (patch.state === 'queued') {
       this.stmt('INSERT OR IGNORE INTO queue_buckets (labels_key, submitted_by) SELECT labels_key, submitted_by FROM jobs WHERE id = ?').run(id);
     }
