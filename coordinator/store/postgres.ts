@@ -398,10 +398,6 @@ class PostgresOps implements StoreOps {
     );
     return rows.map(jobOf);
   }
-  async usageOf(submitter: string): Promise<UsageRecord | undefined> {
-    const row = await this.row('SELECT * FROM usage WHERE submitted_by = $1', [submitter]);
-    return row && { submitter, slotSeconds: row.slot_seconds as number, at: row.at as number };
-  }
   async putUsage(usage: UsageRecord): Promise<void> {
     await this.db.query(
       `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES ($1, $2, $3)

@@ -489,10 +489,6 @@ export class SqliteStore implements Store {
     }
     return heads;
   }
-  async usageOf(submitter: string): Promise<UsageRecord | undefined> {
-    const row = this.get('SELECT * FROM usage WHERE submitted_by = ?', submitter);
-    return row && { submitter, slotSeconds: row.slot_seconds as number, at: row.at as number };
-  }
   async putUsage(usage: UsageRecord): Promise<void> {
     this.stmt(
       `INSERT INTO usage (submitted_by, slot_seconds, at) VALUES (?, ?, ?)

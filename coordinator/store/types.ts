@@ -270,8 +270,6 @@ export interface StoreOps {
    * Changed for fair share (session 3): buckets were by label set only.
    */
   queueHeads(onlySubmitters?: readonly string[]): Promise<JobRecord[]>;
-  /** Fair share (added session 3): one submitter's recorded usage. */
-  usageOf(submitter: string): Promise<UsageRecord | undefined>;
   /** Fair share (added session 3): inserts or replaces a submitter's usage. */
   putUsage(usage: UsageRecord): Promise<void>;
   /**

@@ -551,7 +551,7 @@ describe.runIf(testStore === 'postgres')('coordinators sharing one PostgreSQL da
     expect(await bob.getLog(done.id)).toBe('kept output\n');
     const copied = await PostgresStore.open({ url: database });
     cleanup.push(() => copied.close());
-    expect((await copied.usageOf('bob'))?.at).toBeGreaterThan(0);
+    expect((await copied.poolUsage()).find((usage) => usage.submitter === 'bob')?.at).toBeGreaterThan(0);
     expect((await bob.getJob(done.id)).state).toBe('succeeded');
     const next = await bob.submitJob({ name: 'after', commands: ['echo'] });
     const listed = (await new ApiClient({ baseUrl: moved.url, token: adminToken }).listJobs()).jobs.map((j) => j.id);
