@@ -6,12 +6,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { CommandRecordChunk, OutputStream, StreamChunk } from '../../protocol/api';
 
-export interface OutputChunk {
-  seq: number;
-  stream: OutputStream;
-  data: string;
-}
-
 export interface OutputBufferOptions {
   /** A chunk is closed when it reaches this many bytes (the "64 KiB" of "every 100 ms or 64 KiB"). */
   maxChunkBytes?: number;
@@ -41,13 +35,10 @@ const outputBytes = (held: HeldChunk): number => ('data' in held ? held.data.len
 const CHUNK_JSON_OVERHEAD_BYTES = 64;
 
 /** Its share of a request body: the data JSON-encoded (escapes grow it) plus the seq and stream around it. */
-function chunkJsonBytes(held: HeldChunk): number {
-  held.jsonBytes ??= Buffer.byteLength(JSON.stringify('data' in held ? held.data.toString('utf8') : held.command)) + CHUNK_JSON_OVERHEAD_BYTES;
-  return held.jsonBytes;
-}
+const chunkJsonBytes = (encoded: unknown): number => Buffer.byteLength(JSON.stringify(encoded)) + CHUNK_JSON_OVERHEAD_BYTES;
 
 export class OutputBuffer {
-  readonly maxChunkBytes: number;
+  private readonly maxChunkBytes: number;
   private readonly maxBufferBytes: number;
   private readonly decoders: Record<OutputStream, StringDecoder> = {
     stdout: new StringDecoder('utf8'),
@@ -131,7 +122,7 @@ export class OutputBuffer {
   /** A command's start or end, numbered between the output before it and the output after it. */
   record(command: CommandRecordChunk['command']): void {
     this.cut();
-    this.closed.push({ seq: this.nextSeq++, command, jsonBytes: JSON.stringify(command).length + CHUNK_JSON_OVERHEAD_BYTES });
+    this.closed.push({ seq: this.nextSeq++, command, jsonBytes: chunkJsonBytes(command) });
   }
 
   /**
@@ -142,9 +133,13 @@ export class OutputBuffer {
     const batch: StreamChunk[] = [];
     let jsonBytes = 0;
     for (const held of this.closed) {
-      if (held.seq >= beforeSeq || batch.length >= maxChunks || (batch.length > 0 && jsonBytes + chunkJsonBytes(held) > maxJsonBytes)) break;
-      batch.push('data' in held ? { seq: held.seq, stream: held.stream, data: held.data.toString('utf8') } : { seq: held.seq, command: held.command });
-      jsonBytes += chunkJsonBytes(held);
+      if (held.seq >= beforeSeq || batch.length >= maxChunks) break;
+      // Decoded once: the same text is measured (the first time) and sent.
+      const data = 'data' in held ? held.data.toString('utf8') : '';
+      const size = (held.jsonBytes ??= chunkJsonBytes(data));
+      if (batch.length > 0 && jsonBytes + size > maxJsonBytes) break;
+      batch.push('data' in held ? { seq: held.seq, stream: held.stream, data } : { seq: held.seq, command: held.command });
+      jsonBytes += size;
     }
     return batch;
   }
