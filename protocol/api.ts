@@ -596,7 +596,8 @@ export const isOutputData = <C extends { seq: number }>(chunk: C): chunk is Extr
  * from `seq`, their byte lengths in order in `sizes` (comma-separated), their bytes back to back in the body.
  */
 export const outputBytesQuerySchema = z.strictObject({
-  seq: z.coerce.number().int().min(0),
+  // Decimal digits only: a coerced number would read an empty or blank seq as 0 and `0x10` as 16.
+  seq: z.string().regex(/^\d{1,15}$/, 'must be a whole number, e.g. 0').transform(Number),
   stream: outputStreamSchema,
   sizes: z
     .string()

@@ -139,6 +139,8 @@ describe('raw-byte output uploads', () => {
     await expectApiError(post('seq=0&stream=stdout&sizes=3', 'abc', 'application/json'), 415);
     await expectApiError(post('seq=0&stream=stdin&sizes=3', 'abc'), 400, 'invalid_request');
     await expectApiError(post('seq=5&stream=stdout&sizes=3', 'abc'), 409, 'seq_gap');
+    // A seq that is not a whole number in decimal is refused, not read as 0 (empty, blank) or 16 (0x10).
+    for (const seq of ['', '%20', '0x10', '1.0']) await expectApiError(post(`seq=${seq}&stream=stdout&sizes=3`, 'abc'), 400, 'invalid_request');
     // What came whole before a refused body's fault is kept: "abc" of "abcdef" (sizes=3), and one chunk of "abcd".
     expect(await worker.client.outputPosition(lease)).toEqual({ nextSeq: 2 });
   });
