@@ -17,10 +17,16 @@ interface LibraryError extends Error {
   httpCode?: number;
   type?: string;
   expose?: boolean;
+  code?: string;
 }
 
 /** Errors raised by koa-body, co-body and formidable carry a status but library wording; say it plainly. */
 function fromLibrary(err: LibraryError): HttpError | null {
+  // The body parsers inflate a gzip or deflate body as it arrives: one that is not what its Content-Encoding says
+  // fails in zlib, with no status.
+  if (err.code === 'Z_DATA_ERROR' || err.code === 'Z_BUF_ERROR') {
+    return new HttpError(400, 'bad_encoding', `the body could not be decompressed as its Content-Encoding says: ${err.message}`);
+  }
   const status = err.status ?? err.statusCode ?? err.httpCode;
   if (!status || status < 400 || status >= 500) return null;
   if (status === 413 || err.type === 'entity.too.large') {

@@ -155,6 +155,19 @@ describe('auth per role and bad input', () => {
     expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/spec/);
   });
 
+  it('refuses a body its Content-Encoding does not decode with 400, on Koa\'s routes and the claim alike', async () => {
+    const corrupt = (path: string, token: string) =>
+      fetch(`${pool.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: '{"commands":["ls"]}',
+      });
+    for (const response of [await corrupt('/api/v1/jobs', pool.adminToken), await corrupt(`/api/v1/workers/${worker.id}/claim`, worker.token)]) {
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('bad_encoding');
+    }
+  });
+
   it('keeps unicode intact and refuses bad query parameters', async () => {
     const created = await call(pool, 'POST', '/api/v1/jobs', { body: JSON.stringify({ commands: ['echo 日本語 ✓ 🚀'], name: 'ünïcödé' }) });
     expect(created.status).toBe(201);
