@@ -342,6 +342,11 @@ export class Scheduler {
         await tx.renewLeases(ids, now, now + this.config.leaseTtlMs);
         return new Map(await Promise.all(ids.map(async (id) => [id, await tx.activeLeasesOfWorker(id)] as const)));
       });
+      // What this process wrote is no sign of another coordinator hearing these workers (changedElsewhere).
+      for (const [workerId, leases] of answers) {
+        this.leaseClock.wrote(workerId, now);
+        for (const lease of leases) this.leaseClock.wrote(lease.id, lease.expiresAt);
+      }
       for (const beat of beats) beat.done(answers.get(beat.workerId)!);
     } catch (err) {
       for (const beat of beats) beat.done(err as Error);

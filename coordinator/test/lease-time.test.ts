@@ -65,6 +65,19 @@ describe('lease time', () => {
     });
   }
 
+  it('a worker that heartbeats and then dies is found within a TTL: its own renewal is not taken for another coordinator hearing it', async () => {
+    const worker = await registerTestWorker(pool.url, pool.joinToken);
+    const job = await submitter.submitJob({ commands: ['sleep 1000'] });
+    await worker.client.claim(worker.id, 0);
+    wall.advance(5_000);
+    mono.advance(5_000);
+    await worker.client.heartbeat(worker.id);
+
+    await pass(40_000, async () => {});
+    expect((await submitter.getJob(job.id)).state).toBe('queued');
+    expect((await submitter.listWorkers()).find((w) => w.id === worker.id)?.state).toBe('offline');
+  });
+
   it('a job timeout is measured on the monotonic clock too', async () => {
     const worker = await registerTestWorker(pool.url, pool.joinToken);
     const job = await submitter.submitJob({ commands: ['sleep 1000'], timeoutSec: 60 });
