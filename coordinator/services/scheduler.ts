@@ -237,8 +237,8 @@ export class Scheduler {
     return worker.reportedState === 'paused' ? 'paused' : 'idle';
   }
 
-  async workerView(worker: WorkerRecord, tx: StoreOps = this.store): Promise<Worker> {
-    return this.presentWorker(worker, await tx.currentJobs(worker.id));
+  async workerView(worker: WorkerRecord): Promise<Worker> {
+    return this.presentWorker(worker, await this.store.currentJobs(worker.id));
   }
 
   private presentWorker(worker: WorkerRecord, currentJobs: Worker['currentJobs']): Worker {
